@@ -1,0 +1,63 @@
+"""Set up and run branch-surge on a fresh machine with nothing but Python 3.11.
+
+Each command creates (or reuses) the project's virtual environment in `.venv`, installs what it
+needs from `pyproject.toml` when that file changed since the last install, then runs:
+
+    python3 dev.py mock-core [ARGS…]   the mock core-banking service with seeded customers
+    python3 dev.py test [PYTEST ARGS…] ruff, then the whole test suite
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _ensure_env(extras: str) -> None:
+    """Install the project (with `extras`) unless the venv already holds this pyproject's set."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under whatever python3 is
+        sys.exit(f"dev.py: Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print(f"dev.py: creating the virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'base'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"dev.py: installing branch-surge[{extras}] into {VENV}", flush=True)
+    target = f".[{extras}]" if extras else "."
+    subprocess.run(
+        [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target],
+        cwd=ROOT,
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+def _run(*argv: str | Path) -> int:
+    return subprocess.run([str(a) for a in argv], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "mock-core":
+        _ensure_env("")
+        return _run(BIN / "mock-core", *rest)
+    if command == "test":
+        _ensure_env("test")
+        lint = _run(BIN / "ruff", "check", ".")
+        return _run(BIN / "python", "-m", "pytest", *rest) or lint
+    print(__doc__.strip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

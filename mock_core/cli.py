@@ -1,0 +1,77 @@
+"""`mock-core`: serve the mock core-banking service on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+import tempfile
+from pathlib import Path
+
+from mock_core.settings import SettingsError, load_settings
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"mock-core: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mock-core", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=8600)
+    parser.add_argument("--db", type=Path, help="SQLite file (default: a new file in a temp dir)")
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--seed", type=int, help="seed for the generated customers (default 42)")
+    parser.add_argument("--customers", type=int, help="customers to seed (default 200)")
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def _check_loopback(host: str) -> str | None:
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return None
+    except ValueError:
+        return f"--host: {host!r} is not an IP address or localhost"
+    return f"--host: {host} is not a loopback address; the mock core serves loopback only"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    problem = _check_loopback(args.host)
+    if problem is None and not 0 < args.port < 65536:
+        problem = f"--port: {args.port} is not a TCP port"
+    if problem:
+        print(f"mock-core: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        settings = load_settings(args.config, seed=args.seed, customers=args.customers)
+    except SettingsError as exc:
+        print(f"mock-core: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    db = args.db or Path(tempfile.mkdtemp(prefix="mock-core-")) / "ledger.sqlite"
+    if not db.parent.is_dir():
+        print(f"mock-core: --db: folder {db.parent} does not exist", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    import uvicorn
+
+    from mock_core.app import create_app
+
+    app = create_app(settings, db)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    tokens = settings.tokens
+    print(
+        f"mock-core: serving http://{host}:{args.port} (docs at /docs), ledger {db}\n"
+        f"  {settings.customers} customers seeded with seed {settings.seed}\n"
+        f"  tokens: teller={tokens.teller} kiosk={tokens.kiosk}"
+        f" online={tokens.online} admin={tokens.admin}",
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0

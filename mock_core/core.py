@@ -1,0 +1,30 @@
+"""`Core`: the one object every handler reaches, holding the store, the settings and the clock."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Request
+
+from mock_core.settings import Settings
+
+
+@dataclass
+class Core:
+    settings: Settings
+    conn: sqlite3.Connection
+    db_path: Path
+    clock: Callable[[], float] = time.time
+    tokens: dict[str, str] = field(default_factory=dict)
+    """Bearer token -> channel name."""
+    in_flight: dict[str, str] = field(default_factory=dict)
+    """Idempotency keys whose first request has not finished yet, with their fingerprints."""
+
+
+def core_of(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core

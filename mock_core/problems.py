@@ -1,0 +1,140 @@
+"""RFC 7807 problem documents: the one shape of every error the service returns.
+
+Handlers raise `Problem`; framework errors (validation, unknown routes, malformed JSON) are turned
+into the same shape here, each naming the field at fault, so no client ever sees a bare 500 page.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+MEDIA_TYPE = "application/problem+json"
+_log = logging.getLogger("mock_core")
+
+
+class ProblemDocument(BaseModel):
+    """The documented body of every 4xx and 5xx response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class Problem(Exception):
+    """An error response: `status`, a short `title`, a `detail` sentence, the `field` at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.headers = headers or {}
+        self.errors = errors
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        slug = self.title.lower().replace(" ", "-")
+        doc: dict[str, Any] = {
+            "type": f"https://branch-surge.invalid/problems/{slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            doc["instance"] = instance
+        if self.field:
+            doc["field"] = self.field
+        if self.errors:
+            doc["errors"] = self.errors
+        return doc
+
+    def response(self, instance: str | None = None) -> Response:
+        return Response(
+            orjson.dumps(self.body(instance)),
+            status_code=self.status,
+            media_type=MEDIA_TYPE,
+            headers=self.headers,
+        )
+
+
+def not_found(what: str, ident: str, field: str) -> Problem:
+    return Problem(404, "Not found", f"no {what} {ident}", field=field)
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_problem(exc: RequestValidationError) -> Problem:
+    errors = [{"field": _field_of(e["loc"]), "reason": e["msg"]} for e in exc.errors()]
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        position = first.get("ctx", {}).get("error", "")
+        return Problem(
+            400, "Malformed JSON", f"the body is not valid JSON: {position}", field="body"
+        )
+    if first["loc"][:1] == ("header",) and str(first["loc"][-1]).lower() == "idempotency-key":
+        if first["type"] == "missing":
+            detail = "every state-changing request needs an Idempotency-Key header"
+        else:
+            detail = f"Idempotency-Key: {first['msg']}"
+        return Problem(400, "Idempotency key required", detail, field="Idempotency-Key")
+    field = errors[0]["field"]
+    return Problem(
+        422, "Invalid request", f"{field}: {errors[0]['reason']}", field=field, errors=errors
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a problem document."""
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return exc.response(request.url.path)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return _validation_problem(exc).response(request.url.path)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        headers = dict(exc.headers or {})
+        return Problem(exc.status_code, title, str(exc.detail), headers=headers).response(
+            request.url.path
+        )
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return Problem(500, "Internal error", "the service failed; see its log").response(
+            request.url.path
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)

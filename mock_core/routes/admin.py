@@ -1,0 +1,92 @@
+"""Administration: ledger reconciliation, AML alerts and reseeding. Admin token only."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from mock_core import reconcile, seed, store
+from mock_core.channels import ADMIN, Caller, allow
+from mock_core.idempotency import Write, write
+from mock_core.ids import public_id
+from mock_core.routes.paging import Page, page_query
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class CheckOut(BaseModel):
+    name: str
+    description: str
+    ok: bool
+    figures: dict[str, Any]
+
+
+class ReconcileOut(BaseModel):
+    ok: bool
+    checks: list[CheckOut]
+
+
+class AlertOut(BaseModel):
+    id: str
+    rule: str
+    customer_id: str
+    account_id: str
+    transaction_ids: list[str]
+    detected_at: float
+    detail: str
+
+
+class ResetIn(BaseModel):
+    seed: int | None = Field(None, description="default: the current seed")
+    customers: int | None = Field(None, ge=0, le=100_000)
+
+
+class ResetOut(BaseModel):
+    seed: int
+    customers: int
+
+
+@router.get("/reconcile", response_model=ReconcileOut)
+async def reconcile_ledger(caller: Caller = Depends(allow(ADMIN))) -> Any:
+    return reconcile.reconcile(caller.core.conn)
+
+
+@router.get("/alerts", response_model=Page[AlertOut])
+async def alerts(
+    paging: Annotated[tuple[int | None, int], Depends(page_query)],
+    caller: Caller = Depends(allow(ADMIN)),
+    rule: Annotated[str | None, Query(max_length=40)] = None,
+) -> Any:
+    after, limit = paging
+    rows = caller.core.conn.execute(
+        "SELECT * FROM aml_alerts WHERE n > ? AND (? IS NULL OR rule = ?) ORDER BY n LIMIT ?",
+        (after or 0, rule, rule, limit),
+    ).fetchall()
+    items = [
+        {
+            "id": public_id("A", r["n"]),
+            "rule": r["rule"],
+            "customer_id": public_id("C", r["customer_n"]),
+            "account_id": r["account_id"],
+            "transaction_ids": [public_id("J", j) for j in json.loads(r["journal_ns"])],
+            "detected_at": r["detected_at"],
+            "detail": r["detail"],
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_cursor": str(rows[-1]["n"]) if len(rows) == limit else None}
+
+
+@router.post("/reset", response_model=ResetOut)
+async def reset(body: ResetIn, w: Write = Depends(write(ADMIN))) -> Any:
+    """Wipe every record and reseed. Not idempotent by key: the wipe forgets the keys too."""
+    core = w.core
+    core.settings = core.settings.model_copy(
+        update={k: v for k, v in body.model_dump().items() if v is not None}
+    )
+    store.wipe(core.conn)
+    seed.seed(core.conn, core.settings, core.clock())
+    return {"seed": core.settings.seed, "customers": core.settings.customers}

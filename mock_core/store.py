@@ -1,0 +1,130 @@
+"""The SQLite store: one connection, WAL mode, explicit transactions.
+
+The service runs every transaction synchronously on the event loop thread, with no `await` between
+BEGIN and COMMIT, so transactions never interleave: concurrent bookings of one slot or purchases of
+one product's last unit are serialised by construction. WAL with `synchronous=NORMAL` keeps every
+committed transaction across a `kill -9` of the process (only an OS crash can lose the tail).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS branches (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, counters INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    n INTEGER PRIMARY KEY, name TEXT NOT NULL, id_number TEXT NOT NULL UNIQUE,
+    phone TEXT NOT NULL, segment TEXT NOT NULL, home_branch TEXT NOT NULL,
+    created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY, customer_n INTEGER REFERENCES customers(n), kind TEXT NOT NULL,
+    normal TEXT NOT NULL CHECK (normal IN ('debit', 'credit')), currency TEXT NOT NULL,
+    branch_id TEXT, balance INTEGER NOT NULL DEFAULT 0, may_be_negative INTEGER NOT NULL,
+    opened_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS accounts_customer ON accounts(customer_n);
+CREATE TABLE IF NOT EXISTS journal (
+    n INTEGER PRIMARY KEY, kind TEXT NOT NULL, idempotency_key TEXT UNIQUE, channel TEXT NOT NULL,
+    branch_id TEXT, operator_id TEXT, created_at REAL NOT NULL, memo TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS postings (
+    n INTEGER PRIMARY KEY, journal_n INTEGER NOT NULL REFERENCES journal(n),
+    account_id TEXT NOT NULL REFERENCES accounts(id), currency TEXT NOT NULL,
+    amount INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS postings_account ON postings(account_id, n);
+CREATE INDEX IF NOT EXISTS postings_journal ON postings(journal_n);
+CREATE TABLE IF NOT EXISTS cash_movements (
+    journal_n INTEGER PRIMARY KEY REFERENCES journal(n), direction TEXT NOT NULL,
+    currency TEXT NOT NULL, amount INTEGER NOT NULL, branch_id TEXT NOT NULL,
+    account_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body BLOB NOT NULL,
+    created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS loans (
+    n INTEGER PRIMARY KEY, customer_n INTEGER NOT NULL REFERENCES customers(n),
+    amount INTEGER NOT NULL, term_months INTEGER NOT NULL, purpose TEXT NOT NULL,
+    status TEXT NOT NULL, account_id TEXT, applied_at REAL NOT NULL, decided_at REAL,
+    disbursed_at REAL, journal_n INTEGER);
+CREATE TABLE IF NOT EXISTS wealth_products (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, currency TEXT NOT NULL, unit_price INTEGER NOT NULL,
+    quota_units INTEGER NOT NULL, sold_units INTEGER NOT NULL DEFAULT 0,
+    risk_level INTEGER NOT NULL, min_segment TEXT NOT NULL DEFAULT 'mass');
+CREATE TABLE IF NOT EXISTS wealth_orders (
+    n INTEGER PRIMARY KEY, product_id TEXT NOT NULL REFERENCES wealth_products(id),
+    customer_n INTEGER NOT NULL, account_id TEXT NOT NULL, units INTEGER NOT NULL,
+    amount INTEGER NOT NULL, journal_n INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fx_quotes (
+    n INTEGER PRIMARY KEY, sell_currency TEXT NOT NULL, buy_currency TEXT NOT NULL,
+    sell_amount INTEGER NOT NULL, buy_amount INTEGER NOT NULL, rate TEXT NOT NULL,
+    mid_rate TEXT NOT NULL, spread_cny INTEGER NOT NULL, created_at REAL NOT NULL,
+    expires_at REAL NOT NULL, used_at REAL, journal_n INTEGER);
+CREATE TABLE IF NOT EXISTS tickets (
+    n INTEGER PRIMARY KEY, branch_id TEXT NOT NULL, number TEXT NOT NULL,
+    service_type TEXT NOT NULL, priority INTEGER NOT NULL, customer_n INTEGER,
+    appointment_n INTEGER, status TEXT NOT NULL, counter_id TEXT, issued_at REAL NOT NULL,
+    called_at REAL, finished_at REAL);
+CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(branch_id, status, priority DESC, n);
+CREATE TABLE IF NOT EXISTS slots (
+    id TEXT PRIMARY KEY, branch_id TEXT NOT NULL, day TEXT NOT NULL, start TEXT NOT NULL,
+    capacity INTEGER NOT NULL, booked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS appointments (
+    n INTEGER PRIMARY KEY, slot_id TEXT NOT NULL REFERENCES slots(id),
+    customer_n INTEGER NOT NULL, service_type TEXT NOT NULL, status TEXT NOT NULL,
+    ticket_n INTEGER, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS appointments_slot ON appointments(slot_id, status);
+CREATE TABLE IF NOT EXISTS enquiries (
+    n INTEGER PRIMARY KEY, customer_n INTEGER NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL,
+    subject TEXT NOT NULL, status TEXT NOT NULL, opened_at REAL NOT NULL,
+    first_answer_at REAL, closed_at REAL);
+CREATE TABLE IF NOT EXISTS enquiry_messages (
+    n INTEGER PRIMARY KEY, enquiry_n INTEGER NOT NULL REFERENCES enquiries(n),
+    author TEXT NOT NULL, text TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS aml_events (
+    n INTEGER PRIMARY KEY, customer_n INTEGER NOT NULL, account_id TEXT NOT NULL,
+    counterparty_n INTEGER, direction TEXT NOT NULL, kind TEXT NOT NULL,
+    amount_cny INTEGER NOT NULL, journal_n INTEGER NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS aml_events_customer ON aml_events(customer_n, at);
+CREATE INDEX IF NOT EXISTS aml_events_account ON aml_events(account_id, at);
+CREATE TABLE IF NOT EXISTS aml_alerts (
+    n INTEGER PRIMARY KEY, rule TEXT NOT NULL, customer_n INTEGER NOT NULL,
+    account_id TEXT NOT NULL, journal_ns TEXT NOT NULL, detected_at REAL NOT NULL,
+    detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS aml_alerts_rule ON aml_alerts(rule, account_id, detected_at);
+"""
+
+TABLES = [
+    line.split()[5] for line in SCHEMA.splitlines() if line.startswith("CREATE TABLE IF NOT EXISTS")
+]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the ledger database at `path`."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def wipe(conn: sqlite3.Connection) -> None:
+    """Empty every table (for a reseed); the schema stays."""
+    with transaction(conn):
+        for table in reversed(TABLES):  # children before the rows they reference
+            conn.execute(f"DELETE FROM {table}")

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from mock_core.app import create_app
+from mock_core.settings import Settings, load_settings
+from tests.support import Api, serve
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(seed=7, customers=30)
+
+
+@pytest.fixture
+def app(tmp_path: Path, settings: Settings) -> FastAPI:
+    return create_app(settings, tmp_path / "ledger.sqlite")
+
+
+@pytest.fixture
+def api(app: FastAPI) -> Iterator[Api]:
+    """In-process: fast, same code path as the server, no socket."""
+    with TestClient(app) as client:
+        yield Api(client)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A real `mock-core` process on loopback, shared by a module's tests."""
+    db = tmp_path_factory.mktemp("live") / "ledger.sqlite"
+    with serve(db, "--customers", "30", "--seed", "7") as (base, _), httpx.Client(
+        base_url=base, timeout=10
+    ) as client:
+        yield Api(client)
