@@ -34,7 +34,8 @@ def api(app: FastAPI) -> Iterator[Api]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A real `mock-core` process on loopback, shared by a module's tests."""
     db = tmp_path_factory.mktemp("live") / "ledger.sqlite"
-    with serve(db, "--customers", "30", "--seed", "7") as (base, _), httpx.Client(
-        base_url=base, timeout=10
-    ) as client:
+    with (
+        serve(db, "--customers", "30", "--seed", "7") as (base, _),
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
         yield Api(client)

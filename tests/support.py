@@ -47,7 +47,9 @@ class Api:
         body: dict[str, Any] = response.json()
         return body
 
-    def customer_account(self, customer: str = "C00000001", currency: str = "CNY") -> dict[str, Any]:
+    def customer_account(
+        self, customer: str = "C00000001", currency: str = "CNY"
+    ) -> dict[str, Any]:
         accounts = self.ok(self.get(f"/v1/customers/{customer}/accounts"), 200)
         return next(a for a in accounts if a["currency"] == currency)
 
