@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from mock_core import __version__, problems, seed, store
 from mock_core.channels import Channel
 from mock_core.core import Core
+from mock_core.lanes import Lanes
 from mock_core.limits import BodyLimit
 from mock_core.routes import ROUTERS
 from mock_core.settings import Settings
@@ -35,6 +36,13 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
         settings=settings,
         conn=conn,
         db_path=db_path,
+        lanes=Lanes(
+            settings.lanes,
+            settings.lane_routing.channels,
+            settings.lane_routing.tags,
+            settings.seed,
+            settings.unlimited,
+        ),
         tokens={getattr(settings.tokens, c.value): c.value for c in Channel},
     )
     if conn.execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone() is None:

@@ -7,7 +7,7 @@ outside the route's scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,14 +33,15 @@ _bearer = HTTPBearer(auto_error=False, description="one token per channel")
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The core and the channel a request came through."""
+    """The core, the channel a request came through, and its route's tag (which picks its lane)."""
 
     core: Core
     channel: Channel
+    tag: str
 
 
-def allow(*channels: Channel) -> Callable[..., Caller]:
-    """A dependency admitting only `channels`; its result is the `Caller`."""
+def admit(*channels: Channel) -> Callable[..., Caller]:
+    """A dependency admitting only `channels`; its result is the `Caller`. Takes no lane."""
     allowed = frozenset(channels)
     names = ", ".join(sorted(allowed))
 
@@ -64,6 +65,18 @@ def allow(*channels: Channel) -> Callable[..., Caller]:
                 f"the {name} channel may not do this (only {names})",
                 field="Authorization",
             )
-        return Caller(core, Channel(name))
+        tags = request.scope["route"].tags
+        return Caller(core, Channel(name), tags[0] if tags else "")
 
     return caller
+
+
+def allow(*channels: Channel) -> Callable[..., Awaitable[Caller]]:
+    """A dependency for a read open to `channels`: admits the caller, then holds its lane."""
+    admit_caller = admit(*channels)
+
+    async def reader(caller: Caller = Depends(admit_caller)) -> Caller:
+        await caller.core.lanes.serve(caller.channel, caller.tag)
+        return caller
+
+    return reader

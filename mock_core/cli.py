@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--seed", type=int, help="seed for the generated customers (default 42)")
     parser.add_argument("--customers", type=int, help="customers to seed (default 200)")
+    parser.add_argument(
+        "--unlimited",
+        action="store_true",
+        default=None,
+        help="no simulated service time or slot limits (for benchmarks)",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser
 
@@ -50,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mock-core: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        settings = load_settings(args.config, seed=args.seed, customers=args.customers)
+        settings = load_settings(
+            args.config, seed=args.seed, customers=args.customers, unlimited=args.unlimited
+        )
     except SettingsError as exc:
         print(f"mock-core: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from mock_core.lanes import Lanes
 from mock_core.settings import Settings
 
 
@@ -18,6 +19,7 @@ class Core:
     settings: Settings
     conn: sqlite3.Connection
     db_path: Path
+    lanes: Lanes
     clock: Callable[[], float] = time.time
     tokens: dict[str, str] = field(default_factory=dict)
     """Bearer token -> channel name."""

@@ -18,7 +18,7 @@ from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from mock_core.channels import Caller, Channel, allow
+from mock_core.channels import Caller, Channel, admit
 from mock_core.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from mock_core.problems import Problem
 from mock_core.store import transaction
@@ -63,6 +63,7 @@ class Write(Caller):
             return _response(stored["status"], stored["body"], {REPLAYED_HEADER: "true"})
         core.in_flight[key] = fingerprint
         try:
+            await core.lanes.serve(self.channel, self.tag)
             status, body = self._apply(operation, fingerprint)
         finally:
             del core.in_flight[key]
@@ -100,7 +101,7 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
 
 def write(*channels: Channel) -> Callable[..., Write]:
     """A dependency for a state-changing route open to `channels`."""
-    caller_of = allow(*channels)
+    caller_of = admit(*channels)
 
     def writer(
         request: Request,
@@ -113,6 +114,13 @@ def write(*channels: Channel) -> Callable[..., Write]:
         ),
         caller: Caller = Depends(caller_of),
     ) -> Write:
-        return Write(caller.core, caller.channel, idempotency_key, request.method, request.url.path)
+        return Write(
+            caller.core,
+            caller.channel,
+            caller.tag,
+            idempotency_key,
+            request.method,
+            request.url.path,
+        )
 
     return writer

@@ -10,9 +10,9 @@ import os
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class _Section(BaseModel):
@@ -69,6 +69,80 @@ class Branching(_Section):
     default_service_minutes: float = Field(8, gt=0)
 
 
+class ServiceTime(_Section):
+    """How long one request holds a lane slot, in seconds.
+
+    `constant` and `exponential` take `mean`; `lognormal` takes `median` and `p95`, the two figures
+    a core-banking team usually quotes for a transaction type.
+    """
+
+    distribution: Literal["constant", "exponential", "lognormal"] = "lognormal"
+    mean: float | None = Field(None, gt=0, le=600)
+    median: float | None = Field(None, gt=0, le=600)
+    p95: float | None = Field(None, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _parameters_fit_distribution(self) -> ServiceTime:
+        if self.distribution == "lognormal":
+            if self.median is None or self.p95 is None:
+                raise ValueError("a lognormal service time needs median and p95")
+            if self.p95 <= self.median:
+                raise ValueError("p95 must be greater than median")
+        elif self.mean is None:
+            raise ValueError(f"a {self.distribution} service time needs mean")
+        return self
+
+
+class LaneSettings(_Section):
+    """A lane: `slots` requests served in parallel, `queue` more waiting, each for `timeout` s."""
+
+    slots: int = Field(ge=1, le=100_000)
+    queue: int = Field(ge=0, le=1_000_000)
+    timeout: float = Field(gt=0, le=3600, description="longest wait for a slot before a 504")
+    service: ServiceTime
+
+
+def _lane(slots: int, queue: int, timeout: float, median_ms: float, p95_ms: float) -> LaneSettings:
+    service = ServiceTime(median=median_ms / 1000, p95=p95_ms / 1000)
+    return LaneSettings(slots=slots, queue=queue, timeout=timeout, service=service)
+
+
+def _default_lanes() -> dict[str, LaneSettings]:
+    """A mid-size bank's branch systems for a region of a few branches; see docs/capacity.md."""
+    return {
+        "teller-core": _lane(48, 480, 5.0, 40, 150),
+        "kiosk-gateway": _lane(24, 240, 5.0, 60, 250),
+        "booking": _lane(16, 160, 5.0, 50, 200),
+        "queue": _lane(16, 160, 3.0, 15, 50),
+        "fx": _lane(8, 80, 5.0, 80, 300),
+        "wealth": _lane(8, 200, 10.0, 120, 500),
+        "loans": _lane(4, 40, 10.0, 300, 1200),
+        "enquiries": _lane(8, 80, 5.0, 30, 120),
+    }
+
+
+class LaneRouting(_Section):
+    """Which lane serves a request: its channel's lane if listed, else its route tag's."""
+
+    channels: dict[str, str] = Field(
+        default_factory=lambda: {"kiosk": "kiosk-gateway", "online": "booking"}
+    )
+    tags: dict[str, str] = Field(
+        default_factory=lambda: {
+            "customers": "teller-core",
+            "accounts": "teller-core",
+            "cash": "teller-core",
+            "transfers": "teller-core",
+            "loans": "loans",
+            "wealth": "wealth",
+            "fx": "fx",
+            "queue": "queue",
+            "appointments": "booking",
+            "enquiries": "enquiries",
+        }
+    )
+
+
 class Settings(_Section):
     seed: int = 42
     customers: int = Field(200, ge=0, le=1_000_000)
@@ -77,6 +151,9 @@ class Settings(_Section):
     aml: AmlRules = AmlRules()
     limits: Limits = Limits()
     branch: Branching = Branching()
+    unlimited: bool = Field(False, description="no service time, no slot limits (benchmarks)")
+    lanes: dict[str, LaneSettings] = Field(default_factory=_default_lanes)
+    lane_routing: LaneRouting = LaneRouting()
     fx_rates: dict[str, Decimal] = Field(
         default_factory=lambda: {
             "USD": Decimal("7.1500"),
@@ -87,12 +164,30 @@ class Settings(_Section):
         description="CNY per unit of each foreign currency (mid rate)",
     )
 
+    @model_validator(mode="after")
+    def _routing_names_known_lanes(self) -> Settings:
+        routing = self.lane_routing
+        for section, mapping in (("channels", routing.channels), ("tags", routing.tags)):
+            for name, lane in mapping.items():
+                if lane not in self.lanes:
+                    raise ValueError(f"lane_routing.{section}.{name}: no lane named {lane!r}")
+        return self
+
 
 class SettingsError(Exception):
     """A configuration problem, worded as one line: file, field, reason."""
 
 
 _ENV_TOKENS = {name: f"MOCK_CORE_{name.upper()}_TOKEN" for name in Tokens.model_fields}
+
+
+def _merge_lanes(given: dict[str, Any]) -> dict[str, Any]:
+    """A file that tunes one field of one lane keeps every other lane and field at its default."""
+    merged: dict[str, Any] = {k: v.model_dump() for k, v in _default_lanes().items()}
+    for name, lane in given.items():
+        tuned = isinstance(lane, dict) and name in merged
+        merged[name] = {**merged[name], **lane} if tuned else lane
+    return merged
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -109,6 +204,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     tokens = data.setdefault("tokens", {})
     if isinstance(tokens, dict):
         tokens.update({k: os.environ[v] for k, v in _ENV_TOKENS.items() if os.environ.get(v)})
+    if isinstance(data.get("lanes"), dict):
+        data["lanes"] = _merge_lanes(data["lanes"])
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(data)

@@ -15,7 +15,8 @@ from tests.support import Api, serve
 
 @pytest.fixture
 def settings() -> Settings:
-    return load_settings(seed=7, customers=30)
+    """Functional tests run unlimited: no simulated service time (the lane tests set their own)."""
+    return load_settings(seed=7, customers=30, unlimited=True)
 
 
 @pytest.fixture
