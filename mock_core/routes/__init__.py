@@ -2,12 +2,15 @@
 
 from fastapi import APIRouter
 
-from mock_core.routes import accounts, admin, cash, customers, transfers
+from mock_core.routes import accounts, admin, cash, customers, fx, loans, transfers, wealth
 
 ROUTERS: list[APIRouter] = [
     customers.router,
     accounts.router,
     cash.router,
     transfers.router,
+    loans.router,
+    wealth.router,
+    fx.router,
     admin.router,
 ]
