@@ -2,15 +2,24 @@
 
 from fastapi import APIRouter
 
-from mock_core.routes import accounts, admin, cash, customers, fx, loans, transfers, wealth
+from mock_core.routes import (
+    accounts,
+    admin,
+    appointments,
+    cash,
+    customers,
+    enquiries,
+    queue,
+    transfers,
+)
 
 ROUTERS: list[APIRouter] = [
     customers.router,
     accounts.router,
     cash.router,
     transfers.router,
-    loans.router,
-    wealth.router,
-    fx.router,
+    queue.router,
+    appointments.router,
+    enquiries.router,
     admin.router,
 ]
