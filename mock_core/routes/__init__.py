@@ -9,8 +9,11 @@ from mock_core.routes import (
     cash,
     customers,
     enquiries,
+    fx,
+    loans,
     queue,
     transfers,
+    wealth,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -18,6 +21,9 @@ ROUTERS: list[APIRouter] = [
     accounts.router,
     cash.router,
     transfers.router,
+    loans.router,
+    wealth.router,
+    fx.router,
     queue.router,
     appointments.router,
     enquiries.router,
