@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,8 +14,10 @@ from fastapi.openapi.utils import get_openapi
 from mock_core import __version__, problems, seed, store
 from mock_core.channels import Channel
 from mock_core.core import Core
+from mock_core.faults import Faults, FaultyResponses
 from mock_core.lanes import Lanes
 from mock_core.limits import BodyLimit
+from mock_core.metrics import Metrics, RecordRequests
 from mock_core.routes import ROUTERS
 from mock_core.settings import Settings
 
@@ -32,17 +35,19 @@ _ERRORS = {
 def create_app(settings: Settings, db_path: Path) -> FastAPI:
     """Open (and seed, when empty) the store at `db_path` and build the service around it."""
     conn = store.connect(db_path)
+    lanes = Lanes(
+        settings.lanes,
+        settings.lane_routing.channels,
+        settings.lane_routing.tags,
+        settings.seed,
+        settings.unlimited,
+    )
     core = Core(
         settings=settings,
         conn=conn,
         db_path=db_path,
-        lanes=Lanes(
-            settings.lanes,
-            settings.lane_routing.channels,
-            settings.lane_routing.tags,
-            settings.seed,
-            settings.unlimited,
-        ),
+        lanes=lanes,
+        faults=Faults(lanes, settings.seed, time.time),
         tokens={getattr(settings.tokens, c.value): c.value for c in Channel},
     )
     if conn.execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone() is None:
@@ -63,8 +68,11 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
         },
     )
     app.state.core = core
+    app.state.metrics = Metrics(core)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(FaultyResponses)
+    app.add_middleware(RecordRequests, metrics=app.state.metrics)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -13,7 +13,9 @@ from enum import StrEnum
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
+from mock_core import admission
 from mock_core.core import Core, core_of
 from mock_core.problems import Problem
 
@@ -38,9 +40,10 @@ class Caller:
     core: Core
     channel: Channel
     tag: str
+    scope: Scope
 
 
-def admit(*channels: Channel) -> Callable[..., Caller]:
+def authorise(*channels: Channel) -> Callable[..., Caller]:
     """A dependency admitting only `channels`; its result is the `Caller`. Takes no lane."""
     allowed = frozenset(channels)
     names = ", ".join(sorted(allowed))
@@ -66,17 +69,17 @@ def admit(*channels: Channel) -> Callable[..., Caller]:
                 field="Authorization",
             )
         tags = request.scope["route"].tags
-        return Caller(core, Channel(name), tags[0] if tags else "")
+        return Caller(core, Channel(name), tags[0] if tags else "", request.scope)
 
     return caller
 
 
 def allow(*channels: Channel) -> Callable[..., Awaitable[Caller]]:
     """A dependency for a read open to `channels`: admits the caller, then holds its lane."""
-    admit_caller = admit(*channels)
+    authorised = authorise(*channels)
 
-    async def reader(caller: Caller = Depends(admit_caller)) -> Caller:
-        await caller.core.lanes.serve(caller.channel, caller.tag)
+    async def reader(caller: Caller = Depends(authorised)) -> Caller:
+        await admission.admit(caller)
         return caller
 
     return reader

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import Request
 
+from mock_core.faults import Faults
 from mock_core.lanes import Lanes
 from mock_core.settings import Settings
 
@@ -20,6 +21,7 @@ class Core:
     conn: sqlite3.Connection
     db_path: Path
     lanes: Lanes
+    faults: Faults
     clock: Callable[[], float] = time.time
     tokens: dict[str, str] = field(default_factory=dict)
     """Bearer token -> channel name."""

@@ -18,7 +18,8 @@ from fastapi import Depends, Header, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from mock_core.channels import Caller, Channel, admit
+from mock_core import admission
+from mock_core.channels import Caller, Channel, authorise
 from mock_core.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from mock_core.problems import Problem
 from mock_core.store import transaction
@@ -63,7 +64,7 @@ class Write(Caller):
             return _response(stored["status"], stored["body"], {REPLAYED_HEADER: "true"})
         core.in_flight[key] = fingerprint
         try:
-            await core.lanes.serve(self.channel, self.tag)
+            await admission.admit(self)
             status, body = self._apply(operation, fingerprint)
         finally:
             del core.in_flight[key]
@@ -101,7 +102,7 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
 
 def write(*channels: Channel) -> Callable[..., Write]:
     """A dependency for a state-changing route open to `channels`."""
-    caller_of = admit(*channels)
+    caller_of = authorise(*channels)
 
     def writer(
         request: Request,
@@ -118,6 +119,7 @@ def write(*channels: Channel) -> Callable[..., Write]:
             caller.core,
             caller.channel,
             caller.tag,
+            caller.scope,
             idempotency_key,
             request.method,
             request.url.path,

@@ -186,11 +186,3 @@ class Lanes:
     def lane_for(self, channel: str, tag: str) -> Lane | None:
         name = self._channels.get(channel) or self._tags.get(tag)
         return self.lanes.get(name) if name else None
-
-    async def serve(self, channel: str, tag: str) -> None:
-        """Hold the request's lane for one service time (nothing when unlimited or unlaned)."""
-        if self.unlimited:
-            return
-        lane = self.lane_for(channel, tag)
-        if lane is not None:
-            await lane.serve()

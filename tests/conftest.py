@@ -3,14 +3,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mock_core.app import create_app
 from mock_core.settings import Settings, load_settings
-from tests.support import Api, serve
+from tests.support import Api, serve_api
 
 
 @pytest.fixture
@@ -35,8 +34,5 @@ def api(app: FastAPI) -> Iterator[Api]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A real `mock-core` process on loopback, shared by a module's tests."""
     db = tmp_path_factory.mktemp("live") / "ledger.sqlite"
-    with (
-        serve(db, "--customers", "30", "--seed", "7") as (base, _),
-        httpx.Client(base_url=base, timeout=10) as client,
-    ):
-        yield Api(client)
+    with serve_api(db, "--customers", "30", "--seed", "7", "--unlimited") as api:
+        yield api

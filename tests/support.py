@@ -92,3 +92,10 @@ def serve(db: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         if process.poll() is None:
             process.terminate()
             process.wait(10)
+
+
+@contextmanager
+def serve_api(db: Path, *args: str) -> Iterator[Api]:
+    """`serve`, with an `Api` on a client of the running server."""
+    with serve(db, *args) as (base, _), httpx.Client(base_url=base, timeout=10) as client:
+        yield Api(client)

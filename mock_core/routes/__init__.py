@@ -7,6 +7,7 @@ from mock_core.routes import (
     admin,
     appointments,
     cash,
+    control,
     customers,
     enquiries,
     fx,
@@ -28,4 +29,5 @@ ROUTERS: list[APIRouter] = [
     appointments.router,
     enquiries.router,
     admin.router,
+    control.router,
 ]
