@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -47,11 +48,24 @@ def _check_loopback(host: str) -> str | None:
     return f"--host: {host} is not a loopback address; the mock core serves loopback only"
 
 
+def _listen_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen there (it would exit 1 with a traceback-like log), or None."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            return f"--port: cannot listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     problem = _check_loopback(args.host)
     if problem is None and not 0 < args.port < 65536:
         problem = f"--port: {args.port} is not a TCP port"
+    problem = problem or _listen_problem(args.host, args.port)
     if problem:
         print(f"mock-core: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT

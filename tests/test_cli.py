@@ -1,5 +1,6 @@
 """`mock-core` refuses bad flags and settings with one line and exit code 2."""
 
+import socket
 import subprocess
 import sys
 
@@ -50,3 +51,13 @@ def test_a_config_that_is_not_toml_is_refused(tmp_path) -> None:
     result = run("--config", str(config))
     assert result.returncode == 2
     assert "not valid TOML" in result.stderr
+
+
+def test_a_port_in_use_is_refused_with_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run("--port", str(taken.getsockname()[1]))
+    assert result.returncode == 2
+    assert "cannot listen" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
