@@ -145,6 +145,13 @@ def test_capacity_changes_live_and_a_bad_change_changes_nothing(fast: Api) -> No
     assert unknown.status_code == 422
 
 
+def test_unlimited_that_is_not_a_boolean_is_refused_and_changes_nothing(fast: Api) -> None:
+    bad = fast.client.put("/admin/capacity", json={"unlimited": 0}, headers=auth("admin"))
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "unlimited"
+    assert fast.ok(fast.get("/admin/capacity", "admin"), 200)["unlimited"] is True
+
+
 def test_an_injected_error_refuses_the_write_and_posts_nothing(clean_faults: Api) -> None:
     api = clean_faults
     body = deposit_body(api)

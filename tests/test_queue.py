@@ -60,6 +60,12 @@ def test_a_new_ticket_waits_with_a_number_from_its_service_letter_and_the_branch
     assert take(api, service_type="wealth")["number"] == "D001"
 
 
+def test_a_priority_that_is_not_a_boolean_is_refused_not_coerced(api: Api) -> None:
+    response = api.post("/v1/branches/B001/tickets", {"service_type": "cash", "priority": 0})
+    assert response.status_code == 422
+    assert response.json()["field"] == "priority"
+
+
 def test_the_online_channel_cannot_take_a_ticket(api: Api) -> None:
     response = api.post("/v1/branches/B001/tickets", {"service_type": "cash"}, "online")
     assert response.status_code == 403

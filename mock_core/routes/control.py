@@ -6,7 +6,7 @@ import sqlite3
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictBool, ValidationError
 from starlette.responses import Response
 
 from mock_core import metrics
@@ -42,7 +42,7 @@ class CapacityOut(BaseModel):
 
 
 class CapacityIn(BaseModel):
-    unlimited: bool | None = None
+    unlimited: StrictBool | None = Field(None, description="true or false; 0 or 1 are refused")
     lanes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per lane, the fields to change (as in the config file)"
     )

@@ -11,7 +11,7 @@ import sqlite3
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from mock_core.channels import CUSTOMER_CHANNELS, KIOSK, TELLER, Caller, allow
 from mock_core.idempotency import Write, write
@@ -49,7 +49,10 @@ class BranchOut(BaseModel):
 class TicketIn(BaseModel):
     service_type: ServiceType
     customer_id: str | None = Field(None, pattern=r"^C\d{8}$")
-    priority: bool = Field(False, description="also granted to affluent and private customers")
+    # Strict: a lax bool would turn 0 or "yes" into a priority the caller never asked for.
+    priority: StrictBool = Field(
+        False, description="also granted to affluent and private customers"
+    )
 
 
 class TicketOut(BaseModel):
