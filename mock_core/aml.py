@@ -99,11 +99,18 @@ def large_cash(conn: sqlite3.Connection, rules: AmlRules, event: Event) -> Alert
         return None
     threshold = to_minor(rules.large_cash_threshold)
     day = m.at - m.at % DAY_SECONDS
-    same_day = "FROM aml_events WHERE customer_n = ? AND at >= ? AND at < ? AND kind = 'cash'"
-    params = (m.customer_n, day, day + DAY_SECONDS)
-    (total,) = conn.execute(f"SELECT coalesce(sum(amount_cny), 0) {same_day}", params).fetchone()
+    # A running total per customer and day: this runs on every cash write, whose cost must not
+    # grow with the day's traffic.
+    (total,) = conn.execute(
+        "INSERT INTO aml_daily_cash (customer_n, day, amount_cny) VALUES (?, ?, ?)"
+        " ON CONFLICT (customer_n, day) DO UPDATE SET amount_cny = amount_cny + excluded.amount_cny"
+        " RETURNING amount_cny",
+        (m.customer_n, day, event.amount_cny),
+    ).fetchone()
     if not total - event.amount_cny < threshold <= total:
         return None
+    same_day = "FROM aml_events WHERE customer_n = ? AND at >= ? AND at < ? AND kind = 'cash'"
+    params = (m.customer_n, day, day + DAY_SECONDS)
     journals = [r[0] for r in conn.execute(f"SELECT journal_n {same_day} ORDER BY at, n", params)]
     date = datetime.fromtimestamp(day, UTC).date().isoformat()
     return Alert(

@@ -11,12 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
 from starlette.types import Scope
 
 from mock_core import admission
-from mock_core.core import Core, core_of
+from mock_core.core import Core
 from mock_core.problems import Problem
 
 
@@ -30,7 +29,8 @@ class Channel(StrEnum):
 TELLER, KIOSK, ONLINE, ADMIN = Channel.TELLER, Channel.KIOSK, Channel.ONLINE, Channel.ADMIN
 CUSTOMER_CHANNELS = (TELLER, KIOSK, ONLINE)
 
-_bearer = HTTPBearer(auto_error=False, description="one token per channel")
+SCOPE_ATTRIBUTE = "channels"
+"""Set on every channel dependency: the OpenAPI document marks those routes as needing a token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +43,27 @@ class Caller:
     scope: Scope
 
 
-def authorise(*channels: Channel) -> Callable[..., Caller]:
-    """A dependency admitting only `channels`; its result is the `Caller`. Takes no lane."""
+def _bearer_token(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+def authorise(*channels: Channel) -> Callable[[Request], Caller]:
+    """A check admitting only `channels`: 401 without a known token, 403 outside the scope.
+
+    A plain function called inside each route's one dependency, so a request costs one
+    dependency resolution and no thread-pool hop.
+    """
     allowed = frozenset(channels)
     names = ", ".join(sorted(allowed))
 
-    def caller(
-        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-    ) -> Caller:
-        core = core_of(request)
-        name = core.tokens.get(credentials.credentials) if credentials else None
+    def check(request: Request) -> Caller:
+        core: Core = request.app.state.core
+        token = _bearer_token(request.scope)
+        name = core.tokens.get(token) if token else None
         if name is None:
             raise Problem(
                 401,
@@ -71,15 +82,18 @@ def authorise(*channels: Channel) -> Callable[..., Caller]:
         tags = request.scope["route"].tags
         return Caller(core, Channel(name), tags[0] if tags else "", request.scope)
 
-    return caller
+    setattr(check, SCOPE_ATTRIBUTE, allowed)
+    return check
 
 
-def allow(*channels: Channel) -> Callable[..., Awaitable[Caller]]:
-    """A dependency for a read open to `channels`: admits the caller, then holds its lane."""
-    authorised = authorise(*channels)
+def allow(*channels: Channel) -> Callable[[Request], Awaitable[Caller]]:
+    """The dependency of a read open to `channels`: checks the caller, then admits the request."""
+    check = authorise(*channels)
 
-    async def reader(caller: Caller = Depends(authorised)) -> Caller:
+    async def reader(request: Request) -> Caller:
+        caller = check(request)
         await admission.admit(caller)
         return caller
 
+    setattr(reader, SCOPE_ATTRIBUTE, frozenset(channels))
     return reader

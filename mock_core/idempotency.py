@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from fastapi import Depends, Header, Request
+from fastapi import Request
 from pydantic import BaseModel
 from starlette.responses import Response
+from starlette.types import Scope
 
 from mock_core import admission
-from mock_core.channels import Caller, Channel, authorise
+from mock_core.channels import SCOPE_ATTRIBUTE, Caller, Channel, authorise
 from mock_core.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from mock_core.problems import Problem
 from mock_core.store import transaction
@@ -100,29 +101,50 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
     return Response(body, status_code=status, media_type=media, headers=headers)
 
 
-def write(*channels: Channel) -> Callable[..., Write]:
-    """A dependency for a state-changing route open to `channels`."""
-    caller_of = authorise(*channels)
+KEY_HEADER = "Idempotency-Key"
+KEY_ATTRIBUTE = "idempotent"
+"""Set on every write dependency: the OpenAPI document lists the key header for those routes."""
+_KEY_NAME = KEY_HEADER.lower().encode()
+_KEY_MAX = 255
 
-    def writer(
-        request: Request,
-        idempotency_key: str = Header(
-            ...,
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            description="unique per intended operation; repeats are answered, not applied",
-        ),
-        caller: Caller = Depends(caller_of),
-    ) -> Write:
+
+def _key(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == _KEY_NAME:
+            key = value.decode("latin-1").strip()
+            if 0 < len(key) <= _KEY_MAX:
+                return key
+            raise Problem(
+                400,
+                "Idempotency key required",
+                f"{KEY_HEADER} must be 1 to {_KEY_MAX} characters",
+                field=KEY_HEADER,
+            )
+    raise Problem(
+        400,
+        "Idempotency key required",
+        f"every state-changing request needs an {KEY_HEADER} header",
+        field=KEY_HEADER,
+    )
+
+
+def write(*channels: Channel) -> Callable[[Request], Awaitable[Write]]:
+    """The dependency of a state-changing route open to `channels`; the caller is checked first."""
+    check = authorise(*channels)
+
+    async def writer(request: Request) -> Write:
+        caller = check(request)
+        scope = request.scope
         return Write(
             caller.core,
             caller.channel,
             caller.tag,
-            caller.scope,
-            idempotency_key,
-            request.method,
-            request.url.path,
+            scope,
+            _key(scope),
+            scope["method"],
+            scope["path"],
         )
 
+    setattr(writer, SCOPE_ATTRIBUTE, frozenset(channels))
+    setattr(writer, KEY_ATTRIBUTE, True)
     return writer

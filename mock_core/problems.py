@@ -97,12 +97,6 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
         return Problem(
             400, "Malformed JSON", f"the body is not valid JSON: {position}", field="body"
         )
-    if first["loc"][:1] == ("header",) and str(first["loc"][-1]).lower() == "idempotency-key":
-        if first["type"] == "missing":
-            detail = "every state-changing request needs an Idempotency-Key header"
-        else:
-            detail = f"Idempotency-Key: {first['msg']}"
-        return Problem(400, "Idempotency key required", detail, field="Idempotency-Key")
     field = errors[0]["field"]
     return Problem(
         422, "Invalid request", f"{field}: {errors[0]['reason']}", field=field, errors=errors

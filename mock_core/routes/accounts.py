@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from mock_core import ledger
@@ -15,8 +15,9 @@ from mock_core.ids import AccountNumber, public_id, row_of
 from mock_core.money import Currency, to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routes.paging import Page, page_query
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = api_router("/v1/accounts", "accounts")
 
 
 class AccountIn(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from mock_core import reconcile, seed, store
@@ -13,8 +13,9 @@ from mock_core.channels import ADMIN, Caller, allow
 from mock_core.idempotency import Write, write
 from mock_core.ids import public_id
 from mock_core.routes.paging import Page, page_query
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = api_router("/admin", "admin")
 
 
 class CheckOut(BaseModel):

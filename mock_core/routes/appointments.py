@@ -11,7 +11,7 @@ import datetime as dt
 import sqlite3
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from mock_core.channels import KIOSK, ONLINE, TELLER, Caller, allow
@@ -26,9 +26,10 @@ from mock_core.routes.queue import (
     issue_ticket,
     ticket_out,
 )
+from mock_core.routing import api_router
 from mock_core.settings import Branching
 
-router = APIRouter(prefix="/v1", tags=["appointments"])
+router = api_router("/v1", "appointments")
 
 ACTIVE = ("booked", "checked_in")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from mock_core import aml, ledger
@@ -15,8 +15,9 @@ from mock_core.idempotency import Write, write
 from mock_core.ids import public_id, row_of
 from mock_core.money import Amount, Currency, to_minor, to_wire
 from mock_core.problems import Problem, not_found
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/cash", tags=["cash"])
+router = api_router("/v1/cash", "cash")
 
 
 class CashIn(BaseModel):

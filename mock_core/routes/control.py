@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import Depends, Path, Request
 from pydantic import BaseModel, Field, StrictBool, ValidationError
 from starlette.responses import Response
 
@@ -15,9 +15,10 @@ from mock_core.faults import FaultIn
 from mock_core.idempotency import Write, write
 from mock_core.lanes import Lane, mean_service
 from mock_core.problems import Problem
+from mock_core.routing import api_router
 from mock_core.settings import LaneSettings, ServiceTime
 
-router = APIRouter(tags=["admin"])
+router = api_router("", "admin")
 
 
 class LaneOut(BaseModel):

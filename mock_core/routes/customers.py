@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, Field, field_validator
 
 from mock_core import ledger
@@ -18,8 +18,9 @@ from mock_core.money import Currency
 from mock_core.problems import Problem, not_found
 from mock_core.routes.accounts import AccountOut, account_out
 from mock_core.routes.paging import Page, page_query
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"])
+router = api_router("/v1/customers", "customers")
 
 Segment = Literal["mass", "affluent", "private"]
 

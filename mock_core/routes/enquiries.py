@@ -6,15 +6,16 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from mock_core.channels import TELLER, Caller, allow
 from mock_core.idempotency import Write, write
 from mock_core.ids import EnquiryId, public_id, row_of
 from mock_core.problems import Problem, not_found
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/enquiries", tags=["enquiries"])
+router = api_router("/v1/enquiries", "enquiries")
 
 Kind = Literal["enquiry", "complaint"]
 Via = Literal["counter", "kiosk", "online", "phone"]

@@ -18,7 +18,7 @@ import sqlite3
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from mock_core import ledger
@@ -28,8 +28,9 @@ from mock_core.idempotency import Write, write
 from mock_core.ids import public_id, row_of
 from mock_core.money import Amount, Currency, to_minor, to_wire
 from mock_core.problems import Problem, not_found
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/fx", tags=["fx"])
+router = api_router("/v1/fx", "fx")
 
 HOME = "CNY"
 RATE_PLACES = Decimal("0.000001")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from mock_core import ledger
@@ -20,8 +20,9 @@ from mock_core.ids import LoanId, public_id, row_of
 from mock_core.money import Amount, to_minor, to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routes.customers import customer_row
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/loans", tags=["loans"])
+router = api_router("/v1/loans", "loans")
 
 LOAN_CURRENCY = "CNY"
 LoanStatus = Literal["pending", "approved", "rejected", "disbursed"]

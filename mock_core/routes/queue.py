@@ -10,16 +10,17 @@ import math
 import sqlite3
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Depends, Path
 from pydantic import BaseModel, Field, StrictBool
 
 from mock_core.channels import CUSTOMER_CHANNELS, KIOSK, TELLER, Caller, allow
 from mock_core.idempotency import Write, write
 from mock_core.ids import TicketId, public_id, row_of
 from mock_core.problems import Problem, not_found
+from mock_core.routing import api_router
 from mock_core.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["queue"])
+router = api_router("/v1", "queue")
 
 ServiceType = Literal["cash", "transfer", "loan", "wealth", "fx", "enquiry", "complaint", "account"]
 LETTERS: dict[str, str] = {

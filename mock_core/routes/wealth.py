@@ -13,7 +13,7 @@ import sqlite3
 from decimal import Decimal
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import Depends, Path
 from pydantic import BaseModel, Field
 
 from mock_core import ledger
@@ -24,8 +24,9 @@ from mock_core.ids import public_id
 from mock_core.money import to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routes.customers import Segment, customer_row
+from mock_core.routing import api_router
 
-router = APIRouter(prefix="/v1/wealth", tags=["wealth"])
+router = api_router("/v1/wealth", "wealth")
 
 SEGMENT_RANK = {segment: rank for rank, segment in enumerate(get_args(Segment))}
 """mass < affluent < private."""
