@@ -60,7 +60,7 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
     app.state.metrics = Metrics(core)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
-    app.add_middleware(FaultyResponses)
+    app.add_middleware(FaultyResponses, faults=core.faults)
     app.add_middleware(RecordRequests, metrics=app.state.metrics)
     for router in ROUTERS:
         app.router.routes.extend(router.routes)

@@ -203,11 +203,12 @@ class Faults:
 class FaultyResponses:
     """Pure ASGI middleware that spoils a response when a response fault fired for its request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, faults: Faults) -> None:
         self.app = app
+        self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self.faults.items:
             await self.app(scope, receive, send)
             return
         held: list[Message] = []

@@ -73,22 +73,24 @@ class Write(Caller):
 
     def _apply(self, operation: Operation, fingerprint: str) -> tuple[int, bytes]:
         conn = self.core.conn
-        with transaction(conn):
-            conn.execute("SAVEPOINT operation")
-            try:
+        try:
+            with transaction(conn):
                 status, result = operation(conn)
                 body = orjson.dumps(result)
-            except Problem as problem:
-                # A refused write keeps nothing of its own, but its answer is kept for repeats.
-                conn.execute("ROLLBACK TO operation")
-                status, body = problem.status, orjson.dumps(problem.body(self.path))
-            conn.execute("RELEASE operation")
-            conn.execute(
-                "INSERT INTO idempotency (key, fingerprint, status, body, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (self.key, fingerprint, status, body, self.core.clock()),
-            )
+                self._record(fingerprint, status, body)
+        except Problem as problem:
+            # A refused write keeps nothing of its own, but its answer is kept for repeats.
+            status, body = problem.status, orjson.dumps(problem.body(self.path))
+            with transaction(conn):
+                self._record(fingerprint, status, body)
         return status, body
+
+    def _record(self, fingerprint: str, status: int, body: bytes) -> None:
+        self.core.conn.execute(
+            "INSERT INTO idempotency (key, fingerprint, status, body, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (self.key, fingerprint, status, body, self.core.clock()),
+        )
 
     def _fingerprint(self, payload: BaseModel | None) -> str:
         data = payload.model_dump(mode="json") if payload is not None else None

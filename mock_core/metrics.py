@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,8 +23,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _CoreCollector(Collector):
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, metrics: Metrics) -> None:
         self.core = core
+        self.metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         lanes = self.core.lanes.lanes.values()
@@ -43,6 +45,9 @@ class _CoreCollector(Collector):
             rejected.add_metric([lane.name, "timeout"], lane.stats.rejected_timeout)
             rejected.add_metric([lane.name, "down"], lane.stats.refused_down)
         yield from (slots, busy, depth, served, rejected)
+        yield GaugeMetricFamily(
+            "mock_core_in_flight_requests", "Requests being handled", self.metrics.in_flight
+        )
         faults = GaugeMetricFamily("mock_core_active_faults", "Faults active now", labels=["kind"])
         for kind, count in sorted(self.core.faults.active_kinds().items()):
             faults.add_metric([kind], count)
@@ -73,10 +78,21 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.in_flight = Gauge(
-            "mock_core_in_flight_requests", "Requests being handled", registry=self.registry
-        )
-        self.registry.register(_CoreCollector(core))
+        self.in_flight = 0
+        self.registry.register(_CoreCollector(core, self))
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+    def record(self, method: str, endpoint: str, status: str, seconds: float) -> None:
+        """Count one answered request; label children are cached, `labels()` takes a lock."""
+        children = self._children.get((method, endpoint, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, endpoint, status),
+                self.latency.labels(endpoint),
+            )
+            self._children[(method, endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -103,12 +119,11 @@ class RecordRequests:
             await send(message)
 
         metrics = self.metrics
-        metrics.in_flight.inc()
+        metrics.in_flight += 1
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            metrics.in_flight.dec()
-            route = scope.get("route")
-            endpoint = getattr(route, "path", "unmatched")
-            metrics.requests.labels(scope["method"], endpoint, str(status or "aborted")).inc()
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.in_flight -= 1
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            metrics.record(scope["method"], endpoint, str(status or "aborted"), elapsed)

@@ -114,9 +114,7 @@ def _move_cash(w: Write, body: CashIn | CashOut, direction: Literal["in", "out"]
                 )
             ],
         )
-        (balance,) = conn.execute(
-            "SELECT balance FROM accounts WHERE id = ?", (account["id"],)
-        ).fetchone()
+        balance = account["balance"] + (amount if direction == "in" else -amount)
         return 201, {
             "transaction_id": public_id("J", journal_n),
             "account_id": account["id"],
