@@ -323,7 +323,7 @@ class BranchDay(RuleBasedStateMachine):
         else:
             expected = 201
         body = {"quote_id": quote_id, "from_account": payer.id, "to_account": payee.id}
-        variant = {**body, "from_account": payee.id, "to_account": payer.id}
+        variant = {**body, "to_account": "6222020000000000000"}
         receipt = self.write("/v1/fx/exchanges", body, "teller", expected, variant)
         if receipt:
             quote["used"] = True
