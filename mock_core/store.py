@@ -32,14 +32,13 @@ CREATE TABLE IF NOT EXISTS accounts (
     opened_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS accounts_customer ON accounts(customer_n);
 CREATE TABLE IF NOT EXISTS journal (
-    n INTEGER PRIMARY KEY, kind TEXT NOT NULL, idempotency_key TEXT UNIQUE, channel TEXT NOT NULL,
+    n INTEGER PRIMARY KEY, kind TEXT NOT NULL, idempotency_key TEXT, channel TEXT NOT NULL,
     branch_id TEXT, operator_id TEXT, created_at REAL NOT NULL, memo TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS postings (
     n INTEGER PRIMARY KEY, journal_n INTEGER NOT NULL REFERENCES journal(n),
     account_id TEXT NOT NULL REFERENCES accounts(id), currency TEXT NOT NULL,
     amount INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS postings_account ON postings(account_id, n);
-CREATE INDEX IF NOT EXISTS postings_journal ON postings(journal_n);
 CREATE TABLE IF NOT EXISTS cash_movements (
     journal_n INTEGER PRIMARY KEY REFERENCES journal(n), direction TEXT NOT NULL,
     currency TEXT NOT NULL, amount INTEGER NOT NULL, branch_id TEXT NOT NULL,
