@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +41,13 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
         tokens={getattr(settings.tokens, c.value): c.value for c in Channel},
     )
     if conn.execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone() is None:
-        seed.seed(conn, settings, core.clock())
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        conn.close()
+        with store.transaction(conn):
+            seed.seed(conn, settings, core.clock())
 
     app = FastAPI(
         title="branch-surge mock core",
         version=__version__,
         description="A mock core-banking service for branch surge rehearsals.",
-        lifespan=lifespan,
     )
     app.state.core = core
     app.state.metrics = Metrics(core)

@@ -95,5 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         f" online={tokens.online} admin={tokens.admin}",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        app.state.core.conn.close()
     return 0

@@ -11,7 +11,6 @@ from faker import Faker
 
 from mock_core import ledger
 from mock_core.settings import Settings
-from mock_core.store import transaction
 
 CURRENCY_HOME = "CNY"
 VAULT_FLOAT = {"CNY": 5_000_000_00}
@@ -36,42 +35,44 @@ def branch_ids(settings: Settings) -> list[str]:
 
 
 def seed(conn: sqlite3.Connection, settings: Settings, at: float) -> None:
-    """Fill an empty store: branches, the bank's own accounts, customers with opening balances."""
+    """Fill an empty store: branches, the bank's own accounts, customers with opening balances.
+
+    Runs inside the caller's transaction, so a reseed and its wipe commit (or fail) together.
+    """
     fake = Faker(settings.locale)
     fake.seed_instance(settings.seed)
     ids = Faker("zh_CN")  # resident ID numbers are Chinese whatever the names' locale
     ids.seed_instance(settings.seed)
     rng = random.Random(settings.seed)
-    with transaction(conn):
-        conn.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [("seed", str(settings.seed)), ("customers", str(settings.customers))],
-        )
-        branches = branch_ids(settings)
-        conn.executemany(
-            "INSERT INTO branches (id, name, counters) VALUES (?, ?, ?)",
-            [(b, f"{fake.city()} {b}", settings.branch.counters) for b in branches],
-        )
-        _open_bank_accounts(conn, settings, branches, at)
-        conn.executemany(
-            "INSERT INTO wealth_products (id, name, currency, unit_price, quota_units, risk_level,"
-            " min_segment) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(p, n, c, u * 100, q, r, s) for p, n, c, u, q, r, s in WEALTH_CATALOGUE],
-        )
-        seen: set[str] = set()
-        for n in range(1, settings.customers + 1):
+    conn.executemany(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        [("seed", str(settings.seed)), ("customers", str(settings.customers))],
+    )
+    branches = branch_ids(settings)
+    conn.executemany(
+        "INSERT INTO branches (id, name, counters) VALUES (?, ?, ?)",
+        [(b, f"{fake.city()} {b}", settings.branch.counters) for b in branches],
+    )
+    _open_bank_accounts(conn, settings, branches, at)
+    conn.executemany(
+        "INSERT INTO wealth_products (id, name, currency, unit_price, quota_units, risk_level,"
+        " min_segment) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(p, n, c, u * 100, q, r, s) for p, n, c, u, q, r, s in WEALTH_CATALOGUE],
+    )
+    seen: set[str] = set()
+    for n in range(1, settings.customers + 1):
+        id_number = ids.ssn()
+        while id_number in seen:
             id_number = ids.ssn()
-            while id_number in seen:
-                id_number = ids.ssn()
-            seen.add(id_number)
-            branch = rng.choice(branches)
-            segment = rng.choices([s for s, _ in SEGMENTS], [w for _, w in SEGMENTS])[0]
-            conn.execute(
-                "INSERT INTO customers (n, name, id_number, phone, segment, home_branch,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (n, fake.name(), id_number, fake.phone_number(), segment, branch, at),
-            )
-            _open_customer_accounts(conn, rng, n, segment, branch, at)
+        seen.add(id_number)
+        branch = rng.choice(branches)
+        segment = rng.choices([s for s, _ in SEGMENTS], [w for _, w in SEGMENTS])[0]
+        conn.execute(
+            "INSERT INTO customers (n, name, id_number, phone, segment, home_branch,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (n, fake.name(), id_number, fake.phone_number(), segment, branch, at),
+        )
+        _open_customer_accounts(conn, rng, n, segment, branch, at)
 
 
 def _open_bank_accounts(

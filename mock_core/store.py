@@ -130,7 +130,6 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def wipe(conn: sqlite3.Connection) -> None:
-    """Empty every table (for a reseed); the schema stays."""
-    with transaction(conn):
-        for table in reversed(TABLES):  # children before the rows they reference
-            conn.execute(f"DELETE FROM {table}")
+    """Empty every table for a reseed, inside the caller's transaction; the schema stays."""
+    for table in reversed(TABLES):  # children before the rows they reference
+        conn.execute(f"DELETE FROM {table}")

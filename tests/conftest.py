@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from mock_core.app import create_app
 from mock_core.settings import Settings, load_settings
 from tests.support import Api, serve_api
+
+# CI draws the same examples every run, so its verdict never depends on the draw; set
+# HYPOTHESIS_PROFILE=explore locally to search new ground.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

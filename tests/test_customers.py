@@ -73,3 +73,9 @@ def test_customer_list_pages_with_a_cursor(api: Api) -> None:
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 30
+
+
+def test_a_cursor_that_is_not_ascii_digits_is_422(api: Api) -> None:
+    response = api.get("/v1/customers", cursor="²7")
+    assert response.status_code == 422
+    assert response.json()["field"] == "cursor"

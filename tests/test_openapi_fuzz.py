@@ -19,7 +19,6 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from starlette.types import Receive, Scope, Send
 
 from mock_core.app import create_app
 from mock_core.settings import load_settings
@@ -45,23 +44,10 @@ def _app() -> FastAPI:
     )
 
 
-async def _one_lifespan(scope: Scope, receive: Receive, send: Send) -> None:
-    """APP, with lifespan events answered here: schemathesis ends an app's lifespan after every
-    test, and the app's shutdown closes its store for good, which would fail every later test."""
-    if scope["type"] != "lifespan":
-        await APP(scope, receive, send)
-        return
-    while True:
-        event = (await receive())["type"]
-        await send({"type": f"{event}.complete"})
-        if event == "lifespan.shutdown":
-            return
-
-
 _STORE = tempfile.TemporaryDirectory(prefix="fuzz-")
 APP = _app()
 LANES = {name: lane.settings for name, lane in APP.state.core.lanes.lanes.items()}
-schema = schemathesis.openapi.from_asgi("/openapi.json", _one_lifespan).exclude(
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(
     # A reset wipes and reseeds the store (up to 100,000 customers): a fuzzer calling it would
     # spend the run seeding and throw away the state the other operations build.
     method="POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
@@ -83,11 +84,17 @@ async def alerts(
 
 @router.post("/reset", response_model=ResetOut)
 async def reset(body: ResetIn, w: Write = Depends(write(ADMIN))) -> Any:
-    """Wipe every record and reseed. Not idempotent by key: the wipe forgets the keys too."""
+    """Wipe every record and reseed, in one transaction. The new store keeps this request's key,
+    so a repeat is answered from the record instead of wiping again."""
     core = w.core
-    core.settings = core.settings.model_copy(
+    settings = core.settings.model_copy(
         update={k: v for k, v in body.model_dump().items() if v is not None}
     )
-    store.wipe(core.conn)
-    seed.seed(core.conn, core.settings, core.clock())
-    return {"seed": core.settings.seed, "customers": core.settings.customers}
+
+    def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
+        store.wipe(conn)
+        seed.seed(conn, settings, core.clock())
+        core.settings = settings
+        return 200, {"seed": settings.seed, "customers": settings.customers}
+
+    return await w.run(body, operation)
