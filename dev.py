@@ -32,8 +32,8 @@ def _ensure_env(extras: str) -> None:
     stamp = VENV / f".installed-{extras or 'base'}"
     if stamp.exists() and stamp.read_text() == digest:
         return
-    print(f"dev.py: installing branch-surge[{extras}] into {VENV}", flush=True)
     target = f".[{extras}]" if extras else "."
+    print(f"dev.py: installing branch-surge{target[1:]} into {VENV}", flush=True)
     subprocess.run(
         [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target],
         cwd=ROOT,
