@@ -20,23 +20,18 @@ from mock_core.routing import api_router
 router = api_router("/v1/cash", "cash")
 
 
-class CashIn(BaseModel):
-    account_id: str = Field(min_length=4, max_length=40)
-    amount: Amount
-    currency: Currency = "CNY"
-    branch_id: str = Field(pattern=r"^B\d{3}$")
-    operator_id: str = Field(min_length=1, max_length=40, description="teller or kiosk id")
-    depositor_id: str | None = Field(
-        None, pattern=r"^C\d{8}$", description="who brought the cash, when not the account holder"
-    )
-
-
 class CashOut(BaseModel):
     account_id: str = Field(min_length=4, max_length=40)
     amount: Amount
     currency: Currency = "CNY"
     branch_id: str = Field(pattern=r"^B\d{3}$")
     operator_id: str = Field(min_length=1, max_length=40, description="teller or kiosk id")
+
+
+class CashIn(CashOut):
+    depositor_id: str | None = Field(
+        None, pattern=r"^C\d{8}$", description="who brought the cash, when not the account holder"
+    )
 
 
 class CashReceipt(BaseModel):
