@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS tickets (
     appointment_n INTEGER, status TEXT NOT NULL, counter_id TEXT, issued_at REAL NOT NULL,
     called_at REAL, finished_at REAL);
 CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(branch_id, status, priority DESC, n);
+CREATE INDEX IF NOT EXISTS tickets_finished ON tickets(branch_id, status, finished_at);
+CREATE INDEX IF NOT EXISTS tickets_called ON tickets(branch_id, called_at);
+CREATE INDEX IF NOT EXISTS tickets_branch ON tickets(branch_id, n);
 CREATE TABLE IF NOT EXISTS slots (
     id TEXT PRIMARY KEY, branch_id TEXT NOT NULL, day TEXT NOT NULL, start TEXT NOT NULL,
     capacity INTEGER NOT NULL, booked INTEGER NOT NULL DEFAULT 0);
