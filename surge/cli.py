@@ -1,0 +1,141 @@
+"""`surge`: the harness's command line. Each subcommand returns the exit code of design.md.
+
+Bad input never shows a traceback: one line on stderr, prefixed `surge:`, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+
+from surge.profile import (
+    CHANNELS,
+    Profile,
+    ProfileError,
+    format_duration,
+    list_profiles,
+    load_profile,
+)
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"surge: {message}\n")
+
+
+def _time_scale(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above 0")
+    return value
+
+
+def _day(profile: Profile) -> str:
+    """The day's wall-clock span and its length in run time."""
+    span = f"{profile.day_start}-{profile.wall_clock(profile.duration_s)}"
+    scale = f" at time scale {profile.time_scale:g}" if profile.time_scale != 1 else ""
+    return f"{span} ({format_duration(profile.duration_s)}{scale})"
+
+
+def _profiles_list(args: argparse.Namespace) -> int:
+    names = list_profiles()
+    width = max((len(name) for name in names), default=0)
+    code = EXIT_OK
+    for name in names:
+        try:
+            profile = load_profile(name)
+        except ProfileError as exc:
+            print(f"surge: {exc}", file=sys.stderr)
+            code = EXIT_BAD_INPUT
+            continue
+        print(f"{name:<{width}}  {_day(profile)}  {profile.description}")
+    return code
+
+
+def _rate_table(profile: Profile) -> str:
+    """Arrivals per hour per branch in each phase, and the visits per second of all branches."""
+    header = ["phase", "start", "length", *(f"{c}/h" for c in CHANNELS), "all branches/s"]
+    rows = [header]
+    for phase in profile.phases:
+        per_hour = [getattr(phase.arrivals_per_hour, c) for c in CHANNELS]
+        total = sum(per_hour) * profile.branches / 3600
+        rows.append(
+            [
+                phase.name,
+                phase.start,
+                format_duration(phase.duration),
+                *(f"{rate:g}" for rate in per_hour),
+                f"{total:.3f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i < 3 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
+
+
+def _profiles_show(args: argparse.Namespace) -> int:
+    profile = load_profile(args.name).scaled(args.time_scale)
+    if not args.json:
+        print(f"{profile.name}: {profile.description}")
+        print(f"{profile.branches} branches, {_day(profile)}, seed {profile.seed}")
+        print("arrivals per hour per branch:")
+        print(_rate_table(profile))
+        print()
+    print(json.dumps(profile.to_dict(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _profiles_check(args: argparse.Namespace) -> int:
+    load_profile(args.path)
+    print("ok")
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="surge", description="Rehearse customer surges against branch systems.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    profiles = commands.add_parser("profiles", help="list, print and validate surge profiles")
+    profiles.set_defaults(run=_profiles_list)
+    actions = profiles.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="shipped profiles, their day and description").set_defaults(
+        run=_profiles_list
+    )
+    show = actions.add_parser("show", help="a profile resolved, with its rate per phase")
+    show.add_argument("name", metavar="NAME", help="a shipped profile's name or a .toml path")
+    show.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X")
+    show.add_argument("--json", action="store_true", help="only the resolved profile as JSON")
+    show.set_defaults(run=_profiles_show)
+    check = actions.add_parser("check", help="validate a profile: ok, or what is wrong")
+    check.add_argument("path", metavar="PATH", help="a .toml file or a shipped profile's name")
+    check.set_defaults(run=_profiles_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except ProfileError as exc:
+        print(f"surge: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader (`| head`) left; point stdout at nothing so the exit flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

@@ -1,0 +1,87 @@
+"""`surge profiles`: list, show and check, with design.md's exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from surge.profile import list_profiles, profiles_dir
+
+
+def surge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surge", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def assert_one_line_refusal(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("surge: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args", [["profiles", "list"], ["profiles"]])
+def test_list_shows_every_profile_with_its_day_and_description(args: list[str]) -> None:
+    result = surge(*args)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list_profiles()
+    payday = next(line for line in lines if line.startswith("payday "))
+    assert "09:00-17:00 (8h)" in payday
+    assert "Month-end payday" in payday
+
+
+def test_show_prints_the_rate_table_and_the_resolved_profile() -> None:
+    result = surge("profiles", "show", "payday", "--time-scale", "60")
+    assert result.returncode == 0, result.stderr
+    table, _, document = result.stdout.partition("\n{")
+    assert "lunch_peak    11:30  2m" in table  # the wall clock kept, the length divided by 60
+    assert "0.417" in table  # (70 + 140 + 40) an hour at each of 6 branches, per second
+    resolved = json.loads("{" + document)
+    assert resolved["name"] == "payday"
+    assert resolved["time_scale"] == 60
+
+
+def test_show_json_is_only_the_resolved_profile_and_takes_a_path() -> None:
+    result = surge("profiles", "show", str(profiles_dir() / "emergency_drill.toml"), "--json")
+    assert result.returncode == 0, result.stderr
+    resolved = json.loads(result.stdout)
+    assert [fault["at"] for fault in resolved["faults"]] == [3600, 8100, 10800]
+
+
+def test_check_prints_ok_for_a_valid_profile() -> None:
+    result = surge("profiles", "check", str(profiles_dir() / "weekday.toml"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_check_names_the_file_field_and_reason_of_a_broken_profile(tmp_path: Path) -> None:
+    path = tmp_path / "payday.toml"
+    text = (profiles_dir() / "payday.toml").read_text(encoding="utf-8")
+    path.write_text(text.replace("cash_deposit = 0.12", "cash_deposit = 0.07"), encoding="utf-8")
+    result = surge("profiles", "check", str(path))
+    assert_one_line_refusal(result, f"{path}: mix.counter: shares sum to 0.95, not 1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["profiles", "frob"], "invalid choice: 'frob'"),
+        (["profiles", "show"], "required: NAME"),
+        (["profiles", "show", "nope"], "nope: no such profile (shipped: "),
+        (["profiles", "show", "weekday", "--time-scale", "0"], "--time-scale: 0 must be"),
+        (["profiles", "show", "weekday", "--time-scale", "fast"], "'fast' is not a number"),
+        (["profiles", "check", "/nonexistent/day.toml"], "/nonexistent/day.toml: file not found"),
+        (["profiles", "list", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    assert_one_line_refusal(surge(*args), message)
