@@ -1,0 +1,442 @@
+"""The customers a rehearsal serves: generated people, onboarding them, a CSV data pool, picking.
+
+Each worker generates its people once, before the load, from the run's seed (`generate`), takes
+its share (`worker_share`) and onboards them through the API (`onboard`); against systems that
+cannot onboard, `load_pool` reads existing test customers from a CSV file instead. Either way the
+journeys draw customers from a `Pool`, which costs one random index per draw, so customer data
+never slows the load. Nothing here imports the mock core: the harness talks to it over HTTP only.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar, get_args
+
+from faker import Faker
+from faker.providers.ssn.zh_CN import Provider as _ChineseSsn
+
+Segment = Literal["mass", "affluent", "private"]
+SEGMENTS: tuple[Segment, ...] = get_args(Segment)
+HIGH_VALUE: frozenset[str] = frozenset({"affluent", "private"})
+POOL_COLUMNS = ("customer_id", "account_id", "currency", "segment", "home_branch")
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+# County-level codes only: a code ending in 00 names a province or prefecture, never a person's.
+_AREA_CODES = tuple(c for c in _ChineseSsn.area_codes if not c.endswith("00"))
+_BIRTH_FIRST = date(1946, 1, 1).toordinal()  # fixed, not today: a seed gives the same people
+_BIRTH_DAYS = date(2006, 12, 31).toordinal() - _BIRTH_FIRST + 1  # adults aged about 18 to 80
+_CARD_BINS = ("622202", "621700", "622848", "621661", "622588", "620522")  # UnionPay issuers
+_PRIVATE_SHARE = 0.2  # of high-value customers; the rest are affluent
+_PHONE_TRIES = 100
+_EXISTS = re.compile(r"\bcustomer (\w+)\s*$")
+
+T = TypeVar("T")
+
+
+class PoolError(Exception):
+    """A customer-data problem, worded as one line (for a CSV: `file: line N: column: reason`)."""
+
+
+def resident_id_check_digit(first17: str) -> str:
+    """The 18th character of a PRC resident ID number (GB 11643-1999, ISO 7064 MOD 11-2)."""
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
+
+
+def luhn_check_digit(payload: str) -> str:
+    """The digit that makes `payload` + digit pass the Luhn check."""
+    total = 0
+    for i, ch in enumerate(reversed(payload)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Someone to onboard. Personal data stays in the harness; the API answers it masked."""
+
+    name: str
+    id_number: str
+    phone: str
+    card_number: str
+    segment: Segment
+    home_branch: str
+
+    @property
+    def high_value(self) -> bool:
+        return self.segment in HIGH_VALUE
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """A customer the system knows, with its account ids by currency (each tuple non-empty)."""
+
+    customer_id: str
+    segment: str
+    home_branch: str
+    accounts: dict[str, tuple[str, ...]] = field(hash=False)
+
+    @property
+    def high_value(self) -> bool:
+        return self.segment in HIGH_VALUE
+
+
+def generate(
+    count: int,
+    *,
+    seed: int,
+    locale: str = "zh_CN",
+    branches: Sequence[str],
+    high_value_share: float,
+) -> list[Person]:
+    """`count` people, the same for the same arguments, with ID numbers unique among them.
+
+    Names and phones come from Faker in `locale`; resident ID numbers are always PRC numbers
+    (the bank is Chinese whoever walks in), and those and the cards are drawn from a seeded
+    `random.Random`, which is several times faster than Faker's providers. Exactly
+    `round(count * high_value_share)` people are affluent or private.
+    """
+    if count < 0:
+        raise ValueError(f"count {count} is negative")
+    if not branches:
+        raise ValueError("branches is empty: people need a home branch")
+    if not 0 <= high_value_share <= 1:
+        raise ValueError(f"high_value_share {high_value_share} is not between 0 and 1")
+    try:
+        fake = Faker(locale)
+    except AttributeError as error:  # Faker's way of saying it has no such locale
+        raise ValueError(f"{locale!r} is not a Faker locale") from error
+    if not hasattr(fake, "phone_number"):
+        raise ValueError(f"Faker's {locale!r} locale has no phone numbers")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    high = set(rng.sample(range(count), round(count * high_value_share)))
+    taken: set[str] = set()
+    people = []
+    for i in range(count):
+        id_number = _resident_id(rng)
+        while id_number in taken:
+            id_number = _resident_id(rng)
+        taken.add(id_number)
+        segment: Segment = "mass"
+        if i in high:
+            segment = "private" if rng.random() < _PRIVATE_SHARE else "affluent"
+        people.append(
+            Person(
+                name=fake.name(),
+                id_number=id_number,
+                phone=_phone(fake),
+                card_number=_card_number(rng),
+                segment=segment,
+                home_branch=rng.choice(branches),
+            )
+        )
+    return people
+
+
+def _resident_id(rng: random.Random) -> str:
+    born = date.fromordinal(_BIRTH_FIRST + rng.randrange(_BIRTH_DAYS))
+    first17 = f"{rng.choice(_AREA_CODES)}{born:%Y%m%d}{rng.randrange(1000):03d}"
+    return first17 + resident_id_check_digit(first17)
+
+
+def _card_number(rng: random.Random) -> str:
+    # UnionPay debit cards are mostly 19 digits, credit cards 16.
+    length = 19 if rng.random() < 0.7 else 16
+    payload = f"{rng.choice(_CARD_BINS)}{rng.randrange(10 ** (length - 7)):0{length - 7}d}"
+    return payload + luhn_check_digit(payload)
+
+
+def _phone(fake: Faker) -> str:
+    """A phone number of the locale, as digits (and a leading +) without formatting.
+
+    Faker writes numbers as people do ("(555) 123-4567x89", in local digits); systems take the
+    digits. Some locales mix in short service numbers ("997"), which nobody gives as theirs.
+    """
+    for _ in range(_PHONE_TRIES):
+        raw = re.split(r"[xX]|ext", fake.phone_number(), maxsplit=1)[0]
+        digits = "".join(str(unicodedata.decimal(ch)) for ch in raw if ch.isdecimal())
+        if len(digits) >= 7:
+            return ("+" + digits if raw.lstrip().startswith("+") else digits)[:20]
+    raise ValueError(f"Faker gave no phone number of 7 digits or more in {_PHONE_TRIES} tries")
+
+
+def worker_share(items: Sequence[T], worker: int, workers: int) -> list[T]:
+    """Worker `worker`'s share of `items` (round robin): disjoint, together all of them."""
+    if workers < 1 or not 0 <= worker < workers:
+        raise ValueError(f"worker {worker} is not one of {workers} workers")
+    return list(items[worker::workers])
+
+
+class Response(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    def json(self) -> Any: ...
+
+
+class Client(Protocol):
+    """What onboarding needs of an HTTP client: httpx.Client and Locust's sessions fit."""
+
+    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> Response: ...
+
+    def get(self, url: str, *, headers: Mapping[str, str]) -> Response: ...
+
+
+def onboard(
+    client: Client, people: Sequence[Person], *, token: str, key_prefix: str
+) -> list[Customer]:
+    """Onboard `people` through `POST /v1/customers` (as a teller), in order, one at a time.
+
+    Everyone gets a CNY account, high-value customers a USD account too. The idempotency key
+    is a hash of `key_prefix` and the ID number (the key never carries personal data), so a
+    rerun with the same prefix is answered from the first run's responses; someone the system
+    already knows under another key (409 "Customer exists") is looked up instead. Any other
+    answer raises `PoolError`.
+    """
+    auth = {"Authorization": f"Bearer {token}"}
+    customers = []
+    for n, person in enumerate(people, 1):
+        where = f"onboarding person {n} of {len(people)}"
+        digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
+        body = {
+            "name": person.name,
+            "id_number": person.id_number,
+            "phone": person.phone,
+            "segment": person.segment,
+            "home_branch": person.home_branch,
+            "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
+        }
+        headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
+        response = _call(where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
+        if response.status_code == 201:
+            answer = _json(response)
+            if not isinstance(answer, dict):
+                raise PoolError(f"{where}: POST /v1/customers answered 201 without a customer")
+            accounts = _by_currency(answer["accounts"])
+            customers.append(
+                Customer(answer["id"], answer["segment"], answer["home_branch"], accounts)
+            )
+            continue
+        existing = _existing_customer(response)
+        if existing is None:
+            raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
+        path = f"/v1/customers/{existing}/accounts"
+        found = _call(where, f"GET {path}", client.get, path, None, auth)
+        if found.status_code != 200:
+            raise PoolError(f"{where}: GET {path} {_failure(found)}")
+        accounts = _by_currency(_json(found))
+        customers.append(Customer(existing, person.segment, person.home_branch, accounts))
+    return customers
+
+
+def _call(
+    where: str,
+    what: str,
+    method: Callable[..., Response],
+    url: str,
+    body: Any,
+    headers: Mapping[str, str],
+) -> Response:
+    try:
+        if body is None:
+            response: Response = method(url, headers=headers)
+        else:
+            response = method(url, json=body, headers=headers)
+    except Exception as error:  # the client's own transport errors, whichever client it is
+        raise PoolError(f"{where}: {what} failed: {type(error).__name__}: {error}") from error
+    return response
+
+
+def _json(response: Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _existing_customer(response: Response) -> str | None:
+    """The customer id in a 409 "Customer exists" problem, or None for any other answer."""
+    problem = _json(response)
+    if response.status_code != 409 or not isinstance(problem, dict):
+        return None
+    if problem.get("title") != "Customer exists":
+        return None
+    match = _EXISTS.search(str(problem.get("detail", "")))
+    return match[1] if match else None
+
+
+def _failure(response: Response) -> str:
+    problem = _json(response)
+    if isinstance(problem, dict) and ("title" in problem or "detail" in problem):
+        reason = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))
+        return f"answered {response.status_code}: {reason}"
+    return f"answered {response.status_code}"
+
+
+def _by_currency(accounts: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for account in accounts:
+        grouped.setdefault(account["currency"], []).append(account["id"])
+    return {currency: tuple(ids) for currency, ids in grouped.items()}
+
+
+def load_pool(path: Path | str) -> list[Customer]:
+    """Existing test customers from a `--data-pool` CSV, one row per account.
+
+    Columns (in any order, others ignored): `customer_id,account_id,currency,segment,home_branch`.
+    A customer's rows are consecutive and agree on segment and home branch; every customer needs
+    a CNY account (the journeys move cash in CNY). Problems raise `PoolError` with one line
+    `file: line N: column: reason`.
+    """
+    name = str(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return _parse_pool(name, handle)
+    except OSError as error:
+        raise PoolError(f"{name}: cannot read: {error.strerror or error}") from error
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise PoolError(f"{name}: not a UTF-8 CSV file: {error}") from error
+
+
+@dataclass
+class _Draft:
+    line: int
+    customer_id: str
+    segment: str
+    home_branch: str
+    accounts: dict[str, list[str]]
+
+
+def _parse_pool(name: str, lines: Iterable[str]) -> list[Customer]:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise PoolError(f"{name}: line 1: header: the file is empty")
+    header = [h.strip() for h in header]
+    missing = [c for c in POOL_COLUMNS if c not in header]
+    if missing:
+        raise PoolError(f"{name}: line 1: header: missing columns {', '.join(missing)}")
+    at = {c: header.index(c) for c in POOL_COLUMNS}
+    drafts: dict[str, _Draft] = {}
+    accounts_seen: dict[str, int] = {}
+    last = None
+    for row in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in row):
+            continue
+        if len(row) != len(header):
+            raise PoolError(
+                f"{name}: line {line}: row: {len(row)} values for {len(header)} columns"
+            )
+        values = {c: row[i].strip() for c, i in at.items()}
+        for column, value in values.items():
+            if not value:
+                raise PoolError(f"{name}: line {line}: {column}: is empty")
+            if any(ch.isspace() for ch in value):
+                raise PoolError(f"{name}: line {line}: {column}: {value!r} contains spaces")
+        if values["segment"] not in SEGMENTS:
+            raise PoolError(
+                f"{name}: line {line}: segment: {values['segment']!r} is not one of"
+                f" {', '.join(SEGMENTS)}"
+            )
+        if not re.fullmatch(r"[A-Z]{3}", values["currency"]):
+            raise PoolError(
+                f"{name}: line {line}: currency: {values['currency']!r} is not a"
+                " three-letter ISO code"
+            )
+        account = values["account_id"]
+        if account in accounts_seen:
+            raise PoolError(
+                f"{name}: line {line}: account_id: {account} is already on line"
+                f" {accounts_seen[account]}"
+            )
+        accounts_seen[account] = line
+        customer = values["customer_id"]
+        draft = drafts.get(customer)
+        if draft is None:
+            draft = _Draft(line, customer, values["segment"], values["home_branch"], {})
+            drafts[customer] = draft
+        elif last != customer:
+            raise PoolError(
+                f"{name}: line {line}: customer_id: {customer} reappears after other customers"
+                f" (first on line {draft.line}); list a customer's rows together"
+            )
+        for column in ("segment", "home_branch"):
+            if values[column] != getattr(draft, column):
+                raise PoolError(
+                    f"{name}: line {line}: {column}: {values[column]!r} differs from"
+                    f" {getattr(draft, column)!r} on line {draft.line} for {customer}"
+                )
+        draft.accounts.setdefault(values["currency"], []).append(account)
+        last = customer
+    if not drafts:
+        raise PoolError(f"{name}: line {reader.line_num + 1}: customer_id: no customers listed")
+    for draft in drafts.values():
+        if "CNY" not in draft.accounts:
+            raise PoolError(
+                f"{name}: line {draft.line}: currency: {draft.customer_id} has no CNY account"
+            )
+    return [
+        Customer(
+            d.customer_id,
+            d.segment,
+            d.home_branch,
+            {currency: tuple(ids) for currency, ids in d.accounts.items()},
+        )
+        for d in drafts.values()
+    ]
+
+
+class Pool:
+    """The customers one worker's journeys draw from; a draw costs one random index.
+
+    A pool with no high-value customers (a data pool may have none) serves high-value visits from
+    everyone, and one with only high-value customers serves everyone from them: the visit still
+    runs, with the customer the system has.
+    """
+
+    __slots__ = ("_high", "_mass", "customers")
+
+    def __init__(self, customers: Sequence[Customer]) -> None:
+        if not customers:
+            raise PoolError("the customer pool is empty")
+        self.customers: tuple[Customer, ...] = tuple(customers)
+        high = tuple(c for c in self.customers if c.high_value)
+        mass = tuple(c for c in self.customers if not c.high_value)
+        self._high = high or self.customers
+        self._mass = mass or self.customers
+
+    def __len__(self) -> int:
+        return len(self.customers)
+
+    def pick(self, rng: random.Random, high_value: bool = False) -> Customer:
+        """A customer of the wanted kind, uniformly."""
+        group = self._high if high_value else self._mass
+        return group[rng.randrange(len(group))]
+
+    def pair(self, rng: random.Random) -> tuple[Customer, Customer]:
+        """A payer and a different payee, uniformly among the ordered pairs."""
+        everyone = self.customers
+        n = len(everyone)
+        if n < 2:
+            raise PoolError("a transfer needs two customers; the pool has one")
+        i = rng.randrange(n)
+        j = rng.randrange(n - 1)
+        return everyone[i], everyone[j + 1 if j >= i else j]
+
+    def for_worker(self, worker: int, workers: int) -> Pool:
+        """This worker's share (`worker_share`), so workers never serve the same customer."""
+        share = worker_share(self.customers, worker, workers)
+        if not share:
+            raise PoolError(f"{len(self.customers)} customers are too few for {workers} workers")
+        return Pool(share)
