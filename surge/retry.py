@@ -1,0 +1,235 @@
+"""One request of a visit, sent like a real client sends it: retried when the system asks, recorded.
+
+A write carries an `Idempotency-Key` and every retry of it carries the same key, so a retry after a
+lost acknowledgement is answered from the system's record instead of posting twice. A step is
+retried on 503, 504, a 409 that says when to come back (`Retry-After`: the first request with the
+key is still being served), a transport error (no status) and a 2xx whose body cannot be read,
+at most `RetryPolicy.max_retries` times. The wait honours `Retry-After` (capped), else backs off
+exponentially with jitter.
+
+Recording is per attempt: every HTTP request sent is one `RequestRecord`, as Locust counts it, with
+`retries` = the attempts of the same step before it and `outcome` saying whether the step was
+settled by this attempt ("ok", "refused", "failed") or tried again ("retried"). A step's customer
+time is the `end` of its settled attempt minus the visit's `scheduled` start.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+Outcome = Literal["ok", "refused", "retried", "failed"]
+"""ok: 2xx; refused: a business refusal the customer meets (insufficient funds, sold out, slot
+full), not an error; retried: this attempt failed and the step was sent again; failed: the step
+gave up (an unexpected status, or retries spent)."""
+
+TRANSPORT_ERROR = 0
+"""The status recorded when no response arrived (connection refused, reset, timeout)."""
+
+
+class Response(Protocol):
+    """What the journeys read of a response (httpx's and Locust's FastResponse have it)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
+
+
+class Client(Protocol):
+    """An HTTP client on the target's base URL, e.g. Locust's `FastHttpSession` or an adapter.
+
+    A transport failure may be raised (any exception) or returned as status 0 (Locust's way).
+    """
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        name: str | None = None,
+    ) -> Response: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP request as the run folder keeps it; times are wall-clock seconds (epoch)."""
+
+    channel: str
+    journey: str
+    step: str
+    method: str
+    name: str
+    """The route template, e.g. /v1/accounts/{account_id}: requests group by it."""
+    status: int
+    """The HTTP status, or 0 when no response arrived."""
+    error: str
+    """Why the attempt did not succeed ("" on 2xx), e.g. "409 Sold out"."""
+    retries: int
+    outcome: Outcome
+    start: float
+    end: float
+    scheduled: float
+    """The visit's scheduled start: `end - scheduled` is what the customer waited."""
+
+
+class Recorder(Protocol):
+    def __call__(self, record: RequestRecord, /) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int = 3
+    base_delay: float = 0.2
+    """Seconds before the first retry when the response gives no Retry-After; doubles each time."""
+    max_delay: float = 5.0
+    """No wait is longer, whatever Retry-After says: a customer gives up, the run moves on."""
+
+    def delay(self, attempt: int, retry_after: float | None, jitter: random.Random) -> float:
+        """Seconds to wait before retry number `attempt + 1`."""
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        backoff = self.base_delay * 2**attempt * (0.5 + jitter.random())
+        return min(backoff, self.max_delay)
+
+
+class Reply(NamedTuple):
+    """A settled step: its last status, its body (parsed JSON of a 2xx, else None)."""
+
+    status: int
+    body: Any
+    outcome: Outcome
+
+
+@dataclass(slots=True)
+class Sender:
+    """Sends one visit's requests: retries, keys and records. One per visit, not shared."""
+
+    client: Client
+    record: Recorder
+    sleep: Callable[[float], object]
+    policy: RetryPolicy
+    channel: str
+    journey: str
+    scheduled: float
+    jitter_seed: int
+    """Drawn once from the visit's rng, so how often a step is retried never shifts the visit's
+    own choices (amounts, products, slots)."""
+    clock: Callable[[], float] = time.time
+    _jitter: random.Random | None = None
+
+    def send(
+        self,
+        step: str,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        headers: dict[str, str],
+        json: Any = None,
+        refusals: Collection[int] = (),
+    ) -> Reply:
+        """Send until settled. `refusals`: statuses that are business outcomes of this step."""
+        if method != "GET":
+            headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+        attempt = 0
+        while True:
+            start = self.clock()
+            status, body, error, retry_after = self._attempt(method, path, name, headers, json)
+            end = self.clock()
+            if not error:
+                outcome: Outcome = "ok"
+            elif status in refusals and retry_after is None:
+                outcome = "refused"
+            elif _retryable(status, body, retry_after) and attempt < self.policy.max_retries:
+                outcome = "retried"
+            else:
+                outcome = "failed"
+            self.record(
+                RequestRecord(
+                    self.channel,
+                    self.journey,
+                    step,
+                    method,
+                    name,
+                    status,
+                    error,
+                    attempt,
+                    outcome,
+                    start,
+                    end,
+                    self.scheduled,
+                )
+            )
+            if outcome != "retried":
+                return Reply(status, body if outcome == "ok" else None, outcome)
+            self.sleep(self.policy.delay(attempt, retry_after, self._jitter_rng()))
+            attempt += 1
+
+    def _jitter_rng(self) -> random.Random:
+        if self._jitter is None:
+            self._jitter = random.Random(self.jitter_seed)
+        return self._jitter
+
+    def _attempt(
+        self, method: str, path: str, name: str, headers: dict[str, str], json: Any
+    ) -> tuple[int, Any, str, float | None]:
+        """(status, parsed 2xx body or _UNREADABLE, error text, Retry-After seconds)."""
+        try:
+            response = self.client.request(method, path, json=json, headers=headers, name=name)
+            status = response.status_code
+        except Exception as exc:  # any client library's transport error: the step is retried
+            return TRANSPORT_ERROR, None, f"{type(exc).__name__}: {exc}"[:200], None
+        if status == TRANSPORT_ERROR:
+            return status, None, str(getattr(response, "error", "no response"))[:200], None
+        retry_after = _seconds(response.headers.get("Retry-After"))
+        if 200 <= status < 300:
+            try:
+                return status, response.json(), "", None
+            except ValueError:  # an acknowledgement garbled on the way: ask again, same key
+                return status, _UNREADABLE, f"{status} unreadable body", None
+        return status, None, f"{status} {_title(response)}", retry_after
+
+
+_UNREADABLE = object()
+
+
+def _retryable(status: int, body: Any, retry_after: float | None) -> bool:
+    if status in (TRANSPORT_ERROR, 503, 504) or body is _UNREADABLE:
+        return True
+    # 409 with Retry-After: the first request with this key is still running. A 409 without it
+    # (sold out, slot full, already decided) is an answer, and asking again changes nothing.
+    return status == 409 and retry_after is not None
+
+
+def _seconds(value: str | None) -> float | None:
+    """Retry-After as seconds; the HTTP-date form is not used by the systems under test."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(seconds, 0.0)
+
+
+def _title(response: Response) -> str:
+    """The problem document's title, or the start of the body when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:80].strip()
+    title = body.get("title") if isinstance(body, dict) else None
+    return str(title) if title else response.text[:80].strip()

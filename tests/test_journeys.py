@@ -1,0 +1,566 @@
+"""The journeys against a real mock core: each visit's business, retries, refusals and AML truth."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from faker import Faker
+
+from surge.journeys import (
+    FAN_IN_SOURCES,
+    JOURNEYS,
+    Context,
+    Tokens,
+    Visit,
+    VisitResult,
+    fetch_branches,
+    run_visit,
+)
+from surge.retry import RequestRecord, RetryPolicy, Sender
+from tests.support import TOKENS, Api, auth, serve
+
+SCHEDULED = 1_700_000_000.0
+
+
+@dataclass
+class Person:
+    """A customer as a pool would hold one (satisfies surge.journeys.Customer)."""
+
+    customer_id: str
+    segment: str
+    home_branch: str
+    accounts: dict[str, list[str]]
+
+
+class Spy:
+    """The journeys' client over httpx: notes what was sent and what came back."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.sent: list[tuple[str, str, dict[str, str], Any]] = []
+        self.responses: list[httpx.Response] = []
+
+    def request(self, method, path, *, json=None, headers=None, name=None) -> httpx.Response:
+        self.sent.append((method, path, dict(headers or {}), json))
+        response = self.client.request(method, path, json=json, headers=headers)
+        self.responses.append(response)
+        return response
+
+
+@dataclass
+class Target:
+    api: Api
+    client: httpx.Client
+    branches: dict[str, int]
+    people: list[Person]
+    balances: dict[str, Decimal]
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    db = tmp_path_factory.mktemp("journeys") / "ledger.sqlite"
+    with (
+        serve(db, "--customers", "40", "--seed", "11", "--unlimited") as (base, _),
+        httpx.Client(base_url=base, timeout=10) as client,
+    ):
+        api = Api(client)
+        people, balances = [], {}
+        for item in api.ok(api.get("/v1/customers", limit=200), 200)["items"]:
+            accounts: dict[str, list[str]] = {}
+            for account in api.ok(api.get(f"/v1/customers/{item['id']}/accounts"), 200):
+                accounts.setdefault(account["currency"], []).append(account["id"])
+                balances[account["id"]] = Decimal(account["balance"])
+            people.append(Person(item["id"], item["segment"], item["home_branch"], accounts))
+        branches = fetch_branches(client, tokens())
+        yield Target(api, client, branches, people, balances)
+
+
+def tokens() -> Tokens:
+    return Tokens(TOKENS["teller"], TOKENS["kiosk"], TOKENS["online"])
+
+
+def richest(target: Target, *, segments=("affluent", "private"), cny_accounts: int = 1) -> Person:
+    eligible = [
+        p
+        for p in target.people
+        if p.segment in segments and len(p.accounts.get("CNY", [])) >= cny_accounts
+    ]
+    return max(eligible, key=lambda p: target.balances[p.accounts["CNY"][0]])
+
+
+def onboard(target: Target, segment: str = "mass") -> Person:
+    """A new customer with one empty CNY account."""
+    body = {
+        "name": "测试客户",
+        "id_number": Faker("zh_CN").ssn(),
+        "phone": "13800138000",
+        "segment": segment,
+        "home_branch": "B002",
+    }
+    created = target.api.ok(target.api.post("/v1/customers", body))
+    return Person(created["id"], segment, "B002", {"CNY": [created["accounts"][0]["id"]]})
+
+
+def go(
+    target: Target | None,
+    channel: str,
+    operation: str,
+    customer: Person,
+    *,
+    seed: int = 1,
+    client: Any = None,
+    sleep: Any = None,
+    branches: dict[str, int] | None = None,
+    **visit: Any,
+) -> tuple[VisitResult, list[RequestRecord], list[float]]:
+    records: list[RequestRecord] = []
+    delays: list[float] = []
+    ctx = Context(
+        client=client or Spy(target.client),
+        tokens=tokens(),
+        record=records.append,
+        branches=branches or target.branches,
+        sleep=sleep or delays.append,
+    )
+    visit.setdefault("counterparties", target.people if target else ())
+    result = run_visit(
+        Visit(channel, operation, customer, random.Random(seed), SCHEDULED, **visit), ctx
+    )
+    return result, records, delays
+
+
+def steps(records: list[RequestRecord]) -> list[str]:
+    return [r.step for r in records]
+
+
+def balance(api: Api, account: str) -> Decimal:
+    return Decimal(api.ok(api.get(f"/v1/accounts/{account}"), 200)["balance"])
+
+
+def assert_clean(records: list[RequestRecord], channel: str, journey: str) -> None:
+    for r in records:
+        assert 200 <= r.status < 300, r
+        assert (r.outcome, r.error, r.retries) == ("ok", "", 0), r
+        assert (r.channel, r.journey, r.scheduled) == (channel, journey, SCHEDULED)
+        assert r.start <= r.end
+        assert not any(ch.isdigit() for ch in r.name.removeprefix("/v1/")), r.name
+
+
+COUNTER_STEPS = {
+    "cash_deposit": ["deposit"],
+    "cash_withdrawal": ["withdraw"],
+    "transfer": ["transfer"],
+    "loan_application": ["apply", "decide"],
+    "wealth_order": ["order"],
+    "enquiry": ["open", "answer", "close"],
+    "complaint": ["open", "answer"],
+}
+
+
+@pytest.mark.parametrize("operation", JOURNEYS["counter"][:8])
+def test_each_counter_operation_is_ticket_call_business_complete(target, operation) -> None:
+    customer = richest(target)
+    result, records, _ = go(target, "counter", operation, customer)
+    assert result.ok, records
+    assert not result.refused, records
+    assert_clean(records, "counter", operation)
+    business = steps(records)[2:-1]
+    if operation == "fx_exchange":  # a customer without a foreign account opens one first
+        assert [s for s in business if s != "open_account"] == ["quote", "exchange"]
+    else:
+        assert business == COUNTER_STEPS[operation]
+    assert steps(records)[:2] == ["take_ticket", "call_next"]
+    assert records[-1].step == "complete"
+    assert records[0].name == "/v1/branches/{branch_id}/tickets"
+
+
+KIOSK_STEPS = {
+    "balance": ["balance"],
+    "statement": ["statement"],
+    "cash_deposit": ["deposit"],
+    "cash_withdrawal": ["withdraw"],
+    "own_transfer": ["transfer"],
+    "fx_quote": ["quote"],
+    "ticket": ["take_ticket"],
+}
+
+
+@pytest.mark.parametrize("operation", JOURNEYS["kiosk"])
+def test_each_kiosk_operation_completes_within_kiosk_limits(target, operation) -> None:
+    spy = Spy(target.client)
+    result, records, _ = go(target, "kiosk", operation, richest(target, cny_accounts=2), client=spy)
+    assert result.ok, records
+    assert not result.refused, records
+    assert_clean(records, "kiosk", operation)
+    assert steps(records) == KIOSK_STEPS[operation]
+    assert all(h["Authorization"] == f"Bearer {TOKENS['kiosk']}" for _, _, h, _ in spy.sent)
+    for _, _, _, body in spy.sent:
+        if body and "amount" in body:
+            assert Decimal(body["amount"]) <= 5_000
+
+
+def test_a_kiosk_own_transfer_opens_the_second_account_when_the_customer_has_one(target) -> None:
+    customer = richest(target, segments=("mass",))
+    customer.accounts["CNY"] = customer.accounts["CNY"][:1]
+    result, records, _ = go(target, "kiosk", "own_transfer", customer)
+    assert result.ok, records
+    assert not result.refused, records
+    assert steps(records) == ["open_account", "transfer"]
+    assert len(customer.accounts["CNY"]) == 2
+    assert balance(target.api, customer.accounts["CNY"][1]) > 0
+
+
+ONLINE_STEPS = {
+    "browse_slots": ["browse_slots"],
+    "book": ["browse_slots", "book"],
+    "cancel": ["browse_slots", "book", "cancel"],
+    "check_in": ["browse_slots", "book", "check_in"],
+    "transfer": ["transfer"],
+}
+
+
+@pytest.mark.parametrize("operation", JOURNEYS["online"][:5])
+def test_each_online_operation_completes(target, operation) -> None:
+    spy = Spy(target.client)
+    customer = richest(target) if operation == "transfer" else onboard(target)
+    result, records, _ = go(target, "online", operation, customer, client=spy)
+    assert result.ok, records
+    assert not result.refused, records
+    assert_clean(records, "online", operation)
+    assert steps(records) == ONLINE_STEPS[operation]
+    if operation != "transfer":
+        tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
+        assert spy.sent[0][1].endswith(f"?day={tomorrow}")
+    if operation == "check_in":
+        assert spy.responses[-1].json()["ticket"]["priority"] is True
+
+
+def test_a_full_day_sends_the_customer_to_the_next_one(target) -> None:
+    """Tomorrow's windows all full: the customer books the day after."""
+    customer = onboard(target)
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
+    slots = target.api.ok(target.api.get("/v1/branches/B002/slots", "online", day=tomorrow), 200)
+    for slot in slots["slots"]:
+        for _ in range(slot["available"]):
+            filler = onboard(target)
+            body = {
+                "branch_id": "B002",
+                "day": tomorrow,
+                "start": slot["start"],
+                "customer_id": filler.customer_id,
+                "service_type": "cash",
+            }
+            target.api.ok(target.api.post("/v1/appointments", body, "online"))
+    spy = Spy(target.client)
+    result, records, _ = go(target, "online", "book", customer, client=spy)
+    assert result.ok
+    assert not result.refused
+    assert steps(records) == ["browse_slots", "browse_slots", "book"]
+    assert spy.sent[-1][3]["day"] != tomorrow
+
+
+def test_a_high_value_customer_takes_a_priority_ticket(target) -> None:
+    spy = Spy(target.client)
+    result, _, _ = go(target, "counter", "enquiry", onboard(target), client=spy, high_value=True)
+    assert result.ok
+    assert spy.sent[0][3]["priority"] is True
+    assert spy.responses[0].json()["priority"] is True
+
+
+def test_a_premium_customer_orders_a_premium_product_and_a_mass_one_the_bond(target) -> None:
+    premium, mass = Spy(target.client), Spy(target.client)
+    go(target, "counter", "wealth_order", richest(target), client=premium)
+    go(target, "counter", "wealth_order", richest(target, segments=("mass",)), client=mass)
+    assert premium.sent[2][3]["product_id"] in ("WP-BAL1Y", "WP-USD6M")
+    assert mass.sent[2][3]["product_id"] == "WP-BOND90"
+
+
+def test_a_visit_replays_from_its_seed(target) -> None:
+    first, second = Spy(target.client), Spy(target.client)
+    for spy in (first, second):
+        go(target, "counter", "transfer", richest(target), seed=42, client=spy)
+    bodies = [[(m, body) for m, _, _, body in spy.sent] for spy in (first, second)]
+    assert bodies[0] == bodies[1]
+    assert first.sent[2][3]["amount"] == second.sent[2][3]["amount"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "pattern"),
+    [("counter", "structuring"), ("counter", "large_cash"), ("online", "fan_in")],
+)
+def test_a_suspicious_visit_raises_the_alert_it_expects(target, channel, pattern) -> None:
+    customer = onboard(target)
+    payers = [p for p in target.people if target.balances[p.accounts["CNY"][0]] > 1_000]
+    assert len(payers) >= FAN_IN_SOURCES
+    result, records, _ = go(target, channel, pattern, customer, counterparties=payers)
+    assert result.ok, records
+    expected = result.expected_alert
+    assert expected is not None
+    assert (expected.rule, expected.customer_id) == (pattern, customer.customer_id)
+    alerts = target.api.ok(target.api.get("/admin/alerts", "admin", rule=pattern, limit=200), 200)
+    raised = {(a["customer_id"], a["account_id"]) for a in alerts["items"]}
+    assert (expected.customer_id, expected.account_id) in raised
+
+
+def test_an_ordinary_visit_expects_no_alert(target) -> None:
+    result, _, _ = go(target, "kiosk", "cash_deposit", onboard(target))
+    assert result.ok
+    assert result.expected_alert is None
+
+
+class Faults:
+    """Injects faults (admin); `sleep` notes each wait and lifts them, as time passing would."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.delays: list[float] = []
+
+    def inject(self, **spec: Any) -> None:
+        self.target.api.ok(self.target.api.post("/admin/faults", spec, "admin"))
+
+    def sleep(self, delay: float) -> None:
+        self.delays.append(delay)
+        self.clear()
+
+    def clear(self) -> None:
+        self.target.client.delete("/admin/faults", headers=auth("admin"))
+
+
+@pytest.fixture
+def faults(target) -> Iterator[Faults]:
+    faults = Faults(target)
+    yield faults
+    faults.clear()
+
+
+def test_a_503_is_retried_with_the_same_key_after_retry_after_and_posts_once(
+    target, faults
+) -> None:
+    customer = onboard(target)
+    faults.inject(kind="error", status=503, target="path:/v1/cash/*", probability=1, duration=60)
+    spy = Spy(target.client)
+    result, records, _ = go(
+        target, "kiosk", "cash_deposit", customer, client=spy, sleep=faults.sleep
+    )
+    assert result.ok, records
+    assert [(r.status, r.retries, r.outcome) for r in records] == [
+        (503, 0, "retried"),
+        (201, 1, "ok"),
+    ]
+    assert records[0].error == "503 Injected fault"
+    assert faults.delays == [1.0]  # the fault's Retry-After
+    keys = [h["Idempotency-Key"] for _, _, h, _ in spy.sent]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert balance(target.api, customer.accounts["CNY"][0]) == Decimal(spy.sent[0][3]["amount"])
+    assert target.api.reconcile()["ok"]
+
+
+def test_a_lost_acknowledgement_is_retried_and_answered_from_the_record(target, faults) -> None:
+    """The deposit posts, the connection is reset before the answer: the retry must not post."""
+    customer = onboard(target)
+    faults.inject(kind="reset", target="path:/v1/cash/deposits", probability=1)
+    spy = Spy(target.client)
+    result, records, _ = go(
+        target, "kiosk", "cash_deposit", customer, client=spy, sleep=faults.sleep
+    )
+    assert result.ok, records
+    assert [(r.status, r.outcome) for r in records] == [(0, "retried"), (201, "ok")]
+    assert records[0].error
+    assert spy.responses[-1].headers["Idempotent-Replayed"] == "true"
+    account = customer.accounts["CNY"][0]
+    assert balance(target.api, account) == Decimal(spy.sent[0][3]["amount"])
+    lines = target.api.ok(target.api.get(f"/v1/accounts/{account}/statement"), 200)["items"]
+    assert len(lines) == 1
+    report = target.api.reconcile()
+    assert report["ok"], report
+
+
+def test_retries_are_bounded_and_the_ticket_is_still_completed(target, faults) -> None:
+    faults.inject(kind="error", status=503, target="path:/v1/cash/*", probability=1, duration=60)
+    result, records, delays = go(target, "counter", "cash_deposit", onboard(target))
+    assert not result.ok
+    assert result.failed_step == "deposit"
+    deposits = [r for r in records if r.step == "deposit"]
+    assert [(r.retries, r.outcome) for r in deposits] == [
+        (0, "retried"),
+        (1, "retried"),
+        (2, "retried"),
+        (3, "failed"),
+    ]
+    assert delays == [1.0, 1.0, 1.0]
+    assert records[-1].step == "complete"
+    assert records[-1].outcome == "ok"
+    assert target.api.reconcile()["ok"]
+
+
+def test_insufficient_funds_is_an_outcome_not_an_error_or_a_retry(target) -> None:
+    result, records, delays = go(target, "kiosk", "cash_withdrawal", onboard(target))
+    assert result.ok
+    assert result.refused
+    assert [(r.step, r.status, r.outcome, r.retries) for r in records] == [
+        ("withdraw", 422, "refused", 0)
+    ]
+    assert records[0].error == "422 Insufficient funds"
+    assert delays == []
+
+
+def test_a_sold_out_launch_is_an_outcome_and_the_ticket_completes(api: Api) -> None:
+    """In process: the whole launch quota is bought first, then a customer asks for more."""
+    buyer = api.ok(api.get("/v1/customers/C00000001"), 200)
+    account = next(a["id"] for a in buyer["accounts"] if a["currency"] == "CNY")
+    deposit = {
+        "account_id": account,
+        "amount": "5000000.00",
+        "branch_id": "B001",
+        "operator_id": "T",
+    }
+    api.ok(api.post("/v1/cash/deposits", deposit))
+    order = {
+        "product_id": "WP-LAUNCH",
+        "customer_id": buyer["id"],
+        "account_id": account,
+        "units": 500,
+    }
+    api.ok(api.post("/v1/wealth/orders", order))
+    late = Person(buyer["id"], buyer["segment"], buyer["home_branch"], {"CNY": [account]})
+    result, records, delays = go(
+        None,
+        "counter",
+        "wealth_order",
+        late,
+        client=Spy(api.client),
+        branches={"B001": 6},
+        launch=True,
+    )
+    assert result.ok
+    assert result.refused
+    order_rows = [r for r in records if r.step == "order"]
+    assert [(r.status, r.outcome, r.error) for r in order_rows] == [
+        (409, "refused", "409 Sold out")
+    ]
+    assert records[-1].step == "complete"
+    assert records[-1].outcome == "ok"
+    assert delays == []
+
+
+def test_a_visit_the_journeys_cannot_do_is_a_value_error(target) -> None:
+    with pytest.raises(ValueError, match="no 'fan_in' journey on the kiosk channel"):
+        go(target, "kiosk", "fan_in", richest(target))
+    with pytest.raises(ValueError, match="needs 6 counterparties"):
+        go(target, "online", "fan_in", richest(target), counterparties=target.people[:3])
+
+
+# The retry rules, with a scripted client --------------------------------------------------------
+
+
+class Scripted:
+    """Answers each request with the next scripted reply: (status, headers, body) or an exception."""
+
+    def __init__(self, *replies: Any) -> None:
+        self.replies = list(replies)
+        self.sent: list[dict[str, str]] = []
+
+    def request(self, method, path, *, json=None, headers=None, name=None) -> httpx.Response:
+        self.sent.append(dict(headers or {}))
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        status, headers, body = reply
+        return httpx.Response(status, headers=headers, content=body)
+
+
+def sender(
+    client: Scripted, delays: list[float], records: list[RequestRecord], **policy: Any
+) -> Sender:
+    return Sender(
+        client, records.append, delays.append, RetryPolicy(**policy), "kiosk", "j", SCHEDULED, 7
+    )
+
+
+OK = (200, {}, b'{"ok": true}')
+
+
+def send(client: Scripted, method: str = "POST", refusals=(), **policy: Any):
+    delays: list[float] = []
+    records: list[RequestRecord] = []
+    reply = sender(client, delays, records, **policy).send(
+        "step", method, "/x", name="/x", headers={"Authorization": "Bearer t"}, refusals=refusals
+    )
+    return reply, records, delays
+
+
+def test_retry_after_is_honoured_up_to_the_cap() -> None:
+    client = Scripted((503, {"Retry-After": "2"}, b""), (503, {"Retry-After": "30"}, b""), OK)
+    reply, _, delays = send(client, max_delay=5)
+    assert reply.outcome == "ok"
+    assert reply.body == {"ok": True}
+    assert delays == [2.0, 5.0]
+
+
+def test_without_retry_after_the_backoff_doubles_with_jitter() -> None:
+    client = Scripted(*[(504, {}, b"")] * 3, OK)
+    _, _, delays = send(client)
+    for n, delay in enumerate(delays):
+        assert 0.2 * 2**n * 0.5 <= delay <= 0.2 * 2**n * 1.5
+    assert len(delays) == 3
+
+
+def test_a_write_keeps_its_key_across_retries_and_a_read_has_none() -> None:
+    write = Scripted(OSError("connection refused"), (503, {}, b""), OK)
+    reply, records, _ = send(write)
+    assert reply.outcome == "ok"
+    assert len({h["Idempotency-Key"] for h in write.sent}) == 1
+    assert len(write.sent) == 3
+    assert [(r.status, r.retries) for r in records] == [(0, 0), (503, 1), (200, 2)]
+    assert records[0].error == "OSError: connection refused"
+    read = Scripted((503, {}, b""), OK)
+    send(read, "GET")
+    assert all("Idempotency-Key" not in h for h in read.sent)
+
+
+def test_a_409_in_flight_is_retried_and_a_409_answer_is_not() -> None:
+    in_flight = Scripted((409, {"Retry-After": "1"}, b'{"title": "Request in flight"}'), OK)
+    assert send(in_flight, refusals=(409,))[0].outcome == "ok"
+    sold_out = Scripted((409, {}, b'{"title": "Sold out"}'))
+    reply, records, delays = send(sold_out, refusals=(409,))
+    assert (reply.outcome, records[0].error, delays) == ("refused", "409 Sold out", [])
+    unexpected = Scripted((409, {}, b'{"title": "Already decided"}'))
+    assert send(unexpected)[0].outcome == "failed"
+
+
+def test_an_unreadable_acknowledgement_is_asked_for_again() -> None:
+    client = Scripted((201, {}, b'{"id": "T0'), (201, {}, b'{"id": "T1"}'))
+    reply, records, _ = send(client)
+    assert reply.body == {"id": "T1"}
+    assert [r.outcome for r in records] == ["retried", "ok"]
+    assert records[0].error == "201 unreadable body"
+
+
+def test_a_status_0_response_is_a_transport_error() -> None:
+    """Locust's FastHttpSession returns status 0 with `.error` instead of raising."""
+
+    class Failed:
+        status_code, headers, text, error = 0, {}, "", "ConnectionRefusedError(111)"
+
+        def json(self) -> Any:
+            raise ValueError
+
+    class LocustLike:
+        def request(self, method, path, *, json=None, headers=None, name=None) -> Any:
+            return Failed()
+
+    records: list[RequestRecord] = []
+    reply = Sender(
+        LocustLike(), records.append, lambda _: None, RetryPolicy(max_retries=1), "k", "j", 0.0, 1
+    ).send("s", "GET", "/x", name="/x", headers={})
+    assert reply.outcome == "failed"
+    assert reply.status == 0
+    assert [(r.status, r.error) for r in records] == [(0, "ConnectionRefusedError(111)")] * 2
