@@ -86,8 +86,10 @@ SUBJECTS = {
 class Customer(Protocol):
     """What a journey needs of a customer (the pool's own type has more).
 
-    `accounts` maps a currency to the customer's account ids; the first CNY account is the one
-    used by default, and every customer has one. Journeys that open an account add it here.
+    `accounts` maps a currency to the customer's account ids (as `surge.customers.Customer`
+    holds them); the first CNY account is the one used by default, and every customer has one.
+    A journey that opens an account adds it to this dict in place, so the customer's next visit
+    finds it instead of opening another.
     """
 
     @property
@@ -100,7 +102,7 @@ class Customer(Protocol):
     def home_branch(self) -> str: ...
 
     @property
-    def accounts(self) -> dict[str, list[str]]: ...
+    def accounts(self) -> dict[str, tuple[str, ...]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,8 @@ class _Trip:
         """Opened by a teller (a kiosk customer's second account was opened at a counter once)."""
         body = {"customer_id": self.customer.customer_id, "currency": currency, "kind": kind}
         opened = self.call("open_account", "POST", "/v1/accounts", body, who="teller")
-        self.customer.accounts.setdefault(currency, []).append(opened["id"])
+        held = self.customer.accounts
+        held[currency] = (*held.get(currency, ()), opened["id"])
 
     def cash(self, step: str, minor: int, operator: str) -> bool:
         """A deposit (step "deposit") or a withdrawal, into or from the first CNY account."""
@@ -475,12 +478,11 @@ def _statement(trip: _Trip) -> None:
 
 
 def _own_transfer(trip: _Trip) -> None:
-    held = trip.customer.accounts["CNY"]
-    if len(held) < 2:  # a new savings account is empty: the first transfer fills it
+    if len(trip.customer.accounts["CNY"]) < 2:  # a new savings account is empty: fill it first
         trip.open_account("CNY", "savings")
-        source, target = held[0], held[1]
+        source, target = trip.customer.accounts["CNY"][:2]
     else:
-        source, target = trip.rng.sample(held[:2], 2)
+        source, target = trip.rng.sample(trip.customer.accounts["CNY"][:2], 2)
     trip.transfer(source, target, _cents(trip.rng, 10, 2_000))
 
 

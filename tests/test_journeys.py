@@ -13,6 +13,7 @@ import httpx
 import pytest
 from faker import Faker
 
+from surge.customers import Customer
 from surge.journeys import (
     FAN_IN_SOURCES,
     JOURNEYS,
@@ -27,16 +28,6 @@ from surge.retry import RequestRecord, RetryPolicy, Sender
 from tests.support import TOKENS, Api, auth, serve
 
 SCHEDULED = 1_700_000_000.0
-
-
-@dataclass
-class Person:
-    """A customer as a pool would hold one (satisfies surge.journeys.Customer)."""
-
-    customer_id: str
-    segment: str
-    home_branch: str
-    accounts: dict[str, list[str]]
 
 
 class Spy:
@@ -59,7 +50,7 @@ class Target:
     api: Api
     client: httpx.Client
     branches: dict[str, int]
-    people: list[Person]
+    people: list[Customer]
     balances: dict[str, Decimal]
 
 
@@ -73,11 +64,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         api = Api(client)
         people, balances = [], {}
         for item in api.ok(api.get("/v1/customers", limit=200), 200)["items"]:
-            accounts: dict[str, list[str]] = {}
+            accounts: dict[str, tuple[str, ...]] = {}
             for account in api.ok(api.get(f"/v1/customers/{item['id']}/accounts"), 200):
-                accounts.setdefault(account["currency"], []).append(account["id"])
+                currency = account["currency"]
+                accounts[currency] = (*accounts.get(currency, ()), account["id"])
                 balances[account["id"]] = Decimal(account["balance"])
-            people.append(Person(item["id"], item["segment"], item["home_branch"], accounts))
+            people.append(Customer(item["id"], item["segment"], item["home_branch"], accounts))
         branches = fetch_branches(client, tokens())
         yield Target(api, client, branches, people, balances)
 
@@ -86,7 +78,7 @@ def tokens() -> Tokens:
     return Tokens(TOKENS["teller"], TOKENS["kiosk"], TOKENS["online"])
 
 
-def richest(target: Target, *, segments=("affluent", "private"), cny_accounts: int = 1) -> Person:
+def richest(target: Target, *, segments=("affluent", "private"), cny_accounts: int = 1) -> Customer:
     eligible = [
         p
         for p in target.people
@@ -95,7 +87,7 @@ def richest(target: Target, *, segments=("affluent", "private"), cny_accounts: i
     return max(eligible, key=lambda p: target.balances[p.accounts["CNY"][0]])
 
 
-def onboard(target: Target, segment: str = "mass") -> Person:
+def onboard(target: Target, segment: str = "mass") -> Customer:
     """A new customer with one empty CNY account."""
     body = {
         "name": "测试客户",
@@ -105,14 +97,14 @@ def onboard(target: Target, segment: str = "mass") -> Person:
         "home_branch": "B002",
     }
     created = target.api.ok(target.api.post("/v1/customers", body))
-    return Person(created["id"], segment, "B002", {"CNY": [created["accounts"][0]["id"]]})
+    return Customer(created["id"], segment, "B002", {"CNY": (created["accounts"][0]["id"],)})
 
 
 def go(
     target: Target | None,
     channel: str,
     operation: str,
-    customer: Person,
+    customer: Customer,
     *,
     seed: int = 1,
     client: Any = None,
@@ -430,7 +422,7 @@ def test_a_sold_out_launch_is_an_outcome_and_the_ticket_completes(api: Api) -> N
         "units": 500,
     }
     api.ok(api.post("/v1/wealth/orders", order))
-    late = Person(buyer["id"], buyer["segment"], buyer["home_branch"], {"CNY": [account]})
+    late = Customer(buyer["id"], buyer["segment"], buyer["home_branch"], {"CNY": (account,)})
     result, records, delays = go(
         None,
         "counter",
