@@ -63,12 +63,12 @@ class Write(Caller):
                     field="Idempotency-Key",
                 )
             return _response(stored["status"], stored["body"], {REPLAYED_HEADER: "true"})
-        core.in_flight[key] = fingerprint
+        core.in_flight.add(key)
         try:
             await admission.admit(self)
             status, body = self._apply(operation, fingerprint)
         finally:
-            del core.in_flight[key]
+            core.in_flight.discard(key)
         return _response(status, body)
 
     def _apply(self, operation: Operation, fingerprint: str) -> tuple[int, bytes]:
