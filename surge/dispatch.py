@@ -1,0 +1,185 @@
+"""The open model inside one Locust process: visits are put on queues at their due time.
+
+A scheduler greenlet walks this process's `Schedule` and, at each visit's scheduled time, turns it
+into a journey (`journeys.Visit`: operation, customer, diversion, high value, suspicious pattern)
+and puts it on the queue of the channel that serves it. Users of that channel take visits from
+the queue; a visit nobody is free to take waits there and becomes late, then dropped
+(`Lateness`). Everything a visit draws comes from `random.Random(f"{seed}:{channel}:{number}")`,
+so a run replays whatever the timing was.
+
+The state is per process and its counts are plain data that merge (a later distributed run sends
+each worker's share to the master): nothing here assumes it sees every visit of the run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import gevent
+from gevent.queue import Empty, Queue
+
+from surge import arrivals, journeys
+from surge.customers import Pool
+from surge.profile import CHANNELS, DIVERSION, Profile
+
+PRIOR_VISIT_S = 1.0
+"""Visit duration assumed before any visit of a channel has finished."""
+_MEAN_WEIGHT = 0.05
+"""Weight of each finished visit in the running mean of visit duration (about the last 20)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A visit on its channel's queue: the journey and the arrival it came from."""
+
+    arrival: arrivals.Visit
+    visit: journeys.Visit
+
+
+@dataclass(slots=True)
+class Dispatcher:
+    """Queues, the scheduler and the figures the shape sizes the user pool with."""
+
+    profile: Profile
+    """Already scaled: its times are run seconds."""
+    seed: int
+    pool: Pool
+    lateness: arrivals.Lateness
+    worker: int = 0
+    workers: int = 1
+    clock: Callable[[], float] = time.time
+    t0: float = 0.0
+    """Wall-clock start of the day; set by `start`."""
+    scheduled: dict[str, int] = field(default_factory=dict)
+    """Visits put on a queue, by arrival channel."""
+    in_flight: dict[str, int] = field(default_factory=dict)
+    """Visits being run, by serving channel."""
+    mean_visit_s: dict[str, float] = field(default_factory=dict)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    _greenlet: gevent.Greenlet | None = None
+
+    def __post_init__(self) -> None:
+        for channel in CHANNELS:
+            self.queues[channel] = Queue()
+            self.scheduled[channel] = 0
+            self.in_flight[channel] = 0
+            self.mean_visit_s[channel] = PRIOR_VISIT_S
+
+    def schedule(self) -> arrivals.Schedule:
+        channels = {channel: self.profile.segments(channel) for channel in CHANNELS}
+        return arrivals.Schedule(channels, self.seed, worker=self.worker, workers=self.workers)
+
+    def start(self) -> None:
+        """Start the day now."""
+        self.t0 = self.clock()
+        self._greenlet = gevent.spawn(self._run, iter(self.schedule()))
+
+    def stop(self) -> None:
+        """Stop scheduling; visits still queued count as dropped (they never started)."""
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True)
+        now = self.elapsed()
+        for queue in self.queues.values():
+            while not queue.empty():
+                due: Due = queue.get_nowait()
+                never = max(now, due.arrival.t + self.lateness.drop_after_s + 1e-3)
+                self.lateness.record(due.arrival.channel, due.arrival.t, never)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    @property
+    def scheduling(self) -> bool:
+        return self._greenlet is not None and not self._greenlet.dead
+
+    def _run(self, visits: Iterator[arrivals.Visit]) -> None:
+        for arrival in visits:
+            wait = self.t0 + arrival.t - self.clock()
+            if wait > 0:
+                gevent.sleep(wait)
+            due = self.journey(arrival)
+            self.scheduled[arrival.channel] += 1
+            self.queues[due.visit.channel].put(due)
+
+    def journey(self, arrival: arrivals.Visit) -> Due:
+        """What the customer of `arrival` does: drawn from the visit's own seeded rng only."""
+        rng = random.Random(f"{self.seed}:{arrival.channel}:{arrival.number}")
+        customers = self.profile.customers
+        channel = arrival.channel
+        operation = _weighted(rng, getattr(self.profile.mix, channel).shares())
+        patterns = [p for p, on in journeys.PATTERNS.items() if on == channel]
+        if patterns and rng.random() < customers.suspicious_share:
+            operation = rng.choice(patterns)
+        elif operation in DIVERSION and channel == "counter" and rng.random() < customers.diversion:
+            channel, operation = DIVERSION[operation]
+        high_value = rng.random() < customers.high_value_share
+        customer = self.pool.pick(rng, high_value=high_value)
+        needed = {"transfer": 1, "fan_in": journeys.FAN_IN_SOURCES}.get(operation, 0)
+        everyone = self.pool.customers
+        counterparties = rng.sample(everyone, min(len(everyone), needed + 1)) if needed else ()
+        visit = journeys.Visit(
+            channel,  # type: ignore[arg-type]  # a CHANNELS member, by construction
+            operation,
+            customer,
+            rng,
+            self.t0 + arrival.t,
+            counterparties,
+            high_value,
+        )
+        return Due(arrival, visit)
+
+    def take(self, channel: str, timeout: float) -> Due | None:
+        """The next visit due on `channel`, or None when none came within `timeout` seconds."""
+        try:
+            return self.queues[channel].get(timeout=timeout)
+        except Empty:
+            return None
+
+    def finished(self, channel: str, seconds: float) -> None:
+        mean = self.mean_visit_s[channel]
+        self.mean_visit_s[channel] = mean + _MEAN_WEIGHT * (seconds - mean)
+
+    def backlog(self, channel: str | None = None) -> int:
+        chosen = self.queues.values() if channel is None else [self.queues[channel]]
+        return sum(queue.qsize() for queue in chosen)
+
+    def busy(self) -> int:
+        return sum(self.in_flight.values())
+
+    def users_needed(self, headroom: float) -> dict[str, int]:
+        """Users each channel needs now: Little's law (rate × visit time) with headroom, plus the
+        visits running and waiting, whichever is more."""
+        t = self.elapsed()
+        need = {}
+        for channel in CHANNELS:
+            carried = self.profile.rate(channel, t) * self.mean_visit_s[channel] * headroom
+            present = self.in_flight[channel] + self.backlog(channel)
+            need[channel] = max(1, math.ceil(carried), present)
+        return need
+
+    def finished_day(self) -> bool:
+        """The day is over and every visit scheduled has been taken and run."""
+        return (
+            self.elapsed() >= self.profile.duration_s
+            and not self.scheduling
+            and self.backlog() == 0
+            and self.busy() == 0
+        )
+
+
+def _weighted(rng: random.Random, shares: Mapping[str, float]) -> str:
+    """One key of `shares`, drawn in proportion to its share (one draw of the rng)."""
+    x = rng.random() * sum(shares.values())
+    chosen = ""
+    for name, share in shares.items():
+        if share <= 0:
+            continue
+        chosen = name
+        x -= share
+        if x < 0:
+            break
+    return chosen
