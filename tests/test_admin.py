@@ -55,7 +55,9 @@ def test_reconcile_reports_every_check_with_its_figures(api: Api) -> None:
 
 def test_reconcile_catches_a_tampered_balance(app, api: Api) -> None:
     account = api.customer_account()["id"]
-    app.state.core.conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", (account,))
+    app.state.core.conn.execute(
+        "UPDATE accounts SET balance = balance + 1 WHERE id = ?", (account,)
+    )
     report = api.reconcile()
     failed = {c["name"] for c in report["checks"] if not c["ok"]}
     assert not report["ok"]
