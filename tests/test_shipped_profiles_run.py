@@ -1,0 +1,189 @@
+"""Every shipped profile runs headless end to end: `locust -f loadtests --profile NAME`.
+
+Each profile's eight-hour day is compressed to about `DAY_S` seconds (`--time-scale`). The time
+scale keeps rates per hour, so a shipped day compressed that far would be under one visit per
+channel: each run replays a copy of the shipped file whose `arrivals_per_hour` are all multiplied
+by one factor, chosen so its quietest channel expects `QUIETEST_VISITS` visits. Everything else
+(the curve's shape, mixes, customers, faults, SLOs) is the shipped file's.
+
+The five runs go two at a time (two cores), each against its own mock core: `--unlimited`, except
+for `emergency_drill`, whose lane faults act only on real lanes. Every run has the admin token, so
+scheduled faults are posted and reconcile and alerts are fetched.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from surge.profile import CHANNELS, list_profiles, load_profile, profiles_dir
+from tests.support import TOKENS, serve
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY_S = 10.0
+QUIETEST_VISITS = 15
+CUSTOMERS = "20"
+REAL_LANES = {"emergency_drill"}
+"""Profiles whose faults need the lanes: `--unlimited` skips lanes, so lane_down would not act."""
+
+
+def expected_visits(name: str) -> dict[str, float]:
+    """Visits per channel the shipped day expects (per hour rates times hours, all branches)."""
+    profile = load_profile(name)
+    return {
+        channel: sum(s.per_second * (s.end_s - s.start_s) for s in profile.segments(channel))
+        for channel in CHANNELS
+    }
+
+
+def busy_copy(name: str, folder: Path) -> tuple[Path, float]:
+    """The shipped file with its rates raised, and the time scale that makes its day `DAY_S`."""
+    time_scale = load_profile(name).duration_s / DAY_S
+    quietest = min(v for v in expected_visits(name).values() if v > 0)
+    factor = time_scale * QUIETEST_VISITS / quietest
+
+    def raise_rates(table: re.Match[str]) -> str:
+        return re.sub(
+            r"(\w+) = ([0-9.]+)",
+            lambda rate: f"{rate[1]} = {float(rate[2]) * factor:.3f}",
+            table[0],
+        )
+
+    text = (profiles_dir() / f"{name}.toml").read_text(encoding="utf-8")
+    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", raise_rates, text)
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path, time_scale
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    done: subprocess.CompletedProcess[str]
+    folders: list[Path]
+    faults: list[dict[str, Any]]
+    """What the mock core lists at `GET /admin/faults` after the run."""
+
+
+def run_profile(name: str, tmp: Path) -> Run:
+    profile, time_scale = busy_copy(name, tmp)
+    lanes = () if name in REAL_LANES else ("--unlimited",)
+    with serve(tmp / "core.db", *lanes, "--customers", CUSTOMERS) as (host, _):
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "locust", "-f", "loadtests", "--headless"),
+                *("--host", host, "--profile", str(profile)),
+                *("--time-scale", f"{time_scale:g}", "--customers", CUSTOMERS),
+                *("--results", str(tmp / "results"), "--admin-token", TOKENS["admin"]),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=80,
+            check=False,
+        )
+        admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
+        faults = httpx.get(f"{host}/admin/faults", headers=admin, timeout=10).json()
+    results = tmp / "results"
+    folders = list(results.iterdir()) if results.exists() else []
+    return Run(name, done, folders, faults)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    names = list_profiles()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = pool.map(lambda name: run_profile(name, tmp_path_factory.mktemp(name)), names)
+        return {run.name: run for run in done}
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def requests(folder: Path) -> list[dict[str, str]]:
+    with (folder / "requests.csv").open(encoding="utf-8") as rows:
+        return list(csv.DictReader(rows))
+
+
+def test_the_shipped_profiles_are_the_five_branch_days() -> None:
+    assert list_profiles() == [
+        "emergency_drill",
+        "new_product_launch",
+        "payday",
+        "post_holiday",
+        "weekday",
+    ]
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_a_short_run_of_each_shipped_profile_is_valid_evidence(
+    runs: dict[str, Run], name: str
+) -> None:
+    run = runs[name]
+    assert run.done.returncode == 0, run.done.stdout[-2000:] + run.done.stderr[-3000:]
+    assert len(run.folders) == 1, run.folders
+    folder = run.folders[0]
+    assert folder.name.endswith(f"-{name}")
+    summary = read_json(folder / "summary.json")
+    assert summary["valid"] is True
+    assert summary["visits"]["dropped"] == 0
+    assert read_json(folder / "run.json")["profile"] == name
+    assert read_json(folder / "reconcile.json")["ok"] is True
+    assert isinstance(read_json(folder / "alerts.json"), list)
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_every_channel_the_profile_uses_makes_requests(runs: dict[str, Run], name: str) -> None:
+    records = requests(runs[name].folders[0])
+    used = {channel for channel, visits in expected_visits(name).items() if visits > 0}
+    assert {r["channel"] for r in records} == used
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_the_profile_s_faults_are_posted_on_the_scaled_day_and_over_by_the_end(
+    runs: dict[str, Run], name: str
+) -> None:
+    run = runs[name]
+    time_scale = read_json(run.folders[0] / "run.json")["time_scale"]
+    scheduled = [
+        (f.kind, f.target, pytest.approx(f.at / time_scale), pytest.approx(f.duration / time_scale))
+        for f in load_profile(name).faults
+    ]
+    posted = [(f["kind"], f["target"], f["start_in"], f["duration"]) for f in run.faults]
+    assert posted == scheduled
+    assert {f["state"] for f in run.faults} <= {"expired"}
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_server_errors_happen_only_while_a_scheduled_fault_is_on(
+    runs: dict[str, Run], name: str
+) -> None:
+    """Without faults an unlimited core never fails; the drill's 5xx all overlap a fault.
+
+    Whether a request meets a fault at all is left open: the drill's FX outage lasts a fifth of
+    a second here, so a few visits, or none, reach the FX lane while it is down.
+    """
+    run = runs[name]
+    windows = [(f["start_at"], f["end_at"]) for f in run.faults]
+    errors = [r for r in requests(run.folders[0]) if r["status"].startswith("5")]
+    for record in errors:
+        start, end = float(record["start"]), float(record["end"])
+        assert any(start <= until and end >= since for since, until in windows), record
+    if not run.faults:
+        assert read_json(run.folders[0] / "summary.json")["failures"] == 0
+
+
+def test_the_drill_schedules_its_three_incidents() -> None:
+    kinds = [f.kind for f in load_profile("emergency_drill").faults]
+    assert kinds == ["latency", "lane_down", "brownout"]
