@@ -11,6 +11,7 @@ import random
 import re
 from collections import Counter
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +195,9 @@ def test_onboarding_again_is_answered_from_the_first_run_and_creates_nobody(live
     count = customer_count(live)
     rerun = Recording(live.client)
     assert onboard(rerun, crowd, token=TOKENS["teller"], key_prefix="run-b") == first
-    assert rerun.answers == [("POST", 201, "true")] * 8
+    # Every onboarding and every opening deposit (two for high-value people) is a replay.
+    deposits = sum(2 if p.high_value else 1 for p in crowd)
+    assert rerun.answers == [("POST", 201, "true")] * (8 + deposits)
     # Under another prefix the keys are new: the 409 names the customer, who is looked up.
     other = Recording(live.client)
     assert onboard(other, crowd, token=TOKENS["teller"], key_prefix="run-c") == first
@@ -368,3 +371,21 @@ def test_worker_shares_are_disjoint_deterministic_and_cover_the_pool() -> None:
 def test_a_pool_that_cannot_serve_is_refused(build: Any, error: str) -> None:
     with pytest.raises((PoolError, ValueError), match=error):
         build()
+
+
+def test_new_customers_pay_in_opening_cash_below_the_large_cash_threshold(live: Api) -> None:
+    crowd = people(6, seed=404, high_value_share=0.5)
+    alerts_before = len(live.ok(live.get("/admin/alerts", "admin", limit=200), 200)["items"])
+    customers = onboard(live.client, crowd, token=TOKENS["teller"], key_prefix="run-e")
+    for customer in customers:
+        balances = {
+            a["currency"]: Decimal(a["balance"])
+            for a in live.ok(live.get(f"/v1/customers/{customer.customer_id}/accounts"), 200)
+        }
+        assert balances["CNY"] > 0
+        assert ("USD" in balances) == customer.high_value
+        assert balances["CNY"] + balances.get("USD", 0) * Decimal("7.15") < 50_000
+    assert (
+        len(live.ok(live.get("/admin/alerts", "admin", limit=200), 200)["items"]) == alerts_before
+    )
+    assert live.reconcile()["ok"]
