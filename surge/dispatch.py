@@ -7,8 +7,8 @@ the queue; a visit nobody is free to take waits there and becomes late, then dro
 (`Lateness`). Everything a visit draws comes from `random.Random(f"{seed}:{channel}:{number}")`,
 so a run replays whatever the timing was.
 
-The state is per process and its counts are plain data that merge (a later distributed run sends
-each worker's share to the master): nothing here assumes it sees every visit of the run.
+The state is per process and its counts are plain data that merge (a distributed run's workers
+send theirs to the master): nothing here assumes it sees every visit of the run.
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ class Dispatcher:
         channels = {channel: self.profile.segments(channel) for channel in CHANNELS}
         return arrivals.Schedule(channels, self.seed, worker=self.worker, workers=self.workers)
 
-    def start(self) -> None:
-        """Start the day now."""
-        self.t0 = self.clock()
+    def start(self, t0: float | None = None) -> None:
+        """Start the day at `t0` (epoch seconds; now by default): workers share the master's."""
+        self.t0 = self.clock() if t0 is None else t0
         self._greenlet = gevent.spawn(self._run, iter(self.schedule()))
 
     def stop(self) -> None:
@@ -133,11 +133,25 @@ class Dispatcher:
         return Due(arrival, visit)
 
     def take(self, channel: str, timeout: float) -> Due | None:
-        """The next visit due on `channel`, or None when none came within `timeout` seconds."""
+        """The next visit due on `channel`, or None when none came within `timeout` seconds.
+
+        A worker of a distributed run may have no user of some channel (Locust deals user
+        classes to workers in turn: with three workers, one class each), so there a user also
+        serves the other channels' waiting visits, before and after waiting for its own.
+        """
+        own = self.queues[channel]
+        if self.workers > 1 and own.empty() and (due := self._waiting_elsewhere(channel)):
+            return due
         try:
-            return self.queues[channel].get(timeout=timeout)
+            return own.get(timeout=timeout)
         except Empty:
-            return None
+            return self._waiting_elsewhere(channel) if self.workers > 1 else None
+
+    def _waiting_elsewhere(self, channel: str) -> Due | None:
+        for other in CHANNELS:
+            if other != channel and not self.queues[other].empty():
+                return self.queues[other].get_nowait()
+        return None
 
     def finished(self, channel: str, seconds: float) -> None:
         mean = self.mean_visit_s[channel]

@@ -14,8 +14,10 @@ its event listeners are registered once however many locustfiles import it.
   (`outcome` per request) and the exit code is set here, never Locust's "any failure is 1".
 - `test_stop`: write the run folder; `quitting`: exit code 3 when the run is not valid evidence.
 
-Per process: a later distributed run gives each worker its own `Run` with its share of the
-schedule; the counts kept here (records, `Lateness`, scheduled visits) merge by adding.
+Distributed (`--master`/`--worker`, or `--processes`): the master prepares the run and plans
+each worker's share (`surge.distributed`); each worker keeps its own `Run` and ships its records
+and counts to the master, whose `Fleet` merges them for the shape and the one run folder. With
+`--admin-token`, the master (or the local runner) also scrapes the target's `/metrics`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -37,13 +39,17 @@ import gevent
 import httpx
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
+from locust.rpc import Message
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
-from surge import journeys, runfolder
+from surge import distributed, journeys, runfolder
 from surge.arrivals import Lateness, Outcome
 from surge.customers import Pool, PoolError, generate, load_pool, onboard
 from surge.dispatch import Dispatcher
+from surge.distributed import Fleet, Outbox, Plan
 from surge.profile import CHANNELS, Profile, ProfileError, load_profile
 from surge.retry import RequestRecord
+from surge.scrape import Scraper
 
 DEFAULT_PROFILE = "weekday"
 SPAWN_RATE = 100.0
@@ -56,6 +62,8 @@ DRAIN_S = 30.0
 """After the day's end, how long queued and running visits may take before the run stops."""
 STOP_TIMEOUT_S = 30.0
 """Locust's --stop-timeout when none is given: users stop after their visit, never inside it."""
+FINAL_WAIT_S = 15.0
+"""How long the master waits at the end for the workers' last batches and Locust stats reports."""
 _SECRET = re.compile(r"token|secret|password|login|auth|key")
 """Options whose values never go into run.json."""
 logging.getLogger("httpx").setLevel(logging.WARNING)  # onboarding would log every customer
@@ -114,8 +122,13 @@ class Settings:
     admin_token: str | None
 
 
-def settings(options: argparse.Namespace, profile_name: str | None) -> Settings:
-    """Check the arguments; raises `BadInput` (one line) or `ProfileError`."""
+def settings(
+    options: argparse.Namespace, profile_name: str | None, scaled: Profile | None = None
+) -> Settings:
+    """Check the arguments; raises `BadInput` (one line) or `ProfileError`.
+
+    A worker passes the master's resolved profile as `scaled`: it has no profile file of its own.
+    """
     scale = options.time_scale
     if not (math.isfinite(scale) and scale > 0):
         raise BadInput(f"--time-scale: must be a number above 0, not {scale:g}")
@@ -128,7 +141,7 @@ def settings(options: argparse.Namespace, profile_name: str | None) -> Settings:
     for name in ("max_dropped_share", "max_late_share"):
         if not 0 <= getattr(options, name) <= 1:
             raise BadInput(f"--{name.replace('_', '-')}: a share from 0 to 1")
-    profile = load_profile(profile_name or DEFAULT_PROFILE).scaled(scale)
+    profile = scaled or load_profile(profile_name or DEFAULT_PROFILE).scaled(scale)
     return Settings(
         profile=profile,
         seed=profile.seed if options.seed is None else options.seed,
@@ -180,9 +193,17 @@ class Run:
     folder: Path | None = None
     summary: dict[str, Any] | None = None
     needs: deque[int] = field(default_factory=lambda: deque(maxlen=SHRINK_TICKS))
+    fleet: Fleet | None = None
+    """The master's merge of its workers' shares (a distributed run's master only)."""
+    outbox: Outbox | None = None
+    """What a worker has shipped to the master (a worker only)."""
+    scraper: Scraper | None = None
+    reports: dict[str, float] = field(default_factory=dict)
+    """The master: when each worker last sent Locust's own stats."""
 
 
 _runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
+_plans: weakref.WeakKeyDictionary[Environment, Plan] = weakref.WeakKeyDictionary()
 
 
 def current(environment: Environment) -> Run | None:
@@ -193,10 +214,23 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+@events.init.add_listener
+def register_messages(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
+    """The distributed run's own messages (see `surge.distributed`)."""
+    if isinstance(runner, MasterRunner):
+        runner.register_message(distributed.BATCH, _receive_batch, concurrent=True)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(distributed.PLAN, _receive_plan)
+        runner.register_message(distributed.FINISH, _receive_finish, concurrent=True)
+
+
 @events.test_start.add_listener
 def start_run(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
-    if options is None or options.worker:
+    if options is None:
+        return
+    if options.worker:
+        _start_share(environment)
         return
     try:
         chosen = settings(options, environment.profile)
@@ -207,17 +241,122 @@ def start_run(environment: Environment, **_: Any) -> None:
     _runs[environment] = run
     try:
         pool = _prepare(run)
+        if isinstance(environment.runner, MasterRunner):
+            _send_plans(run, environment.runner, pool)
     except (httpx.HTTPError, PoolError, RuntimeError, ValueError) as error:
         run.error = f"could not prepare the run against {run.host}: {error}"
         print(f"error: {run.error}", file=sys.stderr)
         return
-    run.dispatcher = Dispatcher(
-        chosen.profile,
-        chosen.seed,
-        pool,
-        Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after),
-    )
+    if chosen.admin_token:
+        scraper = Scraper(run.host, _admin(chosen.admin_token))
+        run.scraper = scraper if scraper.start() else None
+    if run.fleet is not None:
+        return
+    run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, _lateness(chosen))
     run.dispatcher.start()
+
+
+def _lateness(chosen: Settings) -> Lateness:
+    return Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
+
+
+def _send_plans(run: Run, runner: MasterRunner, pool: Pool) -> None:
+    """Number the connected workers and send each its share; the day starts `LEAD_S` later."""
+    clients = {client.id: runner.get_worker_index(client.id) for client in runner.clients.all}
+    numbered = distributed.shares(clients)
+    if not numbered:
+        raise RuntimeError("no workers are connected")
+    chosen, workers = run.settings, len(numbered)
+    day_start = time.time() + distributed.LEAD_S
+    run.fleet = Fleet(chosen.profile, day_start, workers)
+    for client_id, share in numbered.items():
+        plan = Plan(
+            share=share,
+            workers=workers,
+            day_start=day_start,
+            profile=chosen.profile.to_dict(),
+            seed=chosen.seed,
+            branches=run.branches,
+            customers=distributed.customers_to_data(pool.for_worker(share, workers).customers),
+        )
+        runner.send_message(distributed.PLAN, plan.to_data(), client_id=client_id)
+
+
+def _receive_plan(environment: Environment, msg: Message, **_: Any) -> None:
+    _plans[environment] = Plan.from_data(msg.data)
+
+
+def _start_share(environment: Environment) -> None:
+    """A worker's test start: run the share the master's plan gave it, on the master's clock."""
+    plan = _plans.pop(environment, None)
+    options = environment.parsed_options
+    if plan is None or options is None:
+        _warn("this worker has no plan from the master (it joined after the start): it stays idle")
+        return
+    try:
+        profile = Profile.from_dict(plan.profile, source="the master's profile")
+        chosen = replace(settings(options, None, scaled=profile), seed=plan.seed)
+        pool = Pool(distributed.customers_from_data(plan.customers))
+    except (BadInput, ProfileError, PoolError) as error:
+        _warn(f"worker share {plan.share}: {error}")
+        return
+    run = Run(chosen, environment.host or "", branches=dict(plan.branches))
+    run.outbox = Outbox(plan.share)
+    run.dispatcher = Dispatcher(
+        profile, plan.seed, pool, _lateness(chosen), worker=plan.share, workers=plan.workers
+    )
+    _runs[environment] = run
+    run.dispatcher.start(plan.day_start)
+    gevent.spawn(_ship, environment, run)
+
+
+def _batch(run: Run, final: bool = False) -> dict[str, Any]:
+    assert run.outbox is not None
+    assert run.dispatcher is not None
+    return run.outbox.batch(
+        run.dispatcher, run.records, run.visits, run.expected_alerts, final=final
+    )
+
+
+def _ship(environment: Environment, run: Run) -> None:
+    runner = environment.runner
+    assert runner is not None
+    outbox = run.outbox
+    assert outbox is not None
+    while True:
+        gevent.sleep(distributed.BATCH_S)
+        if outbox.final_sent:
+            return
+        runner.send_message(distributed.BATCH, _batch(run))
+
+
+def _finish_share(environment: Environment) -> None:
+    """Stop scheduling and send the last batch (again, empty, if asked twice)."""
+    run = current(environment)
+    runner = environment.runner
+    if run is None or run.dispatcher is None or run.outbox is None or runner is None:
+        return
+    # The shipper is left to see `final_sent` and end: killed inside a send, a batch it had
+    # taken from the outbox would be lost.
+    run.dispatcher.stop()
+    runner.send_message(distributed.BATCH, _batch(run, final=True))
+
+
+def _receive_finish(environment: Environment, **_: Any) -> None:
+    _finish_share(environment)
+
+
+def _receive_batch(environment: Environment, msg: Message, **_: Any) -> None:
+    run = current(environment)
+    if run is not None and run.fleet is not None:
+        run.fleet.receive(msg.data)
+
+
+@events.worker_report.add_listener
+def note_report(client_id: str, data: Any, **_: Any) -> None:
+    for run in list(_runs.values()):
+        if run.fleet is not None:
+            run.reports[client_id] = time.time()
 
 
 def _prepare(run: Run) -> Pool:
@@ -285,7 +424,8 @@ class SurgeUser(FastHttpUser):
         context = journeys.Context(
             self.client, run.settings.tokens, run.records.append, run.branches, gevent.sleep
         )
-        dispatcher.in_flight[self.channel] += 1
+        channel = due.visit.channel  # the user's own, unless it helps another (`take`)
+        dispatcher.in_flight[channel] += 1
         began = time.monotonic()
         try:
             result = journeys.run_visit(due.visit, context)
@@ -294,8 +434,8 @@ class SurgeUser(FastHttpUser):
             _warn(f"{self.channel} {due.visit.operation} visit raised {error!r}")
             return
         finally:
-            dispatcher.in_flight[self.channel] -= 1
-            dispatcher.finished(self.channel, time.monotonic() - began)
+            dispatcher.in_flight[channel] -= 1
+            dispatcher.finished(channel, time.monotonic() - began)
         run.visits["ok" if result.ok else "abandoned"] += 1
         if result.expected_alert is not None:
             alert = result.expected_alert
@@ -311,33 +451,76 @@ def shape_tick(shape: LoadTestShape) -> tuple[int, float] | None:
     three times the neediest channel's: the other channels' extra users block on their empty
     queues, which costs a greenlet each and no requests.
     """
-    environment = shape.runner.environment if shape.runner else None
+    runner = shape.runner
+    environment = runner.environment if runner else None
     run = None if environment is None else current(environment)
-    if run is None or (run.dispatcher is None and run.error is None):
-        return len(CHANNELS), SPAWN_RATE  # the same answer until ready: Locust restarts on change
-    dispatcher = run.dispatcher
-    if dispatcher is None:
+    # Locust deals users to workers class by class in turn: with at least channels × workers
+    # users, each worker has users of every channel (or, with a multiple of 3 workers, helpers).
+    least = len(CHANNELS) * (runner.worker_count if isinstance(runner, MasterRunner) else 1)
+    if run is None or (run.dispatcher is None and run.fleet is None and run.error is None):
+        return least, SPAWN_RATE  # the same answer until ready: Locust restarts on change
+    view: Dispatcher | Fleet | None = run.fleet or run.dispatcher
+    if view is None:
         return None
-    if dispatcher.finished_day() or dispatcher.elapsed() > dispatcher.profile.duration_s + DRAIN_S:
+    if view.finished_day() or view.elapsed() > view.profile.duration_s + DRAIN_S:
         return None
-    need = len(CHANNELS) * max(dispatcher.users_needed(HEADROOM).values())
-    run.needs.append(min(run.settings.max_users, need))
+    need = len(CHANNELS) * max(view.users_needed(HEADROOM).values())
+    run.needs.append(max(least, min(run.settings.max_users, need)))
     return max(run.needs), SPAWN_RATE
 
 
 @events.test_stop.add_listener
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
-    if run is None or run.dispatcher is None or run.folder is not None:
+    if run is None or run.folder is not None:
         return
-    run.dispatcher.stop()
+    if run.outbox is not None:
+        _finish_share(environment)
+        return
+    if run.scraper is not None:
+        run.scraper.stop()
+    if run.fleet is not None and isinstance(environment.runner, MasterRunner):
+        _collect(run, run.fleet, environment.runner)
+    elif run.dispatcher is not None:
+        run.dispatcher.stop()
+    else:
+        return
     run.ended = time.time()
     run.folder = write_folder(run, environment)
 
 
+def _collect(run: Run, fleet: Fleet, runner: MasterRunner) -> None:
+    """Ask every worker for its last batch; wait (bounded) for those and one more stats report.
+
+    A headless run ends with Locust's `quit`, which fires this before telling workers anything;
+    the stats report after a worker's last batch makes Locust's counts include its last requests.
+    """
+    asked = time.time()
+    runner.send_message(distributed.FINISH)
+    deadline = time.monotonic() + FINAL_WAIT_S
+    while time.monotonic() < deadline:
+        reported = all(run.reports.get(c.id, 0) > asked for c in runner.clients.all)
+        if fleet.all_final() and reported:
+            break
+        gevent.sleep(0.1)
+    if not fleet.all_final():
+        _warn(f"{fleet.workers - len(fleet.finals)} of {fleet.workers} workers sent no last batch")
+    run.records = fleet.records
+    run.expected_alerts = fleet.alerts
+    run.visits = {**run.visits, **fleet.total("visits")}
+
+
 def write_folder(run: Run, environment: Environment) -> Path:
-    chosen, dispatcher = run.settings, run.dispatcher
-    assert dispatcher is not None
+    chosen = run.settings
+    lateness: Lateness
+    if run.fleet is not None:
+        lateness = run.fleet.lateness(chosen.late_after, chosen.drop_after)
+        scheduled, day_start = run.fleet.total("scheduled"), run.fleet.day_start
+        workers = run.fleet.workers
+    else:
+        assert run.dispatcher is not None
+        lateness, scheduled = run.dispatcher.lateness, run.dispatcher.scheduled
+        day_start, workers = run.dispatcher.t0, 1
     folder = runfolder.create(chosen.results, run.started, chosen.profile.name)
     options = environment.parsed_options
     runfolder.write_json(
@@ -350,28 +533,31 @@ def write_folder(run: Run, environment: Environment) -> Path:
             "time_scale": chosen.time_scale,
             "versions": {"locust": version("locust"), "branch-surge": version("branch-surge")},
             "start": run.started,
-            "day_start": dispatcher.t0,
+            "day_start": day_start,
             "end": run.ended,
             "command_line": sys.argv,
-            "workers": 1,
+            "workers": workers,
             "max_users": chosen.max_users,
             "customers": chosen.customers if chosen.data_pool is None else str(chosen.data_pool),
             "options": {k: v for k, v in vars(options).items() if not _SECRET.search(k)},
         },
     )
     runfolder.write_requests(folder / "requests.csv", run.records)
-    runfolder.write_json(folder / "lateness.json", dispatcher.lateness.to_dict())
+    runfolder.write_json(folder / "lateness.json", lateness.to_dict())
     runfolder.write_json(folder / "expected_alerts.json", run.expected_alerts)
     figures = runfolder.summary(
-        run.records,
-        dispatcher.lateness,
-        dispatcher.scheduled,
-        chosen.profile.duration_s,
-        chosen.limits,
+        run.records, lateness, scheduled, chosen.profile.duration_s, chosen.limits
     )
     figures["visits"].update(run.visits)
+    if run.fleet is not None:
+        reported = len(run.fleet.finals)
+        requests = [run.fleet.requests.get(share, 0) for share in range(workers)]
+        figures["workers"] = {"planned": workers, "reported": reported, "requests": requests}
+        figures["valid"] = figures["valid"] and reported == workers  # a missing share is unseen
     run.summary = figures
     runfolder.write_json(folder / "summary.json", figures)
+    if run.scraper is not None:
+        run.scraper.write(folder / "metrics.csv")
     if run.admin:
         _fetch_admin(run, folder)
     return folder
@@ -401,8 +587,8 @@ def _fetch_admin(run: Run, folder: Path) -> None:
 def verdict(environment: Environment, **_: Any) -> None:
     """Exit code 3 and one line when the run is not valid evidence; the folder's path."""
     run = current(environment)
-    if run is None:
-        return
+    if run is None or run.outbox is not None:
+        return  # no run, or a worker's share: the master judges the whole run
     if run.error is not None:
         print(f"The run is not valid evidence: {run.error}")
         environment.process_exit_code = 3
@@ -413,6 +599,14 @@ def verdict(environment: Environment, **_: Any) -> None:
     if figures.get("valid", False):
         environment.process_exit_code = 0
         return
+    environment.process_exit_code = 3
+    workers = figures.get("workers", {})
+    if workers.get("reported", 0) < workers.get("planned", 0):
+        missing = workers["planned"] - workers["reported"]
+        print(
+            f"The run is not valid evidence: {missing} of {workers['planned']} workers went missing"
+        )
+        return
     visits, limits = figures.get("visits", {}), figures.get("limits", {})
     print(
         "The run is not valid evidence: the generator fell behind its schedule "
@@ -420,4 +614,3 @@ def verdict(environment: Environment, **_: Any) -> None:
         f"{limits.get('max_dropped_share', 0):.0%}; {visits.get('late_share', 0):.1%} late, "
         f"limit {limits.get('max_late_share', 0):.0%})"
     )
-    environment.process_exit_code = 3

@@ -2,7 +2,9 @@
 
 Reports read only this folder, so it holds the resolved profile (`run.json`), one row per request
 (`requests.csv`), the visits' lateness (`lateness.json`, which rebuilds a `Lateness`), the basic
-figures (`summary.json`) and whatever the target's admin API answered at the end.
+figures (`summary.json`), the target's lane gauges over the run (`metrics.csv`, see
+`surge.scrape`) and whatever the target's admin API answered at the end. In a distributed run the
+master alone writes it, from what the workers sent.
 """
 
 from __future__ import annotations

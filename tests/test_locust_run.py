@@ -110,6 +110,15 @@ def test_the_run_folder_records_the_resolved_profile_and_every_request(unsaturat
     assert isinstance(read_json(unsaturated.folder / "alerts.json"), list)
 
 
+def test_a_run_with_the_admin_token_keeps_the_lane_gauges_over_the_run(unsaturated: Run) -> None:
+    with (unsaturated.folder / "metrics.csv").open(encoding="utf-8") as rows:
+        samples = list(csv.DictReader(rows))
+    busy = [s for s in samples if s["metric"] == "mock_core_lane_busy_slots"]
+    assert {s["labels"] for s in busy} >= {'{lane="teller-core"}', '{lane="kiosk-gateway"}'}
+    assert len({s["time"] for s in busy}) >= 5  # a 20 s day, a scrape every 2 s
+    assert all(s["metric"].startswith("mock_core_") for s in samples)
+
+
 def test_time_scale_divides_every_duration_of_the_recorded_profile(unsaturated: Run) -> None:
     original = load_profile(str(unsaturated.profile))
     recorded = unsaturated.run["resolved_profile"]

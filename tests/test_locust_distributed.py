@@ -1,0 +1,240 @@
+"""A distributed run: `locust --master` and two `--worker` processes against a real mock core.
+
+The workers share no disk with the master here in the way that matters: they are given no
+`--results` and no profile file, so anything in the run folder reached the master as a message.
+The master's `--csv` statistics are Locust's own count of requests, which must equal the
+harness's rows (one per attempt; every attempt goes through Locust's session).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+from surge import distributed
+from surge.arrivals import Lateness, Schedule
+from surge.customers import Customer, Pool
+from surge.dispatch import Dispatcher
+from surge.distributed import Fleet, Outbox, Plan
+from surge.profile import CHANNELS, load_profile
+from surge.retry import RequestRecord
+from tests.support import TOKENS, free_port, serve
+from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, read_json, run_folder
+
+RUN_TIMEOUT_S = 60
+CUSTOMERS = [
+    Customer(f"C{n:08d}", "mass" if n % 3 else "private", "B001", {"CNY": (f"A{n}",)})
+    for n in range(6)
+]
+
+
+def record(n: int) -> RequestRecord:
+    return RequestRecord(
+        "counter",
+        "deposit",
+        "deposit",
+        "POST",
+        "/v1/cash/deposits",
+        201,
+        "",
+        0,
+        "ok",  # type: ignore[arg-type]
+        float(n),
+        n + 0.1,
+        float(n),
+    )
+
+
+def dispatcher(worker: int = 0, workers: int = 1) -> Dispatcher:
+    profile = load_profile("weekday").scaled(1440)
+    return Dispatcher(profile, 7, Pool(CUSTOMERS), Lateness(), worker=worker, workers=workers)
+
+
+def test_shares_number_workers_from_zero_whatever_gaps_locusts_indexes_have() -> None:
+    assert distributed.shares({"b": 5, "a": 2, "c": 9}) == {"a": 0, "b": 1, "c": 2}
+
+
+def test_a_plan_and_its_customers_survive_the_trip_as_plain_data() -> None:
+    plan = Plan(
+        1, 2, 100.0, {"name": "x"}, 7, {"B001": 3}, distributed.customers_to_data(CUSTOMERS)
+    )
+    again = Plan.from_data(plan.to_data())
+    assert again == plan
+    assert distributed.customers_from_data(again.customers) == CUSTOMERS
+
+
+def test_each_batch_carries_only_the_records_made_since_the_last() -> None:
+    outbox, records = Outbox(share=1), [record(0), record(1)]
+    first = outbox.batch(dispatcher(), records, {"ok": 2}, [])
+    records.append(record(2))
+    last = outbox.batch(dispatcher(), records, {"ok": 3}, [], final=True)
+    assert [row[9] for row in first["records"]] == [0.0, 1.0]
+    assert [row[9] for row in last["records"]] == [2.0]
+    assert (first["final"], last["final"], last["share"]) == (False, True, 1)
+
+
+def test_the_fleet_adds_every_record_and_keeps_each_workers_final_figures() -> None:
+    fleet = Fleet(load_profile("weekday").scaled(1440), day_start=0.0, workers=2)
+    for share in (0, 1):
+        mine = dispatcher(share, 2)
+        mine.lateness.record("counter", 1.0, 1.0 + share)  # share 1's visit is late
+        mine.scheduled["counter"] = 1
+        fleet.receive(Outbox(share).batch(mine, [record(share)], {"ok": 1}, [], final=True))
+    late = Outbox(0, shipped_records=1).batch(
+        dispatcher(0, 2), [record(0), record(9)], {"ok": 5}, []
+    )
+    fleet.receive(late)  # a periodic batch overtaken by its worker's final one
+    assert fleet.all_final()
+    assert len(fleet.records) == 3
+    assert fleet.requests == {0: 2, 1: 1}
+    assert fleet.total("scheduled")["counter"] == 2
+    assert fleet.total("visits") == {"ok": 2}
+    counts = fleet.lateness(0.5, 10.0).counts()
+    assert (counts.on_time, counts.late) == (1, 1)
+
+
+def test_on_a_worker_a_user_serves_other_channels_visits_waiting_there() -> None:
+    mine = dispatcher(0, 3)
+    mine.queues["kiosk"].put("a kiosk visit")  # type: ignore[arg-type]
+    assert mine.take("counter", timeout=0.01) == "a kiosk visit"
+    assert mine.take("counter", timeout=0.01) is None
+    alone = dispatcher()
+    alone.queues["kiosk"].put("a kiosk visit")  # type: ignore[arg-type]
+    assert alone.take("counter", timeout=0.01) is None  # locally every channel has its users
+
+
+@contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A Locust process in its own session, killed with its children when the block ends."""
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", "loadtests", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield child
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=10)
+
+
+class Distributed:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.profile = busy_weekday(tmp, "spread")
+        self.results = tmp / "results"
+        port = str(free_port())
+        with (
+            serve(tmp / "core.db", "--unlimited", "--customers", "20") as (host, _),
+            ExitStack() as stack,
+        ):
+            master = stack.enter_context(
+                process(
+                    [
+                        *("--master", "--expect-workers", "2", "--headless", "--host", host),
+                        *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
+                        *("--profile", str(self.profile), "--time-scale", str(TIME_SCALE)),
+                        *("--results", str(self.results), "--customers", "20"),
+                        *("--csv", str(tmp / "locust"), "--admin-token", TOKENS["admin"]),
+                    ],
+                    tmp / "master.log",
+                )
+            )
+            workers = [
+                stack.enter_context(
+                    process(
+                        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
+                        tmp / f"worker{n}.log",
+                    )
+                )
+                for n in range(2)
+            ]
+            self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
+            self.worker_returncodes = [worker.wait(timeout=15) for worker in workers]
+        self.log = (tmp / "master.log").read_text(encoding="utf-8", errors="replace")
+        self.folder = run_folder(self.results)
+        self.run = read_json(self.folder / "run.json")
+        self.summary = read_json(self.folder / "summary.json")
+        with (self.folder / "requests.csv").open(encoding="utf-8") as rows:
+            self.records = list(csv.DictReader(rows))
+
+
+@pytest.fixture(scope="module")
+def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
+    return Distributed(tmp_path_factory.mktemp("distributed"))
+
+
+def test_the_master_writes_one_run_folder_for_two_workers(spread: Distributed) -> None:
+    assert spread.returncode == 0, spread.log[-3000:]
+    assert spread.worker_returncodes == [0, 0]  # a worker's share is no verdict of its own
+    assert [p.name for p in spread.results.iterdir()] == [spread.folder.name]
+    assert spread.run["workers"] == 2
+    assert (spread.summary["workers"]["planned"], spread.summary["workers"]["reported"]) == (2, 2)
+    assert f"Run folder: {spread.folder}" in spread.log
+
+
+def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) -> None:
+    profile = load_profile(str(spread.profile)).scaled(TIME_SCALE)
+    channels = {channel: profile.segments(channel) for channel in CHANNELS}
+    expected = sum(1 for _ in Schedule(channels, profile.seed))
+    visits = spread.summary["visits"]
+    assert visits["scheduled"] == expected
+    assert visits["started"] >= 0.98 * expected
+    assert visits["dropped"] == 0
+    lateness = Lateness.from_dict(read_json(spread.folder / "lateness.json"))
+    assert lateness.counts().total == expected  # both workers' lateness, merged
+
+
+def test_requests_come_from_both_workers_and_match_locusts_count(spread: Distributed) -> None:
+    assert len(spread.records) == spread.summary["requests"] > 0
+    assert {r["channel"] for r in spread.records} == set(CHANNELS)
+    by_worker = spread.summary["workers"]["requests"]
+    assert len(by_worker) == 2
+    assert all(n > 0 for n in by_worker)
+    assert sum(by_worker) == len(spread.records)
+    with (spread.tmp / "locust_stats.csv").open(encoding="utf-8") as rows:
+        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
+    assert int(total["Request Count"]) == len(spread.records)
+    logs = [(spread.tmp / f"worker{n}.log").read_text(encoding="utf-8") for n in range(2)]
+    assert all("no plan from the master" not in log for log in logs)
+
+
+def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distributed) -> None:
+    with (spread.folder / "metrics.csv").open(encoding="utf-8") as rows:
+        samples = list(csv.DictReader(rows))
+    assert {s["metric"] for s in samples} >= {
+        "mock_core_lane_busy_slots",
+        "mock_core_lane_queue_depth",
+    }
+    assert len({s["time"] for s in samples}) >= 5  # a 20 s day, a scrape every 2 s
+
+
+def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) -> None:
+    """`--processes 2` forks the workers; they connect to `--master-port`, so both are given."""
+    profile, port = busy_weekday(tmp_path, "forked"), str(free_port())
+    with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
+        args = [
+            *("--processes", "2", "--headless", "--host", host, "--profile", str(profile)),
+            *("--master-bind-port", port, "--master-port", port, "--customers", "20"),
+            *("--time-scale", str(2 * TIME_SCALE), "--results", str(tmp_path / "results")),
+        ]
+        with process(args, tmp_path / "locust.log") as forked:
+            returncode = forked.wait(timeout=RUN_TIMEOUT_S)
+    log = (tmp_path / "locust.log").read_text(encoding="utf-8", errors="replace")
+    assert returncode == 0, log[-3000:]
+    folder = run_folder(tmp_path / "results")
+    assert read_json(folder / "run.json")["workers"] == 2
+    assert read_json(folder / "summary.json")["workers"]["reported"] == 2
+    assert log.count("Run folder:") == 1
