@@ -24,15 +24,14 @@ space, and the run needs the target reachable before any worker starts anyway.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import astuple, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from surge.arrivals import Lateness
 from surge.customers import Customer
 from surge.dispatch import PRIOR_VISIT_S, Dispatcher
 from surge.profile import CHANNELS, Profile
-from surge.retry import RequestRecord
 
 PLAN, BATCH, FINISH = "surge_plan", "surge_batch", "surge_finish"
 BATCH_S = 2.0
@@ -103,12 +102,12 @@ class Outbox:
     def batch(
         self,
         dispatcher: Dispatcher,
-        records: list[RequestRecord],
+        records: Sequence[Sequence[Any]],
         visits: Mapping[str, int],
         alerts: list[dict[str, str]],
         final: bool = False,
     ) -> dict[str, Any]:
-        new_records = [list(astuple(r)) for r in records[self.shipped_records :]]
+        new_records = [list(r) for r in records[self.shipped_records :]]
         new_alerts = alerts[self.shipped_alerts :]
         self.shipped_records += len(new_records)
         self.shipped_alerts += len(new_alerts)
@@ -140,7 +139,8 @@ class Fleet:
     day_start: float
     workers: int
     clock: Callable[[], float] = time.time
-    records: list[RequestRecord] = field(default_factory=list)
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    """`RequestRecord` fields as plain tuples, as `Run.keep` holds them."""
     alerts: list[dict[str, str]] = field(default_factory=list)
     latest: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Each share's last batch: its cumulative figures and its shape stats."""
@@ -154,7 +154,7 @@ class Fleet:
             return  # a worker that joined after the plans: it has no share
         # Records and alerts are each shipped once, so they always add up; the cumulative figures
         # stop at the final batch, in case a periodic one overtakes it.
-        self.records.extend(RequestRecord(*row) for row in data["records"])
+        self.records.extend(map(tuple, data["records"]))
         self.requests[share] = self.requests.get(share, 0) + len(data["records"])
         self.alerts.extend(data["alerts"])
         if share not in self.finals:

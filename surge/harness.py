@@ -23,6 +23,7 @@ and counts to the master, whose `Fleet` merges them for the shape and the one ru
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import math
 import re
@@ -184,11 +185,19 @@ class Run:
     ended: float | None = None
     dispatcher: Dispatcher | None = None
     branches: dict[str, int] = field(default_factory=dict)
-    records: list[RequestRecord] = field(default_factory=list)
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    """`RequestRecord` fields as plain tuples (`keep`)."""
     visits: dict[str, int] = field(default_factory=lambda: {"ok": 0, "abandoned": 0, "error": 0})
     expected_alerts: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     """Why the run could not start (the target unreachable, onboarding refused)."""
+
+    def keep(self, record: RequestRecord) -> None:
+        """Hold a request as an exact tuple of strings and numbers, which Python's collector stops
+        tracking: full collections that scanned a run's growing records paused the load for up
+        to 175 ms, the whole p99 of start lag."""
+        self.records.append(tuple(record))
+
     admin: bool = False
     folder: Path | None = None
     summary: dict[str, Any] | None = None
@@ -253,7 +262,16 @@ def start_run(environment: Environment, **_: Any) -> None:
     if run.fleet is not None:
         return
     run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, _lateness(chosen))
+    _settle_memory()
     run.dispatcher.start()
+
+
+def _settle_memory() -> None:
+    """Freeze what preparing the run built (Locust, the profile, the customers) out of the
+    collector's sight before the load starts: full collections that scanned it mid-run paused
+    every greenlet for 60-175 ms, the whole p99 of start lag."""
+    gc.collect()
+    gc.freeze()
 
 
 def _lateness(chosen: Settings) -> Lateness:
@@ -306,6 +324,7 @@ def _start_share(environment: Environment) -> None:
         profile, plan.seed, pool, _lateness(chosen), worker=plan.share, workers=plan.workers
     )
     _runs[environment] = run
+    _settle_memory()
     run.dispatcher.start(plan.day_start)
     gevent.spawn(_ship, environment, run)
 
@@ -422,7 +441,7 @@ class SurgeUser(FastHttpUser):
         if verdict is Outcome.DROPPED:
             return
         context = journeys.Context(
-            self.client, run.settings.tokens, run.records.append, run.branches, gevent.sleep
+            self.client, run.settings.tokens, run.keep, run.branches, gevent.sleep
         )
         channel = due.visit.channel  # the user's own, unless it helps another (`take`)
         dispatcher.in_flight[channel] += 1

@@ -12,15 +12,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from surge.arrivals import Lateness
 from surge.retry import RequestRecord
 
-REQUEST_COLUMNS = tuple(f.name for f in fields(RequestRecord))
+REQUEST_COLUMNS = RequestRecord._fields
+_OUTCOME = REQUEST_COLUMNS.index("outcome")
 LAG_PERCENTILES = (50, 95, 99)
 
 
@@ -55,15 +57,16 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def write_requests(path: Path, records: Iterable[RequestRecord]) -> None:
+def write_requests(path: Path, records: Iterable[Sequence[Any]]) -> None:
+    """One row per request: `RequestRecord` fields, in their order."""
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(REQUEST_COLUMNS)
-        writer.writerows(astuple(record) for record in records)
+        writer.writerows(records)
 
 
 def summary(
-    records: Sequence[RequestRecord],
+    records: Sequence[Sequence[Any]],
     lateness: Lateness,
     scheduled: Mapping[str, int],
     duration_s: float,
@@ -71,6 +74,7 @@ def summary(
 ) -> dict[str, Any]:
     """The basic figures of a run; `valid` says whether the generator kept to the schedule."""
     counts = lateness.counts()
+    outcomes = Counter(record[_OUTCOME] for record in records)
     channels = {}
     for channel, due in sorted(scheduled.items()):
         mine = lateness.counts(channel)
@@ -85,9 +89,9 @@ def summary(
         }
     return {
         "requests": len(records),
-        "failures": sum(r.outcome == "failed" for r in records),
-        "refusals": sum(r.outcome == "refused" for r in records),
-        "retries": sum(r.outcome == "retried" for r in records),
+        "failures": outcomes["failed"],
+        "refusals": outcomes["refused"],
+        "retries": outcomes["retried"],
         "visits": {
             "scheduled": sum(scheduled.values()),
             "started": counts.on_time + counts.late,
