@@ -4,8 +4,8 @@ A scheduler greenlet walks this process's `Schedule` and, at each visit's schedu
 into a journey (`journeys.Visit`: operation, customer, diversion, high value, suspicious pattern)
 and puts it on the queue of the channel that serves it. Users of that channel take visits from
 the queue; a visit nobody is free to take waits there and becomes late, then dropped
-(`Lateness`). Everything a visit draws comes from `random.Random(f"{seed}:{channel}:{number}")`,
-so a run replays whatever the timing was.
+(`Lateness`). Everything a visit draws comes from a `random.Random` seeded from (seed, channel,
+number), so a run replays whatever the timing was.
 
 The state is per process and its counts are plain data that merge (a distributed run's workers
 send theirs to the master): nothing here assumes it sees every visit of the run.
@@ -61,6 +61,8 @@ class Dispatcher:
     mean_visit_s: dict[str, float] = field(default_factory=dict)
     queues: dict[str, Queue] = field(default_factory=dict)
     _greenlet: gevent.Greenlet | None = None
+    _shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    _patterns: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for channel in CHANNELS:
@@ -68,6 +70,9 @@ class Dispatcher:
             self.scheduled[channel] = 0
             self.in_flight[channel] = 0
             self.mean_visit_s[channel] = PRIOR_VISIT_S
+            # Drawn per visit on the scheduler's hot path: worked out once, not per visit.
+            self._shares[channel] = getattr(self.profile.mix, channel).shares()
+            self._patterns[channel] = [p for p, on in journeys.PATTERNS.items() if on == channel]
 
     def schedule(self) -> arrivals.Schedule:
         channels = {channel: self.profile.segments(channel) for channel in CHANNELS}
@@ -107,11 +112,14 @@ class Dispatcher:
 
     def journey(self, arrival: arrivals.Visit) -> Due:
         """What the customer of `arrival` does: drawn from the visit's own seeded rng only."""
-        rng = random.Random(f"{self.seed}:{arrival.channel}:{arrival.number}")
+        # An integer seed: seeding from a string hashes it with SHA-512, a tenth of the
+        # scheduler's time. Visit numbers stay far below 2**32.
+        channel_index = CHANNELS.index(arrival.channel)
+        rng = random.Random((self.seed << 40) + (channel_index << 32) + arrival.number)
         customers = self.profile.customers
         channel = arrival.channel
-        operation = _weighted(rng, getattr(self.profile.mix, channel).shares())
-        patterns = [p for p, on in journeys.PATTERNS.items() if on == channel]
+        operation = _weighted(rng, self._shares[channel])
+        patterns = self._patterns[channel]
         if patterns and rng.random() < customers.suspicious_share:
             operation = rng.choice(patterns)
         elif operation in DIVERSION and channel == "counter" and rng.random() < customers.diversion:

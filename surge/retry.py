@@ -15,6 +15,7 @@ time is the `end` of its settled attempt minus the visit's `scheduled` start.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 import uuid
@@ -23,6 +24,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 Outcome = Literal["ok", "refused", "retried", "failed"]
+
+# Keys: a random prefix per process and a counter, unique across processes and runs; a uuid4 per
+# write cost an os.urandom call on the generator's hot path.
+_KEY_PREFIX = uuid.uuid4().hex[:16]
+_KEY_NUMBERS = itertools.count(1)
 """ok: 2xx; refused: a business refusal the customer meets (insufficient funds, sold out, slot
 full), not an error; retried: this attempt failed and the step was sent again; failed: the step
 gave up (an unexpected status, or retries spent)."""
@@ -146,7 +152,7 @@ class Sender:
     ) -> Reply:
         """Send until settled. `refusals`: statuses that are business outcomes of this step."""
         if method != "GET":
-            headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+            headers = {**headers, "Idempotency-Key": f"{_KEY_PREFIX}-{next(_KEY_NUMBERS)}"}
         attempt = 0
         while True:
             start = self.clock()
