@@ -124,6 +124,8 @@ class Dispatcher:
             operation = rng.choice(patterns)
         elif operation in DIVERSION and channel == "counter" and rng.random() < customers.diversion:
             channel, operation = DIVERSION[operation]
+        # Drawn for wealth orders only, so every other visit draws what it always drew.
+        launch = operation == "wealth_order" and rng.random() < customers.launch_share
         high_value = rng.random() < customers.high_value_share
         customer = self.pool.pick(rng, high_value=high_value)
         needed = {"transfer": 1, "fan_in": journeys.FAN_IN_SOURCES}.get(operation, 0)
@@ -137,6 +139,7 @@ class Dispatcher:
             self.t0 + arrival.t,
             counterparties,
             high_value,
+            launch,
         )
         return Due(arrival, visit)
 

@@ -200,6 +200,9 @@ class Customers(_Section):
     high_value_share: Share = 0
     suspicious_share: Share = 0
     diversion: Share = Field(0, description="share of simple counter business sent elsewhere")
+    launch_share: Share = Field(
+        0, description="share of wealth orders placed on the new-launch product (it sells out)"
+    )
     locale: str = Field(
         "zh_CN", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$", description="a Faker locale such as zh_CN"
     )

@@ -312,3 +312,20 @@ def test_every_mix_names_exactly_its_channels_operations() -> None:
     mix = load_profile("weekday").mix
     for channel in CHANNELS:
         assert tuple(getattr(mix, channel).shares()) == OPERATIONS[channel]
+
+
+def test_the_launch_profile_sends_most_wealth_orders_to_the_launch_product() -> None:
+    from surge.arrivals import Lateness
+    from surge.customers import Customer, Pool
+    from surge.dispatch import Dispatcher
+
+    profile = load_profile("new_product_launch")
+    assert profile.customers.launch_share == 0.85
+    assert load_profile("weekday").customers.launch_share == 0
+    customers = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n}",)}) for n in range(4)]
+    dispatcher = Dispatcher(profile, 7, Pool(customers), Lateness())
+    visits = [dispatcher.journey(arrival).visit for arrival in dispatcher.schedule()]
+    wealth = [v for v in visits if v.operation == "wealth_order"]
+    assert len(wealth) > 20
+    assert all(not v.launch for v in visits if v.operation != "wealth_order")
+    assert 0.7 < sum(v.launch for v in wealth) / len(wealth) < 0.97
