@@ -33,7 +33,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,12 +41,21 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, ClassVar
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_DIR))  # run as `python bench/harness_overhead.py` from anywhere
+
+from processes import (  # noqa: E402
+    HOST,
+    SetupError,
+    exit_on_sigterm,
+    free_port,
+    log_tail,
+    stop,
+    warn_if_busy,
+)
 
 from surge import journeys  # noqa: E402
 from surge.arrivals import Lateness  # noqa: E402
@@ -55,7 +63,6 @@ from surge.customers import Pool, load_pool  # noqa: E402
 from surge.dispatch import Dispatcher  # noqa: E402
 from surge.profile import CHANNELS, load_profile  # noqa: E402
 
-HOST = "127.0.0.1"
 LOAD_CORE = "0"
 STUB_CORE = "1"
 LOCUST = Path(sys.executable).with_name("locust")
@@ -78,8 +85,6 @@ RECORDED_VISITS = 3000
 TARGET_RATIO = 0.85
 TARGET_P99_MS = 20.0
 START_TIMEOUT_S = 10.0
-STOP_TIMEOUT_S = 5.0
-BUSY_LOAD = 0.5
 CAPACITY_RUNS = 3
 MIN_BEHIND = 0.2
 """A capacity run is saturated when at least this share of its visits was late or dropped."""
@@ -93,10 +98,6 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 _dumps = json.dumps  # the journeys pass their body as `json`, which shadows the module
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class SetupError(Exception):
-    """The benchmark could not run at all (as opposed to running and missing a target)."""
 
 
 @dataclass(frozen=True)
@@ -167,22 +168,6 @@ def missing_tools() -> str | None:
     if not {int(LOAD_CORE), int(STUB_CORE)} <= cores:
         return f"needs cores {LOAD_CORE} and {STUB_CORE} (load and stub apart); have {cores}"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill the process's whole group, escalating, so nothing outlives the benchmark."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_S)
-            return
 
 
 def nginx_config(port: int, workdir: Path) -> str:
@@ -399,10 +384,6 @@ def cpu_between(samples: CpuSamples, start: float, end: float) -> float:
     return at(end) - at(start)
 
 
-def log_tail(log: Path, lines: int = 20) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
 def run_reference(base: str, visits: Path, args: argparse.Namespace, workdir: Path) -> Throughput:
     out = workdir / "reference.json"
     seconds = args.warmup + args.duration + 1
@@ -574,14 +555,6 @@ def find_capacity(
     return best[0], best[0].per_cpu_second / per_visit
 
 
-def warn_if_busy() -> None:
-    load = os.getloadavg()[0]
-    if load > BUSY_LOAD:
-        print(
-            f"warning: load average {load:.2f}: other processes share the cores; figures are noisy"
-        )
-
-
 def run(args: argparse.Namespace, workdir: Path) -> int:
     print(
         f"harness overhead: nginx stub on core {STUB_CORE}, Locust on core {LOAD_CORE},"
@@ -662,18 +635,13 @@ def fmt_s(seconds: float | None) -> str:
     return "none" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into SystemExit so the `finally` blocks still stop the servers."""
-    sys.exit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     problem = missing_tools()
     if problem:
         print(f"harness_overhead: {problem}", file=sys.stderr)
         return EXIT_SETUP
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     try:
         return run(args, workdir)

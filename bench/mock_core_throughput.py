@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,14 +27,13 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
+from processes import HOST, SetupError, exit_on_sigterm, free_port, log_tail, stop, warn_if_busy
 from reference_app import PATH as REFERENCE_PATH
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-HOST = "127.0.0.1"
 SERVER_CORE = "0"
 LOAD_CORE = "1"
 TELLER_TOKEN = "teller-local-token"
@@ -44,18 +42,12 @@ CUSTOMERS = 200
 DEPOSIT_CUSTOMERS = 100
 WARMUP_SECONDS = 2
 START_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 5.0
 MAX_FAILED_SHARE = 0.01
-BUSY_LOAD = 0.5
 TARGETS = {"read": 0.40, "write": 0.20}
 EXIT_OK, EXIT_MISSED, EXIT_SETUP = 0, 1, 2
 
 # Proxies from the environment must not see benchmark traffic: it stays on loopback.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class SetupError(Exception):
-    """The benchmark could not run at all (as opposed to running and missing a target)."""
 
 
 @dataclass(frozen=True)
@@ -95,12 +87,6 @@ def missing_tools() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def get_json(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
@@ -120,16 +106,6 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
             return
         time.sleep(0.1)
     raise SetupError(f"server did not answer {url} within {START_TIMEOUT_SECONDS:.0f} s")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill the server's whole process group, escalating, so nothing outlives the benchmark."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            return
 
 
 @contextlib.contextmanager
@@ -154,11 +130,6 @@ def server(command: list[str], ready_path: str, port: int, workdir: Path) -> Ite
         raise SetupError(f"{exc}\n--- end of the server's log ---\n{log_tail(log)}") from exc
     finally:
         stop(process)
-
-
-def log_tail(log: Path, lines: int = 25) -> str:
-    """The server's last words: a failed request's traceback is the fastest route to the cause."""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def server_env() -> dict[str, str]:
@@ -336,15 +307,6 @@ def verdict(
     return passed
 
 
-def warn_if_busy() -> None:
-    """Other work on the two cores skews runs unevenly, so ratios from a busy machine mislead."""
-    load = os.getloadavg()[0]
-    if load > BUSY_LOAD:
-        print(
-            f"warning: load average {load:.2f}: other processes share the cores; figures are noisy"
-        )
-
-
 def run(args: argparse.Namespace) -> int:
     print(
         f"mock core throughput: server on core {SERVER_CORE}, wrk -t1 -c{args.connections}"
@@ -363,18 +325,13 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Turn SIGTERM into SystemExit so the `finally` blocks still stop the servers."""
-    sys.exit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     problem = missing_tools()
     if problem:
         print(f"mock_core_throughput: {problem}", file=sys.stderr)
         return EXIT_SETUP
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         return run(args)
     except SetupError as exc:

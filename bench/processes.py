@@ -1,0 +1,56 @@
+"""The benchmarks' process plumbing: free ports, stopping whole process groups, a busy-machine
+warning, and SIGTERM turned into a clean exit, so no server outlives a benchmark."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT_S = 5.0
+BUSY_LOAD = 0.5
+
+
+class SetupError(Exception):
+    """The benchmark could not run at all (as opposed to running and missing a target)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill the process's whole group, escalating, so nothing outlives the benchmark."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_TIMEOUT_S)
+            return
+
+
+def log_tail(log: Path, lines: int = 25) -> str:
+    """A process's last words: a failed request's traceback is the fastest route to the cause."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def warn_if_busy() -> None:
+    """Other work on the two cores skews runs unevenly, so ratios from a busy machine mislead."""
+    load = os.getloadavg()[0]
+    if load > BUSY_LOAD:
+        print(
+            f"warning: load average {load:.2f}: other processes share the cores; figures are noisy"
+        )
+
+
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit so the `finally` blocks still stop the servers."""
+    sys.exit(128 + signum)
