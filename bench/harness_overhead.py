@@ -96,7 +96,6 @@ EXIT_OK, EXIT_MISSED, EXIT_SETUP = 0, 1, 2
 CPU_SAMPLE_S = 0.2
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-_dumps = json.dumps  # the journeys pass their body as `json`, which shadows the module
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -281,11 +280,8 @@ class _Recorded:
     headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, path: str) -> None:
-        self._body = STUB_BRANCHES if path == "/v1/branches" else STUB_BODY
-        self.text = json.dumps(self._body)
-
-    def json(self) -> Any:
-        return json.loads(self.text)
+        self.text = json.dumps(STUB_BRANCHES if path == "/v1/branches" else STUB_BODY)
+        self.content = self.text.encode()
 
 
 class _Recorder:
@@ -299,16 +295,12 @@ class _Recorder:
         method: str,
         path: str,
         *,
-        json: Any = None,
+        data: bytes | None = None,
         headers: dict[str, str] | None = None,
         name: str | None = None,
     ) -> _Recorded:
-        sent = dict(headers or {})
-        body = None
-        if json is not None:
-            body = _dumps(json)
-            sent["Content-Type"] = "application/json"
-        self.visit.append([method, path, name or path, sent, body])
+        body = None if data is None else data.decode()
+        self.visit.append([method, path, name or path, dict(headers or {}), body])
         return _Recorded(path)
 
 
@@ -324,7 +316,7 @@ def record_visits(profile_path: Path, pool_path: Path, out: Path) -> float:
     visits = []
     for arrival in itertools.islice(iter(dispatcher.schedule()), RECORDED_VISITS):
         recorder.visit = []
-        journeys.run_visit(dispatcher.journey(arrival).visit, context)
+        journeys.run_visit(dispatcher.journey(arrival), context)
         visits.append(recorder.visit)
     out.write_text(json.dumps(visits), encoding="utf-8")
     return sum(len(v) for v in visits) / len(visits)

@@ -1,11 +1,13 @@
 """The open model inside one Locust process: visits are put on queues at their due time.
 
-A scheduler greenlet walks this process's `Schedule` and, at each visit's scheduled time, turns it
-into a journey (`journeys.Visit`: operation, customer, diversion, high value, suspicious pattern)
-and puts it on the queue of the channel that serves it. Users of that channel take visits from
-the queue; a visit nobody is free to take waits there and becomes late, then dropped
-(`Lateness`). Everything a visit draws comes from a `random.Random` seeded from (seed, channel,
-number), so a run replays whatever the timing was.
+A scheduler greenlet walks this process's `Schedule` and, at each visit's scheduled time, puts the
+arrival on its channel's queue. A user takes it, counts its lateness, and only then turns it into a
+journey (`journeys.Visit`: operation, customer, diversion, high value, suspicious pattern), so a
+visit dropped under overload costs the generator almost nothing. A visit nobody is free to take
+waits on the queue and becomes late, then dropped (`Lateness`). Users help other channels rather
+than idle: `--max-users` caps every channel's users together, as the reference loop's users are
+capped. Everything a visit draws comes from a `random.Random` seeded from (seed, channel, number),
+so a run replays whatever the timing was and whichever user ran the visit.
 
 The state is per process and its counts are plain data that merge (a distributed run's workers
 send theirs to the master): nothing here assumes it sees every visit of the run.
@@ -32,14 +34,6 @@ _MEAN_WEIGHT = 0.05
 """Weight of each finished visit in the running mean of visit duration (about the last 20)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A visit on its channel's queue: the journey and the arrival it came from."""
-
-    arrival: arrivals.Visit
-    visit: journeys.Visit
-
-
 @dataclass(slots=True)
 class Dispatcher:
     """Queues, the scheduler and the figures the shape sizes the user pool with."""
@@ -55,11 +49,13 @@ class Dispatcher:
     t0: float = 0.0
     """Wall-clock start of the day; set by `start`."""
     scheduled: dict[str, int] = field(default_factory=dict)
-    """Visits put on a queue, by arrival channel."""
+    """Visits put on a queue, by channel (of the arrival, as everything here)."""
     in_flight: dict[str, int] = field(default_factory=dict)
-    """Visits being run, by serving channel."""
+    """Visits being run."""
     mean_visit_s: dict[str, float] = field(default_factory=dict)
     queues: dict[str, Queue] = field(default_factory=dict)
+    idle: dict[str, int] = field(default_factory=dict)
+    """Users of each channel waiting on its queue for a visit."""
     _greenlet: gevent.Greenlet | None = None
     _shares: dict[str, dict[str, float]] = field(default_factory=dict)
     _patterns: dict[str, list[str]] = field(default_factory=dict)
@@ -69,6 +65,7 @@ class Dispatcher:
             self.queues[channel] = Queue()
             self.scheduled[channel] = 0
             self.in_flight[channel] = 0
+            self.idle[channel] = 0
             self.mean_visit_s[channel] = PRIOR_VISIT_S
             # Drawn per visit on the scheduler's hot path: worked out once, not per visit.
             self._shares[channel] = getattr(self.profile.mix, channel).shares()
@@ -90,9 +87,9 @@ class Dispatcher:
         now = self.elapsed()
         for queue in self.queues.values():
             while not queue.empty():
-                due: Due = queue.get_nowait()
-                never = max(now, due.arrival.t + self.lateness.drop_after_s + 1e-3)
-                self.lateness.record(due.arrival.channel, due.arrival.t, never)
+                arrival: arrivals.Visit = queue.get_nowait()
+                never = max(now, arrival.t + self.lateness.drop_after_s + 1e-3)
+                self.lateness.record(arrival.channel, arrival.t, never)
 
     def elapsed(self) -> float:
         return self.clock() - self.t0
@@ -106,11 +103,21 @@ class Dispatcher:
             wait = self.t0 + arrival.t - self.clock()
             if wait > 0:
                 gevent.sleep(wait)
-            due = self.journey(arrival)
             self.scheduled[arrival.channel] += 1
-            self.queues[due.visit.channel].put(due)
+            self.queues[self._queue_for(arrival.channel)].put(arrival)
 
-    def journey(self, arrival: arrivals.Visit) -> Due:
+    def _queue_for(self, channel: str) -> str:
+        """The channel's own queue, unless none of its users waits there and another channel's
+        does: that user runs the visit now rather than leave it to wait for a busy one."""
+        idle = self.idle
+        if idle[channel]:
+            return channel
+        for other in CHANNELS:
+            if idle[other]:
+                return other
+        return channel
+
+    def journey(self, arrival: arrivals.Visit) -> journeys.Visit:
         """What the customer of `arrival` does: drawn from the visit's own seeded rng only."""
         # An integer seed: seeding from a string hashes it with SHA-512, a tenth of the
         # scheduler's time. Visit numbers stay far below 2**32.
@@ -131,7 +138,7 @@ class Dispatcher:
         needed = {"transfer": 1, "fan_in": journeys.FAN_IN_SOURCES}.get(operation, 0)
         everyone = self.pool.customers
         counterparties = rng.sample(everyone, min(len(everyone), needed + 1)) if needed else ()
-        visit = journeys.Visit(
+        return journeys.Visit(
             channel,  # type: ignore[arg-type]  # a CHANNELS member, by construction
             operation,
             customer,
@@ -141,24 +148,27 @@ class Dispatcher:
             high_value,
             launch,
         )
-        return Due(arrival, visit)
 
-    def take(self, channel: str, timeout: float) -> Due | None:
-        """The next visit due on `channel`, or None when none came within `timeout` seconds.
+    def take(self, channel: str, timeout: float) -> arrivals.Visit | None:
+        """The next visit due for a user of `channel`, or None when none came within `timeout`.
 
-        A worker of a distributed run may have no user of some channel (Locust deals user
-        classes to workers in turn: with three workers, one class each), so there a user also
-        serves the other channels' waiting visits, before and after waiting for its own.
+        A user serves the other channels' waiting visits when its own queue is empty, before
+        and after waiting: users are one budget (`--max-users`) whatever the channels' shares,
+        and a worker of a distributed run may have no user of some channel at all (Locust deals
+        user classes to workers in turn: with three workers, one class each).
         """
         own = self.queues[channel]
-        if self.workers > 1 and own.empty() and (due := self._waiting_elsewhere(channel)):
-            return due
+        if own.empty() and (arrival := self._waiting_elsewhere(channel)):
+            return arrival
+        self.idle[channel] += 1
         try:
             return own.get(timeout=timeout)
         except Empty:
-            return self._waiting_elsewhere(channel) if self.workers > 1 else None
+            return self._waiting_elsewhere(channel)
+        finally:
+            self.idle[channel] -= 1
 
-    def _waiting_elsewhere(self, channel: str) -> Due | None:
+    def _waiting_elsewhere(self, channel: str) -> arrivals.Visit | None:
         for other in CHANNELS:
             if other != channel and not self.queues[other].empty():
                 return self.queues[other].get_nowait()

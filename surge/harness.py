@@ -8,8 +8,9 @@ its event listeners are registered once however many locustfiles import it.
   web UI. Bad values end the process at `init` with one line and exit code 2.
 - `test_start`: load and scale the profile, onboard customers (httpx, before any load), post the
   profile's faults, then start the `Dispatcher` (the open model) for this process.
-- Users take due visits from their channel's queue and run them; their requests also go through
-  Locust's `FastHttpSession`, so Locust's own statistics count every attempt. Locust counts every
+- Users take due visits from their channel's queue (or another's, rather than idle) and run them;
+  their requests also go through Locust's `FastHttpSession`, so Locust's own statistics count
+  every attempt. Locust counts every
   4xx as a failure, business refusals included: the harness's verdict comes from its own records
   (`outcome` per request) and the exit code is set here, never Locust's "any failure is 1".
 - `test_stop`: write the run folder; `quitting`: exit code 3 when the run is not valid evidence.
@@ -56,13 +57,22 @@ DEFAULT_PROFILE = "weekday"
 SPAWN_RATE = 100.0
 """Users started per second: Locust warns above 100; a surge needs users within a second."""
 HEADROOM = 1.5
-"""Users kept beyond Little's law, for Poisson bursts and visits slower than their mean."""
+"""Users kept beyond Little's law, for visits slower than their mean."""
+BURSTS = 3.0
+"""And this many times the square root of it, for Poisson bursts: with `a` visits in flight on
+average, the number in flight varies by about sqrt(a) (square-root staffing)."""
+SATURATED = 0.9
+"""Share of a core above which the generator itself is the bottleneck (Locust warns there too):
+the pool stops growing, as more users would only slow every visit and ask for more users."""
 SHRINK_TICKS = 5
 """The pool shrinks only to the largest need of the last this-many ticks (about seconds)."""
 DRAIN_S = 30.0
 """After the day's end, how long queued and running visits may take before the run stops."""
 STOP_TIMEOUT_S = 30.0
 """Locust's --stop-timeout when none is given: users stop after their visit, never inside it."""
+IDLE_WAIT_S = 1.0
+"""How long an idle user waits for a visit before its task returns, so that Locust can retire it
+when the shape shrinks the pool (a task is never interrupted)."""
 FINAL_WAIT_S = 15.0
 """How long the master waits at the end for the workers' last batches and Locust stats reports."""
 _SECRET = re.compile(r"token|secret|password|login|auth|key")
@@ -209,6 +219,8 @@ class Run:
     scraper: Scraper | None = None
     reports: dict[str, float] = field(default_factory=dict)
     """The master: when each worker last sent Locust's own stats."""
+    cpu_mark: tuple[float, float] | None = None
+    """(monotonic, process CPU) seconds at the shape's last tick."""
 
 
 _runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
@@ -424,6 +436,8 @@ class SurgeUser(FastHttpUser):
     abstract = True
     channel: str = ""
     wait_time = constant(0)
+    _context: tuple[Run, journeys.Context] | None = None
+    """The run this user's context was built for, and the context (built once, not per visit)."""
 
     @task
     def next_visit(self) -> None:
@@ -432,25 +446,20 @@ class SurgeUser(FastHttpUser):
         if run is None or dispatcher is None:
             gevent.sleep(0.2)  # preparing, or the run could not start
             return
-        due = dispatcher.take(self.channel, timeout=0.2)
-        if due is None:
+        arrival = dispatcher.take(self.channel, timeout=IDLE_WAIT_S)
+        if arrival is None:
             return
-        verdict = dispatcher.lateness.record(
-            due.arrival.channel, due.arrival.t, dispatcher.elapsed()
-        )
-        if verdict is Outcome.DROPPED:
+        channel = arrival.channel
+        if dispatcher.lateness.record(channel, arrival.t, dispatcher.elapsed()) is Outcome.DROPPED:
             return
-        context = journeys.Context(
-            self.client, run.settings.tokens, run.keep, run.branches, gevent.sleep
-        )
-        channel = due.visit.channel  # the user's own, unless it helps another (`take`)
+        visit = dispatcher.journey(arrival)
         dispatcher.in_flight[channel] += 1
         began = time.monotonic()
         try:
-            result = journeys.run_visit(due.visit, context)
+            result = journeys.run_visit(visit, self._context_for(run))
         except Exception as error:  # a journey bug must not end the user: count it, go on
             run.visits["error"] += 1
-            _warn(f"{self.channel} {due.visit.operation} visit raised {error!r}")
+            _warn(f"{visit.channel} {visit.operation} visit raised {error!r}")
             return
         finally:
             dispatcher.in_flight[channel] -= 1
@@ -462,13 +471,21 @@ class SurgeUser(FastHttpUser):
                 {"rule": alert.rule, "customer_id": alert.customer_id, "account": alert.account_id}
             )
 
+    def _context_for(self, run: Run) -> journeys.Context:
+        if self._context is None or self._context[0] is not run:
+            context = journeys.Context(
+                self.client, run.settings.tokens, run.keep, run.branches, gevent.sleep
+            )
+            self._context = (run, context)
+        return self._context[1]
+
 
 def shape_tick(shape: LoadTestShape) -> tuple[int, float] | None:
     """Users needed now (see `Dispatcher.users_needed`), or None when the day is done.
 
-    Locust splits a user count evenly across the three classes (equal weights), so the count is
-    three times the neediest channel's: the other channels' extra users block on their empty
-    queues, which costs a greenlet each and no requests.
+    Locust splits a user count evenly across the three classes (equal weights), and users help
+    the other channels when their own has nothing waiting (`Dispatcher.take`), so the count is
+    what the channels need together.
     """
     runner = shape.runner
     environment = runner.environment if runner else None
@@ -483,9 +500,25 @@ def shape_tick(shape: LoadTestShape) -> tuple[int, float] | None:
         return None
     if view.finished_day() or view.elapsed() > view.profile.duration_s + DRAIN_S:
         return None
-    need = len(CHANNELS) * max(view.users_needed(HEADROOM).values())
+    total = sum(view.users_needed(HEADROOM).values())
+    need = total + math.ceil(BURSTS * math.sqrt(total))
+    if runner is not None and _generator_busy(run, runner) >= SATURATED:
+        run.needs.clear()  # hold the pool: neither grow it nor go back to an earlier larger need
+        need = min(need, runner.user_count)
     run.needs.append(max(least, min(run.settings.max_users, need)))
     return max(run.needs), SPAWN_RATE
+
+
+def _generator_busy(run: Run, runner: Runner) -> float:
+    """The share of a core the generator used lately: this process's since the last tick, or
+    the busiest worker's as Locust last heard it."""
+    if isinstance(runner, MasterRunner):
+        return max((c.cpu_usage for c in runner.clients.values()), default=0) / 100
+    now = (time.monotonic(), time.process_time())
+    last, run.cpu_mark = run.cpu_mark, now
+    if last is None or now[0] <= last[0]:
+        return 0.0
+    return (now[1] - last[1]) / (now[0] - last[0])
 
 
 @events.test_stop.add_listener

@@ -23,6 +23,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
+import orjson
+
 Outcome = Literal["ok", "refused", "retried", "failed"]
 
 # Keys: a random prefix per process and a counter, unique across processes and runs; a uuid4 per
@@ -47,15 +49,19 @@ class Response(Protocol):
     def headers(self) -> Mapping[str, str]: ...
 
     @property
-    def text(self) -> str: ...
+    def content(self) -> bytes | None: ...
 
-    def json(self) -> Any: ...
+    @property
+    def text(self) -> str: ...
 
 
 class Client(Protocol):
     """An HTTP client on the target's base URL, e.g. Locust's `FastHttpSession` or an adapter.
 
-    A transport failure may be raised (any exception) or returned as status 0 (Locust's way).
+    Bodies arrive already encoded (`data`, JSON bytes with their Content-Type header): orjson
+    encodes and decodes them ten times faster than the stdlib `json` Locust would use, on the
+    generator's hot path. A transport failure may be raised (any exception) or returned as
+    status 0 (Locust's way).
     """
 
     def request(
@@ -63,7 +69,7 @@ class Client(Protocol):
         method: str,
         path: str,
         *,
-        json: Any = None,
+        data: bytes | None = None,
         headers: dict[str, str] | None = None,
         name: str | None = None,
     ) -> Response: ...
@@ -151,12 +157,18 @@ class Sender:
         refusals: Collection[int] = (),
     ) -> Reply:
         """Send until settled. `refusals`: statuses that are business outcomes of this step."""
+        data = None
         if method != "GET":
-            headers = {**headers, "Idempotency-Key": f"{_KEY_PREFIX}-{next(_KEY_NUMBERS)}"}
+            key = f"{_KEY_PREFIX}-{next(_KEY_NUMBERS)}"
+            if json is None:
+                headers = {**headers, "Idempotency-Key": key}
+            else:
+                headers = {**headers, "Idempotency-Key": key, "Content-Type": _JSON}
+                data = orjson.dumps(json)
         attempt = 0
         while True:
             start = self.clock()
-            status, body, error, retry_after = self._attempt(method, path, name, headers, json)
+            status, body, error, retry_after = self._attempt(method, path, name, headers, data)
             end = self.clock()
             if not error:
                 outcome: Outcome = "ok"
@@ -193,11 +205,11 @@ class Sender:
         return self._jitter
 
     def _attempt(
-        self, method: str, path: str, name: str, headers: dict[str, str], json: Any
+        self, method: str, path: str, name: str, headers: dict[str, str], data: bytes | None
     ) -> tuple[int, Any, str, float | None]:
         """(status, parsed 2xx body or _UNREADABLE, error text, Retry-After seconds)."""
         try:
-            response = self.client.request(method, path, json=json, headers=headers, name=name)
+            response = self.client.request(method, path, data=data, headers=headers, name=name)
             status = response.status_code
         except Exception as exc:  # any client library's transport error: the step is retried
             return TRANSPORT_ERROR, None, f"{type(exc).__name__}: {exc}"[:200], None
@@ -206,13 +218,14 @@ class Sender:
         retry_after = _seconds(response.headers.get("Retry-After"))
         if 200 <= status < 300:
             try:
-                return status, response.json(), "", None
-            except ValueError:  # an acknowledgement garbled on the way: ask again, same key
+                return status, orjson.loads(response.content or b""), "", None
+            except orjson.JSONDecodeError:  # an acknowledgement garbled: ask again, same key
                 return status, _UNREADABLE, f"{status} unreadable body", None
         return status, None, f"{status} {_title(response)}", retry_after
 
 
 _UNREADABLE = object()
+_JSON = "application/json"
 
 
 def _retryable(status: int, body: Any, retry_after: float | None) -> bool:
@@ -237,8 +250,8 @@ def _seconds(value: str | None) -> float | None:
 def _title(response: Response) -> str:
     """The problem document's title, or the start of the body when it is not one."""
     try:
-        body = response.json()
-    except ValueError:
+        body = orjson.loads(response.content or b"")
+    except orjson.JSONDecodeError:
         return response.text[:80].strip()
     title = body.get("title") if isinstance(body, dict) else None
     return str(title) if title else response.text[:80].strip()

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from faker import Faker
+from orjson import loads
 
 from surge.customers import Customer
 from surge.journeys import (
@@ -38,9 +39,9 @@ class Spy:
         self.sent: list[tuple[str, str, dict[str, str], Any]] = []
         self.responses: list[httpx.Response] = []
 
-    def request(self, method, path, *, json=None, headers=None, name=None) -> httpx.Response:
-        self.sent.append((method, path, dict(headers or {}), json))
-        response = self.client.request(method, path, json=json, headers=headers)
+    def request(self, method, path, *, data=None, headers=None, name=None) -> httpx.Response:
+        self.sent.append((method, path, dict(headers or {}), None if data is None else loads(data)))
+        response = self.client.request(method, path, content=data, headers=headers)
         self.responses.append(response)
         return response
 
@@ -460,7 +461,7 @@ class Scripted:
         self.replies = list(replies)
         self.sent: list[dict[str, str]] = []
 
-    def request(self, method, path, *, json=None, headers=None, name=None) -> httpx.Response:
+    def request(self, method, path, *, data=None, headers=None, name=None) -> httpx.Response:
         self.sent.append(dict(headers or {}))
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
@@ -540,13 +541,11 @@ def test_a_status_0_response_is_a_transport_error() -> None:
     """Locust's FastHttpSession returns status 0 with `.error` instead of raising."""
 
     class Failed:
-        status_code, headers, text, error = 0, {}, "", "ConnectionRefusedError(111)"
-
-        def json(self) -> Any:
-            raise ValueError
+        status_code, headers, content, text = 0, {}, None, ""
+        error = "ConnectionRefusedError(111)"
 
     class LocustLike:
-        def request(self, method, path, *, json=None, headers=None, name=None) -> Any:
+        def request(self, method, path, *, data=None, headers=None, name=None) -> Any:
             return Failed()
 
     records: list[RequestRecord] = []

@@ -101,16 +101,6 @@ def test_the_fleet_adds_every_record_and_keeps_each_workers_final_figures() -> N
     assert (counts.on_time, counts.late) == (1, 1)
 
 
-def test_on_a_worker_a_user_serves_other_channels_visits_waiting_there() -> None:
-    mine = dispatcher(0, 3)
-    mine.queues["kiosk"].put("a kiosk visit")  # type: ignore[arg-type]
-    assert mine.take("counter", timeout=0.01) == "a kiosk visit"
-    assert mine.take("counter", timeout=0.01) is None
-    alone = dispatcher()
-    alone.queues["kiosk"].put("a kiosk visit")  # type: ignore[arg-type]
-    assert alone.take("counter", timeout=0.01) is None  # locally every channel has its users
-
-
 @contextmanager
 def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A Locust process in its own session, killed with its children when the block ends."""

@@ -324,7 +324,7 @@ def test_the_launch_profile_sends_most_wealth_orders_to_the_launch_product() -> 
     assert load_profile("weekday").customers.launch_share == 0
     customers = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n}",)}) for n in range(4)]
     dispatcher = Dispatcher(profile, 7, Pool(customers), Lateness())
-    visits = [dispatcher.journey(arrival).visit for arrival in dispatcher.schedule()]
+    visits = [dispatcher.journey(arrival) for arrival in dispatcher.schedule()]
     wealth = [v for v in visits if v.operation == "wealth_order"]
     assert len(wealth) > 20
     assert all(not v.launch for v in visits if v.operation != "wealth_order")

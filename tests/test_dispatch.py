@@ -1,0 +1,79 @@
+"""The dispatcher inside one process: visits reach a free user, and dropped ones cost little."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+from surge.arrivals import Lateness, Visit
+from surge.customers import Customer, Pool
+from surge.dispatch import Dispatcher
+from surge.profile import load_profile
+
+CUSTOMERS = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n:08d}",)}) for n in range(1, 6)]
+
+
+@pytest.fixture
+def dispatcher() -> Dispatcher:
+    dispatcher = Dispatcher(load_profile("weekday").scaled(1440), 7, Pool(CUSTOMERS), Lateness())
+    dispatcher.t0 = dispatcher.clock()
+    return dispatcher
+
+
+def test_a_user_whose_channel_has_nothing_waiting_serves_another_channels_visit(
+    dispatcher: Dispatcher,
+) -> None:
+    waiting = Visit(0.0, "kiosk", 0)
+    dispatcher.queues["kiosk"].put(waiting)
+    assert dispatcher.take("counter", timeout=0.01) == waiting
+    assert dispatcher.take("counter", timeout=0.01) is None
+
+
+def test_a_visit_due_while_only_another_channels_user_waits_goes_to_that_user_at_once(
+    dispatcher: Dispatcher,
+) -> None:
+    kiosk_user = gevent.spawn(dispatcher.take, "kiosk", 5.0)
+    gevent.sleep(0)  # the kiosk user now waits on its queue
+    due = Visit(0.0, "counter", 0)
+    scheduler = gevent.spawn(dispatcher._run, iter([due]))
+    assert kiosk_user.get(timeout=1.0) == due  # not left on the counter queue to wait
+    scheduler.join(timeout=1.0)
+    assert dispatcher.backlog() == 0
+    assert dispatcher.scheduled["counter"] == 1
+
+
+def test_a_visit_due_while_its_own_channels_user_waits_stays_on_its_channel(
+    dispatcher: Dispatcher,
+) -> None:
+    counter_user = gevent.spawn(dispatcher.take, "counter", 5.0)
+    kiosk_user = gevent.spawn(dispatcher.take, "kiosk", 0.2)
+    gevent.sleep(0)
+    due = Visit(0.0, "counter", 0)
+    gevent.spawn(dispatcher._run, iter([due])).join(timeout=1.0)
+    assert counter_user.get(timeout=1.0) == due
+    assert kiosk_user.get(timeout=1.0) is None
+
+
+def test_the_users_needed_count_each_channels_visits_waiting_and_running(
+    dispatcher: Dispatcher,
+) -> None:
+    for number in range(7):
+        dispatcher.queues["counter"].put(Visit(0.0, "counter", number))
+    dispatcher.in_flight["kiosk"] = 4
+    need = dispatcher.users_needed(headroom=1.5)
+    assert need["counter"] >= 7
+    assert need["kiosk"] >= 4
+    assert need["online"] >= 1
+
+
+def test_a_journey_is_drawn_only_from_its_arrival_so_any_user_may_run_it(
+    dispatcher: Dispatcher,
+) -> None:
+    arrival = Visit(12.5, "counter", 41)
+    first, again = dispatcher.journey(arrival), dispatcher.journey(arrival)
+    assert (first.operation, first.customer, first.scheduled_at) == (
+        again.operation,
+        again.customer,
+        again.scheduled_at,
+    )
+    assert first.rng.random() == again.rng.random()
