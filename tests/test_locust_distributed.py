@@ -18,6 +18,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from surge import distributed
 from surge.arrivals import Lateness, Schedule
@@ -30,6 +32,7 @@ from tests.support import TOKENS, free_port, serve
 from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, read_json, run_folder
 
 RUN_TIMEOUT_S = 60
+DAY = load_profile("weekday").scaled(1440)
 CUSTOMERS = [
     Customer(f"C{n:08d}", "mass" if n % 3 else "private", "B001", {"CNY": (f"A{n}",)})
     for n in range(6)
@@ -54,8 +57,7 @@ def record(n: int) -> RequestRecord:
 
 
 def dispatcher(worker: int = 0, workers: int = 1) -> Dispatcher:
-    profile = load_profile("weekday").scaled(1440)
-    return Dispatcher(profile, 7, Pool(CUSTOMERS), Lateness(), worker=worker, workers=workers)
+    return Dispatcher(DAY, 7, Pool(CUSTOMERS), Lateness(), worker=worker, workers=workers)
 
 
 def test_shares_number_workers_from_zero_whatever_gaps_locusts_indexes_have() -> None:
@@ -71,34 +73,82 @@ def test_a_plan_and_its_customers_survive_the_trip_as_plain_data() -> None:
     assert distributed.customers_from_data(again.customers) == CUSTOMERS
 
 
-def test_each_batch_carries_only_the_records_made_since_the_last() -> None:
+def test_each_batch_carries_only_the_records_made_since_the_last_and_is_numbered() -> None:
     outbox, records = Outbox(share=1), [record(0), record(1)]
     first = outbox.batch(dispatcher(), records, {"ok": 2}, [])
     records.append(record(2))
     last = outbox.batch(dispatcher(), records, {"ok": 3}, [], final=True)
     assert [row[9] for row in first["records"]] == [0.0, 1.0]
     assert [row[9] for row in last["records"]] == [2.0]
+    assert (first["number"], last["number"]) == (0, 1)
     assert (first["final"], last["final"], last["share"]) == (False, True, 1)
 
 
-def test_the_fleet_adds_every_record_and_keeps_each_workers_final_figures() -> None:
-    fleet = Fleet(load_profile("weekday").scaled(1440), day_start=0.0, workers=2)
-    for share in (0, 1):
-        mine = dispatcher(share, 2)
-        mine.lateness.record("counter", 1.0, 1.0 + share)  # share 1's visit is late
-        mine.scheduled["counter"] = 1
-        fleet.receive(Outbox(share).batch(mine, [record(share)], {"ok": 1}, [], final=True))
-    late = Outbox(0, shipped_records=1).batch(
-        dispatcher(0, 2), [record(0), record(9)], {"ok": 5}, []
-    )
-    fleet.receive(late)  # a periodic batch overtaken by its worker's final one
-    assert fleet.all_final()
-    assert len(fleet.records) == 3
-    assert fleet.requests == {0: 2, 1: 1}
-    assert fleet.total("scheduled")["counter"] == 2
-    assert fleet.total("visits") == {"ok": 2}
-    counts = fleet.lateness(0.5, 10.0).counts()
-    assert (counts.on_time, counts.late) == (1, 1)
+def test_a_share_is_complete_only_once_the_periodic_batch_its_final_overtook_arrives() -> None:
+    outbox, records = Outbox(share=0), [record(0)]
+    periodic = outbox.batch(dispatcher(), records, {"ok": 1}, [])
+    records.append(record(1))
+    final = outbox.batch(dispatcher(), records, {"ok": 2}, [], final=True)
+    fleet = Fleet(DAY, day_start=0.0, workers=1)
+    fleet.receive(final)  # the shipper was switched out inside its send: the final went first
+    assert fleet.missing() == [0]
+    fleet.receive(periodic)
+    assert fleet.missing() == []
+    assert sorted(row[9] for row in fleet.records) == [0.0, 1.0]
+    assert fleet.total("visits") == {"ok": 2}  # the final's figures, the latest taken
+
+
+def test_a_batch_delivered_twice_adds_its_rows_once() -> None:
+    final = Outbox(share=0).batch(dispatcher(), [record(0)], {"ok": 1}, [], final=True)
+    fleet = Fleet(DAY, day_start=0.0, workers=1)
+    fleet.receive(final)
+    fleet.receive(final)
+    assert len(fleet.records) == 1
+    assert fleet.requests == {0: 1}
+
+
+@given(st.data())
+def test_in_any_order_with_repeats_and_a_second_final_every_record_arrives_once(
+    data: st.DataObject,
+) -> None:
+    """A worker's batches (records made between them; a final, maybe a second one when FINISH
+    was asked twice) reach the master in any order, some twice."""
+    made = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=6), label="records made")
+    finals = min(len(made), data.draw(st.integers(1, 2), label="finals"))
+    mine, outbox, records, batches = dispatcher(), Outbox(share=0), [], []
+    for n, count in enumerate(made):
+        records += [record(len(records) + i) for i in range(count)]
+        final = n >= len(made) - finals
+        batches.append(outbox.batch(mine, records, {"ok": len(records)}, [], final=final))
+    repeats = data.draw(st.lists(st.sampled_from(batches), max_size=3), label="repeats")
+    fleet = Fleet(DAY, day_start=0.0, workers=1)
+    held: set[int] = set()
+    for batch in data.draw(st.permutations(batches + repeats), label="arrivals"):
+        fleet.receive(batch)
+        held.add(batch["number"])
+        whole = any(held == set(range(b["number"] + 1)) for b in batches if b["final"])
+        assert fleet.missing() == ([] if whole else [0])
+    assert sorted(row[9] for row in fleet.records) == [float(n) for n in range(len(records))]
+    assert fleet.requests.get(0, 0) == len(records)
+    assert fleet.total("visits") == {"ok": len(records)}
+
+
+def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it() -> None:
+    now = DAY.duration_s
+    fleet = Fleet(DAY, day_start=0.0, workers=2, clients={"a": 0, "b": 1}, clock=lambda: now)
+    fleet.receive(Outbox(share=0).batch(dispatcher(0, 2), [record(0)], {"ok": 1}, []))
+    stuck = Outbox(share=1).batch(dispatcher(1, 2), [record(1)], {"ok": 1}, [])
+    stuck["scheduling"], stuck["in_flight"] = True, {**stuck["in_flight"], "counter": 9}
+    fleet.receive(stuck)  # its last batch before it died
+    assert not fleet.finished_day()
+    assert fleet.users_needed(1.0)["counter"] >= 9
+    fleet.note_present(["a"])  # Locust's heartbeats say "b" is missing
+    assert fleet.awaited() == [0]
+    assert fleet.finished_day()
+    assert fleet.users_needed(1.0)["counter"] < 9
+    fleet.receive(Outbox(share=0, numbered=1).batch(dispatcher(0, 2), [], {"ok": 1}, [], True))
+    assert (fleet.awaited(), fleet.missing()) == ([], [1])
+    assert len(fleet.records) == 2  # what the lost worker shipped before it died stays
 
 
 def test_on_a_worker_a_user_serves_other_channels_visits_waiting_there() -> None:
