@@ -209,6 +209,8 @@ class Run:
     scraper: Scraper | None = None
     reports: dict[str, float] = field(default_factory=dict)
     """The master: when each worker last sent Locust's own stats."""
+    closing: gevent.Greenlet | None = None
+    """Ends the run and writes the folder (`finish_run`)."""
 
 
 _runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
@@ -507,19 +509,28 @@ def shape_tick(shape: LoadTestShape) -> tuple[int, float] | None:
 @events.test_stop.add_listener
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
-    if run is None or run.folder is not None:
+    if run is None or run.closing is not None:
         return
     if run.outbox is not None:
         _finish_share(environment)
         return
+    if run.fleet is None and run.dispatcher is None:
+        return  # the run could not start
+    # A master whose last worker goes missing stops from its heartbeat greenlet while its main
+    # greenlet quits and kills the runner's greenlets half a second later: the run ends in a
+    # greenlet of its own, which `verdict` waits for.
+    run.closing = gevent.spawn(_close, run, environment)
+    run.closing.join()
+
+
+def _close(run: Run, environment: Environment) -> None:
+    """Stop the run's parts, gather the workers' last batches (a master) and write the folder."""
     if run.scraper is not None:
         run.scraper.stop()
     if run.fleet is not None and isinstance(environment.runner, MasterRunner):
         _collect(run, run.fleet, environment.runner)
     elif run.dispatcher is not None:
         run.dispatcher.stop()
-    else:
-        return
     run.ended = time.time()
     run.folder = write_folder(run, environment)
 
@@ -635,6 +646,8 @@ def verdict(environment: Environment, **_: Any) -> None:
     run = current(environment)
     if run is None or run.outbox is not None:
         return  # no run, or a worker's share: the master judges the whole run
+    if run.closing is not None:
+        run.closing.join()  # the folder may still be on its way (`finish_run`)
     if run.error is not None:
         print(f"The run is not valid evidence: {run.error}")
         environment.process_exit_code = 3
