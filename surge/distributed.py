@@ -11,8 +11,20 @@ Workers never share a disk with the master, so everything travels as plain (msgp
   finished) that the master keeps the latest of, plus what the shape needs (visits running and
   queued, mean visit time).
 - master → workers, `surge_finish` when the master's test stops (headless runs end with Locust's
-  `quit`, which never tells workers to stop first); each worker stops scheduling and answers with
-  a last batch marked final.
+  `quit`, which never tells workers to stop first); each worker stops scheduling, lets its running
+  visits end (at most `FINISH_WAIT_S`) and answers with a last batch marked final.
+
+Each worker numbers its batches 0, 1, 2…, and a final batch is the last of its numbers. A
+periodic batch can reach the master after the final one (the shipper is switched out inside its
+send while the final goes), so the master counts a worker's share complete only when it holds
+every number up to a final one, whatever order they came in, and a number it already holds
+adds nothing. A worker asked twice sends a second final, numbered after the first, carrying only
+what was recorded since; the figures kept are the highest-numbered batch's, the latest taken.
+
+A worker that Locust's master loses (no heartbeat for about four seconds: `--heartbeat-liveness`
+is not an option, Locust's `HEARTBEAT_LIVENESS` is 3 beats of 1 s) is no longer waited for: the
+shape ends the day without it and the master writes the folder with what it had shipped, which
+says how many workers' shares are complete.
 
 Shares are numbered by the master, 0..N-1 in the order of Locust's worker indexes: Locust's own
 index keeps counting when a worker reconnects, so it can leave gaps, and a share count must be
@@ -38,6 +50,9 @@ BATCH_S = 2.0
 """How often a worker ships its records: the master's view (and the shape) lags by about this."""
 LEAD_S = 1.0
 """The day starts this long after the master's plan, so workers start it on time, together."""
+FINISH_WAIT_S = 5.0
+"""How long a worker's last batch waits for its running visits, whose requests belong in the run
+(the master waits longer for the last batches, `harness.FINAL_WAIT_S`)."""
 
 
 def customers_to_data(customers: Iterable[Customer]) -> list[dict[str, Any]]:
@@ -97,6 +112,8 @@ class Outbox:
     share: int
     shipped_records: int = 0
     shipped_alerts: int = 0
+    numbered: int = 0
+    """Batches taken so far; the next is numbered this."""
     final_sent: bool = False
 
     def batch(
@@ -107,13 +124,17 @@ class Outbox:
         alerts: list[dict[str, str]],
         final: bool = False,
     ) -> dict[str, Any]:
+        """The next numbered batch; taking it marks its records shipped (it never yields, so two
+        greenlets taking batches never ship a record twice or skip one)."""
         new_records = [list(r) for r in records[self.shipped_records :]]
         new_alerts = alerts[self.shipped_alerts :]
         self.shipped_records += len(new_records)
         self.shipped_alerts += len(new_alerts)
+        number, self.numbered = self.numbered, self.numbered + 1
         self.final_sent = self.final_sent or final
         return {
             "share": self.share,
+            "number": number,
             "final": final,
             "records": new_records,
             "alerts": new_alerts,
@@ -138,32 +159,63 @@ class Fleet:
     profile: Profile
     day_start: float
     workers: int
+    clients: dict[str, int] = field(default_factory=dict)
+    """Share by Locust client id, as planned."""
     clock: Callable[[], float] = time.time
     records: list[tuple[Any, ...]] = field(default_factory=list)
     """`RequestRecord` fields as plain tuples, as `Run.keep` holds them."""
     alerts: list[dict[str, str]] = field(default_factory=list)
     latest: dict[int, dict[str, Any]] = field(default_factory=dict)
-    """Each share's last batch: its cumulative figures and its shape stats."""
-    finals: set[int] = field(default_factory=set)
+    """Each share's highest-numbered batch: its cumulative figures and its shape stats."""
+    held: dict[int, set[int]] = field(default_factory=dict)
+    """The batch numbers received, by share."""
+    last: dict[int, int] = field(default_factory=dict)
+    """The number of each share's latest final batch."""
+    completed: dict[int, float] = field(default_factory=dict)
+    """When each share became complete (`clock`)."""
     requests: dict[int, int] = field(default_factory=dict)
     """Records received, by share: the run folder says who made them."""
+    lost: set[int] = field(default_factory=set)
+    """Shares whose worker Locust no longer has (`note_present`)."""
 
     def receive(self, data: Mapping[str, Any]) -> None:
-        share = int(data["share"])
+        share, number = int(data["share"]), int(data["number"])
         if not 0 <= share < self.workers:
             return  # a worker that joined after the plans: it has no share
-        # Records and alerts are each shipped once, so they always add up; the cumulative figures
-        # stop at the final batch, in case a periodic one overtakes it.
+        held = self.held.setdefault(share, set())
+        if number in held:
+            return  # delivered twice: its records are already here
+        held.add(number)
         self.records.extend(map(tuple, data["records"]))
         self.requests[share] = self.requests.get(share, 0) + len(data["records"])
         self.alerts.extend(data["alerts"])
-        if share not in self.finals:
+        if number > self.latest.get(share, {}).get("number", -1):
             self.latest[share] = dict(data)
         if data["final"]:
-            self.finals.add(share)
+            self.last[share] = max(number, self.last.get(share, -1))
+        if self.complete(share):
+            self.completed.setdefault(share, self.clock())
+        else:
+            self.completed.pop(share, None)  # a later final is on its way: not complete yet
 
-    def all_final(self) -> bool:
-        return len(self.finals) == self.workers
+    def complete(self, share: int) -> bool:
+        """Every batch up to the share's latest final one has arrived."""
+        held = self.held.get(share, set())
+        return share in self.last and len(held) == max(held) + 1 == self.last[share] + 1
+
+    def missing(self) -> list[int]:
+        """The shares not complete: lost, or still awaited."""
+        return [share for share in range(self.workers) if not self.complete(share)]
+
+    def note_present(self, clients: Iterable[str]) -> None:
+        """Locust's workers still alive: a share whose worker is not among them is lost (it went
+        missing, or quit) and is no longer waited for."""
+        present = set(clients)
+        self.lost = {share for client, share in self.clients.items() if client not in present}
+
+    def awaited(self) -> list[int]:
+        """The shares still to be waited for: incomplete, and their worker still alive."""
+        return [share for share in self.missing() if share not in self.lost]
 
     def lateness(self, late_after_s: float, drop_after_s: float) -> Lateness:
         merged = Lateness(late_after_s=late_after_s, drop_after_s=drop_after_s)
@@ -182,29 +234,40 @@ class Fleet:
     def elapsed(self) -> float:
         return self.clock() - self.day_start
 
+    def _running(self) -> list[dict[str, Any]]:
+        """The latest figures of the shares still awaited: a lost worker's visits running and
+        queued are gone with it, a complete share's are done."""
+        awaited = set(self.awaited())
+        return [batch for share, batch in self.latest.items() if share in awaited]
+
     def users_needed(self, headroom: float) -> dict[str, int]:
         """As `Dispatcher.users_needed`, over the whole run: the workers' visit times averaged."""
         t = self.elapsed()
+        running = self._running()
         need = {}
         for channel in CHANNELS:
-            means = [b["mean_visit_s"][channel] for b in self.latest.values()]
+            means = [b["mean_visit_s"][channel] for b in running]
             mean = sum(means) / len(means) if means else PRIOR_VISIT_S
             carried = self.profile.rate(channel, t) * mean * headroom
-            present = sum(
-                b["in_flight"][channel] + b["backlog"][channel] for b in self.latest.values()
-            )
+            present = sum(b["in_flight"][channel] + b["backlog"][channel] for b in running)
             need[channel] = max(1, int(-(-carried // 1)), present)
         return need
 
     def finished_day(self) -> bool:
-        """The day is over and every worker said its visits were all taken and run."""
+        """The day is over and every awaited worker said its visits were all taken and run (a
+        lost worker never will)."""
+        awaited = self.awaited()
         return (
             self.elapsed() >= self.profile.duration_s
-            and len(self.latest) == self.workers
-            and all(
-                not b["scheduling"]
-                and not any(b["backlog"].values())
-                and not any(b["in_flight"].values())
-                for b in self.latest.values()
-            )
+            and all(share in self.latest for share in awaited)
+            and all(_idle(batch) for batch in self._running())
         )
+
+
+def _idle(batch: Mapping[str, Any]) -> bool:
+    """The worker had stopped scheduling and had no visit queued or running."""
+    return (
+        not batch["scheduling"]
+        and not any(batch["backlog"].values())
+        and not any(batch["in_flight"].values())
+    )

@@ -42,7 +42,7 @@ import httpx
 from locust import FastHttpUser, LoadTestShape, constant, events, task
 from locust.env import Environment
 from locust.rpc import Message
-from locust.runners import MasterRunner, Runner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
 
 from surge import distributed, journeys, runfolder
 from surge.arrivals import Lateness, Outcome
@@ -221,6 +221,8 @@ class Run:
     """The master: when each worker last sent Locust's own stats."""
     cpu_mark: tuple[float, float] | None = None
     """(monotonic, process CPU) seconds at the shape's last tick."""
+    closing: gevent.Greenlet | None = None
+    """Ends the run and writes the folder (`finish_run`)."""
 
 
 _runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
@@ -298,7 +300,7 @@ def _send_plans(run: Run, runner: MasterRunner, pool: Pool) -> None:
         raise RuntimeError("no workers are connected")
     chosen, workers = run.settings, len(numbered)
     day_start = time.time() + distributed.LEAD_S
-    run.fleet = Fleet(chosen.profile, day_start, workers)
+    run.fleet = Fleet(chosen.profile, day_start, workers, clients=numbered)
     for client_id, share in numbered.items():
         plan = Plan(
             share=share,
@@ -362,14 +364,24 @@ def _ship(environment: Environment, run: Run) -> None:
 
 
 def _finish_share(environment: Environment) -> None:
-    """Stop scheduling and send the last batch (again, empty, if asked twice)."""
+    """Stop scheduling, let the running visits end (bounded) and send the last batch; asked
+    twice, another last batch with only what was recorded since."""
     run = current(environment)
     runner = environment.runner
     if run is None or run.dispatcher is None or run.outbox is None or runner is None:
         return
     # The shipper is left to see `final_sent` and end: killed inside a send, a batch it had
     # taken from the outbox would be lost.
-    run.dispatcher.stop()
+    dispatcher = run.dispatcher
+    dispatcher.stop()
+    deadline = time.monotonic() + distributed.FINISH_WAIT_S
+    while dispatcher.busy() and time.monotonic() < deadline:
+        gevent.sleep(0.05)
+    if dispatcher.busy():
+        _warn(
+            f"share {run.outbox.share}: {dispatcher.busy()} visits still running at the last "
+            "batch; their later requests are not in the run folder"
+        )
     runner.send_message(distributed.BATCH, _batch(run, final=True))
 
 
@@ -379,8 +391,14 @@ def _receive_finish(environment: Environment, **_: Any) -> None:
 
 def _receive_batch(environment: Environment, msg: Message, **_: Any) -> None:
     run = current(environment)
-    if run is not None and run.fleet is not None:
+    if run is not None and run.fleet is not None and isinstance(environment.runner, MasterRunner):
         run.fleet.receive(msg.data)
+        run.fleet.note_present(_present(environment.runner))  # the shape stops awaiting the lost
+
+
+def _present(runner: MasterRunner) -> list[str]:
+    """The workers Locust still has: one without heartbeats for a few seconds is missing."""
+    return [client.id for client in runner.clients.all if client.state != STATE_MISSING]
 
 
 @events.worker_report.add_listener
@@ -524,39 +542,54 @@ def _generator_busy(run: Run, runner: Runner) -> float:
 @events.test_stop.add_listener
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
-    if run is None or run.folder is not None:
+    if run is None or run.closing is not None:
         return
     if run.outbox is not None:
         _finish_share(environment)
         return
+    if run.fleet is None and run.dispatcher is None:
+        return  # the run could not start
+    # A master whose last worker goes missing stops from its heartbeat greenlet while its main
+    # greenlet quits and kills the runner's greenlets half a second later: the run ends in a
+    # greenlet of its own, which `verdict` waits for.
+    run.closing = gevent.spawn(_close, run, environment)
+    run.closing.join()
+
+
+def _close(run: Run, environment: Environment) -> None:
+    """Stop the run's parts, gather the workers' last batches (a master) and write the folder."""
     if run.scraper is not None:
         run.scraper.stop()
     if run.fleet is not None and isinstance(environment.runner, MasterRunner):
         _collect(run, run.fleet, environment.runner)
     elif run.dispatcher is not None:
         run.dispatcher.stop()
-    else:
-        return
     run.ended = time.time()
     run.folder = write_folder(run, environment)
 
 
 def _collect(run: Run, fleet: Fleet, runner: MasterRunner) -> None:
-    """Ask every worker for its last batch; wait (bounded) for those and one more stats report.
+    """Ask every worker for its last batch; wait (bounded) for each share's batches and for one
+    more stats report from its worker. Workers Locust lost are not waited for.
 
     A headless run ends with Locust's `quit`, which fires this before telling workers anything;
-    the stats report after a worker's last batch makes Locust's counts include its last requests.
+    a stats report after a worker's last batch makes Locust's counts include its last requests.
     """
-    asked = time.time()
     runner.send_message(distributed.FINISH)
     deadline = time.monotonic() + FINAL_WAIT_S
     while time.monotonic() < deadline:
-        reported = all(run.reports.get(c.id, 0) > asked for c in runner.clients.all)
-        if fleet.all_final() and reported:
+        fleet.note_present(_present(runner))
+        waiting = [  # for a whole share, then a stats report sent after it
+            client
+            for client, share in fleet.clients.items()
+            if share not in fleet.lost
+            and run.reports.get(client, 0) <= fleet.completed.get(share, math.inf)
+        ]
+        if not waiting:
             break
         gevent.sleep(0.1)
-    if not fleet.all_final():
-        _warn(f"{fleet.workers - len(fleet.finals)} of {fleet.workers} workers sent no last batch")
+    if missing := fleet.missing():
+        _warn(f"shares {missing} of {fleet.workers} workers did not arrive whole")
     run.records = fleet.records
     run.expected_alerts = fleet.alerts
     run.visits = {**run.visits, **fleet.total("visits")}
@@ -602,10 +635,15 @@ def write_folder(run: Run, environment: Environment) -> Path:
     )
     figures["visits"].update(run.visits)
     if run.fleet is not None:
-        reported = len(run.fleet.finals)
-        requests = [run.fleet.requests.get(share, 0) for share in range(workers)]
-        figures["workers"] = {"planned": workers, "reported": reported, "requests": requests}
-        figures["valid"] = figures["valid"] and reported == workers  # a missing share is unseen
+        missing = run.fleet.missing()
+        figures["workers"] = {
+            "planned": workers,
+            "reported": workers - len(missing),
+            "missing": missing,
+            "requests": [run.fleet.requests.get(share, 0) for share in range(workers)],
+        }
+        # A missing share's visits are unseen: not evidence whatever the rest shows.
+        figures["valid"] = figures["valid"] and not missing
     run.summary = figures
     runfolder.write_json(folder / "summary.json", figures)
     if run.scraper is not None:
@@ -641,6 +679,8 @@ def verdict(environment: Environment, **_: Any) -> None:
     run = current(environment)
     if run is None or run.outbox is not None:
         return  # no run, or a worker's share: the master judges the whole run
+    if run.closing is not None:
+        run.closing.join()  # the folder may still be on its way (`finish_run`)
     if run.error is not None:
         print(f"The run is not valid evidence: {run.error}")
         environment.process_exit_code = 3

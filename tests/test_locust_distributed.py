@@ -1,9 +1,11 @@
-"""A distributed run: `locust --master` and two `--worker` processes against a real mock core.
+"""A distributed run: `locust --master` and three `--worker` processes against a real mock core.
 
 The workers share no disk with the master here in the way that matters: they are given no
 `--results` and no profile file, so anything in the run folder reached the master as a message.
 The master's `--csv` statistics are Locust's own count of requests, which must equal the
-harness's rows (one per attempt; every attempt goes through Locust's session).
+harness's rows (one per attempt; every attempt goes through Locust's session). With three
+workers Locust deals each one user class only, so each worker's users also run the other
+channels' visits of its share (`Dispatcher.take`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from surge import distributed
 from surge.arrivals import Lateness, Schedule
@@ -30,6 +34,8 @@ from tests.support import TOKENS, free_port, serve
 from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, read_json, run_folder
 
 RUN_TIMEOUT_S = 60
+WORKERS = 3
+DAY = load_profile("weekday").scaled(1440)
 CUSTOMERS = [
     Customer(f"C{n:08d}", "mass" if n % 3 else "private", "B001", {"CNY": (f"A{n}",)})
     for n in range(6)
@@ -54,8 +60,7 @@ def record(n: int) -> RequestRecord:
 
 
 def dispatcher(worker: int = 0, workers: int = 1) -> Dispatcher:
-    profile = load_profile("weekday").scaled(1440)
-    return Dispatcher(profile, 7, Pool(CUSTOMERS), Lateness(), worker=worker, workers=workers)
+    return Dispatcher(DAY, 7, Pool(CUSTOMERS), Lateness(), worker=worker, workers=workers)
 
 
 def test_shares_number_workers_from_zero_whatever_gaps_locusts_indexes_have() -> None:
@@ -71,34 +76,82 @@ def test_a_plan_and_its_customers_survive_the_trip_as_plain_data() -> None:
     assert distributed.customers_from_data(again.customers) == CUSTOMERS
 
 
-def test_each_batch_carries_only_the_records_made_since_the_last() -> None:
+def test_each_batch_carries_only_the_records_made_since_the_last_and_is_numbered() -> None:
     outbox, records = Outbox(share=1), [record(0), record(1)]
     first = outbox.batch(dispatcher(), records, {"ok": 2}, [])
     records.append(record(2))
     last = outbox.batch(dispatcher(), records, {"ok": 3}, [], final=True)
     assert [row[9] for row in first["records"]] == [0.0, 1.0]
     assert [row[9] for row in last["records"]] == [2.0]
+    assert (first["number"], last["number"]) == (0, 1)
     assert (first["final"], last["final"], last["share"]) == (False, True, 1)
 
 
-def test_the_fleet_adds_every_record_and_keeps_each_workers_final_figures() -> None:
-    fleet = Fleet(load_profile("weekday").scaled(1440), day_start=0.0, workers=2)
-    for share in (0, 1):
-        mine = dispatcher(share, 2)
-        mine.lateness.record("counter", 1.0, 1.0 + share)  # share 1's visit is late
-        mine.scheduled["counter"] = 1
-        fleet.receive(Outbox(share).batch(mine, [record(share)], {"ok": 1}, [], final=True))
-    late = Outbox(0, shipped_records=1).batch(
-        dispatcher(0, 2), [record(0), record(9)], {"ok": 5}, []
-    )
-    fleet.receive(late)  # a periodic batch overtaken by its worker's final one
-    assert fleet.all_final()
-    assert len(fleet.records) == 3
-    assert fleet.requests == {0: 2, 1: 1}
-    assert fleet.total("scheduled")["counter"] == 2
-    assert fleet.total("visits") == {"ok": 2}
-    counts = fleet.lateness(0.5, 10.0).counts()
-    assert (counts.on_time, counts.late) == (1, 1)
+def test_a_share_is_complete_only_once_the_periodic_batch_its_final_overtook_arrives() -> None:
+    outbox, records = Outbox(share=0), [record(0)]
+    periodic = outbox.batch(dispatcher(), records, {"ok": 1}, [])
+    records.append(record(1))
+    final = outbox.batch(dispatcher(), records, {"ok": 2}, [], final=True)
+    fleet = Fleet(DAY, day_start=0.0, workers=1)
+    fleet.receive(final)  # the shipper was switched out inside its send: the final went first
+    assert fleet.missing() == [0]
+    fleet.receive(periodic)
+    assert fleet.missing() == []
+    assert sorted(row[9] for row in fleet.records) == [0.0, 1.0]
+    assert fleet.total("visits") == {"ok": 2}  # the final's figures, the latest taken
+
+
+def test_a_batch_delivered_twice_adds_its_rows_once() -> None:
+    final = Outbox(share=0).batch(dispatcher(), [record(0)], {"ok": 1}, [], final=True)
+    fleet = Fleet(DAY, day_start=0.0, workers=1)
+    fleet.receive(final)
+    fleet.receive(final)
+    assert len(fleet.records) == 1
+    assert fleet.requests == {0: 1}
+
+
+@given(st.data())
+def test_in_any_order_with_repeats_and_a_second_final_every_record_arrives_once(
+    data: st.DataObject,
+) -> None:
+    """A worker's batches (records made between them; a final, maybe a second one when FINISH
+    was asked twice) reach the master in any order, some twice."""
+    made = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=6), label="records made")
+    finals = min(len(made), data.draw(st.integers(1, 2), label="finals"))
+    mine, outbox, records, batches = dispatcher(), Outbox(share=0), [], []
+    for n, count in enumerate(made):
+        records += [record(len(records) + i) for i in range(count)]
+        final = n >= len(made) - finals
+        batches.append(outbox.batch(mine, records, {"ok": len(records)}, [], final=final))
+    repeats = data.draw(st.lists(st.sampled_from(batches), max_size=3), label="repeats")
+    fleet = Fleet(DAY, day_start=0.0, workers=1)
+    held: set[int] = set()
+    for batch in data.draw(st.permutations(batches + repeats), label="arrivals"):
+        fleet.receive(batch)
+        held.add(batch["number"])
+        whole = any(held == set(range(b["number"] + 1)) for b in batches if b["final"])
+        assert fleet.missing() == ([] if whole else [0])
+    assert sorted(row[9] for row in fleet.records) == [float(n) for n in range(len(records))]
+    assert fleet.requests.get(0, 0) == len(records)
+    assert fleet.total("visits") == {"ok": len(records)}
+
+
+def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it() -> None:
+    now = DAY.duration_s
+    fleet = Fleet(DAY, day_start=0.0, workers=2, clients={"a": 0, "b": 1}, clock=lambda: now)
+    fleet.receive(Outbox(share=0).batch(dispatcher(0, 2), [record(0)], {"ok": 1}, []))
+    stuck = Outbox(share=1).batch(dispatcher(1, 2), [record(1)], {"ok": 1}, [])
+    stuck["scheduling"], stuck["in_flight"] = True, {**stuck["in_flight"], "counter": 9}
+    fleet.receive(stuck)  # its last batch before it died
+    assert not fleet.finished_day()
+    assert fleet.users_needed(1.0)["counter"] >= 9
+    fleet.note_present(["a"])  # Locust's heartbeats say "b" is missing
+    assert fleet.awaited() == [0]
+    assert fleet.finished_day()
+    assert fleet.users_needed(1.0)["counter"] < 9
+    fleet.receive(Outbox(share=0, numbered=1).batch(dispatcher(0, 2), [], {"ok": 1}, [], True))
+    assert (fleet.awaited(), fleet.missing()) == ([], [1])
+    assert len(fleet.records) == 2  # what the lost worker shipped before it died stays
 
 
 @contextmanager
@@ -120,6 +173,13 @@ def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
             child.wait(timeout=10)
 
 
+def locust_count(csv_prefix: Path) -> int:
+    """Locust's own count of requests, from the master's `--csv` statistics."""
+    with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(encoding="utf-8") as rows:
+        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
+    return int(total["Request Count"])
+
+
 class Distributed:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -133,7 +193,8 @@ class Distributed:
             master = stack.enter_context(
                 process(
                     [
-                        *("--master", "--expect-workers", "2", "--headless", "--host", host),
+                        *("--master", "--expect-workers", str(WORKERS), "--headless"),
+                        *("--host", host),
                         *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
                         *("--profile", str(self.profile), "--time-scale", str(TIME_SCALE)),
                         *("--results", str(self.results), "--customers", "20"),
@@ -149,7 +210,7 @@ class Distributed:
                         tmp / f"worker{n}.log",
                     )
                 )
-                for n in range(2)
+                for n in range(WORKERS)
             ]
             self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
             self.worker_returncodes = [worker.wait(timeout=15) for worker in workers]
@@ -166,12 +227,13 @@ def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
     return Distributed(tmp_path_factory.mktemp("distributed"))
 
 
-def test_the_master_writes_one_run_folder_for_two_workers(spread: Distributed) -> None:
+def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed) -> None:
     assert spread.returncode == 0, spread.log[-3000:]
-    assert spread.worker_returncodes == [0, 0]  # a worker's share is no verdict of its own
+    assert spread.worker_returncodes == [0] * WORKERS  # a worker's share is no verdict of its own
     assert [p.name for p in spread.results.iterdir()] == [spread.folder.name]
-    assert spread.run["workers"] == 2
-    assert (spread.summary["workers"]["planned"], spread.summary["workers"]["reported"]) == (2, 2)
+    assert spread.run["workers"] == WORKERS
+    workers = spread.summary["workers"]
+    assert (workers["planned"], workers["reported"], workers["missing"]) == (WORKERS, WORKERS, [])
     assert f"Run folder: {spread.folder}" in spread.log
 
 
@@ -181,23 +243,23 @@ def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) ->
     expected = sum(1 for _ in Schedule(channels, profile.seed))
     visits = spread.summary["visits"]
     assert visits["scheduled"] == expected
-    assert visits["started"] >= 0.98 * expected
     assert visits["dropped"] == 0
+    for channel in CHANNELS:  # each worker has one channel's users: they serve every channel
+        mine = spread.summary["channels"][channel]
+        assert mine["started"] == mine["scheduled"] > 0, channel
     lateness = Lateness.from_dict(read_json(spread.folder / "lateness.json"))
-    assert lateness.counts().total == expected  # both workers' lateness, merged
+    assert lateness.counts().total == expected  # every worker's lateness, merged
 
 
-def test_requests_come_from_both_workers_and_match_locusts_count(spread: Distributed) -> None:
+def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distributed) -> None:
     assert len(spread.records) == spread.summary["requests"] > 0
     assert {r["channel"] for r in spread.records} == set(CHANNELS)
     by_worker = spread.summary["workers"]["requests"]
-    assert len(by_worker) == 2
+    assert len(by_worker) == WORKERS
     assert all(n > 0 for n in by_worker)
     assert sum(by_worker) == len(spread.records)
-    with (spread.tmp / "locust_stats.csv").open(encoding="utf-8") as rows:
-        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
-    assert int(total["Request Count"]) == len(spread.records)
-    logs = [(spread.tmp / f"worker{n}.log").read_text(encoding="utf-8") for n in range(2)]
+    assert locust_count(spread.tmp / "locust") == len(spread.records)
+    logs = [(spread.tmp / f"worker{n}.log").read_text(encoding="utf-8") for n in range(WORKERS)]
     assert all("no plan from the master" not in log for log in logs)
 
 
@@ -212,13 +274,15 @@ def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distribu
 
 
 def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) -> None:
-    """`--processes 2` forks the workers; they connect to `--master-port`, so both are given."""
+    """`--processes 2` forks two workers (each with users of every channel); they connect to
+    `--master-port`, so both are given."""
     profile, port = busy_weekday(tmp_path, "forked"), str(free_port())
     with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
         args = [
             *("--processes", "2", "--headless", "--host", host, "--profile", str(profile)),
             *("--master-bind-port", port, "--master-port", port, "--customers", "20"),
             *("--time-scale", str(2 * TIME_SCALE), "--results", str(tmp_path / "results")),
+            *("--csv", str(tmp_path / "locust")),
         ]
         with process(args, tmp_path / "locust.log") as forked:
             returncode = forked.wait(timeout=RUN_TIMEOUT_S)
@@ -226,5 +290,7 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
     assert returncode == 0, log[-3000:]
     folder = run_folder(tmp_path / "results")
     assert read_json(folder / "run.json")["workers"] == 2
-    assert read_json(folder / "summary.json")["workers"]["reported"] == 2
+    summary = read_json(folder / "summary.json")
+    assert summary["workers"]["reported"] == 2
+    assert locust_count(tmp_path / "locust") == summary["requests"] > 0
     assert log.count("Run folder:") == 1

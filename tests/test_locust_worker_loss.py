@@ -1,0 +1,133 @@
+"""Distributed runs that lose workers: `kill -9` on workers of a real master once the load runs.
+
+Locust's master notices a lost worker only by its missing heartbeats (about four seconds), so
+the day is short and every wait is bounded. The run is then not valid evidence (exit 3, one
+line), and the master still writes the run folder from what the workers had shipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import TOKENS, free_port, serve
+from tests.test_locust_distributed import process
+from tests.test_locust_run import TIME_SCALE, busy_weekday, read_json, run_folder
+
+WORKERS = 3
+LOAD_SEEN_S = 30
+"""At most this long for Locust's first stats table, the sign that the workers send load."""
+RUN_TIMEOUT_S = 30
+"""After the kill: the rest of the day, the last batches and Locust's quit take about 10 s."""
+_STATS_ROW = re.compile(r"^(GET|POST)\s+/v1/", re.MULTILINE)
+
+
+class Lost:
+    """A master, three workers and a 10-second day; `killed` of the workers die mid-run."""
+
+    def __init__(self, tmp: Path, killed: int) -> None:
+        self.results = tmp / "results"
+        profile = busy_weekday(tmp, "lost")
+        port = str(free_port())
+        with (
+            serve(tmp / "core.db", "--unlimited", "--customers", "20") as (host, _),
+            ExitStack() as stack,
+        ):
+            master = stack.enter_context(
+                process(
+                    [
+                        *("--master", "--expect-workers", str(WORKERS), "--headless"),
+                        *("--host", host, "--profile", str(profile), "--customers", "20"),
+                        *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
+                        *("--time-scale", str(2 * TIME_SCALE), "--results", str(self.results)),
+                        *("--admin-token", TOKENS["admin"]),  # the end fetches over HTTP: yields
+                    ],
+                    tmp / "master.log",
+                )
+            )
+            workers = [
+                stack.enter_context(
+                    process(
+                        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
+                        tmp / f"worker{n}.log",
+                    )
+                )
+                for n in range(WORKERS)
+            ]
+            self._wait_for_load(tmp / "master.log")
+            for worker in workers[:killed]:
+                os.killpg(worker.pid, signal.SIGKILL)
+            self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
+            self.survivors = [worker.wait(timeout=15) for worker in workers[killed:]]
+        self.log = (tmp / "master.log").read_text(encoding="utf-8", errors="replace")
+
+    @staticmethod
+    def _wait_for_load(log: Path) -> None:
+        deadline = time.monotonic() + LOAD_SEEN_S
+        while not _STATS_ROW.search(log.read_text(encoding="utf-8", errors="replace")):
+            assert time.monotonic() < deadline, "no load within the bound"
+            time.sleep(0.2)
+
+    def folder(self) -> Path:
+        return run_folder(self.results)
+
+    def summary(self) -> dict[str, Any]:
+        return dict(read_json(self.folder() / "summary.json"))
+
+    def records(self) -> list[dict[str, str]]:
+        with (self.folder() / "requests.csv").open(encoding="utf-8") as rows:
+            return list(csv.DictReader(rows))
+
+
+def verdicts(log: str) -> list[str]:
+    return [line for line in log.splitlines() if line.startswith("The run is not valid evidence")]
+
+
+@pytest.fixture(scope="module")
+def one_lost(tmp_path_factory: pytest.TempPathFactory) -> Lost:
+    return Lost(tmp_path_factory.mktemp("one-lost"), killed=1)
+
+
+def test_a_worker_killed_mid_run_makes_the_run_not_valid_evidence(one_lost: Lost) -> None:
+    assert one_lost.returncode == 3, one_lost.log[-3000:]
+    assert verdicts(one_lost.log) == [
+        f"The run is not valid evidence: 1 of {WORKERS} workers went missing"
+    ]
+    assert one_lost.survivors == [0, 0]
+
+
+def test_the_master_still_writes_the_folder_with_the_surviving_workers_rows(
+    one_lost: Lost,
+) -> None:
+    summary = one_lost.summary()
+    workers = summary["workers"]
+    assert (workers["planned"], workers["reported"]) == (WORKERS, WORKERS - 1)
+    assert len(workers["missing"]) == 1
+    survivors = [
+        n for share, n in enumerate(workers["requests"]) if share not in workers["missing"]
+    ]
+    assert len(survivors) == WORKERS - 1
+    assert all(n > 0 for n in survivors)
+    assert sum(workers["requests"]) == summary["requests"] == len(one_lost.records())
+    assert summary["valid"] is False
+    assert read_json(one_lost.folder() / "run.json")["workers"] == WORKERS
+    assert f"Run folder: {one_lost.folder()}" in one_lost.log
+
+
+def test_a_master_whose_workers_all_died_ends_and_says_so(tmp_path: Path) -> None:
+    lost = Lost(tmp_path, killed=WORKERS)
+    assert lost.returncode == 3, lost.log[-3000:]
+    assert verdicts(lost.log) == [
+        f"The run is not valid evidence: {WORKERS} of {WORKERS} workers went missing"
+    ]
+    assert lost.summary()["workers"]["reported"] == 0
+    assert f"Run folder: {lost.folder()}" in lost.log
+    assert (lost.folder() / "reconcile.json").exists()  # the end's fetches were not cut short
