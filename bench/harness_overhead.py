@@ -298,6 +298,7 @@ class _Recorder:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         name: str | None = None,
+        refusals: tuple[int, ...] = (),
     ) -> _Recorded:
         body = None if data is None else data.decode()
         self.visit.append([method, path, name or path, dict(headers or {}), body])

@@ -157,6 +157,7 @@ class Outcome(StrEnum):
 
 _INDEX = {outcome: i for i, outcome in enumerate(Outcome)}
 _DIGITS = 4
+_EXACT_BELOW_US = 10**_DIGITS
 
 
 class Counts(NamedTuple):
@@ -177,7 +178,9 @@ def _lag_key(lag_s: float) -> int:
     above 10 ms (about 37,000 up to 10 s) however many visits it counts.
     """
     us = max(0, round(lag_s * 1_000_000))
-    step = 10 ** max(0, len(str(us)) - _DIGITS)
+    if us < _EXACT_BELOW_US:  # nearly every lag: no rounding to work out
+        return us
+    step = 10 ** (len(str(us)) - _DIGITS)
     return us - us % step
 
 

@@ -9,10 +9,10 @@ its event listeners are registered once however many locustfiles import it.
 - `test_start`: load and scale the profile, onboard customers (httpx, before any load), post the
   profile's faults, then start the `Dispatcher` (the open model) for this process.
 - Users take due visits from their channel's queue (or another's, rather than idle) and run them;
-  their requests also go through Locust's `FastHttpSession`, so Locust's own statistics count
-  every attempt. Locust counts every
-  4xx as a failure, business refusals included: the harness's verdict comes from its own records
-  (`outcome` per request) and the exit code is set here, never Locust's "any failure is 1".
+  their requests go through Locust's `FastHttpSession` (`surge.session`), so Locust's own
+  statistics count every attempt, and a business refusal is not a failure there either. The
+  verdict comes from the harness's own records (`outcome` per request) and the exit code is set
+  here, never Locust's "any failure is 1".
 - `test_stop`: write the run folder; `quitting`: exit code 3 when the run is not valid evidence.
 
 Distributed (`--master`/`--worker`, or `--processes`): the master prepares the run and plans
@@ -52,6 +52,7 @@ from surge.distributed import Fleet, Outbox, Plan
 from surge.profile import CHANNELS, Profile, ProfileError, load_profile
 from surge.retry import RequestRecord
 from surge.scrape import Scraper
+from surge.session import Session
 
 DEFAULT_PROFILE = "weekday"
 SPAWN_RATE = 100.0
@@ -492,7 +493,7 @@ class SurgeUser(FastHttpUser):
     def _context_for(self, run: Run) -> journeys.Context:
         if self._context is None or self._context[0] is not run:
             context = journeys.Context(
-                self.client, run.settings.tokens, run.keep, run.branches, gevent.sleep
+                Session(self.client), run.settings.tokens, run.keep, run.branches, gevent.sleep
             )
             self._context = (run, context)
         return self._context[1]

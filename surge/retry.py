@@ -19,7 +19,7 @@ import itertools
 import random
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
@@ -72,7 +72,10 @@ class Client(Protocol):
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
         name: str | None = None,
-    ) -> Response: ...
+        refusals: tuple[int, ...] = (),
+    ) -> Response:
+        """`refusals`: statuses that are business answers of this request, not failures."""
+        ...
 
 
 class RequestRecord(NamedTuple):
@@ -154,7 +157,7 @@ class Sender:
         name: str,
         headers: dict[str, str],
         json: Any = None,
-        refusals: Collection[int] = (),
+        refusals: tuple[int, ...] = (),
     ) -> Reply:
         """Send until settled. `refusals`: statuses that are business outcomes of this step."""
         data = None
@@ -168,7 +171,9 @@ class Sender:
         attempt = 0
         while True:
             start = self.clock()
-            status, body, error, retry_after = self._attempt(method, path, name, headers, data)
+            status, body, error, retry_after = self._attempt(
+                method, path, name, headers, data, refusals
+            )
             end = self.clock()
             if not error:
                 outcome: Outcome = "ok"
@@ -205,22 +210,30 @@ class Sender:
         return self._jitter
 
     def _attempt(
-        self, method: str, path: str, name: str, headers: dict[str, str], data: bytes | None
+        self,
+        method: str,
+        path: str,
+        name: str,
+        headers: dict[str, str],
+        data: bytes | None,
+        refusals: tuple[int, ...],
     ) -> tuple[int, Any, str, float | None]:
         """(status, parsed 2xx body or _UNREADABLE, error text, Retry-After seconds)."""
         try:
-            response = self.client.request(method, path, data=data, headers=headers, name=name)
+            response = self.client.request(
+                method, path, data=data, headers=headers, name=name, refusals=refusals
+            )
             status = response.status_code
         except Exception as exc:  # any client library's transport error: the step is retried
             return TRANSPORT_ERROR, None, f"{type(exc).__name__}: {exc}"[:200], None
         if status == TRANSPORT_ERROR:
             return status, None, str(getattr(response, "error", "no response"))[:200], None
-        retry_after = _seconds(response.headers.get("Retry-After"))
         if 200 <= status < 300:
             try:
                 return status, orjson.loads(response.content or b""), "", None
             except orjson.JSONDecodeError:  # an acknowledgement garbled: ask again, same key
                 return status, _UNREADABLE, f"{status} unreadable body", None
+        retry_after = _seconds(response.headers.get("Retry-After"))
         return status, None, f"{status} {_title(response)}", retry_after
 
 

@@ -39,7 +39,9 @@ class Spy:
         self.sent: list[tuple[str, str, dict[str, str], Any]] = []
         self.responses: list[httpx.Response] = []
 
-    def request(self, method, path, *, data=None, headers=None, name=None) -> httpx.Response:
+    def request(
+        self, method, path, *, data=None, headers=None, name=None, refusals=()
+    ) -> httpx.Response:
         self.sent.append((method, path, dict(headers or {}), None if data is None else loads(data)))
         response = self.client.request(method, path, content=data, headers=headers)
         self.responses.append(response)
@@ -461,7 +463,9 @@ class Scripted:
         self.replies = list(replies)
         self.sent: list[dict[str, str]] = []
 
-    def request(self, method, path, *, data=None, headers=None, name=None) -> httpx.Response:
+    def request(
+        self, method, path, *, data=None, headers=None, name=None, refusals=()
+    ) -> httpx.Response:
         self.sent.append(dict(headers or {}))
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
@@ -545,7 +549,7 @@ def test_a_status_0_response_is_a_transport_error() -> None:
         error = "ConnectionRefusedError(111)"
 
     class LocustLike:
-        def request(self, method, path, *, data=None, headers=None, name=None) -> Any:
+        def request(self, method, path, *, data=None, headers=None, name=None, refusals=()) -> Any:
             return Failed()
 
     records: list[RequestRecord] = []

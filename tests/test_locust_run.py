@@ -80,6 +80,7 @@ def unsaturated(tmp_path_factory: pytest.TempPathFactory) -> Run:
             *("--profile", str(profile), "--time-scale", str(TIME_SCALE)),
             *("--results", str(tmp / "results"), "--customers", "20"),
             *("--admin-token", TOKENS["admin"]),
+            *("--csv", str(tmp / "locust")),
         )
     assert done.returncode == 0, done.stderr[-3000:]
     return Run(done, tmp / "results", profile)
@@ -108,6 +109,19 @@ def test_the_run_folder_records_the_resolved_profile_and_every_request(unsaturat
     assert all(float(r["end"]) >= float(r["start"]) for r in records)
     assert read_json(unsaturated.folder / "reconcile.json")["ok"] is True
     assert isinstance(read_json(unsaturated.folder / "alerts.json"), list)
+
+
+def test_locust_counts_every_request_and_no_business_refusal_as_a_failure(
+    unsaturated: Run,
+) -> None:
+    with (unsaturated.folder / "requests.csv").open(encoding="utf-8") as rows:
+        outcomes = [r["outcome"] for r in csv.DictReader(rows)]
+    stats = unsaturated.folder.parent.parent / "locust_stats.csv"
+    with stats.open(encoding="utf-8") as rows:
+        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
+    assert outcomes.count("refused") > 0  # withdrawals beyond the balance, sold-out products
+    assert int(total["Request Count"]) == len(outcomes)
+    assert int(total["Failure Count"]) == sum(o in ("failed", "retried") for o in outcomes)
 
 
 def test_a_run_with_the_admin_token_keeps_the_lane_gauges_over_the_run(unsaturated: Run) -> None:
