@@ -32,6 +32,9 @@ WAKE_S = 0.001
 """The scheduler sleeps at least this long, then releases every visit due by then at once: at
 thousands of visits a second, a wake-up (a timer and two greenlet switches) per visit is
 avoidable work. A visit never starts early, and at most this much later than it could."""
+LOOKAHEAD_S = 2.0
+"""The pool is sized for the busiest rate from now to this much later: it grows only at Locust's
+spawn rate, after the shape's next tick, so a phase's rise must be seen coming."""
 PRIOR_VISIT_S = 1.0
 """Visit duration assumed before any visit of a channel has finished."""
 _MEAN_WEIGHT = 0.05
@@ -195,7 +198,8 @@ class Dispatcher:
         t = self.elapsed()
         need = {}
         for channel in CHANNELS:
-            carried = self.profile.rate(channel, t) * self.mean_visit_s[channel] * headroom
+            rate = expected_rate(self.profile, channel, t)
+            carried = rate * self.mean_visit_s[channel] * headroom
             present = self.in_flight[channel] + self.backlog(channel)
             need[channel] = max(1, math.ceil(carried), present)
         return need
@@ -208,6 +212,13 @@ class Dispatcher:
             and self.backlog() == 0
             and self.busy() == 0
         )
+
+
+def expected_rate(profile: Profile, channel: str, t: float) -> float:
+    """Arrivals per second the pool must be ready for at run time `t` (before the day: its
+    start): the higher of now's rate and `LOOKAHEAD_S` later's."""
+    t = max(t, 0.0)
+    return max(profile.rate(channel, t), profile.rate(channel, t + LOOKAHEAD_S))
 
 
 def _weighted(rng: random.Random, shares: Mapping[str, float]) -> str:

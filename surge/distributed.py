@@ -42,7 +42,7 @@ from typing import Any
 
 from surge.arrivals import Lateness
 from surge.customers import Customer
-from surge.dispatch import PRIOR_VISIT_S, Dispatcher
+from surge.dispatch import PRIOR_VISIT_S, Dispatcher, expected_rate
 from surge.profile import CHANNELS, Profile
 
 PLAN, BATCH, FINISH = "surge_plan", "surge_batch", "surge_finish"
@@ -248,7 +248,7 @@ class Fleet:
         for channel in CHANNELS:
             means = [b["mean_visit_s"][channel] for b in running]
             mean = sum(means) / len(means) if means else PRIOR_VISIT_S
-            carried = self.profile.rate(channel, t) * mean * headroom
+            carried = expected_rate(self.profile, channel, t) * mean * headroom
             present = sum(b["in_flight"][channel] + b["backlog"][channel] for b in running)
             need[channel] = max(1, int(-(-carried // 1)), present)
         return need

@@ -55,6 +55,9 @@ from surge.scrape import Scraper
 from surge.session import Session
 
 DEFAULT_PROFILE = "weekday"
+START_LEAD_S = 1.0
+"""The day starts this long after the run is ready: the shape's next tick (Locust ticks every
+second) sizes the pool for it, rather than the few users that ran the preparation."""
 SPAWN_RATE = 100.0
 """Users started per second: Locust warns above 100; a surge needs users within a second."""
 HEADROOM = 1.5
@@ -278,7 +281,7 @@ def start_run(environment: Environment, **_: Any) -> None:
         return
     run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, _lateness(chosen))
     _settle_memory()
-    run.dispatcher.start()
+    run.dispatcher.start(time.time() + START_LEAD_S)
 
 
 def _settle_memory() -> None:

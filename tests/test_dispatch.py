@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import gevent
 import pytest
 
 from surge.arrivals import Lateness, Visit
 from surge.customers import Customer, Pool
-from surge.dispatch import Dispatcher
+from surge.dispatch import LOOKAHEAD_S, Dispatcher, expected_rate
 from surge.profile import load_profile
 
 CUSTOMERS = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n:08d}",)}) for n in range(1, 6)]
@@ -77,3 +79,13 @@ def test_a_journey_is_drawn_only_from_its_arrival_so_any_user_may_run_it(
         again.scheduled_at,
     )
     assert first.rng.random() == again.rng.random()
+
+
+def test_the_pool_is_sized_for_a_rise_in_arrivals_before_it_comes() -> None:
+    profile = load_profile("weekday").scaled(1440)
+    segments = profile.segments("counter")
+    rise = next(b for a, b in pairwise(segments) if b.per_second > a.per_second)
+    just_before = rise.start_s - LOOKAHEAD_S / 2
+    assert profile.rate("counter", just_before) < rise.per_second
+    assert expected_rate(profile, "counter", just_before) == rise.per_second
+    assert expected_rate(profile, "counter", -5.0) == profile.rate("counter", 0.0)
