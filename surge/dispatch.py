@@ -5,9 +5,9 @@ arrival on its channel's queue. A user takes it, counts its lateness, and only t
 journey (`journeys.Visit`: operation, customer, diversion, high value, suspicious pattern), so a
 visit dropped under overload costs the generator almost nothing. A visit nobody is free to take
 waits on the queue and becomes late, then dropped (`Lateness`). Users help other channels rather
-than idle: `--max-users` caps every channel's users together, as the reference loop's users are
-capped. Everything a visit draws comes from a `random.Random` seeded from (seed, channel, number),
-so a run replays whatever the timing was and whichever user ran the visit.
+than idle, so `--max-users` is one budget whatever the channels' shares. Everything a visit
+draws comes from a `random.Random` seeded from (seed, channel, number), so a run replays whatever
+the timing was and whichever user ran the visit.
 
 The state is per process and its counts are plain data that merge (a distributed run's workers
 send theirs to the master): nothing here assumes it sees every visit of the run.
