@@ -157,7 +157,8 @@ class Dispatcher:
         )
 
     def take(self, channel: str, timeout: float) -> arrivals.Visit | None:
-        """The next visit due for a user of `channel`, or None when none came within `timeout`.
+        """The next visit due for a user of `channel`, or None when none came within `timeout`
+        (none is waiting, with a timeout of 0).
 
         A user serves the other channels' waiting visits when its own queue is empty, before
         and after waiting: users are one budget (`--max-users`) whatever the channels' shares,
@@ -165,7 +166,9 @@ class Dispatcher:
         user classes to workers in turn: with three workers, one class each).
         """
         own = self.queues[channel]
-        if own.empty() and (arrival := self._waiting_elsewhere(channel)):
+        if not own.empty():
+            return own.get_nowait()
+        if (arrival := self._waiting_elsewhere(channel)) or timeout <= 0:
             return arrival
         self.idle[channel] += 1
         try:

@@ -89,3 +89,15 @@ def test_the_pool_is_sized_for_a_rise_in_arrivals_before_it_comes() -> None:
     assert profile.rate("counter", just_before) < rise.per_second
     assert expected_rate(profile, "counter", just_before) == rise.per_second
     assert expected_rate(profile, "counter", -5.0) == profile.rate("counter", 0.0)
+
+
+def test_taking_with_no_timeout_answers_at_once_own_channel_first(
+    dispatcher: Dispatcher,
+) -> None:
+    assert dispatcher.take("online", timeout=0) is None
+    assert dispatcher.idle["online"] == 0
+    mine, other = Visit(1.0, "online", 0), Visit(0.5, "kiosk", 0)
+    dispatcher.queues["kiosk"].put(other)
+    dispatcher.queues["online"].put(mine)
+    assert dispatcher.take("online", timeout=0) == mine
+    assert dispatcher.take("online", timeout=0) == other
