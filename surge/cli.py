@@ -30,7 +30,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"surge: {message}\n")
 
 
-def _time_scale(text: str) -> float:
+def _factor(text: str) -> float:
+    """A scale factor (`--time-scale`, `--rate-scale`): a finite number above 0."""
     try:
         value = float(text)
     except ValueError:
@@ -41,9 +42,14 @@ def _time_scale(text: str) -> float:
 
 
 def _day(profile: Profile) -> str:
-    """The day's wall-clock span and its length in run time."""
+    """The day's wall-clock span, its length in run time and the scales applied."""
     span = f"{profile.day_start}-{profile.wall_clock(profile.duration_s)}"
-    scale = f" at time scale {profile.time_scale:g}" if profile.time_scale != 1 else ""
+    scales = [
+        f"{what} scale {factor:g}"
+        for what, factor in (("time", profile.time_scale), ("rate", profile.rate_scale))
+        if factor != 1
+    ]
+    scale = f" at {', '.join(scales)}" if scales else ""
     return f"{span} ({format_duration(profile.duration_s)}{scale})"
 
 
@@ -89,7 +95,11 @@ def _rate_table(profile: Profile) -> str:
 
 
 def _profiles_show(args: argparse.Namespace) -> int:
-    profile = load_profile(args.name).scaled(args.time_scale)
+    try:
+        profile = load_profile(args.name).scaled(args.time_scale, args.rate_scale)
+    except ValueError as error:  # both factors are checked by argparse: rates past the limit
+        print(f"surge: --rate-scale: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not args.json:
         print(f"{profile.name}: {profile.description}")
         print(f"{profile.branches} branches, {_day(profile)}, seed {profile.seed}")
@@ -118,7 +128,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     show = actions.add_parser("show", help="a profile resolved, with its rate per phase")
     show.add_argument("name", metavar="NAME", help="a shipped profile's name or a .toml path")
-    show.add_argument("--time-scale", type=_time_scale, default=1.0, metavar="X")
+    show.add_argument(
+        "--time-scale", type=_factor, default=1.0, metavar="X", help="shorten the day X times"
+    )
+    show.add_argument(
+        "--rate-scale", type=_factor, default=1.0, metavar="K", help="K times every arrival rate"
+    )
     show.add_argument("--json", action="store_true", help="only the resolved profile as JSON")
     show.set_defaults(run=_profiles_show)
     check = actions.add_parser("check", help="validate a profile: ok, or what is wrong")
