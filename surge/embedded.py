@@ -39,7 +39,6 @@ class Core:
     process: subprocess.Popen[bytes]
     url: str
     admin_token: str
-    config: Path
     log: Path
 
 
@@ -85,7 +84,7 @@ def start(profile: Profile, seed: int, folder: Path) -> Core:
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches the rehearsal, which stops the core
             )
-        core = Core(process, f"http://{children.LOOPBACK}:{port}", token, config, log)
+        core = Core(process, f"http://{children.LOOPBACK}:{port}", token, log)
         try:
             if _answers(core):
                 return core
