@@ -26,9 +26,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
@@ -45,6 +46,8 @@ START_AND_END_S = 180.0
 """Allowed beyond the scaled day: Locust's start, onboarding the customers (about 25 s for 200
 against the embedded core's lanes), the harness's drain and stop timeout (30 s each) and the
 final fetches. A rehearsal still running after that is stopped as not valid evidence."""
+LOG_TAIL_LINES = 20
+"""Lines of Locust's log shown when it wrote no run folder to keep the log in."""
 POLL_S = 0.1
 """How often the rehearsal looks at Locust and at a stop request while it waits."""
 LOCUST_GRACE_S = 60.0
@@ -91,6 +94,8 @@ class Seen:
     """The run folder the harness announced."""
     unshown: int = 0
     """Lines kept in locust.log but not shown."""
+    unshown_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
+    """The last of them, shown when there is no run folder to keep the log in."""
 
 
 @dataclass(frozen=True)
@@ -238,7 +243,7 @@ def _rehearse(chosen: Plan) -> int:
             if stop.reason is not None:
                 print("surge rehearse: interrupted before Locust started: nothing was run")
                 return EXIT_NOT_VALID
-            code, announced = _run_locust(chosen, core, folder, stop)
+            code, seen = _run_locust(chosen, core, folder, stop)
             if core is not None and core.process.poll() is not None:
                 print(
                     f"surge rehearse: the embedded mock core ended during the run (exit "
@@ -248,10 +253,14 @@ def _rehearse(chosen: Plan) -> int:
         finally:
             if core is not None:
                 embedded.stop(core)
-        run = announced or _new_folder(chosen.out, before)
-        if run is None:
+        run = seen.folder or _new_folder(chosen.out, before)
+        if run is None:  # its log goes with the temporary folder: show what was not shown
+            for line in seen.unshown_tail:
+                print(line, file=sys.stderr)
             print("surge rehearse: Locust wrote no run folder", file=sys.stderr)
             return code if code != 0 else EXIT_NOT_VALID
+        if seen.unshown:
+            print(f"surge rehearse: {seen.unshown} more lines of Locust's output in locust.log")
         for kept in KEPT:
             if (folder / kept).exists():
                 shutil.copy2(folder / kept, run / kept)
@@ -262,9 +271,9 @@ def _rehearse(chosen: Plan) -> int:
 
 def _run_locust(
     chosen: Plan, core: embedded.Core | None, folder: Path, stop: StopRequest
-) -> tuple[int, Path | None]:
-    """Locust's exit code (or 3 when interrupted, late or ended oddly) and the folder it
-    announced."""
+) -> tuple[int, Seen]:
+    """Locust's exit code (or 3 when interrupted, late or ended oddly) and what its output
+    said."""
     host = core.url if core is not None else str(chosen.host)
     token = core.admin_token if core is not None else chosen.admin_token
     command = locust_command(chosen, host, folder / "locust_stats")
@@ -311,9 +320,7 @@ def _run_locust(
     if code not in LOCUST_CODES:
         print(f"surge rehearse: Locust ended with exit code {code}")
         code = EXIT_NOT_VALID
-    if seen.unshown:
-        print(f"surge rehearse: {seen.unshown} more lines of Locust's output are in locust.log")
-    return code, seen.folder
+    return code, seen
 
 
 def _pump(stream: IO[bytes], kept: IO[bytes], seen: Seen) -> None:
@@ -329,6 +336,7 @@ def _pump(stream: IO[bytes], kept: IO[bytes], seen: Seen) -> None:
             sys.stdout.flush()
         elif text:
             seen.unshown += 1
+            seen.unshown_tail.append(text)
 
 
 def _new_folder(out: Path, before: set[Path]) -> Path | None:

@@ -154,6 +154,16 @@ def test_ctrl_c_stops_the_core_and_locust_and_exits_3(tmp_path: Path) -> None:
     assert processes_naming(str(out)) == []
 
 
+def test_an_unreachable_host_passes_locusts_exit_code_3_through(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = surge("rehearse", *SHORT, "--host", "http://127.0.0.1:9", "--out", str(out))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "The run is not valid evidence: could not prepare the run" in done.stdout
+    assert "Locust wrote no run folder" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert list(out.iterdir()) == []
+
+
 def an_hour_earlier(name: str) -> Profile:
     """A shipped day moved to open an hour earlier: opening hours unlike the core's defaults."""
     data = load_profile(name).to_dict()
