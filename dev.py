@@ -3,6 +3,8 @@
 Each command creates (or reuses) the project's virtual environment in `.venv`, installs what it
 needs from `pyproject.toml` when that file changed since the last install, then runs:
 
+    python3 dev.py rehearse [ARGS…]    the main job: `surge rehearse`, a surge profile replayed
+                                       against an embedded mock core (about 90 s by default)
     python3 dev.py mock-core [ARGS…]   the mock core-banking service with seeded customers
     python3 dev.py test [PYTEST ARGS…] ruff, then the whole test suite
 """
@@ -43,11 +45,22 @@ def _ensure_env(extras: str) -> None:
 
 
 def _run(*argv: str | Path) -> int:
-    return subprocess.run([str(a) for a in argv], cwd=ROOT).returncode
+    """The child's exit code. Ctrl-C reaches the child as well (one process group) and it decides
+    how to stop: `surge rehearse` stops its own children first, so dev.py waits for it rather
+    than killing it (which is what `subprocess.run` does on KeyboardInterrupt)."""
+    with subprocess.Popen([str(a) for a in argv], cwd=ROOT) as child:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:
+                continue
 
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "rehearse":
+        _ensure_env("")
+        return _run(BIN / "surge", "rehearse", *rest)
     if command == "mock-core":
         _ensure_env("")
         return _run(BIN / "mock-core", *rest)

@@ -102,6 +102,7 @@ def add_arguments(parser: Any) -> None:
         parser.add_argument(name, include_in_web_ui=True, **kwargs)
 
     add("--time-scale", type=float, default=1.0, help="Branch surge: shorten the day X times")
+    add("--rate-scale", type=float, default=1.0, help="Branch surge: K times the arrivals")
     add("--max-users", type=int, default=500, help="Branch surge: most users the shape starts")
     add("--results", default="results", help="Branch surge: where run folders are written")
     add("--seed", type=int, default=None, help="Branch surge: arrival seed (the profile's)")
@@ -112,9 +113,17 @@ def add_arguments(parser: Any) -> None:
     add("--drop-after", type=float, default=10.0, help="Branch surge: seconds, it is dropped")
     add("--max-dropped-share", type=float, default=0.05, help="Branch surge: else not valid")
     add("--max-late-share", type=float, default=0.10, help="Branch surge: else not valid")
-    for who, token in _LOCAL_TOKENS.items():
-        add(f"--{who}-token", default=token, is_secret=True, help=f"Branch surge: {who} token")
-    add("--admin-token", default=None, is_secret=True, help="Branch surge: for /admin/*")
+    # Tokens may come from the environment, so a secret need not sit in the command line that
+    # run.json records (`surge rehearse` passes its embedded core's admin token that way).
+    for who, token in {**_LOCAL_TOKENS, "admin": None}.items():
+        env = f"LOCUST_{who.upper()}_TOKEN"
+        add(
+            f"--{who}-token",
+            default=token,
+            is_secret=True,
+            env_var=env,
+            help=f"Branch surge: {env}",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +134,7 @@ class Settings:
     """Scaled."""
     seed: int
     time_scale: float
+    rate_scale: float
     max_users: int
     results: Path
     customers: int
@@ -144,9 +154,11 @@ def settings(
 
     A worker passes the master's resolved profile as `scaled`: it has no profile file of its own.
     """
-    scale = options.time_scale
+    scale, rates = options.time_scale, options.rate_scale
     if not (math.isfinite(scale) and scale > 0):
         raise BadInput(f"--time-scale: must be a number above 0, not {scale:g}")
+    if not (math.isfinite(rates) and rates > 0):
+        raise BadInput(f"--rate-scale: must be a number above 0, not {rates:g}")
     if options.max_users < len(CHANNELS):
         raise BadInput(f"--max-users: at least {len(CHANNELS)} (one user per channel)")
     if options.customers < 2 and not options.data_pool:
@@ -156,11 +168,15 @@ def settings(
     for name in ("max_dropped_share", "max_late_share"):
         if not 0 <= getattr(options, name) <= 1:
             raise BadInput(f"--{name.replace('_', '-')}: a share from 0 to 1")
-    profile = scaled or load_profile(profile_name or DEFAULT_PROFILE).scaled(scale)
+    try:
+        profile = scaled or load_profile(profile_name or DEFAULT_PROFILE).scaled(scale, rates)
+    except ValueError as error:  # the factors are checked above: rates raised past the limit
+        raise BadInput(f"--rate-scale: {error}") from None
     return Settings(
         profile=profile,
         seed=profile.seed if options.seed is None else options.seed,
         time_scale=scale,
+        rate_scale=rates,
         max_users=options.max_users,
         results=Path(options.results),
         customers=options.customers,
@@ -627,6 +643,7 @@ def write_folder(run: Run, environment: Environment) -> Path:
             "seed": chosen.seed,
             "host": run.host,
             "time_scale": chosen.time_scale,
+            "rate_scale": chosen.rate_scale,
             "versions": {"locust": version("locust"), "branch-surge": version("branch-surge")},
             "start": run.started,
             "day_start": day_start,

@@ -8,6 +8,8 @@ everything downstream takes a `Profile`, or rebuilds one from the JSON a run fol
 Times: `t` is seconds since the start of the rehearsed day, in *run* time. A profile scaled with
 `--time-scale X` keeps its wall-clock labels (`day_start`, each phase's `start`) and its rates per
 hour, while every duration and fault offset it stores is divided by X (`time_scale` records X).
+`--rate-scale K` multiplies every phase's arrivals per hour by K and touches no time
+(`rate_scale` records K); the two compose.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ DAY_SECONDS = 24 * 3600
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _SLACK = 1e-3  # seconds: scaled durations are floats, so times are compared within this
+MAX_PER_HOUR = 100_000
+"""Most arrivals per hour per branch on one channel: beyond it a figure is a typo, not a branch."""
 
 
 class ProfileError(Exception):
@@ -136,9 +140,9 @@ class _Section(BaseModel):
 class Arrivals(_Section):
     """Visits arriving per hour *per branch*, by channel."""
 
-    counter: float = Field(0, ge=0, le=100_000)
-    kiosk: float = Field(0, ge=0, le=100_000)
-    online: float = Field(0, ge=0, le=100_000)
+    counter: float = Field(0, ge=0, le=MAX_PER_HOUR)
+    kiosk: float = Field(0, ge=0, le=MAX_PER_HOUR)
+    online: float = Field(0, ge=0, le=MAX_PER_HOUR)
 
 
 class Phase(_Section):
@@ -328,6 +332,7 @@ class Profile(_Section):
     branches: int = Field(ge=1, le=500)
     day_start: Clock
     time_scale: float = Field(1.0, gt=0, description="set by scaled(); leave out of files")
+    rate_scale: float = Field(1.0, gt=0, description="set by scaled(); leave out of files")
     phases: list[Phase] = Field(min_length=1)
     mix: Mix
     customers: Customers = Customers()
@@ -430,17 +435,35 @@ class Profile(_Section):
         index = bisect.bisect_right([s.start_s for s in segments], t) - 1
         return segments[index].per_second
 
-    def scaled(self, time_scale: float) -> Profile:
-        """The `--time-scale X` rule: durations and fault times divided by X, rates kept."""
-        if not (math.isfinite(time_scale) and time_scale > 0):
-            raise ValueError(f"time scale must be a number above 0, not {time_scale}")
+    def scaled(self, time_scale: float = 1.0, rate_scale: float = 1.0) -> Profile:
+        """The `--time-scale X` and `--rate-scale K` rules, one or both.
+
+        Time: durations and fault times divided by X, rates kept. Rates: every phase's arrivals
+        per hour (every channel) multiplied by K, times kept; staffing and faults stay as they
+        are, since a surge is more customers for the same branches.
+        """
+        for what, factor in (("time scale", time_scale), ("rate scale", rate_scale)):
+            if not (math.isfinite(factor) and factor > 0):
+                raise ValueError(f"{what} must be a number above 0, not {factor}")
         data = self.to_dict()
         data["time_scale"] = self.time_scale * time_scale
+        data["rate_scale"] = self.rate_scale * rate_scale
         for item in (*data["phases"], *data["faults"]):
             item["duration"] /= time_scale
         for fault in data["faults"]:
             fault["at"] /= time_scale
-        return Profile.from_dict(data, source=f"{self.name} scaled by {time_scale:g}")
+        for phase in data["phases"]:
+            rates = phase["arrivals_per_hour"]
+            for channel, per_hour in rates.items():
+                rates[channel] = per_hour * rate_scale
+                if rates[channel] > MAX_PER_HOUR:
+                    raise ValueError(
+                        f"rate scale {rate_scale:g} takes {channel} arrivals in phase "
+                        f"'{phase['name']}' to {rates[channel]:g} an hour per branch, "
+                        f"above {MAX_PER_HOUR:g}"
+                    )
+        source = f"{self.name} at time scale {time_scale:g}, rate scale {rate_scale:g}"
+        return Profile.from_dict(data, source=source)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; what a run folder records so reports never need the TOML file."""

@@ -182,3 +182,23 @@ def test_a_time_scale_of_zero_is_refused_with_one_line_and_exit_code_2() -> None
     assert done.returncode == 2
     assert "error: --time-scale: must be a number above 0, not 0" in done.stderr.splitlines()
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-scale", "0"], "error: --rate-scale: must be a number above 0, not 0"),
+        (
+            ["--profile", "payday", "--rate-scale", "1000"],
+            "error: --rate-scale: rate scale 1000 takes kiosk arrivals in phase 'lunch_peak' "
+            "to 140000 an hour per branch, above 100000",
+        ),
+    ],
+)
+def test_a_bad_rate_scale_is_refused_with_one_line_and_exit_code_2(
+    args: list[str], message: str
+) -> None:
+    done = locust("http://127.0.0.1:9", *args, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr

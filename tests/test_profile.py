@@ -1,4 +1,4 @@
-"""The profile model: shipped profiles, one-line validation errors, the time-scale rule, rates."""
+"""The profile model: shipped profiles, one-line validation errors, the scaling rules, rates."""
 
 from __future__ import annotations
 
@@ -272,6 +272,61 @@ def test_time_scale_1_is_the_identity_and_scales_compose() -> None:
 def test_a_time_scale_that_is_not_above_0_is_refused(scale: float) -> None:
     with pytest.raises(ValueError, match="time scale"):
         load_profile("weekday").scaled(scale)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_rate_scale_multiplies_every_channel_s_arrivals_and_keeps_every_time(name: str) -> None:
+    profile = load_profile(name)
+    raised = profile.scaled(rate_scale=1.5)
+    assert raised.rate_scale == 1.5
+    assert raised.time_scale == 1
+    assert raised.duration_s == profile.duration_s
+    for before, after in zip(profile.phases, raised.phases, strict=True):
+        assert (after.start, after.duration) == (before.start, before.duration)
+        for channel in CHANNELS:
+            per_hour = getattr(before.arrivals_per_hour, channel)
+            assert getattr(after.arrivals_per_hour, channel) == pytest.approx(per_hour * 1.5)
+    assert raised.faults == profile.faults
+    assert raised.staffing == profile.staffing  # more customers for the same branches
+    for channel in CHANNELS:
+        rates = [s.per_second * 1.5 for s in profile.segments(channel)]
+        assert [s.per_second for s in raised.segments(channel)] == pytest.approx(rates)
+
+
+def test_rate_and_time_scales_compose_in_either_order_and_record_both_factors() -> None:
+    profile = load_profile("emergency_drill")
+    both = profile.scaled(60, 2)
+    assert (both.time_scale, both.rate_scale) == (60, 2)
+    for other in (profile.scaled(60).scaled(rate_scale=2), profile.scaled(4, 0.5).scaled(15, 4)):
+        assert (other.time_scale, other.rate_scale) == (60, 2)
+        for a, b in zip(other.phases, both.phases, strict=True):
+            assert a.duration == pytest.approx(b.duration)
+            assert a.arrivals_per_hour.model_dump() == pytest.approx(
+                b.arrivals_per_hour.model_dump()
+            )
+        assert [f.at for f in other.faults] == pytest.approx([f.at for f in both.faults])
+
+
+def test_a_rate_scaled_profile_round_trips_through_json_with_its_rates_and_factor() -> None:
+    raised = load_profile("payday").scaled(60, 1.5)
+    data = raised.to_dict()
+    assert data["rate_scale"] == 1.5
+    assert data["phases"][2]["arrivals_per_hour"] == {"counter": 105, "kiosk": 210, "online": 60}
+    assert Profile.from_dict(data) == raised
+
+
+@pytest.mark.parametrize("scale", [0, -2, math.inf, math.nan])
+def test_a_rate_scale_that_is_not_above_0_is_refused(scale: float) -> None:
+    with pytest.raises(ValueError, match="rate scale must be a number above 0"):
+        load_profile("weekday").scaled(rate_scale=scale)
+
+
+def test_a_rate_scale_that_raises_a_rate_past_the_limit_names_the_phase_and_channel() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^rate scale 1000 takes kiosk arrivals in phase 'lunch_peak' to 140000 an hour per branch, above 100000$",
+    ):
+        load_profile("payday").scaled(rate_scale=1000)
 
 
 def test_the_rate_in_each_phase_is_the_phase_rate_times_the_branches() -> None:

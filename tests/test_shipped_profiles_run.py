@@ -1,10 +1,10 @@
 """Every shipped profile runs headless end to end: `locust -f loadtests --profile NAME`.
 
-Each profile's eight-hour day is compressed to about `DAY_S` seconds (`--time-scale`). The time
-scale keeps rates per hour, so a shipped day compressed that far would be under one visit per
-channel: each run replays a copy of the shipped file whose `arrivals_per_hour` are all multiplied
-by one factor, chosen so its quietest channel expects `QUIETEST_VISITS` visits. Everything else
-(the curve's shape, mixes, customers, faults, SLOs) is the shipped file's.
+Each run replays the shipped file itself. Its eight-hour day is compressed to about `DAY_S`
+seconds (`--time-scale`); the time scale keeps rates per hour, so a day compressed that far would
+be under one visit per channel, and `--rate-scale` raises every rate by one factor, chosen so the
+profile's quietest channel expects `QUIETEST_VISITS` visits. Everything else (the curve's shape,
+mixes, customers, faults, SLOs) is the shipped file's.
 
 The five runs go two at a time (two cores), each against its own mock core: `--unlimited`, except
 for `emergency_drill`, whose lane faults act only on real lanes. Every run has the admin token, so
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from surge.profile import CHANNELS, list_profiles, load_profile, profiles_dir
+from surge.profile import CHANNELS, list_profiles, load_profile
 from tests.support import TOKENS, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,24 +45,11 @@ def expected_visits(name: str) -> dict[str, float]:
     }
 
 
-def busy_copy(name: str, folder: Path) -> tuple[Path, float]:
-    """The shipped file with its rates raised, and the time scale that makes its day `DAY_S`."""
+def scales(name: str) -> tuple[float, float]:
+    """The time scale that makes the day `DAY_S`, and the rate scale that gives it its visits."""
     time_scale = load_profile(name).duration_s / DAY_S
     quietest = min(v for v in expected_visits(name).values() if v > 0)
-    factor = time_scale * QUIETEST_VISITS / quietest
-
-    def raise_rates(table: re.Match[str]) -> str:
-        return re.sub(
-            r"(\w+) = ([0-9.]+)",
-            lambda rate: f"{rate[1]} = {float(rate[2]) * factor:.3f}",
-            table[0],
-        )
-
-    text = (profiles_dir() / f"{name}.toml").read_text(encoding="utf-8")
-    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", raise_rates, text)
-    path = folder / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path, time_scale
+    return time_scale, time_scale * QUIETEST_VISITS / quietest
 
 
 @dataclass(frozen=True)
@@ -76,14 +62,14 @@ class Run:
 
 
 def run_profile(name: str, tmp: Path) -> Run:
-    profile, time_scale = busy_copy(name, tmp)
+    time_scale, rate_scale = scales(name)
     lanes = () if name in REAL_LANES else ("--unlimited",)
     with serve(tmp / "core.db", *lanes, "--customers", CUSTOMERS) as (host, _):
         done = subprocess.run(
             [
                 *(sys.executable, "-m", "locust", "-f", "loadtests", "--headless"),
-                *("--host", host, "--profile", str(profile)),
-                *("--time-scale", f"{time_scale:g}", "--customers", CUSTOMERS),
+                *("--host", host, "--profile", name, "--customers", CUSTOMERS),
+                *("--time-scale", f"{time_scale:g}", "--rate-scale", f"{rate_scale:g}"),
                 *("--results", str(tmp / "results"), "--admin-token", TOKENS["admin"]),
             ],
             cwd=ROOT,
@@ -138,7 +124,12 @@ def test_a_short_run_of_each_shipped_profile_is_valid_evidence(
     summary = read_json(folder / "summary.json")
     assert summary["valid"] is True
     assert summary["visits"]["dropped"] == 0
-    assert read_json(folder / "run.json")["profile"] == name
+    recorded = read_json(folder / "run.json")
+    assert recorded["profile"] == name
+    time_scale, rate_scale = scales(name)
+    assert recorded["resolved_profile"]["time_scale"] == pytest.approx(time_scale, rel=1e-5)
+    assert recorded["resolved_profile"]["rate_scale"] == recorded["rate_scale"]
+    assert recorded["rate_scale"] == pytest.approx(rate_scale, rel=1e-5)
     assert read_json(folder / "reconcile.json")["ok"] is True
     assert isinstance(read_json(folder / "alerts.json"), list)
 

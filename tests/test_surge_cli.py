@@ -49,6 +49,17 @@ def test_show_prints_the_rate_table_and_the_resolved_profile() -> None:
     assert resolved["time_scale"] == 60
 
 
+def test_show_with_a_rate_scale_prints_the_raised_rates_and_records_the_factor() -> None:
+    result = surge("profiles", "show", "payday", "--time-scale", "60", "--rate-scale", "1.5")
+    assert result.returncode == 0, result.stderr
+    table, _, document = result.stdout.partition("\n{")
+    assert "(8m at time scale 60, rate scale 1.5)" in table
+    lunch = next(line for line in table.splitlines() if line.startswith("lunch_peak"))
+    assert lunch.split() == ["lunch_peak", "11:30", "2m", "105", "210", "60", "0.625"]
+    resolved = json.loads("{" + document)
+    assert (resolved["time_scale"], resolved["rate_scale"]) == (60, 1.5)
+
+
 def test_show_json_is_only_the_resolved_profile_and_takes_a_path() -> None:
     result = surge("profiles", "show", str(profiles_dir() / "emergency_drill.toml"), "--json")
     assert result.returncode == 0, result.stderr
@@ -79,6 +90,12 @@ def test_check_names_the_file_field_and_reason_of_a_broken_profile(tmp_path: Pat
         (["profiles", "show", "nope"], "nope: no such profile (shipped: "),
         (["profiles", "show", "weekday", "--time-scale", "0"], "--time-scale: 0 must be"),
         (["profiles", "show", "weekday", "--time-scale", "fast"], "'fast' is not a number"),
+        (["profiles", "show", "weekday", "--rate-scale", "-1"], "--rate-scale: -1 must be"),
+        (["profiles", "show", "weekday", "--rate-scale", "inf"], "--rate-scale: inf must be"),
+        (
+            ["profiles", "show", "payday", "--rate-scale", "1000"],
+            "--rate-scale: rate scale 1000 takes kiosk arrivals in phase 'lunch_peak' to 140000",
+        ),
         (["profiles", "check", "/nonexistent/day.toml"], "/nonexistent/day.toml: file not found"),
         (["profiles", "list", "--bogus"], "unrecognized arguments: --bogus"),
     ],

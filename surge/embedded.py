@@ -1,0 +1,123 @@
+"""The embedded mock core of `surge rehearse`: a real `mock-core` process on loopback, set up like
+the profile's branches, on a free port, with an admin token made for this rehearsal.
+
+The harness talks to it over HTTP only, as to the real systems. What the core is told comes from
+the profile: its branches, the counters each opens (`[staffing]`), its opening hours (the day's
+span, for appointment slots) and the seed. Its lanes keep their defaults (docs/capacity.md): the
+rehearsal measures what those carry. It seeds no customers, since the harness onboards its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from surge import children
+from surge.profile import Profile
+
+START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 10.0
+PORT_ATTEMPTS = 3
+"""Another process may take the free port between choosing it and the core binding it."""
+ADMIN_TOKEN_ENV = "MOCK_CORE_ADMIN_TOKEN"
+"""mock_core.settings reads the admin token from here: kept off command lines and files."""
+
+
+class CoreError(Exception):
+    """The embedded core could not start, worded as one line."""
+
+
+@dataclass(frozen=True)
+class Core:
+    process: subprocess.Popen[bytes]
+    url: str
+    admin_token: str
+    log: Path
+
+
+def settings_toml(profile: Profile, seed: int) -> str:
+    """The core's `--config` file for a profile (see mock_core/settings.py)."""
+    closing = profile.wall_clock(profile.duration_s)[:5]  # "HH:MM" even off the minute
+    branch = {
+        "branches": profile.branches,
+        "counters": profile.staffing.counters,
+        "opening": profile.day_start,
+        "closing": closing,
+    }
+    lines = [
+        f"# The embedded mock core of a rehearsal of {profile.name}",
+        f"seed = {seed}",
+        "customers = 0",
+        "",
+        "[branch]",
+        *(f"{key} = {json.dumps(value)}" for key, value in branch.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def start(profile: Profile, seed: int, folder: Path) -> Core:
+    """Start the core with its ledger, settings and log in `folder`; return once it answers."""
+    config = folder / "mock-core.toml"
+    config.write_text(settings_toml(profile, seed), encoding="utf-8")
+    log = folder / "mock-core.log"
+    token = secrets.token_urlsafe(24)
+    env = {**os.environ, ADMIN_TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
+    last = ""
+    for _ in range(PORT_ATTEMPTS):
+        port = children.free_port()
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [
+                    *children.script("mock-core", "mock_core"),
+                    *("--host", children.LOOPBACK, "--port", str(port)),
+                    *("--db", str(folder / "ledger.sqlite"), "--config", str(config)),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches the rehearsal, which stops the core
+            )
+        core = Core(process, f"http://{children.LOOPBACK}:{port}", token, log)
+        try:
+            if _answers(core):
+                return core
+        except BaseException:
+            stop(core)
+            raise
+        stop(core)
+        last = log_tail(core, lines=1)
+        if not any(taken in last for taken in ("cannot listen", "already in use")):
+            break
+    raise CoreError(f"the embedded mock core did not start: {last or 'no output'}")
+
+
+def _answers(core: Core) -> bool:
+    """True once `/healthz` answers; False if the process ended first. Bounded in time."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if core.process.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{core.url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise CoreError(f"the embedded mock core did not answer within {START_TIMEOUT_S:g} s")
+
+
+def log_tail(core: Core, lines: int = 20) -> str:
+    """The core's last lines of output: why it ended, when it ended early."""
+    text = core.log.read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def stop(core: Core) -> None:
+    children.stop(core.process, STOP_GRACE_S)
