@@ -16,6 +16,7 @@ time is the `end` of its settled attempt minus the visit's `scheduled` start.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import time
 import uuid
@@ -26,14 +27,29 @@ from typing import Any, Literal, NamedTuple, Protocol
 import orjson
 
 Outcome = Literal["ok", "refused", "retried", "failed"]
-
-# Keys: a random prefix per process and a counter, unique across processes and runs; a uuid4 per
-# write cost an os.urandom call on the generator's hot path.
-_KEY_PREFIX = uuid.uuid4().hex[:16]
-_KEY_NUMBERS = itertools.count(1)
 """ok: 2xx; refused: a business refusal the customer meets (insufficient funds, sold out, slot
 full), not an error; retried: this attempt failed and the step was sent again; failed: the step
 gave up (an unexpected status, or retries spent)."""
+
+# Keys: a random prefix per process and a counter, unique across processes and runs; a uuid4 per
+# write cost an os.urandom call on the generator's hot path. Locust's --processes forks workers
+# after importing this module: each child draws its own prefix, or the workers' keys collide.
+_KEY_PREFIX = ""
+_KEY_NUMBERS = itertools.count(1)
+
+
+def _new_key_prefix() -> None:
+    global _KEY_PREFIX
+    _KEY_PREFIX = uuid.uuid4().hex[:16]
+
+
+_new_key_prefix()
+os.register_at_fork(after_in_child=_new_key_prefix)
+
+
+def idempotency_key() -> str:
+    """A key no other request of any process or run uses."""
+    return f"{_KEY_PREFIX}-{next(_KEY_NUMBERS)}"
 
 TRANSPORT_ERROR = 0
 """The status recorded when no response arrived (connection refused, reset, timeout)."""
@@ -162,7 +178,7 @@ class Sender:
         """Send until settled. `refusals`: statuses that are business outcomes of this step."""
         data = None
         if method != "GET":
-            key = f"{_KEY_PREFIX}-{next(_KEY_NUMBERS)}"
+            key = idempotency_key()
             if json is None:
                 headers = {**headers, "Idempotency-Key": key}
             else:

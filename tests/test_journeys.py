@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from surge.journeys import (
     fetch_branches,
     run_visit,
 )
-from surge.retry import RequestRecord, RetryPolicy, Sender
+from surge.retry import RequestRecord, RetryPolicy, Sender, idempotency_key
 from tests.support import TOKENS, Api, auth, serve
 
 SCHEDULED = 1_700_000_000.0
@@ -559,3 +560,18 @@ def test_a_status_0_response_is_a_transport_error() -> None:
     assert reply.outcome == "failed"
     assert reply.status == 0
     assert [(r.status, r.error) for r in records] == [(0, "ConnectionRefusedError(111)")] * 2
+
+
+def test_a_forked_process_makes_idempotency_keys_unlike_its_parents() -> None:
+    """Locust's --processes forks its workers after importing the harness."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(write, idempotency_key().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 200).decode()
+    os.close(read)
+    ours = idempotency_key()
+    assert theirs.rsplit("-", 1)[0] != ours.rsplit("-", 1)[0]

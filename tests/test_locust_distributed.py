@@ -294,3 +294,6 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
     assert summary["workers"]["reported"] == 2
     assert locust_count(tmp_path / "locust") == summary["requests"] > 0
     assert log.count("Run folder:") == 1
+    with (folder / "requests.csv").open(encoding="utf-8") as rows:
+        errors = {r["error"] for r in csv.DictReader(rows) if r["status"] == "422"}
+    assert not any("Idempotency" in e for e in errors)  # forked workers draw their own keys
