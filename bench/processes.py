@@ -1,40 +1,31 @@
-"""The benchmarks' process plumbing: free ports, stopping whole process groups, a busy-machine
-warning, and SIGTERM turned into a clean exit, so no server outlives a benchmark."""
+"""The benchmarks' process plumbing: free ports and stopping whole process groups (the harness's
+own, `surge.children`), a busy-machine warning, and SIGTERM turned into a clean exit, so no server
+outlives a benchmark."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from types import FrameType
 
-HOST = "127.0.0.1"
+from surge import children
+from surge.children import free_port
+
+HOST = children.LOOPBACK
 STOP_TIMEOUT_S = 5.0
 BUSY_LOAD = 0.5
+__all__ = ["HOST", "SetupError", "exit_on_sigterm", "free_port", "log_tail", "stop", "warn_if_busy"]
 
 
 class SetupError(Exception):
     """The benchmark could not run at all (as opposed to running and missing a target)."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Kill the process's whole group, escalating, so nothing outlives the benchmark."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT_S)
-            return
+    children.stop(process, STOP_TIMEOUT_S)
 
 
 def log_tail(log: Path, lines: int = 25) -> str:

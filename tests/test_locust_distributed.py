@@ -180,38 +180,49 @@ def locust_count(csv_prefix: Path) -> int:
     return int(total["Request Count"])
 
 
+@contextmanager
+def master_and_workers(
+    tmp: Path, host: str, options: list[str]
+) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
+    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it."""
+    port = str(free_port())
+    with ExitStack() as stack:
+        master = stack.enter_context(
+            process(
+                [
+                    *("--master", "--expect-workers", str(WORKERS), "--headless"),
+                    *("--host", host, "--customers", "20", "--admin-token", TOKENS["admin"]),
+                    *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
+                    *options,
+                ],
+                tmp / "master.log",
+            )
+        )
+        workers = [
+            stack.enter_context(
+                process(
+                    ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
+                    tmp / f"worker{n}.log",
+                )
+            )
+            for n in range(WORKERS)
+        ]
+        yield master, workers
+
+
 class Distributed:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.profile = busy_weekday(tmp, "spread")
         self.results = tmp / "results"
-        port = str(free_port())
+        options = [
+            *("--profile", str(self.profile), "--time-scale", str(TIME_SCALE)),
+            *("--results", str(self.results), "--csv", str(tmp / "locust")),
+        ]
         with (
             serve(tmp / "core.db", "--unlimited", "--customers", "20") as (host, _),
-            ExitStack() as stack,
+            master_and_workers(tmp, host, options) as (master, workers),
         ):
-            master = stack.enter_context(
-                process(
-                    [
-                        *("--master", "--expect-workers", str(WORKERS), "--headless"),
-                        *("--host", host),
-                        *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
-                        *("--profile", str(self.profile), "--time-scale", str(TIME_SCALE)),
-                        *("--results", str(self.results), "--customers", "20"),
-                        *("--csv", str(tmp / "locust"), "--admin-token", TOKENS["admin"]),
-                    ],
-                    tmp / "master.log",
-                )
-            )
-            workers = [
-                stack.enter_context(
-                    process(
-                        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-                        tmp / f"worker{n}.log",
-                    )
-                )
-                for n in range(WORKERS)
-            ]
             self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
             self.worker_returncodes = [worker.wait(timeout=15) for worker in workers]
         self.log = (tmp / "master.log").read_text(encoding="utf-8", errors="replace")

@@ -12,17 +12,15 @@ import os
 import re
 import signal
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import TOKENS, free_port, serve
-from tests.test_locust_distributed import process
+from tests.support import serve
+from tests.test_locust_distributed import WORKERS, master_and_workers
 from tests.test_locust_run import TIME_SCALE, busy_weekday, read_json, run_folder
 
-WORKERS = 3
 LOAD_SEEN_S = 30
 """At most this long for Locust's first stats table, the sign that the workers send load."""
 RUN_TIMEOUT_S = 30
@@ -36,32 +34,14 @@ class Lost:
     def __init__(self, tmp: Path, killed: int) -> None:
         self.results = tmp / "results"
         profile = busy_weekday(tmp, "lost")
-        port = str(free_port())
+        options = [  # with an admin token the end fetches over HTTP, so the master yields
+            *("--profile", str(profile), "--time-scale", str(2 * TIME_SCALE)),
+            *("--results", str(self.results)),
+        ]
         with (
             serve(tmp / "core.db", "--unlimited", "--customers", "20") as (host, _),
-            ExitStack() as stack,
+            master_and_workers(tmp, host, options) as (master, workers),
         ):
-            master = stack.enter_context(
-                process(
-                    [
-                        *("--master", "--expect-workers", str(WORKERS), "--headless"),
-                        *("--host", host, "--profile", str(profile), "--customers", "20"),
-                        *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
-                        *("--time-scale", str(2 * TIME_SCALE), "--results", str(self.results)),
-                        *("--admin-token", TOKENS["admin"]),  # the end fetches over HTTP: yields
-                    ],
-                    tmp / "master.log",
-                )
-            )
-            workers = [
-                stack.enter_context(
-                    process(
-                        ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-                        tmp / f"worker{n}.log",
-                    )
-                )
-                for n in range(WORKERS)
-            ]
             self._wait_for_load(tmp / "master.log")
             for worker in workers[:killed]:
                 os.killpg(worker.pid, signal.SIGKILL)
