@@ -142,7 +142,8 @@ class Context:
     clock: Callable[[], float] = time.time
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: made once per visit, and a frozen dataclass is several times slower to make.
+@dataclass(slots=True)
 class Visit:
     channel: Channel
     operation: str
@@ -167,7 +168,7 @@ class ExpectedAlert:
     account_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as Visit
 class VisitResult:
     channel: Channel
     journey: str

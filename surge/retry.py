@@ -51,6 +51,7 @@ def idempotency_key() -> str:
     """A key no other request of any process or run uses."""
     return f"{_KEY_PREFIX}-{next(_KEY_NUMBERS)}"
 
+
 TRANSPORT_ERROR = 0
 """The status recorded when no response arrived (connection refused, reset, timeout)."""
 
