@@ -176,7 +176,7 @@ def settings(
         raise BadInput(f"--rate-scale: {error}") from None
     return Settings(
         profile=profile,
-        seed=profile.seed if options.seed is None else options.seed,
+        seed=_seed(options.seed, profile.seed),
         time_scale=scale,
         rate_scale=rates,
         max_users=options.max_users,
@@ -190,6 +190,17 @@ def settings(
         tokens=journeys.Tokens(options.teller_token, options.kiosk_token, options.online_token),
         admin_token=options.admin_token or None,
     )
+
+
+def _seed(given: int | str | None, default: int) -> int:
+    """`--seed`, or the profile's when none is given. Locust's web UI passes an option whose
+    default is None as the text of its field: "" when left blank."""
+    if given is None or given == "":
+        return default
+    try:
+        return int(given)
+    except ValueError:
+        raise BadInput(f"--seed: a whole number, not {given!r}") from None
 
 
 @events.init.add_listener
@@ -496,14 +507,14 @@ class SurgeUser(FastHttpUser):
         if arrival is None:
             return
         channel = arrival.channel
-        visit = dispatcher.journey(arrival)
         dispatcher.in_flight[channel] += 1
         began = time.monotonic()
         try:
+            visit = dispatcher.journey(arrival)
             result = journeys.run_visit(visit, self._context_for(run))
         except Exception as error:  # a journey bug must not end the user: count it, go on
             run.visits["error"] += 1
-            _warn(f"{visit.channel} {visit.operation} visit raised {error!r}")
+            _warn(f"{channel} visit {arrival.number} raised {error!r}")
             return
         finally:
             dispatcher.in_flight[channel] -= 1
