@@ -664,7 +664,7 @@ def write_folder(run: Run, environment: Environment) -> Path:
             "start": run.started,
             "day_start": day_start,
             "end": run.ended,
-            "command_line": sys.argv,
+            "command_line": _without_secrets(sys.argv),
             "workers": workers,
             "max_users": chosen.max_users,
             "customers": chosen.customers if chosen.data_pool is None else str(chosen.data_pool),
@@ -695,6 +695,24 @@ def write_folder(run: Run, environment: Environment) -> Path:
     if run.admin:
         _fetch_admin(run, folder)
     return folder
+
+
+def _without_secrets(argv: list[str]) -> list[str]:
+    """The command line with the values of secret options (`--admin-token T`, `--x-token=T`)
+    blanked: run folders get copied around."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        name, equals, _ = arg.partition("=")
+        secret = name.startswith("--") and bool(_SECRET.search(name))
+        if hide_next:
+            shown.append("***")
+        elif secret and equals:
+            shown.append(f"{name}=***")
+        else:
+            shown.append(arg)
+        hide_next = secret and not equals
+    return shown
 
 
 def _fetch_admin(run: Run, folder: Path) -> None:

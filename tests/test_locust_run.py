@@ -108,6 +108,7 @@ def test_the_run_folder_records_the_resolved_profile_and_every_request(unsaturat
     assert {r["channel"] for r in records} == set(CHANNELS)
     assert all(float(r["end"]) >= float(r["start"]) for r in records)
     assert read_json(unsaturated.folder / "reconcile.json")["ok"] is True
+    assert TOKENS["admin"] not in (unsaturated.folder / "run.json").read_text(encoding="utf-8")
     assert isinstance(read_json(unsaturated.folder / "alerts.json"), list)
 
 
