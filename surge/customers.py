@@ -15,6 +15,7 @@ import random
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -192,10 +193,28 @@ class Client(Protocol):
     def get(self, url: str, *, headers: Mapping[str, str]) -> Response: ...
 
 
+ONBOARDING_CONCURRENCY = 16
+"""Onboarding requests in flight at once.
+
+The customer and cash routes run in the mock core's `teller-core` lane (docs/capacity.md): 48
+slots of about 55 ms each. Sixteen in flight is a third of those slots, so onboarding never waits
+in the lane's queue (let alone fills it: no 503s) and a target with a third of that front end is
+still not overloaded, while 200 customers take a few seconds instead of half a minute. More buys
+little: the mock core and the harness share the machine's cores, and httpx keeps 20 connections
+alive by default, so a few more would be opened and closed for every request.
+"""
+
+
 def onboard(
     client: Client, people: Sequence[Person], *, token: str, key_prefix: str
 ) -> list[Customer]:
-    """Onboard `people` through `POST /v1/customers` (as a teller), in order, one at a time.
+    """Onboard `people` through `POST /v1/customers` (as a teller), in order of `people`.
+
+    Up to `ONBOARDING_CONCURRENCY` people are onboarded at once, each by one thread (a greenlet
+    under Locust's gevent), one request after another; the client must be safe to share across
+    threads (httpx.Client is). Each distinct person is onboarded once, so a person listed twice
+    gets the same customer without two requests racing on one key. The first refusal in the
+    order of `people` is raised, and people not started by then are not onboarded.
 
     Everyone gets a CNY account, high-value customers a USD account too, and a new customer pays
     in opening cash at the home branch (`_opening_cash`): a customer with empty accounts would
@@ -206,58 +225,72 @@ def onboard(
     answer raises `PoolError`.
     """
     auth = {"Authorization": f"Bearer {token}"}
-    customers = []
+    first_seen: dict[Person, int] = {}
     for n, person in enumerate(people, 1):
-        where = f"onboarding person {n} of {len(people)}"
-        digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
-        body = {
-            "name": person.name,
-            "id_number": person.id_number,
-            "phone": person.phone,
-            "segment": person.segment,
-            "home_branch": person.home_branch,
-            "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
-        }
-        headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
-        response = _call(where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
-        if response.status_code == 201:
-            answer = _json(response)
-            if not isinstance(answer, dict):
-                raise PoolError(f"{where}: POST /v1/customers answered 201 without a customer")
-            accounts = _by_currency(answer["accounts"])
-            for currency, amount in _opening_cash(person, digest).items():
-                deposit = {
-                    "account_id": accounts[currency][0],
-                    "amount": amount,
-                    "currency": currency,
-                    "branch_id": person.home_branch,
-                    "operator_id": "ONBOARDING",
-                }
-                keyed = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}-{currency}"}
-                paid = _call(
-                    where,
-                    "POST /v1/cash/deposits",
-                    client.post,
-                    "/v1/cash/deposits",
-                    deposit,
-                    keyed,
-                )
-                if paid.status_code != 201:
-                    raise PoolError(f"{where}: POST /v1/cash/deposits {_failure(paid)}")
-            customers.append(
-                Customer(answer["id"], answer["segment"], answer["home_branch"], accounts)
+        first_seen.setdefault(person, n)
+    with ThreadPoolExecutor(ONBOARDING_CONCURRENCY, thread_name_prefix="onboard") as pool:
+        futures = {
+            person: pool.submit(
+                _onboard_one,
+                client,
+                person,
+                auth,
+                key_prefix,
+                f"onboarding person {n} of {len(people)}",
             )
-            continue
-        existing = _existing_customer(response)
-        if existing is None:
-            raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
-        path = f"/v1/customers/{existing}/accounts"
-        found = _call(where, f"GET {path}", client.get, path, None, auth)
-        if found.status_code != 200:
-            raise PoolError(f"{where}: GET {path} {_failure(found)}")
-        accounts = _by_currency(_json(found))
-        customers.append(Customer(existing, person.segment, person.home_branch, accounts))
-    return customers
+            for person, n in first_seen.items()
+        }
+        try:
+            onboarded = {person: future.result() for person, future in futures.items()}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return [onboarded[person] for person in people]
+
+
+def _onboard_one(
+    client: Client, person: Person, auth: Mapping[str, str], key_prefix: str, where: str
+) -> Customer:
+    """One person's customer: created and paid in, or, if the system knows them, looked up."""
+    digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
+    body = {
+        "name": person.name,
+        "id_number": person.id_number,
+        "phone": person.phone,
+        "segment": person.segment,
+        "home_branch": person.home_branch,
+        "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
+    }
+    headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
+    response = _call(where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
+    if response.status_code == 201:
+        answer = _json(response)
+        if not isinstance(answer, dict):
+            raise PoolError(f"{where}: POST /v1/customers answered 201 without a customer")
+        accounts = _by_currency(answer["accounts"])
+        for currency, amount in _opening_cash(person, digest).items():
+            deposit = {
+                "account_id": accounts[currency][0],
+                "amount": amount,
+                "currency": currency,
+                "branch_id": person.home_branch,
+                "operator_id": "ONBOARDING",
+            }
+            keyed = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}-{currency}"}
+            paid = _call(
+                where, "POST /v1/cash/deposits", client.post, "/v1/cash/deposits", deposit, keyed
+            )
+            if paid.status_code != 201:
+                raise PoolError(f"{where}: POST /v1/cash/deposits {_failure(paid)}")
+        return Customer(answer["id"], answer["segment"], answer["home_branch"], accounts)
+    existing = _existing_customer(response)
+    if existing is None:
+        raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
+    path = f"/v1/customers/{existing}/accounts"
+    found = _call(where, f"GET {path}", client.get, path, None, auth)
+    if found.status_code != 200:
+        raise PoolError(f"{where}: GET {path} {_failure(found)}")
+    return Customer(existing, person.segment, person.home_branch, _by_currency(_json(found)))
 
 
 def _opening_cash(person: Person, digest: str) -> dict[str, str]:
