@@ -263,6 +263,26 @@ def test_onboarding_runs_people_concurrently_and_keeps_one_customer_each_in_orde
         assert core.reconcile()["ok"]
 
 
+def test_a_target_too_small_for_the_concurrency_is_onboarded_one_request_at_a_time(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "[lanes.teller-core]\nslots = 1\nqueue = 1\ntimeout = 0.02\n"
+        'service = { distribution = "constant", mean = 0.05 }\n',
+        encoding="utf-8",
+    )
+    crowd = people(6, seed=707)
+    with serve_api(tmp_path / "ledger.sqlite", "--config", str(config), "--customers", "0") as core:
+        sender = Recording(core.client)
+        customers = onboard(sender, crowd, token=TOKENS["teller"], key_prefix="run-h")
+        pushed_back = [status for _, status, _ in sender.answers if status in (503, 504)]
+        assert pushed_back  # the first concurrent sends were refused, and sent again
+        assert len({c.customer_id for c in customers}) == 6
+        assert customer_count(core) == 6
+        assert core.reconcile()["ok"]
+
+
 def test_a_person_listed_twice_is_onboarded_once(live: Api) -> None:
     first, second = people(2, seed=606)
     before = customer_count(live)
