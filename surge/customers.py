@@ -13,8 +13,12 @@ import csv
 import hashlib
 import random
 import re
+import threading
+import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -181,6 +185,9 @@ class Response(Protocol):
     @property
     def status_code(self) -> int: ...
 
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
     def json(self) -> Any: ...
 
 
@@ -192,10 +199,65 @@ class Client(Protocol):
     def get(self, url: str, *, headers: Mapping[str, str]) -> Response: ...
 
 
+ONBOARDING_CONCURRENCY = 16
+"""Onboarding requests in flight at once.
+
+The customer and cash routes run in the mock core's `teller-core` lane (docs/capacity.md): 48
+slots of about 55 ms each. Sixteen in flight is a third of those slots: onboarding never waits in
+the lane's queue, leaves two thirds of the lane to whatever else a shared target serves, and fits
+httpx's 20 kept-alive connections. Measured against the mock core's default lanes, 200 customers
+take about 26 s one at a time, 1.7 s at 16 and 0.9 s at all 48 slots: the last second is not
+worth taking a whole teller front end of a real system.
+"""
+PUSH_BACK_TRIES = 4
+"""Sends of one onboarding request the target may refuse with 503/504 before onboarding fails."""
+PUSH_BACK_WAIT_S = 10.0
+"""The longest wait before sending a refused request again, whatever `Retry-After` says."""
+
+
+class _Gate:
+    """Onboarding's requests in flight: up to a limit, one at a time once the target pushes back.
+
+    A target whose lane for these routes is smaller than `ONBOARDING_CONCURRENCY` (a test system,
+    a lane shrunk to rehearse saturation) answers the excess 503 or 504 before doing anything, and
+    is then onboarded one request after another, as it always could be.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = threading.Condition()
+        self._limit = limit
+        self._busy = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._free:
+            self._free.wait_for(lambda: self._busy < self._limit)
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._free:
+                self._busy -= 1
+                self._free.notify_all()
+
+    def push_back(self) -> None:
+        with self._free:
+            self._limit = 1
+
+
 def onboard(
     client: Client, people: Sequence[Person], *, token: str, key_prefix: str
 ) -> list[Customer]:
-    """Onboard `people` through `POST /v1/customers` (as a teller), in order, one at a time.
+    """Onboard `people` through `POST /v1/customers` (as a teller), in order of `people`.
+
+    Up to `ONBOARDING_CONCURRENCY` people are onboarded at once, each by one thread (a greenlet
+    under Locust's gevent), one request after another; the client must be safe to share across
+    threads (httpx.Client is). A request the target refuses for want of capacity (503, 504) is
+    sent again with its own key after its `Retry-After`, up to `PUSH_BACK_TRIES` sends, and from
+    then on onboarding sends one request at a time (`_Gate`). Each distinct person is onboarded
+    once, so a person listed twice gets the same customer without two requests racing on one
+    key. The first refusal in the order of `people` is raised; people not started by then are
+    not onboarded.
 
     Everyone gets a CNY account, high-value customers a USD account too, and a new customer pays
     in opening cash at the home branch (`_opening_cash`): a customer with empty accounts would
@@ -206,58 +268,85 @@ def onboard(
     answer raises `PoolError`.
     """
     auth = {"Authorization": f"Bearer {token}"}
-    customers = []
+    gate = _Gate(ONBOARDING_CONCURRENCY)
+    first_seen: dict[Person, int] = {}
     for n, person in enumerate(people, 1):
-        where = f"onboarding person {n} of {len(people)}"
-        digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
-        body = {
-            "name": person.name,
-            "id_number": person.id_number,
-            "phone": person.phone,
-            "segment": person.segment,
-            "home_branch": person.home_branch,
-            "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
-        }
-        headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
-        response = _call(where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
-        if response.status_code == 201:
-            answer = _json(response)
-            if not isinstance(answer, dict):
-                raise PoolError(f"{where}: POST /v1/customers answered 201 without a customer")
-            accounts = _by_currency(answer["accounts"])
-            for currency, amount in _opening_cash(person, digest).items():
-                deposit = {
-                    "account_id": accounts[currency][0],
-                    "amount": amount,
-                    "currency": currency,
-                    "branch_id": person.home_branch,
-                    "operator_id": "ONBOARDING",
-                }
-                keyed = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}-{currency}"}
-                paid = _call(
-                    where,
-                    "POST /v1/cash/deposits",
-                    client.post,
-                    "/v1/cash/deposits",
-                    deposit,
-                    keyed,
-                )
-                if paid.status_code != 201:
-                    raise PoolError(f"{where}: POST /v1/cash/deposits {_failure(paid)}")
-            customers.append(
-                Customer(answer["id"], answer["segment"], answer["home_branch"], accounts)
+        first_seen.setdefault(person, n)
+    with ThreadPoolExecutor(ONBOARDING_CONCURRENCY, thread_name_prefix="onboard") as pool:
+        futures = {
+            person: pool.submit(
+                _onboard_one,
+                client,
+                gate,
+                person,
+                auth,
+                key_prefix,
+                f"onboarding person {n} of {len(people)}",
             )
-            continue
-        existing = _existing_customer(response)
-        if existing is None:
-            raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
-        path = f"/v1/customers/{existing}/accounts"
-        found = _call(where, f"GET {path}", client.get, path, None, auth)
-        if found.status_code != 200:
-            raise PoolError(f"{where}: GET {path} {_failure(found)}")
-        accounts = _by_currency(_json(found))
-        customers.append(Customer(existing, person.segment, person.home_branch, accounts))
-    return customers
+            for person, n in first_seen.items()
+        }
+        try:
+            onboarded = {person: future.result() for person, future in futures.items()}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return [onboarded[person] for person in people]
+
+
+def _onboard_one(
+    client: Client,
+    gate: _Gate,
+    person: Person,
+    auth: Mapping[str, str],
+    key_prefix: str,
+    where: str,
+) -> Customer:
+    """One person's customer: created and paid in, or, if the system knows them, looked up."""
+    digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
+    body = {
+        "name": person.name,
+        "id_number": person.id_number,
+        "phone": person.phone,
+        "segment": person.segment,
+        "home_branch": person.home_branch,
+        "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
+    }
+    headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
+    response = _call(gate, where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
+    if response.status_code == 201:
+        answer = _json(response)
+        if not isinstance(answer, dict):
+            raise PoolError(f"{where}: POST /v1/customers answered 201 without a customer")
+        accounts = _by_currency(answer["accounts"])
+        for currency, amount in _opening_cash(person, digest).items():
+            deposit = {
+                "account_id": accounts[currency][0],
+                "amount": amount,
+                "currency": currency,
+                "branch_id": person.home_branch,
+                "operator_id": "ONBOARDING",
+            }
+            keyed = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}-{currency}"}
+            paid = _call(
+                gate,
+                where,
+                "POST /v1/cash/deposits",
+                client.post,
+                "/v1/cash/deposits",
+                deposit,
+                keyed,
+            )
+            if paid.status_code != 201:
+                raise PoolError(f"{where}: POST /v1/cash/deposits {_failure(paid)}")
+        return Customer(answer["id"], answer["segment"], answer["home_branch"], accounts)
+    existing = _existing_customer(response)
+    if existing is None:
+        raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
+    path = f"/v1/customers/{existing}/accounts"
+    found = _call(gate, where, f"GET {path}", client.get, path, None, auth)
+    if found.status_code != 200:
+        raise PoolError(f"{where}: GET {path} {_failure(found)}")
+    return Customer(existing, person.segment, person.home_branch, _by_currency(_json(found)))
 
 
 def _opening_cash(person: Person, digest: str) -> dict[str, str]:
@@ -273,6 +362,7 @@ def _opening_cash(person: Person, digest: str) -> dict[str, str]:
 
 
 def _call(
+    gate: _Gate,
     where: str,
     what: str,
     method: Callable[..., Response],
@@ -280,14 +370,31 @@ def _call(
     body: Any,
     headers: Mapping[str, str],
 ) -> Response:
-    try:
-        if body is None:
-            response: Response = method(url, headers=headers)
-        else:
-            response = method(url, json=body, headers=headers)
-    except Exception as error:  # the client's own transport errors, whichever client it is
-        raise PoolError(f"{where}: {what} failed: {type(error).__name__}: {error}") from error
+    """The answer to one request, sent again (same key) while the target lacks the capacity."""
+    for sent in range(1, PUSH_BACK_TRIES + 1):
+        with gate.slot():
+            try:
+                if body is None:
+                    response: Response = method(url, headers=headers)
+                else:
+                    response = method(url, json=body, headers=headers)
+            except Exception as error:  # the client's own transport errors, whichever client
+                raise PoolError(
+                    f"{where}: {what} failed: {type(error).__name__}: {error}"
+                ) from error
+        if response.status_code not in (503, 504) or sent == PUSH_BACK_TRIES:
+            break
+        gate.push_back()
+        time.sleep(_retry_after(response))
     return response
+
+
+def _retry_after(response: Response) -> float:
+    """`Retry-After` in seconds (capped), or one second when it is missing or a date."""
+    try:
+        return min(float(response.headers.get("Retry-After", "")), PUSH_BACK_WAIT_S)
+    except ValueError:
+        return 1.0
 
 
 def _json(response: Response) -> Any:

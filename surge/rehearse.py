@@ -41,9 +41,9 @@ from surge.profile import CHANNELS, Profile, format_duration, load_profile
 DEFAULT_PROFILE = "payday"
 """The heaviest shipped day: 8,145 visits at 6 branches, a lunch peak above counter capacity."""
 DEFAULT_TIME_SCALE = 480.0
-"""An eight-hour day in 60 s: with start-up (onboarding) and the end, about a minute and a half."""
+"""An eight-hour day in 60 s: with start-up (onboarding) and the end, a little over a minute."""
 START_AND_END_S = 180.0
-"""Allowed beyond the scaled day: Locust's start, onboarding the customers (about 25 s for 200
+"""Allowed beyond the scaled day: Locust's start, onboarding the customers (about 3 s for 200
 against the embedded core's lanes), the harness's drain and stop timeout (30 s each) and the
 final fetches. A rehearsal still running after that is stopped as not valid evidence."""
 LOG_TAIL_LINES = 20

@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import random
 import re
+import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,7 @@ import httpx
 import pytest
 
 from surge.customers import (
+    ONBOARDING_CONCURRENCY,
     Customer,
     Person,
     Pool,
@@ -30,7 +33,7 @@ from surge.customers import (
     resident_id_check_digit,
     worker_share,
 )
-from tests.support import TOKENS, Api
+from tests.support import TOKENS, Api, serve_api
 
 BRANCHES = ["B001", "B002", "B003", "B004"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -201,9 +204,93 @@ def test_onboarding_again_is_answered_from_the_first_run_and_creates_nobody(live
     # Under another prefix the keys are new: the 409 names the customer, who is looked up.
     other = Recording(live.client)
     assert onboard(other, crowd, token=TOKENS["teller"], key_prefix="run-c") == first
-    assert other.answers == [("POST", 409, None), ("GET", 200, None)] * 8
+    assert Counter(other.answers) == {("POST", 409, None): 8, ("GET", 200, None): 8}
     assert customer_count(live) == count
     assert live.reconcile()["ok"]
+
+
+class InFlight:
+    """An httpx.Client shared by onboarding's threads that notes the most requests at once."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.note(lambda: self.client.post(url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.note(lambda: self.client.get(url, **kwargs))
+
+    def note(self, send: Callable[[], httpx.Response]) -> httpx.Response:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            return send()
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_onboarding_runs_people_concurrently_and_keeps_one_customer_each_in_order(
+    tmp_path: Path,
+) -> None:
+    crowd = people(40, seed=505, high_value_share=0.3)
+    # Default lanes: every request holds a teller-core slot for its service time, so they overlap.
+    with serve_api(tmp_path / "ledger.sqlite", "--customers", "0", "--seed", "5") as core:
+        sender = InFlight(core.client)
+        customers = onboard(sender, crowd, token=TOKENS["teller"], key_prefix="run-f")
+        assert 1 < sender.most <= ONBOARDING_CONCURRENCY
+        listed = []
+        for person, customer in zip(crowd, customers, strict=True):
+            assert (customer.segment, customer.home_branch) == (person.segment, person.home_branch)
+            expected = ["CNY", "USD"] if person.high_value else ["CNY"]
+            assert sorted(customer.accounts) == expected
+            accounts = core.ok(core.get(f"/v1/customers/{customer.customer_id}/accounts"), 200)
+            assert {a["id"] for a in accounts} == {
+                i for ids in customer.accounts.values() for i in ids
+            }
+            assert all(Decimal(a["balance"]) > 0 for a in accounts)
+            listed.append(customer.customer_id)
+        assert len(set(listed)) == 40
+        assert customer_count(core) == 40
+        # Again, concurrently: every person's own keys answer with the same customer.
+        assert onboard(core.client, crowd, token=TOKENS["teller"], key_prefix="run-f") == customers
+        assert customer_count(core) == 40
+        assert core.reconcile()["ok"]
+
+
+def test_a_target_too_small_for_the_concurrency_is_onboarded_one_request_at_a_time(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "[lanes.teller-core]\nslots = 1\nqueue = 1\ntimeout = 0.02\n"
+        'service = { distribution = "constant", mean = 0.05 }\n',
+        encoding="utf-8",
+    )
+    crowd = people(6, seed=707)
+    with serve_api(tmp_path / "ledger.sqlite", "--config", str(config), "--customers", "0") as core:
+        sender = Recording(core.client)
+        customers = onboard(sender, crowd, token=TOKENS["teller"], key_prefix="run-h")
+        pushed_back = [status for _, status, _ in sender.answers if status in (503, 504)]
+        assert pushed_back  # the first concurrent sends were refused, and sent again
+        assert len({c.customer_id for c in customers}) == 6
+        assert customer_count(core) == 6
+        assert core.reconcile()["ok"]
+
+
+def test_a_person_listed_twice_is_onboarded_once(live: Api) -> None:
+    first, second = people(2, seed=606)
+    before = customer_count(live)
+    customers = onboard(
+        live.client, [first, second, first], token=TOKENS["teller"], key_prefix="run-g"
+    )
+    assert customers[0] == customers[2] != customers[1]
+    assert customer_count(live) == before + 2
 
 
 def test_an_onboarding_refusal_is_one_line_naming_the_person_and_the_answer(live: Api) -> None:
