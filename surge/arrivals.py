@@ -155,7 +155,6 @@ class Outcome(StrEnum):
     DROPPED = "dropped"
 
 
-_INDEX = {outcome: i for i, outcome in enumerate(Outcome)}
 _DIGITS = 4
 _EXACT_BELOW_US = 10**_DIGITS
 
@@ -214,15 +213,20 @@ class Lateness:
 
     def record(self, channel: str, scheduled_s: float, started_s: float) -> Outcome:
         lag = started_s - scheduled_s
-        if lag > self.drop_after_s:
-            outcome = Outcome.DROPPED
+        if lag > self.drop_after_s:  # index: the outcome's place in `Counts`
+            outcome, index = Outcome.DROPPED, 2
         else:
-            outcome = Outcome.LATE if lag > self.late_after_s else Outcome.ON_TIME
+            outcome, index = (Outcome.LATE, 1) if lag > self.late_after_s else (Outcome.ON_TIME, 0)
             key = _lag_key(lag)
             self._lags[key] = self._lags.get(key, 0) + 1
-        buckets = self._buckets.setdefault(channel, {})
-        counts = buckets.setdefault(math.floor(scheduled_s / self.bucket_s), [0, 0, 0])
-        counts[_INDEX[outcome]] += 1
+        buckets = self._buckets.get(channel)
+        if buckets is None:
+            buckets = self._buckets[channel] = {}
+        bucket = math.floor(scheduled_s / self.bucket_s)
+        counts = buckets.get(bucket)
+        if counts is None:
+            counts = buckets[bucket] = [0, 0, 0]
+        counts[index] += 1
         return outcome
 
     def counts(self, channel: str | None = None) -> Counts:

@@ -15,6 +15,8 @@ send theirs to the master): nothing here assumes it sees every visit of the run.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 import time
@@ -64,7 +66,7 @@ class Dispatcher:
     idle: dict[str, int] = field(default_factory=dict)
     """Users of each channel waiting on its queue for a visit."""
     _greenlet: gevent.Greenlet | None = None
-    _shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    _mix: dict[str, _Weighted] = field(default_factory=dict)
     _patterns: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,7 +77,7 @@ class Dispatcher:
             self.idle[channel] = 0
             self.mean_visit_s[channel] = PRIOR_VISIT_S
             # Drawn per visit on the scheduler's hot path: worked out once, not per visit.
-            self._shares[channel] = getattr(self.profile.mix, channel).shares()
+            self._mix[channel] = _Weighted(getattr(self.profile.mix, channel).shares())
             self._patterns[channel] = [p for p, on in journeys.PATTERNS.items() if on == channel]
 
     def schedule(self) -> arrivals.Schedule:
@@ -132,7 +134,7 @@ class Dispatcher:
         rng = random.Random((self.seed << 40) + (channel_index << 32) + arrival.number)
         customers = self.profile.customers
         channel = arrival.channel
-        operation = _weighted(rng, self._shares[channel])
+        operation = self._mix[channel].draw(rng)
         patterns = self._patterns[channel]
         if patterns and rng.random() < customers.suspicious_share:
             operation = rng.choice(patterns)
@@ -224,15 +226,15 @@ def expected_rate(profile: Profile, channel: str, t: float) -> float:
     return max(profile.rate(channel, t), profile.rate(channel, t + LOOKAHEAD_S))
 
 
-def _weighted(rng: random.Random, shares: Mapping[str, float]) -> str:
-    """One key of `shares`, drawn in proportion to its share (one draw of the rng)."""
-    x = rng.random() * sum(shares.values())
-    chosen = ""
-    for name, share in shares.items():
-        if share <= 0:
-            continue
-        chosen = name
-        x -= share
-        if x < 0:
-            break
-    return chosen
+class _Weighted:
+    """Keys drawn in proportion to their shares, one draw of the rng each; the cumulative shares
+    are added up once, not per visit."""
+
+    def __init__(self, shares: Mapping[str, float]) -> None:
+        kept = [(name, share) for name, share in shares.items() if share > 0]
+        self._names = [name for name, _ in kept]
+        self._ends = list(itertools.accumulate(share for _, share in kept))
+
+    def draw(self, rng: random.Random) -> str:
+        x = rng.random() * self._ends[-1]
+        return self._names[min(bisect.bisect_right(self._ends, x), len(self._names) - 1)]
