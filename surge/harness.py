@@ -678,6 +678,8 @@ def write_folder(run: Run, environment: Environment) -> Path:
         run.records, lateness, scheduled, chosen.profile.duration_s, chosen.limits
     )
     figures["visits"].update(run.visits)
+    if _failed_inside(figures):
+        figures["valid"] = False
     if run.fleet is not None:
         missing = run.fleet.missing()
         figures["workers"] = {
@@ -695,6 +697,14 @@ def write_folder(run: Run, environment: Environment) -> Path:
     if run.admin:
         _fetch_admin(run, folder)
     return folder
+
+
+def _failed_inside(figures: dict[str, Any]) -> bool:
+    """More visits failed inside the harness than the dropped limit allows. Such a visit (the
+    target's answers not what the journeys read, most likely) is load the profile asked for and
+    nobody sent, as a dropped one is."""
+    visits, limit = figures["visits"], figures["limits"]["max_dropped_share"]
+    return bool(visits["error"] > limit * max(visits["started"], 1))
 
 
 def _without_secrets(argv: list[str]) -> list[str]:
@@ -762,6 +772,12 @@ def verdict(environment: Environment, **_: Any) -> None:
         )
         return
     visits, limits = figures.get("visits", {}), figures.get("limits", {})
+    if figures and _failed_inside(figures):
+        print(
+            f"The run is not valid evidence: {visits['error']} of {visits['started']} visits "
+            "failed inside the harness (see the warnings: answers the journeys could not read?)"
+        )
+        return
     print(
         "The run is not valid evidence: the generator fell behind its schedule "
         f"({visits.get('dropped_share', 0):.1%} of visits dropped, limit "

@@ -13,6 +13,8 @@ import json
 import re
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,53 @@ def test_time_scale_divides_every_duration_of_the_recorded_profile(unsaturated: 
     assert durations == pytest.approx([p.duration / TIME_SCALE for p in original.phases])
     assert sum(durations) == pytest.approx(DAY_SECONDS / TIME_SCALE)
     assert unsaturated.run["time_scale"] == TIME_SCALE
+
+
+class _Unreadable(BaseHTTPRequestHandler):
+    """A target that is not the branch systems' API: 200 with `{}` for everything but the branch
+    list, so the journeys cannot read what they need (a ticket, an account)."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'[{"id": "B001", "counters": 2}]' if self.path == "/v1/branches" else b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_visits_the_harness_cannot_run_make_the_run_not_valid_evidence(tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text(
+        "customer_id,account_id,currency,segment,home_branch\n"
+        + "".join(f"C0000000{n},A0000000{n},CNY,mass,B001\n" for n in range(1, 4)),
+        encoding="utf-8",
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unreadable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = locust(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            *("--profile", str(busy_weekday(tmp_path, "unreadable"))),
+            *("--time-scale", str(4 * TIME_SCALE), "--results", str(tmp_path / "results")),
+            *("--data-pool", str(pool)),
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert re.search(
+        r"not valid evidence: \d+ of \d+ visits failed inside the harness", done.stdout
+    )
+    summary = read_json(run_folder(tmp_path / "results") / "summary.json")
+    assert summary["valid"] is False
+    assert summary["visits"]["error"] > 0
 
 
 def test_a_saturated_core_gives_late_and_dropped_visits_and_exit_code_3(tmp_path: Path) -> None:
