@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +48,7 @@ sys.path.insert(0, str(REPO_DIR))  # run as `python bench/harness_overhead.py` f
 
 from processes import (  # noqa: E402
     HOST,
+    LOOPBACK_OPENER,
     SetupError,
     exit_on_sigterm,
     free_port,
@@ -99,8 +99,6 @@ STEP = 1.3
 EXIT_OK, EXIT_MISSED, EXIT_SETUP = 0, 1, 2
 CPU_SAMPLE_S = 0.2
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -223,7 +221,10 @@ def stub_server(workdir: Path) -> Iterator[str]:
         while True:
             if process.poll() is not None:
                 raise SetupError(f"nginx exited with {process.returncode}: {tail(log, workdir)}")
-            with contextlib.suppress(OSError), _OPENER.open(base + "/v1/branches", timeout=1):
+            with (
+                contextlib.suppress(OSError),
+                LOOPBACK_OPENER.open(base + "/v1/branches", timeout=1),
+            ):
                 break
             if time.monotonic() > deadline:
                 raise SetupError(f"nginx did not answer {base} within {START_TIMEOUT_S:.0f} s")

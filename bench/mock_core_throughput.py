@@ -29,7 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from processes import HOST, SetupError, exit_on_sigterm, free_port, log_tail, stop, warn_if_busy
+from processes import (
+    HOST,
+    LOOPBACK_OPENER,
+    SetupError,
+    exit_on_sigterm,
+    free_port,
+    log_tail,
+    stop,
+    warn_if_busy,
+)
 from reference_app import PATH as REFERENCE_PATH
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -45,9 +54,6 @@ START_TIMEOUT_SECONDS = 30.0
 MAX_FAILED_SHARE = 0.01
 TARGETS = {"read": 0.40, "write": 0.20}
 EXIT_OK, EXIT_MISSED, EXIT_SETUP = 0, 1, 2
-
-# Proxies from the environment must not see benchmark traffic: it stays on loopback.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ def missing_tools() -> str | None:
 def get_json(url: str, token: str) -> Any:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with _OPENER.open(request, timeout=10) as response:
+        with LOOPBACK_OPENER.open(request, timeout=10) as response:
             return json.load(response)
     except OSError as exc:
         raise SetupError(f"GET {url} failed: {exc}") from exc
@@ -102,7 +108,7 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SetupError(f"server exited with {process.returncode}")
-        with contextlib.suppress(OSError), _OPENER.open(url, timeout=1):
+        with contextlib.suppress(OSError), LOOPBACK_OPENER.open(url, timeout=1):
             return
         time.sleep(0.1)
     raise SetupError(f"server did not answer {url} within {START_TIMEOUT_SECONDS:.0f} s")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from types import FrameType
 
@@ -16,7 +17,18 @@ from surge.children import free_port
 HOST = children.LOOPBACK
 STOP_TIMEOUT_S = 5.0
 BUSY_LOAD = 0.5
-__all__ = ["HOST", "SetupError", "exit_on_sigterm", "free_port", "log_tail", "stop", "warn_if_busy"]
+LOOPBACK_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+"""For the benchmarks' own HTTP calls: proxies from the environment must not see them."""
+__all__ = [
+    "HOST",
+    "LOOPBACK_OPENER",
+    "SetupError",
+    "exit_on_sigterm",
+    "free_port",
+    "log_tail",
+    "stop",
+    "warn_if_busy",
+]
 
 
 class SetupError(Exception):

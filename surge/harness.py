@@ -552,7 +552,7 @@ def shape_tick(shape: LoadTestShape) -> tuple[int, float] | None:
     environment = runner.environment if runner else None
     run = None if environment is None else current(environment)
     # Locust deals users to workers class by class in turn: with at least channels × workers
-    # users, each worker has users of every channel (or, with a multiple of 3 workers, helpers).
+    # users, every worker has users (who serve every channel's visits, `Dispatcher.take`).
     least = len(CHANNELS) * (runner.worker_count if isinstance(runner, MasterRunner) else 1)
     if run is None or (run.dispatcher is None and run.fleet is None and run.error is None):
         return least, SPAWN_RATE  # the same answer until ready: Locust restarts on change

@@ -4,7 +4,7 @@ Two settings differ from a plain `FastHttpUser`'s session, both because one Locu
 serves many customers' visits in turn, not one customer's:
 - No cookie jar. One customer's cookies must not ride along with the next customer's requests;
   the systems under test authenticate every request with a bearer token. (The jar also cost
-  about a tenth of each request's time in Locust's client.)
+  about 7% of each request's time in Locust's client.)
 - A business refusal the step expects (insufficient funds, sold out, slot full) is an answer,
   not a failure, in Locust's statistics too, as it is in the harness's records (`outcome`).
 """
