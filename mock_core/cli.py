@@ -12,6 +12,8 @@ from pathlib import Path
 from mock_core.settings import SettingsError, load_settings
 
 EXIT_BAD_INPUT = 2
+"""The harness's code for bad input (`surge.exits.BAD_INPUT`), kept here as a copy: the mock core
+stands for the bank's systems and imports nothing of the harness (docs/architecture.md)."""
 
 
 class _Parser(argparse.ArgumentParser):

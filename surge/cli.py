@@ -1,4 +1,4 @@
-"""`surge`: the harness's command line. Each subcommand returns the exit code of design.md.
+"""`surge`: the harness's command line. Each subcommand returns an exit code of `surge.exits`.
 
 Bad input never shows a traceback: one line on stderr, prefixed `surge:`, and exit code 2.
 """
@@ -14,23 +14,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from surge import rehearse
+from surge import exits, rehearse
+from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
+    DEFAULT_PROFILE,
     Profile,
-    ProfileError,
     format_duration,
     list_profiles,
     load_profile,
+    resolve,
 )
-
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"surge: {message}\n")
+        self.exit(exits.BAD_INPUT, f"surge: {message}\n")
 
 
 def _factor(text: str) -> float:
@@ -67,13 +66,13 @@ def _day(profile: Profile) -> str:
 def _profiles_list(args: argparse.Namespace) -> int:
     names = list_profiles()
     width = max((len(name) for name in names), default=0)
-    code = EXIT_OK
+    code = exits.OK
     for name in names:
         try:
             profile = load_profile(name)
-        except ProfileError as exc:
+        except BadInput as exc:
             print(f"surge: {exc}", file=sys.stderr)
-            code = EXIT_BAD_INPUT
+            code = exits.BAD_INPUT
             continue
         print(f"{name:<{width}}  {_day(profile)}  {profile.description}")
     return code
@@ -106,11 +105,7 @@ def _rate_table(profile: Profile) -> str:
 
 
 def _profiles_show(args: argparse.Namespace) -> int:
-    try:
-        profile = load_profile(args.name).scaled(args.time_scale, args.rate_scale)
-    except ValueError as error:  # both factors are checked by argparse: rates past the limit
-        print(f"surge: --rate-scale: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    profile = resolve(args.name, args.time_scale, args.rate_scale)
     if not args.json:
         print(f"{profile.name}: {profile.description}")
         print(f"{profile.branches} branches, {_day(profile)}, seed {profile.seed}")
@@ -118,17 +113,17 @@ def _profiles_show(args: argparse.Namespace) -> int:
         print(_rate_table(profile))
         print()
     print(json.dumps(profile.to_dict(), indent=2, ensure_ascii=False))
-    return EXIT_OK
+    return exits.OK
 
 
 def _profiles_check(args: argparse.Namespace) -> int:
     load_profile(args.path)
     print("ok")
-    return EXIT_OK
+    return exits.OK
 
 
 def _rehearse(args: argparse.Namespace) -> int:
-    chosen = rehearse.plan(
+    chosen = rehearse.rehearsal(
         profile=args.profile,
         host=args.host,
         time_scale=args.time_scale,
@@ -160,9 +155,9 @@ def _add_rehearse(commands: Any) -> None:
     )
     run.add_argument(
         "--profile",
-        default=rehearse.DEFAULT_PROFILE,
+        default=DEFAULT_PROFILE,
         metavar="NAME_OR_PATH",
-        help=f"a shipped profile or a .toml path (default {rehearse.DEFAULT_PROFILE})",
+        help=f"a shipped profile or a .toml path (default {DEFAULT_PROFILE})",
     )
     run.add_argument(
         "--host", metavar="URL", help="the systems to rehearse (default: an embedded mock core)"
@@ -234,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except (ProfileError, rehearse.BadInput) as exc:
+    except BadInput as exc:
         print(f"surge: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
     except BrokenPipeError:
         # The reader (`| head`) left; point stdout at nothing so the exit flush cannot fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return exits.OK

@@ -27,8 +27,8 @@ from typing import Any, Literal, Protocol, TypeVar, get_args
 from faker import Faker
 from faker.providers.ssn.zh_CN import Provider as _ChineseSsn
 
-Segment = Literal["mass", "affluent", "private"]
-SEGMENTS: tuple[Segment, ...] = get_args(Segment)
+CustomerSegment = Literal["mass", "affluent", "private"]
+SEGMENTS: tuple[CustomerSegment, ...] = get_args(CustomerSegment)
 HIGH_VALUE: frozenset[str] = frozenset({"affluent", "private"})
 POOL_COLUMNS = ("customer_id", "account_id", "currency", "segment", "home_branch")
 
@@ -72,7 +72,7 @@ class Person:
     id_number: str
     phone: str
     card_number: str
-    segment: Segment
+    segment: CustomerSegment
     home_branch: str
 
     @property
@@ -82,7 +82,12 @@ class Person:
 
 @dataclass(frozen=True, slots=True)
 class Customer:
-    """A customer the system knows, with its account ids by currency (each tuple non-empty)."""
+    """A customer the system knows, with its account ids by currency (each tuple non-empty).
+
+    The first CNY account is the one a journey uses by default, and every customer has one. A
+    journey that opens an account adds it to `accounts` in place, so the customer's next visit
+    finds it instead of opening another.
+    """
 
     customer_id: str
     segment: str
@@ -131,7 +136,7 @@ def generate(
         while id_number in taken:
             id_number = _resident_id(rng)
         taken.add(id_number)
-        segment: Segment = "mass"
+        segment: CustomerSegment = "mass"
         if i in high:
             segment = "private" if rng.random() < _PRIVATE_SHARE else "affluent"
         people.append(
@@ -181,7 +186,7 @@ def worker_share(items: Sequence[T], worker: int, workers: int) -> list[T]:
     return list(items[worker::workers])
 
 
-class Response(Protocol):
+class OnboardingResponse(Protocol):
     @property
     def status_code(self) -> int: ...
 
@@ -191,12 +196,12 @@ class Response(Protocol):
     def json(self) -> Any: ...
 
 
-class Client(Protocol):
+class OnboardingClient(Protocol):
     """What onboarding needs of an HTTP client: httpx.Client and Locust's sessions fit."""
 
-    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> Response: ...
+    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> OnboardingResponse: ...
 
-    def get(self, url: str, *, headers: Mapping[str, str]) -> Response: ...
+    def get(self, url: str, *, headers: Mapping[str, str]) -> OnboardingResponse: ...
 
 
 ONBOARDING_CONCURRENCY = 16
@@ -246,7 +251,7 @@ class _Gate:
 
 
 def onboard(
-    client: Client, people: Sequence[Person], *, token: str, key_prefix: str
+    client: OnboardingClient, people: Sequence[Person], *, token: str, key_prefix: str
 ) -> list[Customer]:
     """Onboard `people` through `POST /v1/customers` (as a teller), in order of `people`.
 
@@ -294,7 +299,7 @@ def onboard(
 
 
 def _onboard_one(
-    client: Client,
+    client: OnboardingClient,
     gate: _Gate,
     person: Person,
     auth: Mapping[str, str],
@@ -365,17 +370,17 @@ def _call(
     gate: _Gate,
     where: str,
     what: str,
-    method: Callable[..., Response],
+    method: Callable[..., OnboardingResponse],
     url: str,
     body: Any,
     headers: Mapping[str, str],
-) -> Response:
+) -> OnboardingResponse:
     """The answer to one request, sent again (same key) while the target lacks the capacity."""
     for sent in range(1, PUSH_BACK_TRIES + 1):
         with gate.slot():
             try:
                 if body is None:
-                    response: Response = method(url, headers=headers)
+                    response: OnboardingResponse = method(url, headers=headers)
                 else:
                     response = method(url, json=body, headers=headers)
             except Exception as error:  # the client's own transport errors, whichever client
@@ -389,7 +394,7 @@ def _call(
     return response
 
 
-def _retry_after(response: Response) -> float:
+def _retry_after(response: OnboardingResponse) -> float:
     """`Retry-After` in seconds (capped), or one second when it is missing or a date."""
     try:
         return min(float(response.headers.get("Retry-After", "")), PUSH_BACK_WAIT_S)
@@ -397,14 +402,14 @@ def _retry_after(response: Response) -> float:
         return 1.0
 
 
-def _json(response: Response) -> Any:
+def _json(response: OnboardingResponse) -> Any:
     try:
         return response.json()
     except ValueError:
         return None
 
 
-def _existing_customer(response: Response) -> str | None:
+def _existing_customer(response: OnboardingResponse) -> str | None:
     """The customer id in a 409 "Customer exists" problem, or None for any other answer."""
     problem = _json(response)
     if response.status_code != 409 or not isinstance(problem, dict):
@@ -415,7 +420,7 @@ def _existing_customer(response: Response) -> str | None:
     return match[1] if match else None
 
 
-def _failure(response: Response) -> str:
+def _failure(response: OnboardingResponse) -> str:
     problem = _json(response)
     if isinstance(problem, dict) and ("title" in problem or "detail" in problem):
         reason = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))

@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from surge.exits import BadInput
+
 Channel = Literal["counter", "kiosk", "online"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 CounterOperation = Literal[
@@ -71,10 +73,19 @@ _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _SLACK = 1e-3  # seconds: scaled durations are floats, so times are compared within this
 MAX_PER_HOUR = 100_000
-"""Most arrivals per hour per branch on one channel: beyond it a figure is a typo, not a branch."""
+"""Most arrivals per hour per branch on one channel *as a profile file writes them*: beyond it a
+figure is a typo, not a branch. It bounds what a file says, never the load: `--rate-scale` may
+take the rates anywhere (the generator keeping up is what limits load, and the verdict judges
+that), so the check divides the rates by the rate scale they were raised by."""
+MAX_VISITS = 50_000_000
+"""Most visits one run's day may be expected to hold, however it is scaled: every load loop is
+bounded in count as well as in time (the scheduler walks every visit, and the end counts them)."""
+DEFAULT_PROFILE = "payday"
+"""The day `surge rehearse` and `locust -f loadtests` replay when none is named: the heaviest
+shipped day (8,145 visits at 6 branches, a lunch peak above what the counters carry)."""
 
 
-class ProfileError(Exception):
+class ProfileError(BadInput):
     """A profile problem, worded as one line: `<file>: <field path>: <reason>`."""
 
 
@@ -140,9 +151,9 @@ class _Section(BaseModel):
 class Arrivals(_Section):
     """Visits arriving per hour *per branch*, by channel."""
 
-    counter: float = Field(0, ge=0, le=MAX_PER_HOUR)
-    kiosk: float = Field(0, ge=0, le=MAX_PER_HOUR)
-    online: float = Field(0, ge=0, le=MAX_PER_HOUR)
+    counter: float = Field(0, ge=0, allow_inf_nan=False)
+    kiosk: float = Field(0, ge=0, allow_inf_nan=False)
+    online: float = Field(0, ge=0, allow_inf_nan=False)
 
 
 class Phase(_Section):
@@ -320,7 +331,7 @@ class Segment:
     start_s: float
     end_s: float
     per_second: float
-    phase: str
+    phase: str = ""
 
 
 class Profile(_Section):
@@ -380,6 +391,15 @@ class Profile(_Section):
             previous = phase.name
         if expected > DAY_SECONDS + _SLACK:
             raise _Located("phases", f"the day runs past midnight (to {_wall(expected)})")
+        for i, phase in enumerate(self.phases):
+            for channel in CHANNELS:
+                written = getattr(phase.arrivals_per_hour, channel) / self.rate_scale
+                if written > MAX_PER_HOUR * (1 + 1e-9):
+                    raise _Located(
+                        f"phases[{i}].arrivals_per_hour.{channel}",
+                        f"{written:g} arrivals an hour per branch is above {MAX_PER_HOUR:g} "
+                        "(a typo? raise the load with --rate-scale instead)",
+                    )
         names = [phase.name for phase in self.phases]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -435,6 +455,10 @@ class Profile(_Section):
         index = bisect.bisect_right([s.start_s for s in segments], t) - 1
         return segments[index].per_second
 
+    def expected_visits(self) -> float:
+        """Visits the day expects on every channel together (rate × length, all branches)."""
+        return sum(s.per_second * (s.end_s - s.start_s) for c in CHANNELS for s in self.segments(c))
+
     def scaled(self, time_scale: float = 1.0, rate_scale: float = 1.0) -> Profile:
         """The `--time-scale X` and `--rate-scale K` rules, one or both.
 
@@ -456,12 +480,6 @@ class Profile(_Section):
             rates = phase["arrivals_per_hour"]
             for channel, per_hour in rates.items():
                 rates[channel] = per_hour * rate_scale
-                if rates[channel] > MAX_PER_HOUR:
-                    raise ValueError(
-                        f"rate scale {rate_scale:g} takes {channel} arrivals in phase "
-                        f"'{phase['name']}' to {rates[channel]:g} an hour per branch, "
-                        f"above {MAX_PER_HOUR:g}"
-                    )
         source = f"{self.name} at time scale {time_scale:g}, rate scale {rate_scale:g}"
         return Profile.from_dict(data, source=source)
 
@@ -541,6 +559,22 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def resolve(name_or_path: str, time_scale: float = 1.0, rate_scale: float = 1.0) -> Profile:
+    """The profile a run replays: loaded, then scaled (`--time-scale`, `--rate-scale`); bad
+    input of either kind (`ProfileError`, `BadInput`) is one line naming the file or flag."""
+    for flag, factor in (("--time-scale", time_scale), ("--rate-scale", rate_scale)):
+        if not (math.isfinite(factor) and factor > 0):
+            raise BadInput(f"{flag}: must be a number above 0, not {factor:g}")
+    scaled = load_profile(name_or_path).scaled(time_scale, rate_scale)
+    visits = scaled.expected_visits()
+    if visits > MAX_VISITS:
+        raise BadInput(
+            f"--rate-scale: {rate_scale:g} gives {scaled.name} about {visits:,.0f} visits, more "
+            f"than the {MAX_VISITS:,} one run may schedule"
+        )
+    return scaled
 
 
 def load_profile(name_or_path: str) -> Profile:

@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 
 from mock_core.faults import FaultIn
+from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
+    MAX_PER_HOUR,
     OPERATIONS,
     Profile,
     ProfileError,
     list_profiles,
     load_profile,
     profiles_dir,
+    resolve,
 )
 
 SHIPPED = ["emergency_drill", "new_product_launch", "payday", "post_holiday", "weekday"]
@@ -321,12 +324,37 @@ def test_a_rate_scale_that_is_not_above_0_is_refused(scale: float) -> None:
         load_profile("weekday").scaled(rate_scale=scale)
 
 
-def test_a_rate_scale_that_raises_a_rate_past_the_limit_names_the_phase_and_channel() -> None:
-    with pytest.raises(
-        ValueError,
-        match=r"^rate scale 1000 takes kiosk arrivals in phase 'lunch_peak' to 140000 an hour per branch, above 100000$",
-    ):
-        load_profile("payday").scaled(rate_scale=1000)
+def test_the_cap_on_arrivals_bounds_what_a_file_writes_not_how_far_a_rate_scale_raises_it() -> None:
+    raised = load_profile("payday").scaled(960, 960)
+    lunch = next(p for p in raised.phases if p.name == "lunch_peak")
+    assert lunch.arrivals_per_hour.kiosk == 134_400  # above MAX_PER_HOUR, as written 140
+    assert Profile.from_dict(raised.to_dict()) == raised  # a run folder's profile reads back
+    one_branch = load_profile("payday").to_dict() | {"branches": 1}
+    faster = Profile.from_dict(one_branch).scaled(rate_scale=1000)
+    assert faster.rate("kiosk", lunch_start(faster)) > MAX_PER_HOUR / 3600  # 28 a second
+
+
+def lunch_start(profile: Profile) -> float:
+    start = 0.0
+    for phase in profile.phases:
+        if phase.name == "lunch_peak":
+            return start
+        start += phase.duration
+    raise AssertionError("no lunch peak")
+
+
+def test_a_profile_file_writing_more_arrivals_than_the_cap_names_the_field() -> None:
+    data = load_profile("payday").to_dict()
+    data["phases"][2]["arrivals_per_hour"]["kiosk"] = MAX_PER_HOUR + 1
+    with pytest.raises(ProfileError, match=r"^x: phases\[2\]\.arrivals_per_hour\.kiosk: 100001 "):
+        Profile.from_dict(data, source="x")
+
+
+def test_a_day_scaled_past_the_visits_one_run_may_schedule_is_bad_input() -> None:
+    with pytest.raises(BadInput, match=r"^--rate-scale: 1e\+07 gives payday about 81,450,000,000"):
+        resolve("payday", rate_scale=1e7)
+    same_day = resolve("payday", 960, 960)  # as surge rehearse scales: every visit kept
+    assert same_day.expected_visits() == pytest.approx(load_profile("payday").expected_visits())
 
 
 def test_the_rate_in_each_phase_is_the_phase_rate_times_the_branches() -> None:

@@ -93,8 +93,8 @@ def test_check_names_the_file_field_and_reason_of_a_broken_profile(tmp_path: Pat
         (["profiles", "show", "weekday", "--rate-scale", "-1"], "--rate-scale: -1 must be"),
         (["profiles", "show", "weekday", "--rate-scale", "inf"], "--rate-scale: inf must be"),
         (
-            ["profiles", "show", "payday", "--rate-scale", "1000"],
-            "--rate-scale: rate scale 1000 takes kiosk arrivals in phase 'lunch_peak' to 140000",
+            ["profiles", "show", "payday", "--rate-scale", "1e7"],
+            "--rate-scale: 1e+07 gives payday about 81,450,000,000 visits, more than",
         ),
         (["profiles", "check", "/nonexistent/day.toml"], "/nonexistent/day.toml: file not found"),
         (["profiles", "list", "--bogus"], "unrecognized arguments: --bogus"),
