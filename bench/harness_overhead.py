@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pyarrow.compute as pc
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_DIR))  # run as `python bench/harness_overhead.py` from anywhere
@@ -57,7 +59,7 @@ from processes import (  # noqa: E402
     warn_if_busy,
 )
 
-from surge import journeys  # noqa: E402
+from surge import journeys, runfolder  # noqa: E402
 from surge.arrivals import Lateness  # noqa: E402
 from surge.customers import Pool, load_pool  # noqa: E402
 from surge.dispatch import Dispatcher  # noqa: E402
@@ -463,32 +465,39 @@ def run_harness(
     return folders[-1], samples
 
 
+def summary(folder: Path) -> dict[str, Any]:
+    """The run's summary.json, as the harness wrote it at the end."""
+    written = runfolder.load(folder).summary
+    if written is None:
+        raise SetupError(f"{folder}: the run wrote no summary")
+    return written
+
+
 def harness_throughput(folder: Path, args: argparse.Namespace, samples: CpuSamples) -> Throughput:
     """Requests started in the window after the warm-up (the ramp-up of the pool excluded)."""
-    day_start = float(json.loads((folder / "run.json").read_text())["day_start"])
+    read = runfolder.load(folder)
+    day_start = float(read.info.day_start or read.info.start)
     low, high = day_start + args.warmup, day_start + args.warmup + args.duration
-    requests = failures = 0
-    with (folder / "requests.csv").open(newline="", encoding="utf-8") as rows:
-        for row in csv.DictReader(rows):
-            if low <= float(row["start"]) < high:
-                requests += 1
-                failures += row["outcome"] == "failed"
+    rows = read.requests(["start", "outcome"])
+    start = rows.column("start")
+    inside = pc.and_(pc.greater_equal(start, low), pc.less(start, high))
+    failed = pc.and_(inside, pc.equal(rows.column("outcome"), "failed"))
+    requests, failures = pc.sum(inside).as_py() or 0, pc.sum(failed).as_py() or 0
     return Throughput(requests, float(args.duration), failures, cpu_between(samples, low, high))
 
 
 def steady_lag_p99_ms(folder: Path, args: argparse.Namespace) -> float | None:
     """p99 of (first request's start - scheduled) over visits due after the warm-up: the lag
-    without the pool's ramp-up, from requests.csv (a diagnostic beside the harness's figure)."""
-    day_start = float(json.loads((folder / "run.json").read_text())["day_start"])
-    first: dict[tuple[str, str], float] = {}
-    with (folder / "requests.csv").open(newline="", encoding="utf-8") as rows:
-        for row in csv.DictReader(rows):
-            if float(row["scheduled"]) < day_start + args.warmup:
-                continue
-            key = (row["channel"], row["scheduled"])
-            start = float(row["start"])
-            first[key] = min(first.get(key, start), start)
-    lags = sorted(start - float(scheduled) for (_, scheduled), start in first.items())
+    without the pool's ramp-up, from the records (a diagnostic beside the harness's figure)."""
+    read = runfolder.load(folder)
+    day_start = float(read.info.day_start or read.info.start)
+    first: dict[tuple[str, float], float] = {}
+    for row in read.requests(["channel", "scheduled", "start"]).to_pylist():
+        if row["scheduled"] < day_start + args.warmup:
+            continue
+        key = (row["channel"], row["scheduled"])
+        first[key] = min(first.get(key, row["start"]), row["start"])
+    lags = sorted(start - scheduled for (_, scheduled), start in first.items())
     if not lags:
         return None
     return max(0.0, lags[max(0, -(-99 * len(lags) // 100) - 1)]) * 1000
@@ -512,7 +521,7 @@ def saturate(
     folder, samples = run_harness(base, profile, pool, args.users, label, args, workdir, extra)
     harness = harness_throughput(folder, args, samples)
     carried = harness.per_second / per_visit
-    visits = json.loads((folder / "summary.json").read_text())["visits"]
+    visits = summary(folder)["visits"]
     print(
         f"  harness   {figures(harness)}; {arrivals:,.0f} visits/s due, {carried:,.0f} carried,"
         f" {visits['late_share']:.0%} late, {visits['dropped_share']:.0%} dropped",
@@ -580,11 +589,11 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         lag_folder, _ = run_harness(
             base, steady, pool, args.lag_max_users, "lag", args, workdir, []
         )
-    summary = json.loads((lag_folder / "summary.json").read_text())
-    p99 = summary["start_lag_s"]["p99"]
+    figures_of_lag = summary(lag_folder)
+    p99 = figures_of_lag["start_lag_s"]["p99"]
     p99_ms = None if p99 is None else p99 * 1000
     steady_ms = steady_lag_p99_ms(lag_folder, args)
-    return verdict(reference, harness, summary, p99_ms, steady_ms, rate)
+    return verdict(reference, harness, figures_of_lag, p99_ms, steady_ms, rate)
 
 
 def verdict(
@@ -612,7 +621,7 @@ def verdict(
         f" {visits['started']:,} started, {visits['late']} late, {visits['dropped']} dropped)"
     )
     if steady_ms is not None:
-        print(f"  after the warm-up only (requests.csv): p99 {steady_ms:.1f} ms")
+        print(f"  after the warm-up only (the records): p99 {steady_ms:.1f} ms")
     passed = ratio_met and lag_met
     for name, result in (("reference", reference), ("harness", harness)):
         if result.failures:

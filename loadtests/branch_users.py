@@ -1,6 +1,6 @@
-"""The three channels' customers; what they do lives in `surge.harness` and `surge.journeys`."""
+"""The three channels' customers; what they do is in `surge.harness.users` and `surge.journeys`."""
 
-from surge.harness import SurgeUser
+from surge.harness.users import SurgeUser
 
 
 class CounterUser(SurgeUser):

@@ -1,10 +1,10 @@
-"""The one shape: as many users as the visits in flight need (see `surge.harness.shape_tick`)."""
+"""The one shape: as many users as the visits in flight need (see `surge.harness.shape`)."""
 
 from locust import LoadTestShape
 
-from surge.harness import shape_tick
+from surge.harness import shape
 
 
 class SurgeShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
-        return shape_tick(self)
+        return shape.tick(self)

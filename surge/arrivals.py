@@ -3,7 +3,7 @@
 Customers arrive whether or not the system kept up with the ones before them, so each channel's
 visits are a Poisson process whose rate follows the profile (piecewise constant), drawn from a seed
 so a run can be replayed. A visit is due at its scheduled time; `Lateness` counts the visits that
-started late or not at all, which is what decides whether a run is valid evidence. Nothing here
+started late or not at all, which the verdict (`surge.verdict`) weighs. Nothing here
 knows Locust or the profile file: rates come in as segments, times are seconds from the run's start.
 """
 
@@ -13,13 +13,13 @@ import heapq
 import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
 
 class RateSegment(Protocol):
-    """A stretch of constant rate: what the profile model gives per channel."""
+    """Visits arrive at `per_second` on average from `start_s` (inclusive) to `end_s` (not):
+    what the profile model gives per channel (`surge.profile.Segment`)."""
 
     @property
     def start_s(self) -> float: ...
@@ -29,15 +29,6 @@ class RateSegment(Protocol):
 
     @property
     def per_second(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """Visits arrive at `per_second` on average from `start_s` (inclusive) to `end_s` (not)."""
-
-    start_s: float
-    end_s: float
-    per_second: float
 
 
 _Checked = tuple[tuple[float, float, float], ...]
@@ -95,7 +86,7 @@ def _arrivals(segments: _Checked, rng: random.Random, start_s: float) -> Iterato
                 t = due
 
 
-class Visit(NamedTuple):
+class Arrival(NamedTuple):
     """One visit due at `t`: the `number`-th of its channel in the whole schedule (from 0)."""
 
     t: float
@@ -136,20 +127,37 @@ class Schedule:
         self._worker = worker
         self._workers = workers
 
-    def __iter__(self) -> Iterator[Visit]:
+    def __iter__(self) -> Iterator[Arrival]:
         # Ties in t between channels (probability zero) fall back to the channel name: still
         # deterministic, whatever order the mapping had.
         return heapq.merge(*(self._visits(name, seg) for name, seg in self._channels.items()))
 
-    def _visits(self, channel: str, segments: _Checked) -> Iterator[Visit]:
+    def _visits(self, channel: str, segments: _Checked) -> Iterator[Arrival]:
+        for number, (t, owner) in enumerate(self._owned(channel, segments)):
+            if owner == self._worker:
+                yield Arrival(t, channel, number)
+
+    def _owned(self, channel: str, segments: _Checked) -> Iterator[tuple[float, int]]:
+        """Every visit of `channel` in the whole schedule, as (due time, share that runs it)."""
         times = _arrivals(segments, random.Random(f"{self._seed}:{channel}"), 0.0)
         owner = random.Random(f"{self._seed}:{channel}:worker")
-        for number, t in enumerate(times):
-            if owner.randrange(self._workers) == self._worker:
-                yield Visit(t, channel, number)
+        for t in times:
+            yield t, owner.randrange(self._workers)
+
+    def census(self, until_s: float = math.inf) -> dict[int, dict[str, int]]:
+        """Visits due before `until_s`, by share (0..workers-1) and channel, for every share of
+        the split, not only this schedule's: what a run planned, whoever was to run it. The
+        master counts a lost worker's visits so; it costs a walk through the day's draws."""
+        counts = {share: dict.fromkeys(self._channels, 0) for share in range(self._workers)}
+        for channel, segments in self._channels.items():
+            for t, owner in self._owned(channel, segments):
+                if t >= until_s:
+                    break
+                counts[owner][channel] += 1
+        return counts
 
 
-class Outcome(StrEnum):
+class Timeliness(StrEnum):
     ON_TIME = "on_time"
     LATE = "late"
     DROPPED = "dropped"
@@ -186,8 +194,8 @@ def _lag_key(lag_s: float) -> int:
 class Lateness:
     """On-time, late and dropped visits per channel and per time bucket, and the start-lag spread.
 
-    Call `record` at the moment a visit would start. Its answer is the verdict: `DROPPED` (the lag
-    exceeds `drop_after_s`) means do not start the visit; `LATE` means the lag exceeds
+    Call `record` at the moment a visit would start. It answers the visit's timeliness: `DROPPED`
+    (the lag exceeds `drop_after_s`) means do not start the visit; `LATE` means the lag exceeds
     `late_after_s`. Buckets are by scheduled time, so the report can show when the generator fell
     behind. A visit that starts early counts as on time with no lag.
 
@@ -211,12 +219,14 @@ class Lateness:
         self._buckets: dict[str, dict[int, list[int]]] = {}
         self._lags: dict[int, int] = {}
 
-    def record(self, channel: str, scheduled_s: float, started_s: float) -> Outcome:
+    def record(self, channel: str, scheduled_s: float, started_s: float) -> Timeliness:
         lag = started_s - scheduled_s
         if lag > self.drop_after_s:  # index: the outcome's place in `Counts`
-            outcome, index = Outcome.DROPPED, 2
+            outcome, index = Timeliness.DROPPED, 2
         else:
-            outcome, index = (Outcome.LATE, 1) if lag > self.late_after_s else (Outcome.ON_TIME, 0)
+            outcome, index = (
+                (Timeliness.LATE, 1) if lag > self.late_after_s else (Timeliness.ON_TIME, 0)
+            )
             key = _lag_key(lag)
             self._lags[key] = self._lags.get(key, 0) + 1
         buckets = self._buckets.get(channel)
@@ -265,24 +275,6 @@ class Lateness:
             if seen >= rank:
                 return key / 1_000_000
         raise AssertionError("unreachable: rank <= total")
-
-    @property
-    def late_share(self) -> float:
-        counts = self.counts()
-        return counts.late / counts.total if counts.total else 0.0
-
-    @property
-    def dropped_share(self) -> float:
-        counts = self.counts()
-        return counts.dropped / counts.total if counts.total else 0.0
-
-    def valid(self, max_dropped_share: float, max_late_share: float) -> bool:
-        """Whether the generator kept to the schedule closely enough for the run to be evidence.
-
-        Shares are of all visits due. With no visits nothing fell behind: an empty run is judged
-        by other checks (an unreachable target, missing workers).
-        """
-        return self.dropped_share <= max_dropped_share and self.late_share <= max_late_share
 
     def merge(self, other: Lateness) -> None:
         """Add `other`'s visits to these, as if this one had recorded them too."""

@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import gevent
 from gevent.queue import Empty, Queue
@@ -39,6 +40,11 @@ LOOKAHEAD_S = 2.0
 spawn rate, after the shape's next tick, so a phase's rise must be seen coming."""
 PRIOR_VISIT_S = 1.0
 """Visit duration assumed before any visit of a channel has finished."""
+HEADROOM = 1.5
+"""Users kept beyond Little's law, for visits slower than their mean."""
+BURSTS = 3.0
+"""And this many times the square root of the whole need, for Poisson bursts: with `a` visits in
+flight on average, the number in flight varies by about sqrt(a) (square-root staffing)."""
 _MEAN_WEIGHT = 0.05
 """Weight of each finished visit in the running mean of visit duration (about the last 20)."""
 
@@ -81,8 +87,7 @@ class Dispatcher:
             self._patterns[channel] = [p for p, on in journeys.PATTERNS.items() if on == channel]
 
     def schedule(self) -> arrivals.Schedule:
-        channels = {channel: self.profile.segments(channel) for channel in CHANNELS}
-        return arrivals.Schedule(channels, self.seed, worker=self.worker, workers=self.workers)
+        return schedule(self.profile, self.seed, worker=self.worker, workers=self.workers)
 
     def start(self, t0: float | None = None) -> None:
         """Start the day at `t0` (epoch seconds; now by default): workers share the master's."""
@@ -96,7 +101,7 @@ class Dispatcher:
         now = self.elapsed()
         for queue in self.queues.values():
             while not queue.empty():
-                arrival: arrivals.Visit = queue.get_nowait()
+                arrival: arrivals.Arrival = queue.get_nowait()
                 never = max(now, arrival.t + self.lateness.drop_after_s + 1e-3)
                 self.lateness.record(arrival.channel, arrival.t, never)
 
@@ -107,7 +112,7 @@ class Dispatcher:
     def scheduling(self) -> bool:
         return self._greenlet is not None and not self._greenlet.dead
 
-    def _run(self, visits: Iterator[arrivals.Visit]) -> None:
+    def _run(self, visits: Iterator[arrivals.Arrival]) -> None:
         for arrival in visits:
             wait = self.t0 + arrival.t - self.clock()
             if wait > 0:
@@ -126,7 +131,7 @@ class Dispatcher:
                 return other
         return channel
 
-    def journey(self, arrival: arrivals.Visit) -> journeys.Visit:
+    def journey(self, arrival: arrivals.Arrival) -> journeys.Visit:
         """What the customer of `arrival` does: drawn from the visit's own seeded rng only."""
         # An integer seed: seeding from a string hashes it with SHA-512, a tenth of the
         # scheduler's time. Visit numbers stay far below 2**32.
@@ -158,7 +163,7 @@ class Dispatcher:
             launch,
         )
 
-    def take(self, channel: str, timeout: float) -> arrivals.Visit | None:
+    def take(self, channel: str, timeout: float) -> arrivals.Arrival | None:
         """The next visit due for a user of `channel`, or None when none came within `timeout`
         (none is waiting, with a timeout of 0).
 
@@ -180,7 +185,7 @@ class Dispatcher:
         finally:
             self.idle[channel] -= 1
 
-    def _waiting_elsewhere(self, channel: str) -> arrivals.Visit | None:
+    def _waiting_elsewhere(self, channel: str) -> arrivals.Arrival | None:
         for other in CHANNELS:
             if other != channel and not self.queues[other].empty():
                 return self.queues[other].get_nowait()
@@ -197,17 +202,9 @@ class Dispatcher:
     def busy(self) -> int:
         return sum(self.in_flight.values())
 
-    def users_needed(self, headroom: float) -> dict[str, int]:
-        """Users each channel needs now: Little's law (rate × visit time) with headroom, plus the
-        visits running and waiting, whichever is more."""
-        t = self.elapsed()
-        need = {}
-        for channel in CHANNELS:
-            rate = expected_rate(self.profile, channel, t)
-            carried = rate * self.mean_visit_s[channel] * headroom
-            present = self.in_flight[channel] + self.backlog(channel)
-            need[channel] = max(1, math.ceil(carried), present)
-        return need
+    def users_needed(self) -> dict[str, int]:
+        present = {c: self.in_flight[c] + self.backlog(c) for c in CHANNELS}
+        return users_needed(self.profile, self.elapsed(), self.mean_visit_s, present)
 
     def finished_day(self) -> bool:
         """The day is over and every visit scheduled has been taken and run."""
@@ -217,6 +214,54 @@ class Dispatcher:
             and self.backlog() == 0
             and self.busy() == 0
         )
+
+
+def schedule(
+    profile: Profile, seed: int, *, worker: int = 0, workers: int = 1
+) -> arrivals.Schedule:
+    """The profile's day as the open model replays it: worker `worker`'s share of `workers`."""
+    channels = {channel: profile.segments(channel) for channel in CHANNELS}
+    return arrivals.Schedule(channels, seed, worker=worker, workers=workers)
+
+
+class Progress(Protocol):
+    """What the shape reads of the day in progress: this process's `Dispatcher`, or a master's
+    merge of its workers' shares (`surge.distributed.Fleet`), so one shape serves both."""
+
+    @property
+    def profile(self) -> Profile: ...
+
+    def elapsed(self) -> float:
+        """Run seconds since the day started (negative before)."""
+        ...
+
+    def users_needed(self) -> dict[str, int]:
+        """Users each channel needs now (`users_needed`)."""
+        ...
+
+    def finished_day(self) -> bool:
+        """The day is over and every visit due has been taken and run."""
+        ...
+
+
+def users_needed(
+    profile: Profile, t: float, mean_visit_s: Mapping[str, float], present: Mapping[str, int]
+) -> dict[str, int]:
+    """Users each channel needs at run time `t`: Little's law (the rate `expected_rate` is ready
+    for × the mean visit time) with `HEADROOM`, or the visits `present` (running and waiting),
+    whichever is more; at least one."""
+    need = {}
+    for channel in CHANNELS:
+        carried = expected_rate(profile, channel, t) * mean_visit_s[channel] * HEADROOM
+        need[channel] = max(1, math.ceil(carried), present[channel])
+    return need
+
+
+def pool_size(needs: Mapping[str, int]) -> int:
+    """The users to run for the channels' `needs` together: users help other channels
+    (`Dispatcher.take`), so the needs add up, plus `BURSTS` × their square root."""
+    total = sum(needs.values())
+    return total + math.ceil(BURSTS * math.sqrt(total))
 
 
 def expected_rate(profile: Profile, channel: str, t: float) -> float:

@@ -38,11 +38,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from surge.arrivals import Lateness
 from surge.customers import Customer
-from surge.dispatch import PRIOR_VISIT_S, Dispatcher, expected_rate
+from surge.dispatch import PRIOR_VISIT_S, Dispatcher, users_needed
 from surge.profile import CHANNELS, Profile
 
 PLAN, BATCH, FINISH = "surge_plan", "surge_batch", "surge_finish"
@@ -52,7 +52,7 @@ LEAD_S = 1.0
 """The day starts this long after the master's plan, so workers start it on time, together."""
 FINISH_WAIT_S = 5.0
 """How long a worker's last batch waits for its running visits, whose requests belong in the run
-(the master waits longer for the last batches, `harness.FINAL_WAIT_S`)."""
+(the master waits longer for the last batches, `surge.harness.messages.FINAL_WAIT_S`)."""
 
 
 def customers_to_data(customers: Iterable[Customer]) -> list[dict[str, Any]]:
@@ -86,7 +86,7 @@ def shares(worker_indexes: Mapping[str, int]) -> dict[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class SharePlan:
     """What one worker needs to run its share of the day."""
 
     share: int
@@ -101,43 +101,39 @@ class Plan:
         return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Plan:
+    def from_data(cls, data: Mapping[str, Any]) -> SharePlan:
         return cls(**{name: data[name] for name in cls.__slots__})
 
 
 @dataclass(slots=True)
 class Outbox:
-    """A worker's side: what has been shipped, so each batch carries only new records."""
+    """A worker's side: the records and alerts made since the last batch, and the numbering."""
 
     share: int
-    shipped_records: int = 0
-    shipped_alerts: int = 0
+    records: list[tuple[Any, ...]] = field(default_factory=list)
+    """`RequestRecord` fields as plain tuples (`RunState.keep`), until the next batch takes them."""
+    alerts: list[dict[str, str]] = field(default_factory=list)
     numbered: int = 0
     """Batches taken so far; the next is numbered this."""
     final_sent: bool = False
 
     def batch(
-        self,
-        dispatcher: Dispatcher,
-        records: Sequence[Sequence[Any]],
-        visits: Mapping[str, int],
-        alerts: list[dict[str, str]],
-        final: bool = False,
+        self, dispatcher: Dispatcher, visits: Mapping[str, int], final: bool = False
     ) -> dict[str, Any]:
-        """The next numbered batch; taking it marks its records shipped (it never yields, so two
-        greenlets taking batches never ship a record twice or skip one)."""
-        new_records = [list(r) for r in records[self.shipped_records :]]
-        new_alerts = alerts[self.shipped_alerts :]
-        self.shipped_records += len(new_records)
-        self.shipped_alerts += len(new_alerts)
+        """The next numbered batch, with every record and alert made since the last; taking it
+        empties the outbox (it never yields, so two greenlets taking batches never ship a
+        record twice or skip one)."""
+        records, alerts = [list(r) for r in self.records], list(self.alerts)
+        self.records.clear()  # in place: the run's sink appends to these very lists
+        self.alerts.clear()
         number, self.numbered = self.numbered, self.numbered + 1
         self.final_sent = self.final_sent or final
         return {
             "share": self.share,
             "number": number,
             "final": final,
-            "records": new_records,
-            "alerts": new_alerts,
+            "records": records,
+            "alerts": alerts,
             "lateness": dispatcher.lateness.to_dict(),
             "scheduled": dict(dispatcher.scheduled),
             "visits": dict(visits),
@@ -148,12 +144,19 @@ class Outbox:
         }
 
 
+class Records(Protocol):
+    """Where the master puts the records its workers ship: the run's `RequestLog` (a list in
+    tests)."""
+
+    def extend(self, records: Iterable[Sequence[Any]], /) -> None: ...
+
+
 @dataclass(slots=True)
 class Fleet:
     """The master's side: the workers' batches merged, and the figures the shape sizes users by.
 
-    Duck-types the parts of `Dispatcher` the shape uses (`profile`, `elapsed`, `users_needed`,
-    `finished_day`), so one shape serves local and distributed runs.
+    A `surge.dispatch.Progress`, as a process's `Dispatcher` is, so one shape serves local and
+    distributed runs.
     """
 
     profile: Profile
@@ -162,8 +165,8 @@ class Fleet:
     clients: dict[str, int] = field(default_factory=dict)
     """Share by Locust client id, as planned."""
     clock: Callable[[], float] = time.time
-    records: list[tuple[Any, ...]] = field(default_factory=list)
-    """`RequestRecord` fields as plain tuples, as `Run.keep` holds them."""
+    records: Records = field(default_factory=list)
+    """Every record received, whichever share and batch brought it."""
     alerts: list[dict[str, str]] = field(default_factory=list)
     latest: dict[int, dict[str, Any]] = field(default_factory=dict)
     """Each share's highest-numbered batch: its cumulative figures and its shape stats."""
@@ -217,11 +220,9 @@ class Fleet:
         """The shares still to be waited for: incomplete, and their worker still alive."""
         return [share for share in self.missing() if share not in self.lost]
 
-    def lateness(self, late_after_s: float, drop_after_s: float) -> Lateness:
-        merged = Lateness(late_after_s=late_after_s, drop_after_s=drop_after_s)
-        for batch in self.latest.values():
-            merged.merge(Lateness.from_dict(batch["lateness"]))
-        return merged
+    def lateness(self) -> dict[int, Lateness]:
+        """Each share's lateness as its latest batch had it."""
+        return {share: Lateness.from_dict(b["lateness"]) for share, b in self.latest.items()}
 
     def total(self, key: str) -> dict[str, int]:
         """A cumulative count (`scheduled`, `visits`) added over the workers."""
@@ -240,18 +241,16 @@ class Fleet:
         awaited = set(self.awaited())
         return [batch for share, batch in self.latest.items() if share in awaited]
 
-    def users_needed(self, headroom: float) -> dict[str, int]:
-        """As `Dispatcher.users_needed`, over the whole run: the workers' visit times averaged."""
-        t = self.elapsed()
+    def users_needed(self) -> dict[str, int]:
+        """As `Dispatcher.users_needed`, over the shares still running: their visit times
+        averaged, their visits running and waiting added up."""
         running = self._running()
-        need = {}
+        mean, present = {}, {}
         for channel in CHANNELS:
             means = [b["mean_visit_s"][channel] for b in running]
-            mean = sum(means) / len(means) if means else PRIOR_VISIT_S
-            carried = expected_rate(self.profile, channel, t) * mean * headroom
-            present = sum(b["in_flight"][channel] + b["backlog"][channel] for b in running)
-            need[channel] = max(1, int(-(-carried // 1)), present)
-        return need
+            mean[channel] = sum(means) / len(means) if means else PRIOR_VISIT_S
+            present[channel] = sum(b["in_flight"][channel] + b["backlog"][channel] for b in running)
+        return users_needed(self.profile, self.elapsed(), mean, present)
 
     def finished_day(self) -> bool:
         """The day is over and every awaited worker said its visits were all taken and run (a

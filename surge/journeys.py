@@ -28,10 +28,11 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import orjson
 
+from surge.customers import Customer
 from surge.profile import OPERATIONS, Channel
 from surge.retry import Client, Recorder, RetryPolicy, Sender
 
@@ -84,28 +85,6 @@ SUBJECTS = {
     "enquiry": ("deposit rates", "card activation", "wealth product terms", "exchange rates"),
     "complaint": ("waiting time", "card fee charged twice", "kiosk kept my card", "rude service"),
 }
-
-
-class Customer(Protocol):
-    """What a journey needs of a customer (the pool's own type has more).
-
-    `accounts` maps a currency to the customer's account ids (as `surge.customers.Customer`
-    holds them); the first CNY account is the one used by default, and every customer has one.
-    A journey that opens an account adds it to this dict in place, so the customer's next visit
-    finds it instead of opening another.
-    """
-
-    @property
-    def customer_id(self) -> str: ...
-
-    @property
-    def segment(self) -> str: ...
-
-    @property
-    def home_branch(self) -> str: ...
-
-    @property
-    def accounts(self) -> dict[str, tuple[str, ...]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +212,7 @@ class _Trip:
             visit.channel,
             visit.operation,
             visit.scheduled_at,
+            visit.customer.customer_id,
             visit.rng.getrandbits(32),
             ctx.clock,
         )

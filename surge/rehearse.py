@@ -4,9 +4,12 @@ Everything given is checked before anything starts (bad input: one line, exit 2)
 `--host`, an embedded mock core set up like the profile's branches is started (`surge.embedded`)
 and its admin token handed to Locust, so the profile's faults are posted and the ledger is
 reconciled at the end. Locust runs headless as a child process (what it says for people is
-shown as it comes, all of it kept); the wait is bounded. Then the core is stopped, the run folder
-gets Locust's log and statistics and the core's settings, and a short verdict is read back from
-the folder's summary.json. Ctrl-C (or SIGTERM) stops Locust gracefully, then the core.
+shown as it comes, all of it kept); the wait is bounded. The rehearsal names the run folder
+(`--run-folder`), so it knows where the run went. Then the core is stopped, the run folder gets
+Locust's log and statistics, the core's settings and whatever happened outside the harness's
+sight (an interruption, the core ending: `runfolder.add_incident`), and the verdict is read
+from the folder with the one rule (`surge.verdict`). Ctrl-C (or SIGTERM) stops Locust
+gracefully, then the core.
 
 This process never imports Locust (which patches the standard library with gevent on import):
 it only starts and watches processes.
@@ -14,8 +17,6 @@ it only starts and watches processes.
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 import shlex
@@ -32,14 +33,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlsplit
 
-from surge import children, embedded
-from surge.profile import CHANNELS, Profile, format_duration, load_profile
+from surge import children, embedded, exits, runfolder, verdict
+from surge.exits import BadInput
+from surge.profile import CHANNELS, Profile, format_duration, resolve
+from surge.runfolder import RunFolder
+from surge.verdict import Verdict
 
-DEFAULT_PROFILE = "payday"
-"""The heaviest shipped day: 8,145 visits at 6 branches, a lunch peak above counter capacity."""
 DEFAULT_TIME_SCALE = 480.0
 """An eight-hour day in 60 s: with start-up (onboarding) and the end, a little over a minute."""
 START_AND_END_S = 180.0
@@ -55,10 +57,11 @@ LOCUST_GRACE_S = 60.0
 LOCUST_ADMIN_TOKEN_ENV = "LOCUST_ADMIN_TOKEN"
 """surge.harness reads --admin-token from here: a token given so stays out of run.json."""
 RUN_FOLDER = "Run folder: "
-"""How surge.harness announces its run folder."""
+"""How the rehearsal, and the harness in Locust's output, name the run folder."""
+VERDICT = "The run is "
+"""How the harness's verdict line starts (`surge.verdict.Verdict.sentence`)."""
 SHOWN = re.compile(
     r"^(warning|error): "  # the harness's own warnings and refusals
-    r"|^The run is not valid evidence"  # the harness's verdict, when it is that
     r"|^\w+: error: "  # Locust's refusal of an option given after `--`
     r"|^\[[^]]+\] \S+/(WARNING|ERROR|CRITICAL)/"  # Locust's log at warning and above
 )
@@ -68,14 +71,8 @@ KEPT = ("locust.log", "locust_stats.json", "mock-core.toml")
 """What the rehearsal adds to the run folder, when it exists: Locust's output and closing
 statistics, and the embedded core's settings (what the systems were). Not the core's log: it
 names the rehearsal's admin token, and only a core that failed has anything to say."""
-EXIT_BAD_INPUT = 2
-EXIT_NOT_VALID = 3
-LOCUST_CODES = {0, 2, 3}
+LOCUST_CODES = {exits.OK, exits.BAD_INPUT, exits.NOT_VALID}
 """What the harness ends Locust with: valid, bad input, not valid evidence."""
-
-
-class BadInput(Exception):
-    """A bad flag, worded as one line: `--flag: reason`."""
 
 
 @dataclass
@@ -90,8 +87,6 @@ class StopRequest:
 class Seen:
     """What the rehearsal learnt from Locust's output."""
 
-    folder: Path | None = None
-    """The run folder the harness announced."""
     unshown: int = 0
     """Lines kept in locust.log but not shown."""
     unshown_tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_TAIL_LINES))
@@ -99,7 +94,7 @@ class Seen:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Rehearsal:
     """A rehearsal, checked: nothing here can fail once processes start."""
 
     profile_arg: str
@@ -120,7 +115,7 @@ class Plan:
         return self.profile.duration_s + START_AND_END_S
 
 
-def plan(
+def rehearsal(
     *,
     profile: str,
     host: str | None,
@@ -132,11 +127,8 @@ def plan(
     max_users: int | None,
     admin_token: str | None,
     locust_args: list[str],
-) -> Plan:
-    """Check the arguments; raises `BadInput` or `surge.profile.ProfileError` (one line each)."""
-    for flag, factor in (("--time-scale", time_scale), ("--rate-scale", rate_scale)):
-        if factor is not None and not (math.isfinite(factor) and factor > 0):
-            raise BadInput(f"{flag}: {factor:g} must be a number above 0")
+) -> Rehearsal:
+    """Check the arguments; raises `BadInput` (one line)."""
     cores = os.cpu_count() or 1
     if not 1 <= workers <= cores:
         raise BadInput(f"--workers: {workers} is not from 1 to {cores} (this machine's cores)")
@@ -154,12 +146,8 @@ def plan(
         raise BadInput(f"{locust_args[0]!r}: Locust's own options go after `--`")
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out: {out} is not a folder")
-    try:
-        scaled = load_profile(profile).scaled(time_scale, rate_scale or time_scale)
-    except ValueError as error:  # the factors are checked above: rates raised past the limit
-        given = "" if rate_scale else " (the time scale, as none was given)"
-        raise BadInput(f"--rate-scale{given}: {error}") from None
-    return Plan(
+    scaled = resolve(profile, time_scale, rate_scale or time_scale)
+    return Rehearsal(
         profile_arg=profile,
         profile=scaled,
         host=host,
@@ -172,8 +160,8 @@ def plan(
     )
 
 
-def locust_command(chosen: Plan, host: str, stats: Path) -> list[str]:
-    """The Locust command line: headless, the profile at its scales, the run folder in `out`.
+def locust_command(chosen: Rehearsal, host: str, folder: Path, stats: Path) -> list[str]:
+    """The Locust command line: headless, the profile at its scales, the run folder `folder`.
 
     `--workers N` above 1 is Locust's `--processes N`: forked workers that reach the master on a
     free loopback port (given as both the bind and the connect port, since the defaults may be
@@ -188,7 +176,7 @@ def locust_command(chosen: Plan, host: str, stats: Path) -> list[str]:
         *("-f", str(loadtests), "--headless", "--host", host),
         *("--profile", chosen.profile_arg),
         *("--time-scale", f"{profile.time_scale:g}", "--rate-scale", f"{profile.rate_scale:g}"),
-        *("--results", str(chosen.out), "--loglevel", "WARNING", "--only-summary"),
+        *("--run-folder", str(folder), "--loglevel", "WARNING", "--only-summary"),
         *("--json-file", str(stats)),
     ]
     if chosen.seed is not None:
@@ -205,9 +193,7 @@ def locust_command(chosen: Plan, host: str, stats: Path) -> list[str]:
 
 def describe(profile: Profile) -> str:
     """One line: the day, its scales and the visits it expects."""
-    visits = sum(
-        s.per_second * (s.end_s - s.start_s) for c in CHANNELS for s in profile.segments(c)
-    )
+    visits = profile.expected_visits()
     return (
         f"{profile.name}: {profile.branches} branches of {profile.staffing.counters} counters, "
         f"{profile.day_start}-{profile.wall_clock(profile.duration_s)} in "
@@ -216,8 +202,8 @@ def describe(profile: Profile) -> str:
     )
 
 
-def rehearse(chosen: Plan) -> int:
-    """Run the rehearsal; the exit code of design.md."""
+def rehearse(chosen: Rehearsal) -> int:
+    """Run the rehearsal; its exit code (`surge.exits`)."""
     try:
         chosen.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -227,57 +213,70 @@ def rehearse(chosen: Plan) -> int:
         return _rehearse(chosen)
     except embedded.CoreError as error:  # nothing ran: a problem of this machine's ports
         print(f"surge: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return exits.BAD_INPUT
 
 
-def _rehearse(chosen: Plan) -> int:
+def _rehearse(chosen: Rehearsal) -> int:
+    incidents: list[str] = []
     with tempfile.TemporaryDirectory(prefix="surge-rehearse-") as work, _stop_requests() as stop:
-        folder = Path(work)
-        before = set(chosen.out.iterdir())
+        scratch = Path(work)
         core: embedded.Core | None = None
         try:
             if chosen.host is None:
                 seed = chosen.profile.seed if chosen.seed is None else chosen.seed
-                core = embedded.start(chosen.profile, seed, folder)
+                core = embedded.start(chosen.profile, seed, scratch)
                 print(f"surge rehearse: embedded mock core at {core.url}", flush=True)
             if stop.reason is not None:
                 print("surge rehearse: interrupted before Locust started: nothing was run")
-                return EXIT_NOT_VALID
-            code, seen = _run_locust(chosen, core, folder, stop)
+                return exits.NOT_VALID
+            folder = runfolder.create(chosen.out, time.time(), chosen.profile.name)
+            code, seen = _run_locust(chosen, core, folder, scratch, stop, incidents)
             if core is not None and core.process.poll() is not None:
-                print(
-                    f"surge rehearse: the embedded mock core ended during the run (exit "
-                    f"{core.process.returncode}); its last words:\n{embedded.log_tail(core)}"
+                incidents.append(
+                    f"the embedded mock core ended during the run (exit {core.process.returncode})"
                 )
-                code = EXIT_NOT_VALID
+                print(
+                    f"surge rehearse: {incidents[-1]}; its last words:\n{embedded.log_tail(core)}"
+                )
         finally:
             if core is not None:
                 embedded.stop(core)
-        run = seen.folder or _new_folder(chosen.out, before)
-        if run is None:  # its log goes with the temporary folder: show what was not shown
+        if not (folder / runfolder.RUN).exists():  # the log would go with the scratch folder
             for line in seen.unshown_tail:
                 print(line, file=sys.stderr)
             print("surge rehearse: Locust wrote no run folder", file=sys.stderr)
-            return code if code != 0 else EXIT_NOT_VALID
+            shutil.rmtree(folder, ignore_errors=True)  # only ever the empty folder named for it
+            return exits.BAD_INPUT if code == exits.BAD_INPUT else exits.NOT_VALID
         if seen.unshown:
             print(f"surge rehearse: {seen.unshown} more lines of Locust's output in locust.log")
         for kept in KEPT:
-            if (folder / kept).exists():
-                shutil.copy2(folder / kept, run / kept)
-    print(verdict(run, chosen.host or "the embedded mock core", code))
-    print(f"{RUN_FOLDER}{run}")
-    return code
+            if (scratch / kept).exists():
+                shutil.copy2(scratch / kept, folder / kept)
+    for incident in incidents:
+        runfolder.add_incident(folder, incident)
+    run = runfolder.load(folder)
+    judged = verdict.judge(run)
+    runfolder.write_summary(folder, verdict.figures(run, judged))
+    print(outcome(run, judged, chosen.host or "the embedded mock core"))
+    print(f"{RUN_FOLDER}{folder}")
+    if code == exits.BAD_INPUT:  # Locust refused an option given after `--`
+        return code
+    return exits.OK if judged.valid else exits.NOT_VALID
 
 
 def _run_locust(
-    chosen: Plan, core: embedded.Core | None, folder: Path, stop: StopRequest
+    chosen: Rehearsal,
+    core: embedded.Core | None,
+    folder: Path,
+    scratch: Path,
+    stop: StopRequest,
+    incidents: list[str],
 ) -> tuple[int, Seen]:
-    """Locust's exit code (or 3 when interrupted, late or ended oddly) and what its output
-    said."""
+    """Locust's exit code and what its output said; what cut the run short, in `incidents`."""
     host = core.url if core is not None else str(chosen.host)
     token = core.admin_token if core is not None else chosen.admin_token
-    command = locust_command(chosen, host, folder / "locust_stats")
-    log = folder / "locust.log"
+    command = locust_command(chosen, host, folder, scratch / "locust_stats")
+    log = scratch / "locust.log"
     print(f"surge rehearse: {shlex.join(command)}", flush=True)
     print(
         f"surge rehearse: customers are onboarded, then the day runs for "
@@ -304,11 +303,13 @@ def _run_locust(
             while (code := process.poll()) is None:
                 if stop.reason is not None:
                     print("surge rehearse: interrupted: stopping Locust (not valid evidence)")
-                    code = EXIT_NOT_VALID
+                    incidents.append(f"the rehearsal was interrupted ({stop.reason})")
                     break
                 if time.monotonic() > deadline:
                     print(f"surge rehearse: still running after {chosen.bound_s:.0f} s: stopping")
-                    code = EXIT_NOT_VALID
+                    incidents.append(
+                        f"the rehearsal ran past its bound of {format_duration(chosen.bound_s)}"
+                    )
                     break
                 time.sleep(POLL_S)
         finally:
@@ -317,9 +318,10 @@ def _run_locust(
             # the users and writes it. A forked worker left behind goes with the group.
             children.stop(process, LOCUST_GRACE_S, first=signal.SIGINT)
             pump.join(timeout=5)
+    code = process.returncode if code is None else code
     if code not in LOCUST_CODES:
-        print(f"surge rehearse: Locust ended with exit code {code}")
-        code = EXIT_NOT_VALID
+        incidents.append(f"Locust ended with exit code {code}")
+        print(f"surge rehearse: {incidents[-1]}")
     return code, seen
 
 
@@ -329,20 +331,14 @@ def _pump(stream: IO[bytes], kept: IO[bytes], seen: Seen) -> None:
     for line in iter(stream.readline, b""):
         kept.write(line)
         text = line.decode(errors="replace").rstrip()
-        if text.startswith(RUN_FOLDER):
-            seen.folder = Path(text.removeprefix(RUN_FOLDER))
-        elif SHOWN.match(text):
+        if text.startswith((RUN_FOLDER, VERDICT)):
+            continue  # the rehearsal names the folder and judges it itself, last
+        if SHOWN.match(text):
             sys.stdout.buffer.write(line)
             sys.stdout.flush()
         elif text:
             seen.unshown += 1
             seen.unshown_tail.append(text)
-
-
-def _new_folder(out: Path, before: set[Path]) -> Path | None:
-    """The run folder Locust made without announcing it (it was stopped), if exactly one."""
-    made = [path for path in set(out.iterdir()) - before if path.is_dir()]
-    return made[0] if len(made) == 1 else None
 
 
 @contextmanager
@@ -362,40 +358,33 @@ def _stop_requests() -> Iterator[StopRequest]:
             signal.signal(sig, handler)
 
 
-def verdict(run: Path, target: str, code: int) -> str:
-    """A few lines from the run folder: valid or not, visits, requests, the ledger check.
-
-    Valid needs the exit code too: a run stopped early may have kept to its schedule so far."""
-    summary = _read(run / "summary.json")
-    if summary is None:
-        return f"surge rehearse: {run} holds no summary.json"
-    visits = summary["visits"]
-    valid = "valid evidence" if summary["valid"] and code == 0 else "NOT valid evidence"
-    lag = summary["start_lag_s"]["p99"]
-    lines = [
-        f"Rehearsal against {target}: {valid}",
-        f"  visits    {visits['scheduled']} scheduled, {visits['started']} started, "
-        f"{visits['late']} late, {visits['dropped']} dropped (p99 start lag "
-        f"{'-' if lag is None else f'{lag * 1000:.0f} ms'})",
-        f"  requests  {summary['requests']}: {summary['failures']} failed, "
-        f"{summary['refusals']} refused by business rules, {summary['retries']} retried",
-        f"  ledger    {_reconciled(run)}",
-    ]
+def outcome(run: RunFolder, judged: Verdict, target: str) -> str:
+    """A few lines for people: the verdict and its reasons, the visits, the requests, the
+    ledger."""
+    lines = [f"Rehearsal against {target}: {'valid' if judged.valid else 'NOT valid'} evidence"]
+    lines += [f"  why       {reason}" for reason in judged.reasons]
+    if run.visits is not None:
+        total = run.visits.total
+        lag = run.lateness.lag_percentile(99) if run.lateness is not None else None
+        lines.append(
+            f"  visits    {total.planned} planned: {total.started} started ({total.late} late), "
+            f"{total.dropped} dropped, {total.lost} lost with workers, {total.not_reached} not "
+            f"reached (p99 start lag {'-' if lag is None else f'{lag * 1000:.0f} ms'})"
+        )
+    counts = verdict.figures(run, judged)["requests"]
+    lines.append(
+        f"  requests  {counts['total']}: {counts['failed']} failed, {counts['refused']} refused "
+        f"by business rules, {counts['retried']} retried"
+    )
+    lines.append(f"  ledger    {_reconciled(run)}")
     return "\n".join(lines)
 
 
-def _reconciled(run: Path) -> str:
-    reconcile = _read(run / "reconcile.json")
+def _reconciled(run: RunFolder) -> str:
+    reconcile = run.reconcile
     if reconcile is None:
         return "not checked (no admin token for /admin/reconcile)"
     if reconcile.get("ok") is True:
         return "reconciled: ok"
     failed = [c.get("name", "?") for c in reconcile.get("checks", []) if not c.get("ok")]
     return f"reconcile FAILED: {', '.join(failed) or 'see reconcile.json'}"
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

@@ -118,6 +118,11 @@ class RequestRecord(NamedTuple):
     end: float
     scheduled: float
     """The visit's scheduled start: `end - scheduled` is what the customer waited."""
+    customer: str
+    """The visit's customer (their id at the target, never personal data)."""
+    key: str
+    """The write's `Idempotency-Key` ("" for a read): every retry of a step carries the same, so
+    the target's ledger can be checked against the acknowledged writes."""
 
 
 class Recorder(Protocol):
@@ -159,6 +164,7 @@ class Sender:
     channel: str
     journey: str
     scheduled: float
+    customer: str
     jitter_seed: int
     """Drawn once from the visit's rng, so how often a step is retried never shifts the visit's
     own choices (amounts, products, slots)."""
@@ -177,7 +183,7 @@ class Sender:
         refusals: tuple[int, ...] = (),
     ) -> Reply:
         """Send until settled. `refusals`: statuses that are business outcomes of this step."""
-        data = None
+        data, key = None, ""
         if method != "GET":
             key = idempotency_key()
             if json is None:
@@ -214,6 +220,8 @@ class Sender:
                     start,
                     end,
                     self.scheduled,
+                    self.customer,
+                    key,
                 )
             )
             if outcome != "retried":

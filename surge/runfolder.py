@@ -1,10 +1,18 @@
-"""The run folder, `results/<UTC timestamp>-<profile>/`: everything a report needs, written once.
+"""The run folder, `results/<UTC timestamp>-<profile>/`: the one schema of what a run leaves.
 
-Reports read only this folder, so it holds the resolved profile (`run.json`), one row per request
-(`requests.csv`), the visits' lateness (`lateness.json`, which rebuilds a `Lateness`), the basic
-figures (`summary.json`), the target's lane gauges over the run (`metrics.csv`, see
-`surge.scrape`) and whatever the target's admin API answered at the end. In a distributed run the
-master alone writes it, from what the workers sent.
+docs/run-folder.md lists every file and column. This module alone writes and reads them, so
+nothing else opens them by hand:
+
+- while a run goes, the harness writes `run.json` first (the resolved profile, seed, host,
+  options), and streams its request records to `requests.parquet/` (`RequestLog`): one Parquet
+  file per flush, each written whole under a temporary name and then renamed, so memory does not
+  grow with the run and a run that crashes keeps every part written before;
+- when it ends, `lateness.json`, `visits.json` (every planned visit accounted for), the expected
+  alerts and whatever the target's admin API answered; `run.json` again, with its end; and last
+  `summary.json`, the figures and the verdict (`surge.verdict`);
+- afterwards `load(path)` reads it back, typed, on whatever machine the folder was copied to:
+  a folder that is not a run folder, is of a newer format or misses a file is a `RunFolderError`
+  (one line, exit 2).
 """
 
 from __future__ import annotations
@@ -12,18 +20,74 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections import Counter
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from surge.arrivals import Lateness
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_dataset
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from surge.arrivals import Counts, Lateness
+from surge.exits import BadInput
+from surge.profile import CHANNELS, Profile, ProfileError
 from surge.retry import RequestRecord
 
-REQUEST_COLUMNS = RequestRecord._fields
-_OUTCOME = REQUEST_COLUMNS.index("outcome")
-LAG_PERCENTILES = (50, 95, 99)
+FORMAT_VERSION = 1
+"""Raised whenever a file or field changes meaning; `load` refuses folders of a newer one."""
+
+RUN = "run.json"
+REQUESTS = "requests.parquet"
+LATENESS = "lateness.json"
+VISITS = "visits.json"
+EXPECTED_ALERTS = "expected_alerts.json"
+INCIDENTS = "incidents.json"
+METRICS = "metrics.csv"
+RECONCILE = "reconcile.json"
+ALERTS = "alerts.json"
+SUMMARY = "summary.json"
+ENDED = (REQUESTS, LATENESS, VISITS, EXPECTED_ALERTS)
+"""What a run that ended has written, whatever its target answered."""
+
+REQUEST_SCHEMA = pa.schema(
+    [
+        ("channel", pa.string()),
+        ("journey", pa.string()),
+        ("step", pa.string()),
+        ("method", pa.string()),
+        ("name", pa.string()),
+        ("status", pa.int16()),
+        ("error", pa.string()),
+        ("retries", pa.int16()),
+        ("outcome", pa.string()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("scheduled", pa.float64()),
+        ("customer", pa.string()),
+        ("key", pa.string()),
+    ]
+)
+"""`requests.parquet`'s columns: `RequestRecord`'s fields in their order (times are epoch
+seconds)."""
+assert tuple(REQUEST_SCHEMA.names) == RequestRecord._fields
+METRIC_COLUMNS = ("time", "metric", "labels", "value")
+"""`metrics.csv`: one row per sample of the target's `/metrics` (`surge.scrape`)."""
+_PART = "part-{:06d}.parquet"
+_SECRET = re.compile(r"token|secret|password|login|auth|key")
+"""Options whose values never go into run.json: run folders get copied around."""
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class RunFolderError(BadInput):
+    """A folder that is not a run folder this harness can read, worded as one line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +96,136 @@ class Limits:
 
     max_dropped_share: float = 0.05
     max_late_share: float = 0.10
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RunInfo(_Model):
+    """`run.json`: what was run, against what, how, and when (the profile is kept apart)."""
+
+    format_version: int
+    profile: str
+    """The profile's name; `resolved_profile` holds the profile itself."""
+    seed: int
+    host: str
+    time_scale: float
+    rate_scale: float
+    versions: dict[str, str]
+    start: float
+    """When the harness began the run (epoch seconds)."""
+    day_start: float | None = None
+    """When the day's first second was due; None until the run was prepared."""
+    end: float | None = None
+    """When the run ended; None while it goes (or when it crashed)."""
+    command_line: list[str]
+    """With secret values blanked (`without_secrets`)."""
+    workers: int
+    max_users: int
+    customers: int | str
+    """How many were onboarded, or the data pool file they came from."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Every option of the harness but the secret ones."""
+    limits: Limits
+    error: str | None = None
+    """Why the run could not start (the target unreachable, onboarding refused)."""
+
+
+class ChannelVisits(_Model):
+    """One channel's planned visits, each counted once: started on time or late, dropped (never
+    started: too late), lost with a worker, or not reached (the run ended before it was due, or
+    before its worker's scheduler put it on a queue)."""
+
+    planned: int = 0
+    on_time: int = 0
+    late: int = 0
+    dropped: int = 0
+    lost: int = 0
+    not_reached: int = 0
+
+    @property
+    def started(self) -> int:
+        return self.on_time + self.late
+
+    @property
+    def due(self) -> int:
+        """The visits the generator had to start: started, or dropped by it."""
+        return self.started + self.dropped
+
+    def __add__(self, other: ChannelVisits) -> ChannelVisits:
+        fields = type(self).model_fields
+        return ChannelVisits(
+            **{name: getattr(self, name) + getattr(other, name) for name in fields}
+        )
+
+
+class Share(_Model):
+    """One worker's share of a distributed run (a local run is one share)."""
+
+    share: int
+    complete: bool
+    """Every batch of it reached the master; False when its worker went missing."""
+    requests: int
+
+
+class Visits(_Model):
+    """`visits.json`: every planned visit accounted for, and how the started ones ended."""
+
+    channels: dict[str, ChannelVisits]
+    ok: int
+    """Started visits that ran to their end."""
+    abandoned: int
+    """Started visits given up after a step failed for good."""
+    error: int
+    """Started visits that failed inside the harness (an answer the journeys could not read)."""
+    shares: list[Share]
+
+    @property
+    def total(self) -> ChannelVisits:
+        return sum(self.channels.values(), ChannelVisits())
+
+    @property
+    def missing_shares(self) -> list[int]:
+        return [share.share for share in self.shares if not share.complete]
+
+    @classmethod
+    def account(
+        cls,
+        planned: Mapping[int, Mapping[str, int]],
+        recorded: Mapping[int, Lateness],
+        *,
+        lost: Mapping[int, Mapping[str, int]] | None = None,
+        run: Mapping[str, int],
+        requests: Mapping[int, int],
+    ) -> Visits:
+        """Account for every visit `planned` (by share and channel, `Schedule.census`) from what
+        each share `recorded` (its `Lateness`): started or dropped as recorded, the rest not
+        reached, except in the shares `lost` maps to the visits due before the run ended
+        (their worker went missing): what those recorded nothing of is lost with it."""
+        lost = lost or {}
+        channels = dict.fromkeys(CHANNELS, ChannelVisits())
+        for share, by_channel in planned.items():
+            for channel, planned_n in by_channel.items():
+                seen = recorded[share].counts(channel) if share in recorded else Counts()
+                accounted = min(seen.total, planned_n)
+                gone = max(0, lost[share][channel] - accounted) if share in lost else 0
+                channels[channel] += ChannelVisits(
+                    planned=planned_n,
+                    on_time=seen.on_time,
+                    late=seen.late,
+                    dropped=seen.dropped,
+                    lost=gone,
+                    not_reached=max(0, planned_n - accounted - gone),
+                )
+        shares = [
+            Share(share=share, complete=share not in lost, requests=requests.get(share, 0))
+            for share in sorted(planned)
+        ]
+        return cls(channels=channels, shares=shares, **{k: run.get(k, 0) for k in _RUN_OUTCOMES})
+
+
+_RUN_OUTCOMES = ("ok", "abandoned", "error")
 
 
 def folder_name(started: float, profile: str) -> str:
@@ -53,58 +247,272 @@ def create(root: Path, started: float, profile: str) -> Path:
     raise FileExistsError(f"{root}: no free run folder name for {base}")
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def without_secrets(argv: Sequence[str]) -> list[str]:
+    """The command line with the values of secret options (`--admin-token T`, `--x-token=T`)
+    blanked."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        name, equals, _ = arg.partition("=")
+        secret = name.startswith("--") and bool(_SECRET.search(name))
+        if hide_next:
+            shown.append("***")
+        elif secret and equals:
+            shown.append(f"{name}=***")
+        else:
+            shown.append(arg)
+        hide_next = secret and not equals
+    return shown
 
 
-def write_requests(path: Path, records: Iterable[Sequence[Any]]) -> None:
-    """One row per request: `RequestRecord` fields, in their order."""
-    with path.open("w", newline="", encoding="utf-8") as out:
+def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options run.json may keep: every one but the secret ones."""
+    return {name: value for name, value in options.items() if not _SECRET.search(name)}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Whole or not at all: written beside, then renamed over the old one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_run(folder: Path, info: RunInfo, profile: Profile) -> None:
+    _write_json(
+        folder / RUN, {**info.model_dump(mode="json"), "resolved_profile": profile.to_dict()}
+    )
+
+
+def write_lateness(folder: Path, lateness: Lateness) -> None:
+    _write_json(folder / LATENESS, lateness.to_dict())
+
+
+def write_visits(folder: Path, visits: Visits) -> None:
+    _write_json(folder / VISITS, visits.model_dump(mode="json"))
+
+
+def write_expected_alerts(folder: Path, alerts: Sequence[Mapping[str, str]]) -> None:
+    """The alerts the run's suspicious visits should have raised: `rule`, `customer_id`,
+    `account`."""
+    _write_json(folder / EXPECTED_ALERTS, list(alerts))
+
+
+def write_answer(folder: Path, name: str, answer: Any) -> None:
+    """What the target's admin API answered at the end (`RECONCILE`, `ALERTS`), as it came."""
+    if name not in (RECONCILE, ALERTS):
+        raise ValueError(f"{name} is not an admin answer of the run folder")
+    _write_json(folder / name, answer)
+
+
+def write_metrics(folder: Path, rows: Iterable[Sequence[Any]]) -> None:
+    """The target's samples over the run, `METRIC_COLUMNS` in their order."""
+    with (folder / METRICS).open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(REQUEST_COLUMNS)
-        writer.writerows(records)
+        writer.writerow(METRIC_COLUMNS)
+        writer.writerows(rows)
 
 
-def summary(
-    records: Sequence[Sequence[Any]],
-    lateness: Lateness,
-    scheduled: Mapping[str, int],
-    duration_s: float,
-    limits: Limits,
-) -> dict[str, Any]:
-    """The basic figures of a run; `valid` says whether the generator kept to the schedule."""
-    counts = lateness.counts()
-    outcomes = Counter(record[_OUTCOME] for record in records)
-    channels = {}
-    for channel, due in sorted(scheduled.items()):
-        mine = lateness.counts(channel)
-        started = mine.on_time + mine.late
-        channels[channel] = {
-            "scheduled": due,
-            "started": started,
-            "late": mine.late,
-            "dropped": mine.dropped,
-            "scheduled_per_s": due / duration_s if duration_s else 0.0,
-            "started_per_s": started / duration_s if duration_s else 0.0,
-        }
-    return {
-        "requests": len(records),
-        "failures": outcomes["failed"],
-        "refusals": outcomes["refused"],
-        "retries": outcomes["retried"],
-        "visits": {
-            "scheduled": sum(scheduled.values()),
-            "started": counts.on_time + counts.late,
-            "late": counts.late,
-            "dropped": counts.dropped,
-            "late_share": lateness.late_share,
-            "dropped_share": lateness.dropped_share,
-        },
-        "start_lag_s": {f"p{p}": lateness.lag_percentile(p) for p in LAG_PERCENTILES},
-        "channels": channels,
-        "limits": {
-            "max_dropped_share": limits.max_dropped_share,
-            "max_late_share": limits.max_late_share,
-        },
-        "valid": lateness.valid(limits.max_dropped_share, limits.max_late_share),
-    }
+def add_incident(folder: Path, sentence: str) -> None:
+    """Note something that happened to the run outside the harness's sight (the embedded core
+    ended, the rehearsal was interrupted): the verdict counts each as a reason it is not
+    evidence."""
+    path = folder / INCIDENTS
+    known = _read_json(path) if path.exists() else []
+    _write_json(path, [*known, sentence])
+
+
+def write_summary(folder: Path, summary: Mapping[str, Any]) -> None:
+    _write_json(folder / SUMMARY, {"format_version": FORMAT_VERSION, **summary})
+
+
+class RequestLog:
+    """The run's request records on their way to `requests.parquet/`, a Parquet file per flush.
+
+    `add` only appends a record to a list (it runs once per request on the generator's hot
+    path); `take` hands the list over and starts a new one, and `write` turns what was taken
+    into one part. The harness takes on its own loop and writes off it (a thread: pyarrow lets
+    the interpreter go while it encodes), every few seconds, so memory holds a few seconds of
+    records whatever the run's length.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / REQUESTS
+        self.path.mkdir(exist_ok=True)
+        self.parts = len(list(self.path.glob("part-*.parquet")))
+        self.written = 0
+        self._rows: list[Sequence[Any]] = []
+
+    def add(self, record: Sequence[Any]) -> None:
+        self._rows.append(record)
+
+    def extend(self, records: Iterable[Sequence[Any]]) -> None:
+        self._rows.extend(records)
+
+    def take(self) -> list[Sequence[Any]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def write(self, rows: Sequence[Sequence[Any]]) -> None:
+        """One part holding `rows`; nothing when there are none. Not safe to call twice at once."""
+        if not rows:
+            return
+        columns = zip(*rows, strict=True)
+        arrays = [
+            pa.array(column, type=f.type) for column, f in zip(columns, REQUEST_SCHEMA, strict=True)
+        ]
+        table = pa.Table.from_arrays(arrays, schema=REQUEST_SCHEMA)
+        final = self.path / _PART.format(self.parts)
+        temporary = self.path / f".{final.name}.tmp"
+        pq.write_table(table, temporary, compression="zstd")
+        os.replace(temporary, final)
+        self.parts += 1
+        self.written += len(rows)
+
+    def flush(self) -> None:
+        self.write(self.take())
+
+
+def read_requests(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """The records of `requests.parquet/` (every part, in the order written)."""
+    parts = sorted(path.glob("part-*.parquet"))
+    if not parts:
+        return REQUEST_SCHEMA.empty_table().select(list(columns or REQUEST_SCHEMA.names))
+    dataset = pa_dataset.dataset([str(p) for p in parts], schema=REQUEST_SCHEMA, format="parquet")
+    return dataset.to_table(columns=list(columns) if columns else None)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder, read (`load`). The records and the samples are read when asked for."""
+
+    path: Path
+    info: RunInfo
+    profile: Profile
+    """The resolved profile the run replayed (scaled as it was run)."""
+    visits: Visits | None
+    """None when the run never ended (it crashed): see `ended`."""
+    lateness: Lateness | None
+    expected_alerts: list[dict[str, str]]
+    incidents: list[str]
+    reconcile: dict[str, Any] | None
+    """`/admin/reconcile`'s answer, when the run had the target's admin token."""
+    alerts: list[dict[str, Any]] | None
+    """`/admin/alerts`' answer, likewise."""
+    summary: dict[str, Any] | None
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ended(self) -> bool:
+        return self.info.end is not None and self.visits is not None
+
+    def requests(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """One row per request attempt (`REQUEST_SCHEMA`), or the `columns` asked for."""
+        return read_requests(self.path / REQUESTS, columns)
+
+    @cached_property
+    def request_count(self) -> int:
+        parts = sorted((self.path / REQUESTS).glob("part-*.parquet"))
+        return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+
+    def metrics(self) -> pa.Table | None:
+        """The target's samples over the run (`METRIC_COLUMNS`), when it was scraped."""
+        path = self.path / METRICS
+        if not path.exists():
+            return None
+        types = {"time": pa.float64(), "metric": pa.string(), "labels": pa.string()}
+        options = pa_csv.ConvertOptions(column_types={**types, "value": pa.float64()})
+        try:
+            return pa_csv.read_csv(path, convert_options=options)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise RunFolderError(f"{path}: not a metrics file: {_first_line(error)}") from None
+
+
+def load(path: Path | str) -> RunFolder:
+    """The run folder at `path`, typed; `RunFolderError` (one line) when it is not one this
+    harness can read."""
+    folder = Path(path)
+    if not folder.exists():
+        raise RunFolderError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: not a folder")
+    if not (folder / RUN).is_file():
+        raise RunFolderError(f"{folder}: not a run folder (no {RUN})")
+    data = _read_json(folder / RUN)
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{folder / RUN}: not a JSON object")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise RunFolderError(
+            f"{folder / RUN}: format_version: missing (a folder written before format "
+            f"{FORMAT_VERSION}, or not by this harness)"
+        )
+    if version > FORMAT_VERSION:
+        raise RunFolderError(
+            f"{folder / RUN}: format_version: {version} is newer than this harness reads "
+            f"({FORMAT_VERSION}): upgrade branch-surge to read it"
+        )
+    info = _model(RunInfo, data, folder / RUN)
+    try:
+        profile = Profile.from_dict(
+            data.get("resolved_profile"), f"{folder / RUN}: resolved_profile"
+        )
+    except ProfileError as error:
+        raise RunFolderError(str(error)) from None
+    if info.end is not None:
+        for name in ENDED:
+            if not (folder / name).exists():
+                raise RunFolderError(
+                    f"{folder}: {name}: missing (the run ended, so it was written)"
+                )
+    visits = lateness = None
+    if (folder / VISITS).exists():
+        visits = _model(Visits, _read_json(folder / VISITS), folder / VISITS)
+    if (folder / LATENESS).exists():
+        try:
+            lateness = Lateness.from_dict(_read_json(folder / LATENESS))
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunFolderError(f"{folder / LATENESS}: not a lateness record: {error}") from None
+    return RunFolder(
+        path=folder,
+        info=info,
+        profile=profile,
+        visits=visits,
+        lateness=lateness,
+        expected_alerts=_optional(folder / EXPECTED_ALERTS, list) or [],
+        incidents=_optional(folder / INCIDENTS, list) or [],
+        reconcile=_optional(folder / RECONCILE, dict),
+        alerts=_optional(folder / ALERTS, list),
+        summary=_optional(folder / SUMMARY, dict),
+    )
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise RunFolderError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFolderError(f"{path}: not JSON: {error}") from None
+
+
+def _optional(path: Path, kind: type) -> Any:
+    if not path.exists():
+        return None
+    data = _read_json(path)
+    if not isinstance(data, kind):
+        raise RunFolderError(f"{path}: not a JSON {'list' if kind is list else 'object'}")
+    return data
+
+
+def _model(model: type[_M], data: Any, path: Path) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise RunFolderError(f"{path}: {where}: {first['msg'].lower()}") from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

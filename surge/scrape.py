@@ -7,12 +7,10 @@ stays small; scraping stops at the test's end or after `MAX_SCRAPES`, whichever 
 
 from __future__ import annotations
 
-import csv
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import gevent
 import httpx
@@ -21,7 +19,6 @@ INTERVAL_S = 2.0
 MAX_SCRAPES = 1800
 """An hour at `INTERVAL_S`; a longer run keeps its first hour of samples."""
 KEPT = ("mock_core_lane_", "mock_core_in_flight_requests", "mock_core_active_faults")
-COLUMNS = ("time", "metric", "labels", "value")
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 
 
@@ -48,6 +45,7 @@ class Scraper:
     headers: dict[str, str]
     clock: Callable[[], float] = time.time
     rows: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
+    """The samples kept so far, as `surge.runfolder.METRIC_COLUMNS`."""
     scrapes: int = 0
     _greenlet: gevent.Greenlet | None = None
 
@@ -86,9 +84,3 @@ class Scraper:
     def stop(self) -> None:
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
-
-    def write(self, path: Path) -> None:
-        with path.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(COLUMNS)
-            writer.writerows(self.rows)

@@ -7,7 +7,7 @@ from itertools import pairwise
 import gevent
 import pytest
 
-from surge.arrivals import Lateness, Visit
+from surge.arrivals import Arrival, Lateness
 from surge.customers import Customer, Pool
 from surge.dispatch import LOOKAHEAD_S, Dispatcher, expected_rate
 from surge.profile import load_profile
@@ -25,7 +25,7 @@ def dispatcher() -> Dispatcher:
 def test_a_user_whose_channel_has_nothing_waiting_serves_another_channels_visit(
     dispatcher: Dispatcher,
 ) -> None:
-    waiting = Visit(0.0, "kiosk", 0)
+    waiting = Arrival(0.0, "kiosk", 0)
     dispatcher.queues["kiosk"].put(waiting)
     assert dispatcher.take("counter", timeout=0.01) == waiting
     assert dispatcher.take("counter", timeout=0.01) is None
@@ -36,7 +36,7 @@ def test_a_visit_due_while_only_another_channels_user_waits_goes_to_that_user_at
 ) -> None:
     kiosk_user = gevent.spawn(dispatcher.take, "kiosk", 5.0)
     gevent.sleep(0)  # the kiosk user now waits on its queue
-    due = Visit(0.0, "counter", 0)
+    due = Arrival(0.0, "counter", 0)
     scheduler = gevent.spawn(dispatcher._run, iter([due]))
     assert kiosk_user.get(timeout=1.0) == due  # not left on the counter queue to wait
     scheduler.join(timeout=1.0)
@@ -50,7 +50,7 @@ def test_a_visit_due_while_its_own_channels_user_waits_stays_on_its_channel(
     counter_user = gevent.spawn(dispatcher.take, "counter", 5.0)
     kiosk_user = gevent.spawn(dispatcher.take, "kiosk", 0.2)
     gevent.sleep(0)
-    due = Visit(0.0, "counter", 0)
+    due = Arrival(0.0, "counter", 0)
     gevent.spawn(dispatcher._run, iter([due])).join(timeout=1.0)
     assert counter_user.get(timeout=1.0) == due
     assert kiosk_user.get(timeout=1.0) is None
@@ -60,9 +60,9 @@ def test_the_users_needed_count_each_channels_visits_waiting_and_running(
     dispatcher: Dispatcher,
 ) -> None:
     for number in range(7):
-        dispatcher.queues["counter"].put(Visit(0.0, "counter", number))
+        dispatcher.queues["counter"].put(Arrival(0.0, "counter", number))
     dispatcher.in_flight["kiosk"] = 4
-    need = dispatcher.users_needed(headroom=1.5)
+    need = dispatcher.users_needed()
     assert need["counter"] >= 7
     assert need["kiosk"] >= 4
     assert need["online"] >= 1
@@ -71,7 +71,7 @@ def test_the_users_needed_count_each_channels_visits_waiting_and_running(
 def test_a_journey_is_drawn_only_from_its_arrival_so_any_user_may_run_it(
     dispatcher: Dispatcher,
 ) -> None:
-    arrival = Visit(12.5, "counter", 41)
+    arrival = Arrival(12.5, "counter", 41)
     first, again = dispatcher.journey(arrival), dispatcher.journey(arrival)
     assert (first.operation, first.customer, first.scheduled_at) == (
         again.operation,
@@ -96,7 +96,7 @@ def test_taking_with_no_timeout_answers_at_once_own_channel_first(
 ) -> None:
     assert dispatcher.take("online", timeout=0) is None
     assert dispatcher.idle["online"] == 0
-    mine, other = Visit(1.0, "online", 0), Visit(0.5, "kiosk", 0)
+    mine, other = Arrival(1.0, "online", 0), Arrival(0.5, "kiosk", 0)
     dispatcher.queues["kiosk"].put(other)
     dispatcher.queues["online"].put(mine)
     assert dispatcher.take("online", timeout=0) == mine

@@ -479,7 +479,15 @@ def sender(
     client: Scripted, delays: list[float], records: list[RequestRecord], **policy: Any
 ) -> Sender:
     return Sender(
-        client, records.append, delays.append, RetryPolicy(**policy), "kiosk", "j", SCHEDULED, 7
+        client,
+        records.append,
+        delays.append,
+        RetryPolicy(**policy),
+        "kiosk",
+        "j",
+        SCHEDULED,
+        "C1",
+        7,
     )
 
 
@@ -519,9 +527,12 @@ def test_a_write_keeps_its_key_across_retries_and_a_read_has_none() -> None:
     assert len(write.sent) == 3
     assert [(r.status, r.retries) for r in records] == [(0, 0), (503, 1), (200, 2)]
     assert records[0].error == "OSError: connection refused"
+    assert {r.key for r in records} == {write.sent[0]["Idempotency-Key"]}
+    assert {r.customer for r in records} == {"C1"}
     read = Scripted((503, {}, b""), OK)
-    send(read, "GET")
+    _, read_records, _ = send(read, "GET")
     assert all("Idempotency-Key" not in h for h in read.sent)
+    assert {r.key for r in read_records} == {""}
 
 
 def test_a_409_in_flight_is_retried_and_a_409_answer_is_not() -> None:
@@ -555,7 +566,15 @@ def test_a_status_0_response_is_a_transport_error() -> None:
 
     records: list[RequestRecord] = []
     reply = Sender(
-        LocustLike(), records.append, lambda _: None, RetryPolicy(max_retries=1), "k", "j", 0.0, 1
+        LocustLike(),
+        records.append,
+        lambda _: None,
+        RetryPolicy(max_retries=1),
+        "k",
+        "j",
+        0.0,
+        "C1",
+        1,
     ).send("s", "GET", "/x", name="/x", headers={})
     assert reply.outcome == "failed"
     assert reply.status == 0

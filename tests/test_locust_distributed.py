@@ -18,20 +18,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from surge import distributed
+from surge import distributed, verdict
 from surge.arrivals import Lateness, Schedule
 from surge.customers import Customer, Pool
 from surge.dispatch import Dispatcher
-from surge.distributed import Fleet, Outbox, Plan
+from surge.distributed import Fleet, Outbox, SharePlan
 from surge.profile import CHANNELS, load_profile
 from surge.retry import RequestRecord
 from tests.support import TOKENS, free_port, serve
-from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, read_json, run_folder
+from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, records, run_folder
 
 RUN_TIMEOUT_S = 60
 WORKERS = 3
@@ -42,20 +43,25 @@ CUSTOMERS = [
 ]
 
 
-def record(n: int) -> RequestRecord:
-    return RequestRecord(
-        "counter",
-        "deposit",
-        "deposit",
-        "POST",
-        "/v1/cash/deposits",
-        201,
-        "",
-        0,
-        "ok",  # type: ignore[arg-type]
-        float(n),
-        n + 0.1,
-        float(n),
+def record(n: int) -> tuple[Any, ...]:
+    """A record as a worker's outbox holds it (`RunState.keep`), started at `n`."""
+    return tuple(
+        RequestRecord(
+            "counter",
+            "deposit",
+            "deposit",
+            "POST",
+            "/v1/cash/deposits",
+            201,
+            "",
+            0,
+            "ok",
+            float(n),
+            n + 0.1,
+            float(n),
+            "C00000001",
+            f"key-{n}",
+        )
     )
 
 
@@ -63,46 +69,56 @@ def dispatcher(worker: int = 0, workers: int = 1) -> Dispatcher:
     return Dispatcher(DAY, 7, Pool(CUSTOMERS), Lateness(), worker=worker, workers=workers)
 
 
+def outbox(share: int, *records: tuple[Any, ...], numbered: int = 0) -> Outbox:
+    return Outbox(share, records=list(records), numbered=numbered)
+
+
+def starts(rows: Any) -> list[float]:
+    return sorted(row[9] for row in rows)
+
+
 def test_shares_number_workers_from_zero_whatever_gaps_locusts_indexes_have() -> None:
     assert distributed.shares({"b": 5, "a": 2, "c": 9}) == {"a": 0, "b": 1, "c": 2}
 
 
 def test_a_plan_and_its_customers_survive_the_trip_as_plain_data() -> None:
-    plan = Plan(
+    plan = SharePlan(
         1, 2, 100.0, {"name": "x"}, 7, {"B001": 3}, distributed.customers_to_data(CUSTOMERS)
     )
-    again = Plan.from_data(plan.to_data())
+    again = SharePlan.from_data(plan.to_data())
     assert again == plan
     assert distributed.customers_from_data(again.customers) == CUSTOMERS
 
 
 def test_each_batch_carries_only_the_records_made_since_the_last_and_is_numbered() -> None:
-    outbox, records = Outbox(share=1), [record(0), record(1)]
-    first = outbox.batch(dispatcher(), records, {"ok": 2}, [])
-    records.append(record(2))
-    last = outbox.batch(dispatcher(), records, {"ok": 3}, [], final=True)
-    assert [row[9] for row in first["records"]] == [0.0, 1.0]
-    assert [row[9] for row in last["records"]] == [2.0]
+    box = outbox(1, record(0), record(1))
+    keep = box.records.append  # a worker's run appends to this very list all along
+    first = box.batch(dispatcher(), {"ok": 2})
+    keep(record(2))
+    last = box.batch(dispatcher(), {"ok": 3}, final=True)
+    assert starts(first["records"]) == [0.0, 1.0]
+    assert starts(last["records"]) == [2.0]
+    assert box.records == []
     assert (first["number"], last["number"]) == (0, 1)
     assert (first["final"], last["final"], last["share"]) == (False, True, 1)
 
 
 def test_a_share_is_complete_only_once_the_periodic_batch_its_final_overtook_arrives() -> None:
-    outbox, records = Outbox(share=0), [record(0)]
-    periodic = outbox.batch(dispatcher(), records, {"ok": 1}, [])
-    records.append(record(1))
-    final = outbox.batch(dispatcher(), records, {"ok": 2}, [], final=True)
+    box = outbox(0, record(0))
+    periodic = box.batch(dispatcher(), {"ok": 1})
+    box.records.append(record(1))
+    final = box.batch(dispatcher(), {"ok": 2}, final=True)
     fleet = Fleet(DAY, day_start=0.0, workers=1)
     fleet.receive(final)  # the shipper was switched out inside its send: the final went first
     assert fleet.missing() == [0]
     fleet.receive(periodic)
     assert fleet.missing() == []
-    assert sorted(row[9] for row in fleet.records) == [0.0, 1.0]
+    assert starts(fleet.records) == [0.0, 1.0]
     assert fleet.total("visits") == {"ok": 2}  # the final's figures, the latest taken
 
 
 def test_a_batch_delivered_twice_adds_its_rows_once() -> None:
-    final = Outbox(share=0).batch(dispatcher(), [record(0)], {"ok": 1}, [], final=True)
+    final = outbox(0, record(0)).batch(dispatcher(), {"ok": 1}, final=True)
     fleet = Fleet(DAY, day_start=0.0, workers=1)
     fleet.receive(final)
     fleet.receive(final)
@@ -118,11 +134,12 @@ def test_in_any_order_with_repeats_and_a_second_final_every_record_arrives_once(
     was asked twice) reach the master in any order, some twice."""
     made = data.draw(st.lists(st.integers(0, 3), min_size=1, max_size=6), label="records made")
     finals = min(len(made), data.draw(st.integers(1, 2), label="finals"))
-    mine, outbox, records, batches = dispatcher(), Outbox(share=0), [], []
+    mine, box, batches, total = dispatcher(), outbox(0), [], 0
     for n, count in enumerate(made):
-        records += [record(len(records) + i) for i in range(count)]
+        box.records.extend(record(total + i) for i in range(count))
+        total += count
         final = n >= len(made) - finals
-        batches.append(outbox.batch(mine, records, {"ok": len(records)}, [], final=final))
+        batches.append(box.batch(mine, {"ok": total}, final=final))
     repeats = data.draw(st.lists(st.sampled_from(batches), max_size=3), label="repeats")
     fleet = Fleet(DAY, day_start=0.0, workers=1)
     held: set[int] = set()
@@ -131,25 +148,25 @@ def test_in_any_order_with_repeats_and_a_second_final_every_record_arrives_once(
         held.add(batch["number"])
         whole = any(held == set(range(b["number"] + 1)) for b in batches if b["final"])
         assert fleet.missing() == ([] if whole else [0])
-    assert sorted(row[9] for row in fleet.records) == [float(n) for n in range(len(records))]
-    assert fleet.requests.get(0, 0) == len(records)
-    assert fleet.total("visits") == {"ok": len(records)}
+    assert starts(fleet.records) == [float(n) for n in range(total)]
+    assert fleet.requests.get(0, 0) == total
+    assert fleet.total("visits") == {"ok": total}
 
 
 def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it() -> None:
     now = DAY.duration_s
     fleet = Fleet(DAY, day_start=0.0, workers=2, clients={"a": 0, "b": 1}, clock=lambda: now)
-    fleet.receive(Outbox(share=0).batch(dispatcher(0, 2), [record(0)], {"ok": 1}, []))
-    stuck = Outbox(share=1).batch(dispatcher(1, 2), [record(1)], {"ok": 1}, [])
+    fleet.receive(outbox(0, record(0)).batch(dispatcher(0, 2), {"ok": 1}))
+    stuck = outbox(1, record(1)).batch(dispatcher(1, 2), {"ok": 1})
     stuck["scheduling"], stuck["in_flight"] = True, {**stuck["in_flight"], "counter": 9}
     fleet.receive(stuck)  # its last batch before it died
     assert not fleet.finished_day()
-    assert fleet.users_needed(1.0)["counter"] >= 9
+    assert fleet.users_needed()["counter"] >= 9
     fleet.note_present(["a"])  # Locust's heartbeats say "b" is missing
     assert fleet.awaited() == [0]
     assert fleet.finished_day()
-    assert fleet.users_needed(1.0)["counter"] < 9
-    fleet.receive(Outbox(share=0, numbered=1).batch(dispatcher(0, 2), [], {"ok": 1}, [], True))
+    assert fleet.users_needed()["counter"] < 9
+    fleet.receive(outbox(0, numbered=1).batch(dispatcher(0, 2), {"ok": 1}, True))
     assert (fleet.awaited(), fleet.missing()) == ([], [1])
     assert len(fleet.records) == 2  # what the lost worker shipped before it died stays
 
@@ -226,11 +243,11 @@ class Distributed:
             self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
             self.worker_returncodes = [worker.wait(timeout=15) for worker in workers]
         self.log = (tmp / "master.log").read_text(encoding="utf-8", errors="replace")
-        self.folder = run_folder(self.results)
-        self.run = read_json(self.folder / "run.json")
-        self.summary = read_json(self.folder / "summary.json")
-        with (self.folder / "requests.csv").open(encoding="utf-8") as rows:
-            self.records = list(csv.DictReader(rows))
+        self.read = run_folder(self.results)
+        self.folder = self.read.path
+        assert self.read.visits is not None
+        self.visits = self.read.visits
+        self.records = records(self.read)
 
 
 @pytest.fixture(scope="module")
@@ -242,9 +259,10 @@ def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed)
     assert spread.returncode == 0, spread.log[-3000:]
     assert spread.worker_returncodes == [0] * WORKERS  # a worker's share is no verdict of its own
     assert [p.name for p in spread.results.iterdir()] == [spread.folder.name]
-    assert spread.run["workers"] == WORKERS
-    workers = spread.summary["workers"]
-    assert (workers["planned"], workers["reported"], workers["missing"]) == (WORKERS, WORKERS, [])
+    assert spread.read.info.workers == WORKERS
+    assert [share.share for share in spread.visits.shares] == list(range(WORKERS))
+    assert spread.visits.missing_shares == []
+    assert verdict.judge(spread.read).valid
     assert f"Run folder: {spread.folder}" in spread.log
 
 
@@ -252,20 +270,20 @@ def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) ->
     profile = load_profile(str(spread.profile)).scaled(TIME_SCALE)
     channels = {channel: profile.segments(channel) for channel in CHANNELS}
     expected = sum(1 for _ in Schedule(channels, profile.seed))
-    visits = spread.summary["visits"]
-    assert visits["scheduled"] == expected
-    assert visits["dropped"] == 0
+    total = spread.visits.total
+    assert total.planned == expected
+    assert total.dropped == total.lost == total.not_reached == 0
     for channel in CHANNELS:  # each worker has one channel's users: they serve every channel
-        mine = spread.summary["channels"][channel]
-        assert mine["started"] == mine["scheduled"] > 0, channel
-    lateness = Lateness.from_dict(read_json(spread.folder / "lateness.json"))
-    assert lateness.counts().total == expected  # every worker's lateness, merged
+        mine = spread.visits.channels[channel]
+        assert mine.started == mine.planned > 0, channel
+    assert spread.read.lateness is not None
+    assert spread.read.lateness.counts().total == expected  # every worker's lateness, merged
 
 
 def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distributed) -> None:
-    assert len(spread.records) == spread.summary["requests"] > 0
+    assert len(spread.records) == spread.read.request_count > 0
     assert {r["channel"] for r in spread.records} == set(CHANNELS)
-    by_worker = spread.summary["workers"]["requests"]
+    by_worker = [share.requests for share in spread.visits.shares]
     assert len(by_worker) == WORKERS
     assert all(n > 0 for n in by_worker)
     assert sum(by_worker) == len(spread.records)
@@ -275,8 +293,9 @@ def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distrib
 
 
 def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distributed) -> None:
-    with (spread.folder / "metrics.csv").open(encoding="utf-8") as rows:
-        samples = list(csv.DictReader(rows))
+    metrics = spread.read.metrics()
+    assert metrics is not None
+    samples = metrics.to_pylist()
     assert {s["metric"] for s in samples} >= {
         "mock_core_lane_busy_slots",
         "mock_core_lane_queue_depth",
@@ -300,11 +319,10 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
     log = (tmp_path / "locust.log").read_text(encoding="utf-8", errors="replace")
     assert returncode == 0, log[-3000:]
     folder = run_folder(tmp_path / "results")
-    assert read_json(folder / "run.json")["workers"] == 2
-    summary = read_json(folder / "summary.json")
-    assert summary["workers"]["reported"] == 2
-    assert locust_count(tmp_path / "locust") == summary["requests"] > 0
+    assert folder.info.workers == 2
+    assert folder.visits is not None
+    assert folder.visits.missing_shares == []
+    assert locust_count(tmp_path / "locust") == folder.request_count > 0
     assert log.count("Run folder:") == 1
-    with (folder / "requests.csv").open(encoding="utf-8") as rows:
-        errors = {r["error"] for r in csv.DictReader(rows) if r["status"] == "422"}
+    errors = {r["error"] for r in records(folder) if r["status"] == 422}
     assert not any("Idempotency" in e for e in errors)  # forked workers draw their own keys

@@ -9,7 +9,6 @@ the one-line messages and the run folder.
 from __future__ import annotations
 
 import csv
-import json
 import re
 import subprocess
 import sys
@@ -20,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from surge import runfolder, verdict
 from surge.arrivals import Schedule
 from surge.profile import CHANNELS, load_profile, profiles_dir
+from surge.runfolder import RunFolder
 from tests.support import TOKENS, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,22 +51,24 @@ def locust(host: str, *args: str, timeout: float = 90) -> subprocess.CompletedPr
     )
 
 
-def run_folder(results: Path) -> Path:
+def run_folder(results: Path) -> RunFolder:
+    """The one run folder under `results`, read."""
     folders = list(results.iterdir())
     assert len(folders) == 1, folders
-    return folders[0]
+    return runfolder.load(folders[0])
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+def records(folder: RunFolder) -> list[dict[str, Any]]:
+    return folder.requests().to_pylist()
 
 
 class Run:
     def __init__(self, done: subprocess.CompletedProcess[str], results: Path, profile: Path):
         self.done, self.profile = done, profile
-        self.folder = run_folder(results)
-        self.summary = read_json(self.folder / "summary.json")
-        self.run = read_json(self.folder / "run.json")
+        self.read = run_folder(results)
+        self.folder = self.read.path
+        assert self.read.visits is not None
+        self.visits = self.read.visits.total
 
 
 TIME_SCALE = 1440  # the day lasts 20 s
@@ -92,33 +95,46 @@ def test_an_unsaturated_run_starts_every_scheduled_visit_on_time(unsaturated: Ru
     profile = load_profile(str(unsaturated.profile)).scaled(TIME_SCALE)
     channels = {channel: profile.segments(channel) for channel in CHANNELS}
     expected = sum(1 for _ in Schedule(channels, profile.seed))
-    visits = unsaturated.summary["visits"]
-    assert visits["scheduled"] == expected
-    assert visits["started"] >= 0.98 * expected
-    assert visits["dropped"] == 0
-    assert unsaturated.summary["valid"] is True
+    visits = unsaturated.visits
+    assert visits.planned == expected
+    assert visits.started >= 0.98 * expected
+    assert visits.dropped == visits.lost == visits.not_reached == 0
+    assert verdict.judge(unsaturated.read).valid
     assert f"Run folder: {unsaturated.folder}" in unsaturated.done.stdout
+    assert "The run is valid evidence" in unsaturated.done.stdout
 
 
 def test_the_run_folder_records_the_resolved_profile_and_every_request(unsaturated: Run) -> None:
-    assert unsaturated.run["profile"] == "precision"
-    assert unsaturated.run["workers"] == 1
-    assert unsaturated.run["resolved_profile"]["time_scale"] == TIME_SCALE
-    with (unsaturated.folder / "requests.csv").open(encoding="utf-8") as rows:
-        records = list(csv.DictReader(rows))
-    assert len(records) == unsaturated.summary["requests"] > 0
-    assert {r["channel"] for r in records} == set(CHANNELS)
-    assert all(float(r["end"]) >= float(r["start"]) for r in records)
-    assert read_json(unsaturated.folder / "reconcile.json")["ok"] is True
+    read = unsaturated.read
+    assert (read.info.profile, read.info.workers) == ("precision", 1)
+    assert read.info.format_version == runfolder.FORMAT_VERSION
+    assert read.profile.time_scale == TIME_SCALE
+    rows = records(read)
+    assert len(rows) == read.request_count == read.visits.shares[0].requests > 0
+    assert {r["channel"] for r in rows} == set(CHANNELS)
+    assert all(r["end"] >= r["start"] for r in rows)
+    assert read.reconcile is not None
+    assert read.reconcile["ok"] is True
     assert TOKENS["admin"] not in (unsaturated.folder / "run.json").read_text(encoding="utf-8")
-    assert isinstance(read_json(unsaturated.folder / "alerts.json"), list)
+    assert isinstance(read.alerts, list)
+
+
+def test_every_write_is_recorded_with_its_idempotency_key_and_customer(unsaturated: Run) -> None:
+    rows = records(unsaturated.read)
+    writes = [r for r in rows if r["method"] != "GET"]
+    assert writes
+    assert all(r["key"] for r in writes)
+    assert all(r["key"] == "" for r in rows if r["method"] == "GET")
+    assert all(re.fullmatch(r"C\d{8}", r["customer"]) for r in rows)
+    retried = [r for r in writes if r["retries"] > 0]
+    for retry in retried:  # a retry carries the key of its step's first attempt
+        assert any(r["key"] == retry["key"] and r["retries"] == 0 for r in writes)
 
 
 def test_locust_counts_every_request_and_no_business_refusal_as_a_failure(
     unsaturated: Run,
 ) -> None:
-    with (unsaturated.folder / "requests.csv").open(encoding="utf-8") as rows:
-        outcomes = [r["outcome"] for r in csv.DictReader(rows)]
+    outcomes = unsaturated.read.requests(["outcome"]).column("outcome").to_pylist()
     stats = unsaturated.folder.parent.parent / "locust_stats.csv"
     with stats.open(encoding="utf-8") as rows:
         total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
@@ -128,8 +144,9 @@ def test_locust_counts_every_request_and_no_business_refusal_as_a_failure(
 
 
 def test_a_run_with_the_admin_token_keeps_the_lane_gauges_over_the_run(unsaturated: Run) -> None:
-    with (unsaturated.folder / "metrics.csv").open(encoding="utf-8") as rows:
-        samples = list(csv.DictReader(rows))
+    metrics = unsaturated.read.metrics()
+    assert metrics is not None
+    samples = metrics.to_pylist()
     busy = [s for s in samples if s["metric"] == "mock_core_lane_busy_slots"]
     assert {s["labels"] for s in busy} >= {'{lane="teller-core"}', '{lane="kiosk-gateway"}'}
     assert len({s["time"] for s in busy}) >= 5  # a 20 s day, a scrape every 2 s
@@ -138,11 +155,10 @@ def test_a_run_with_the_admin_token_keeps_the_lane_gauges_over_the_run(unsaturat
 
 def test_time_scale_divides_every_duration_of_the_recorded_profile(unsaturated: Run) -> None:
     original = load_profile(str(unsaturated.profile))
-    recorded = unsaturated.run["resolved_profile"]
-    durations = [phase["duration"] for phase in recorded["phases"]]
+    durations = [phase.duration for phase in unsaturated.read.profile.phases]
     assert durations == pytest.approx([p.duration / TIME_SCALE for p in original.phases])
     assert sum(durations) == pytest.approx(DAY_SECONDS / TIME_SCALE)
-    assert unsaturated.run["time_scale"] == TIME_SCALE
+    assert unsaturated.read.info.time_scale == TIME_SCALE
 
 
 class _Unreadable(BaseHTTPRequestHandler):
@@ -187,9 +203,10 @@ def test_visits_the_harness_cannot_run_make_the_run_not_valid_evidence(tmp_path:
     assert re.search(
         r"not valid evidence: \d+ of \d+ visits failed inside the harness", done.stdout
     )
-    summary = read_json(run_folder(tmp_path / "results") / "summary.json")
-    assert summary["valid"] is False
-    assert summary["visits"]["error"] > 0
+    read = run_folder(tmp_path / "results")
+    assert not verdict.judge(read).valid
+    assert read.visits is not None
+    assert read.visits.error > 0
 
 
 def test_a_saturated_core_gives_late_and_dropped_visits_and_exit_code_3(tmp_path: Path) -> None:
@@ -208,9 +225,10 @@ def test_a_saturated_core_gives_late_and_dropped_visits_and_exit_code_3(tmp_path
             *("--max-users", "3", "--drop-after", "1"),
         )
     assert done.returncode == 3, done.stderr[-3000:]
-    visits = read_json(run_folder(tmp_path / "results") / "summary.json")["visits"]
-    assert visits["late"] > 0
-    assert visits["dropped"] > 0
+    read = run_folder(tmp_path / "results")
+    assert read.visits is not None
+    assert read.visits.total.late > 0
+    assert read.visits.total.dropped > 0
     verdicts = [line for line in done.stdout.splitlines() if "not valid evidence" in line]
     assert len(verdicts) == 1
     assert "dropped" in verdicts[0]
@@ -239,9 +257,9 @@ def test_a_time_scale_of_zero_is_refused_with_one_line_and_exit_code_2() -> None
     [
         (["--rate-scale", "0"], "error: --rate-scale: must be a number above 0, not 0"),
         (
-            ["--profile", "payday", "--rate-scale", "1000"],
-            "error: --rate-scale: rate scale 1000 takes kiosk arrivals in phase 'lunch_peak' "
-            "to 140000 an hour per branch, above 100000",
+            ["--profile", "payday", "--rate-scale", "1e7"],
+            "error: --rate-scale: 1e+07 gives payday about 81,450,000,000 visits, more than the "
+            "50,000,000 one run may schedule",
         ),
     ],
 )
@@ -252,3 +270,50 @@ def test_a_bad_rate_scale_is_refused_with_one_line_and_exit_code_2(
     assert done.returncode == 2
     assert message in done.stderr.splitlines()
     assert "Traceback" not in done.stderr
+
+
+def one_branch(folder: Path) -> Path:
+    """`busy_weekday` at one branch, its kiosk at 2,000 visits an hour as the file writes it."""
+    text = busy_weekday(folder, "one_branch").read_text(encoding="utf-8")
+    text = re.sub(r"^branches = \d+", "branches = 1", text, flags=re.M)
+    rates = "{ counter = 1000, kiosk = 2000, online = 500 }"
+    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", f"arrivals_per_hour = {rates}", text)
+    path = folder / "one_branch.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_rate_scale_drives_one_branch_past_the_cap_on_what_a_file_may_write(
+    tmp_path: Path,
+) -> None:
+    """100 times 2,000 kiosk visits an hour is 200,000 (56 a second at one branch): twice the
+    100,000 a profile file may write, and load the generator carries."""
+    profile = one_branch(tmp_path)
+    with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
+        done = locust(
+            host,
+            *("--profile", str(profile), "--time-scale", str(4 * TIME_SCALE)),
+            *("--rate-scale", "100", "--results", str(tmp_path / "results")),
+            *("--customers", "20"),
+        )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    read = run_folder(tmp_path / "results")
+    assert read.profile.phases[0].arrivals_per_hour.kiosk == 200_000
+    assert read.visits is not None
+    kiosk = read.visits.channels["kiosk"]
+    assert kiosk.started == kiosk.planned > 200  # five seconds at 56 a second
+
+
+def test_a_profile_file_writing_more_than_the_cap_is_refused_whatever_the_scale(
+    tmp_path: Path,
+) -> None:
+    profile = one_branch(tmp_path)
+    profile.write_text(
+        profile.read_text(encoding="utf-8").replace("kiosk = 2000", "kiosk = 200000", 1),
+        encoding="utf-8",
+    )
+    done = locust("http://127.0.0.1:9", "--profile", str(profile), "--rate-scale", "0.1")
+    assert done.returncode == 2
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: {profile}: phases[0].arrivals_per_hour.kiosk: 200000")
+    assert "above 100000" in error

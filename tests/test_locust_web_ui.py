@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from surge import runfolder, verdict
 from tests.support import free_port, serve
 from tests.test_locust_distributed import process
-from tests.test_locust_run import TIME_SCALE, busy_weekday, read_json
+from tests.test_locust_run import TIME_SCALE, busy_weekday
 
 START_S = 30.0
 RUN_S = 90.0
@@ -83,12 +84,13 @@ def test_the_harness_options_show_in_the_web_ui(web_run: tuple[str, Path, Path])
 
 def test_a_swarm_started_from_the_form_replays_the_profile(web_run: tuple[str, Path, Path]) -> None:
     _, results, log = web_run
-    folder = next(results.iterdir())
-    summary, run = read_json(folder / "summary.json"), read_json(folder / "run.json")
-    assert summary["valid"] is True, log.read_text(errors="replace")[-3000:]
-    assert summary["visits"]["started"] == summary["visits"]["scheduled"] > 0
-    assert summary["visits"]["ok"] + summary["visits"]["abandoned"] == summary["visits"]["started"]
-    assert summary["requests"] > 0
-    assert run["seed"] == read_json(folder / "run.json")["resolved_profile"]["seed"]
-    assert run["profile"] == "browser"
-    assert run["time_scale"] == TIME_SCALE
+    folder = runfolder.load(next(results.iterdir()))
+    assert verdict.judge(folder).valid, log.read_text(errors="replace")[-3000:]
+    assert folder.visits is not None
+    total = folder.visits.total
+    assert total.started == total.planned > 0
+    assert folder.visits.ok + folder.visits.abandoned == total.started
+    assert folder.request_count > 0
+    assert folder.info.seed == folder.profile.seed
+    assert folder.info.profile == "browser"
+    assert folder.info.time_scale == TIME_SCALE

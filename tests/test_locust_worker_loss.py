@@ -7,19 +7,20 @@ line), and the master still writes the run folder from what the workers had ship
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from surge import verdict
+from surge.dispatch import schedule
+from surge.runfolder import RunFolder
 from tests.support import serve
 from tests.test_locust_distributed import WORKERS, master_and_workers
-from tests.test_locust_run import TIME_SCALE, busy_weekday, read_json, run_folder
+from tests.test_locust_run import TIME_SCALE, busy_weekday, run_folder
 
 LOAD_SEEN_S = 30
 """At most this long for Locust's first stats table, the sign that the workers send load."""
@@ -56,15 +57,8 @@ class Lost:
             assert time.monotonic() < deadline, "no load within the bound"
             time.sleep(0.2)
 
-    def folder(self) -> Path:
+    def folder(self) -> RunFolder:
         return run_folder(self.results)
-
-    def summary(self) -> dict[str, Any]:
-        return dict(read_json(self.folder() / "summary.json"))
-
-    def records(self) -> list[dict[str, str]]:
-        with (self.folder() / "requests.csv").open(encoding="utf-8") as rows:
-            return list(csv.DictReader(rows))
 
 
 def verdicts(log: str) -> list[str]:
@@ -78,36 +72,57 @@ def one_lost(tmp_path_factory: pytest.TempPathFactory) -> Lost:
 
 def test_a_worker_killed_mid_run_makes_the_run_not_valid_evidence(one_lost: Lost) -> None:
     assert one_lost.returncode == 3, one_lost.log[-3000:]
-    assert verdicts(one_lost.log) == [
-        f"The run is not valid evidence: 1 of {WORKERS} workers went missing"
-    ]
+    [line] = verdicts(one_lost.log)
+    assert re.match(
+        rf"The run is not valid evidence: 1 of {WORKERS} workers went missing \(\d+ of \d+ "
+        r"planned visits were lost with them\)",
+        line,
+    )
     assert one_lost.survivors == [0, 0]
+    assert "warning: the worker of share" in one_lost.log  # shown at --loglevel WARNING too
+
+
+def test_every_planned_visit_is_accounted_for_with_the_lost_workers_as_lost(
+    one_lost: Lost,
+) -> None:
+    """The killed worker's share: what it ran before its last batch counts as run, the rest of
+    what was due by the end as lost with it; nothing planned is left out."""
+    folder = one_lost.folder()
+    assert folder.visits is not None
+    total = folder.visits.total
+    profile = folder.profile
+    assert total.planned == sum(schedule(profile, folder.info.seed).census()[0].values())
+    assert total.lost > 0
+    assert total.planned == total.started + total.dropped + total.lost + total.not_reached
+    assert total.not_reached <= total.planned // 10  # the day ran to its end
 
 
 def test_the_master_still_writes_the_folder_with_the_surviving_workers_rows(
     one_lost: Lost,
 ) -> None:
-    summary = one_lost.summary()
-    workers = summary["workers"]
-    assert (workers["planned"], workers["reported"]) == (WORKERS, WORKERS - 1)
-    assert len(workers["missing"]) == 1
-    survivors = [
-        n for share, n in enumerate(workers["requests"]) if share not in workers["missing"]
-    ]
+    folder = one_lost.folder()
+    assert folder.visits is not None
+    shares = folder.visits.shares
+    assert len(shares) == WORKERS
+    assert len(folder.visits.missing_shares) == 1
+    survivors = [share.requests for share in shares if share.complete]
     assert len(survivors) == WORKERS - 1
     assert all(n > 0 for n in survivors)
-    assert sum(workers["requests"]) == summary["requests"] == len(one_lost.records())
-    assert summary["valid"] is False
-    assert read_json(one_lost.folder() / "run.json")["workers"] == WORKERS
-    assert f"Run folder: {one_lost.folder()}" in one_lost.log
+    assert sum(share.requests for share in shares) == folder.request_count
+    assert not verdict.judge(folder).valid
+    assert folder.info.workers == WORKERS
+    assert f"Run folder: {folder.path}" in one_lost.log
 
 
 def test_a_master_whose_workers_all_died_ends_and_says_so(tmp_path: Path) -> None:
     lost = Lost(tmp_path, killed=WORKERS)
     assert lost.returncode == 3, lost.log[-3000:]
-    assert verdicts(lost.log) == [
+    [line] = verdicts(lost.log)
+    assert line.startswith(
         f"The run is not valid evidence: {WORKERS} of {WORKERS} workers went missing"
-    ]
-    assert lost.summary()["workers"]["reported"] == 0
-    assert f"Run folder: {lost.folder()}" in lost.log
-    assert (lost.folder() / "reconcile.json").exists()  # the end's fetches were not cut short
+    )
+    folder = lost.folder()
+    assert folder.visits is not None
+    assert len(folder.visits.missing_shares) == WORKERS
+    assert f"Run folder: {folder.path}" in lost.log
+    assert folder.reconcile is not None  # the end's fetches were not cut short

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from mock_core.settings import load_settings
-from surge import embedded, rehearse
-from surge.profile import Profile, load_profile
+from surge import embedded, rehearse, runfolder, verdict
+from surge.profile import Profile, list_profiles, load_profile
 
 TIME_SCALE, RATE_SCALE = "4320", "100"  # weekday's 8 hours in under 7 s, about 60 visits
 SHORT = ["--profile", "weekday", "--time-scale", TIME_SCALE, "--rate-scale", RATE_SCALE]
@@ -84,25 +84,28 @@ def test_a_short_rehearsal_is_valid_evidence_and_ends_with_its_run_folder(
     assert short.done.stdout.strip().splitlines()[-1].startswith("Run folder: ")
     assert short.folder.parent == short.out
     assert short.folder.name.endswith("-weekday")
-    for name in ("run.json", "requests.csv", "summary.json", "reconcile.json", "locust.log"):
+    for name in ("run.json", "summary.json", "reconcile.json", "locust.log"):
         assert (short.folder / name).is_file(), name
-    summary = read_json(short.folder / "summary.json")
-    assert summary["valid"] is True
-    assert summary["requests"] > 0
-    assert read_json(short.folder / "reconcile.json")["ok"] is True
+    read = runfolder.load(short.folder)
+    assert verdict.judge(read).valid
+    assert read.request_count > 0
+    assert read.reconcile is not None
+    assert read.reconcile["ok"] is True
+    assert read_json(short.folder / "summary.json")["verdict"]["valid"] is True
     assert "Rehearsal against the embedded mock core: valid evidence" in short.done.stdout
     assert "ledger    reconciled: ok" in short.done.stdout
-    visits = summary["visits"]
-    assert f"{visits['scheduled']} scheduled, {visits['started']} started" in short.done.stdout
+    assert read.visits is not None
+    total = read.visits.total
+    assert f"{total.planned} planned: {total.started} started" in short.done.stdout
 
 
 def test_the_run_records_both_scales_and_the_embedded_core_set_up_like_the_profile(
     short: Rehearsal,
 ) -> None:
-    run = read_json(short.folder / "run.json")
-    assert (run["time_scale"], run["rate_scale"]) == (float(TIME_SCALE), float(RATE_SCALE))
-    assert run["resolved_profile"]["rate_scale"] == float(RATE_SCALE)
-    assert run["host"].startswith("http://127.0.0.1:")
+    read = runfolder.load(short.folder)
+    assert (read.info.time_scale, read.info.rate_scale) == (float(TIME_SCALE), float(RATE_SCALE))
+    assert read.profile.rate_scale == float(RATE_SCALE)
+    assert read.info.host.startswith("http://127.0.0.1:")
     core = tomllib.loads((short.folder / "mock-core.toml").read_text(encoding="utf-8"))
     weekday = load_profile("weekday")
     assert core["branch"]["branches"] == weekday.branches
@@ -113,9 +116,9 @@ def test_the_admin_token_reaches_locust_without_entering_the_recorded_command_li
     short: Rehearsal,
 ) -> None:
     """The faults and /admin/* need the embedded core's token: reconcile.json proves it came."""
-    run = read_json(short.folder / "run.json")
-    assert not any("token" in arg for arg in run["command_line"])
-    assert (short.folder / "alerts.json").is_file()
+    read = runfolder.load(short.folder)
+    assert not any("token" in arg for arg in read.info.command_line)
+    assert read.alerts is not None
 
 
 def test_the_embedded_core_and_locust_are_gone_when_the_rehearsal_ends(short: Rehearsal) -> None:
@@ -154,14 +157,47 @@ def test_ctrl_c_stops_the_core_and_locust_and_exits_3(tmp_path: Path) -> None:
     assert processes_naming(str(out)) == []
 
 
-def test_an_unreachable_host_passes_locusts_exit_code_3_through(tmp_path: Path) -> None:
+def test_an_unreachable_host_is_a_run_that_could_not_start_and_exits_3(tmp_path: Path) -> None:
     out = tmp_path / "results"
     done = surge("rehearse", *SHORT, "--host", "http://127.0.0.1:9", "--out", str(out))
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "The run is not valid evidence: could not prepare the run" in done.stdout
-    assert "Locust wrote no run folder" in done.stderr
+    assert "  why       the run could not start: could not prepare the run" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
+    [folder] = out.iterdir()
+    read = runfolder.load(folder)
+    assert read.info.error is not None
+    assert "127.0.0.1:9" in read.info.error
+    assert read.visits is not None
+    assert read.visits.total.not_reached == read.visits.total.planned > 0
+    assert not verdict.judge(read).valid
+
+
+def test_an_option_locust_refuses_exits_2_and_leaves_no_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = surge("rehearse", *SHORT, "--out", str(out), "--", "--frobnicate")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Locust wrote no run folder" in done.stderr
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_every_shipped_profile_is_rehearsed_at_a_high_time_scale(name: str) -> None:
+    """The rate scale follows the time scale: at 960 payday's kiosk lunch peak is 134,400
+    arrivals an hour per branch, above what a profile file may write, and still a rehearsal
+    (what the generator keeps up with is the verdict's to judge)."""
+    chosen = rehearse.rehearsal(
+        profile=name,
+        host=None,
+        time_scale=960,
+        rate_scale=None,
+        workers=1,
+        out=Path("results"),
+        seed=None,
+        max_users=None,
+        admin_token=None,
+        locust_args=[],
+    )
+    assert chosen.profile.rate_scale == chosen.profile.time_scale == 960
 
 
 def an_hour_earlier(name: str) -> Profile:
@@ -186,7 +222,7 @@ def test_the_embedded_core_settings_are_the_profile_s_branches_counters_and_hour
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="--workers is at most the cores")
 def test_two_workers_are_locust_processes_on_one_free_loopback_port(tmp_path: Path) -> None:
-    chosen = rehearse.plan(
+    chosen = rehearse.rehearsal(
         profile="weekday",
         host="http://127.0.0.1:9",
         time_scale=60,
@@ -198,7 +234,7 @@ def test_two_workers_are_locust_processes_on_one_free_loopback_port(tmp_path: Pa
         admin_token=None,
         locust_args=[],
     )
-    command = rehearse.locust_command(chosen, "http://127.0.0.1:9", tmp_path / "stats")
+    command = rehearse.locust_command(chosen, "http://127.0.0.1:9", tmp_path, tmp_path / "x")
 
     def value(flag: str) -> str:
         return command[command.index(flag) + 1]
@@ -216,7 +252,7 @@ def test_two_workers_are_locust_processes_on_one_free_loopback_port(tmp_path: Pa
         (["--time-scale", "0"], "surge: argument --time-scale: 0 must be a number above 0"),
         (["--time-scale", "fast"], "surge: argument --time-scale: 'fast' is not a number"),
         (["--rate-scale", "-1"], "surge: argument --rate-scale: -1 must be a number above 0"),
-        (["--rate-scale", "1000"], "surge: --rate-scale: rate scale 1000 takes kiosk arrivals"),
+        (["--rate-scale", "1e7"], "surge: --rate-scale: 1e+07 gives payday about 169,687,500 "),
         (["--workers", "0"], "surge: --workers: 0 is not from 1 to "),
         (["--workers", "100000"], "surge: --workers: 100000 is not from 1 to "),
         (["--workers", "two"], "surge: argument --workers: 'two' is not a whole number"),

@@ -13,8 +13,6 @@ scheduled faults are posted and reconcile and alerts are fetched.
 
 from __future__ import annotations
 
-import csv
-import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
+from surge import runfolder, verdict
 from surge.profile import CHANNELS, list_profiles, load_profile
+from surge.runfolder import RunFolder
 from tests.support import TOKENS, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,13 +93,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         return {run.name: run for run in done}
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+def read(run: Run) -> RunFolder:
+    assert len(run.folders) == 1, run.folders
+    return runfolder.load(run.folders[0])
 
 
-def requests(folder: Path) -> list[dict[str, str]]:
-    with (folder / "requests.csv").open(encoding="utf-8") as rows:
-        return list(csv.DictReader(rows))
+def requests(run: Run) -> list[dict[str, Any]]:
+    return read(run).requests().to_pylist()
 
 
 def test_the_shipped_profiles_are_the_five_branch_days() -> None:
@@ -118,25 +118,24 @@ def test_a_short_run_of_each_shipped_profile_is_valid_evidence(
 ) -> None:
     run = runs[name]
     assert run.done.returncode == 0, run.done.stdout[-2000:] + run.done.stderr[-3000:]
-    assert len(run.folders) == 1, run.folders
-    folder = run.folders[0]
-    assert folder.name.endswith(f"-{name}")
-    summary = read_json(folder / "summary.json")
-    assert summary["valid"] is True
-    assert summary["visits"]["dropped"] == 0
-    recorded = read_json(folder / "run.json")
-    assert recorded["profile"] == name
+    folder = read(run)
+    assert folder.path.name.endswith(f"-{name}")
+    assert verdict.judge(folder).valid
+    assert folder.visits is not None
+    assert folder.visits.total.dropped == 0
+    assert folder.info.profile == name
     time_scale, rate_scale = scales(name)
-    assert recorded["resolved_profile"]["time_scale"] == pytest.approx(time_scale, rel=1e-5)
-    assert recorded["resolved_profile"]["rate_scale"] == recorded["rate_scale"]
-    assert recorded["rate_scale"] == pytest.approx(rate_scale, rel=1e-5)
-    assert read_json(folder / "reconcile.json")["ok"] is True
-    assert isinstance(read_json(folder / "alerts.json"), list)
+    assert folder.profile.time_scale == pytest.approx(time_scale, rel=1e-5)
+    assert folder.profile.rate_scale == folder.info.rate_scale
+    assert folder.info.rate_scale == pytest.approx(rate_scale, rel=1e-5)
+    assert folder.reconcile is not None
+    assert folder.reconcile["ok"] is True
+    assert isinstance(folder.alerts, list)
 
 
 @pytest.mark.parametrize("name", list_profiles())
 def test_every_channel_the_profile_uses_makes_requests(runs: dict[str, Run], name: str) -> None:
-    records = requests(runs[name].folders[0])
+    records = requests(runs[name])
     used = {channel for channel, visits in expected_visits(name).items() if visits > 0}
     assert {r["channel"] for r in records} == used
 
@@ -146,7 +145,7 @@ def test_the_profile_s_faults_are_posted_on_the_scaled_day_and_over_by_the_end(
     runs: dict[str, Run], name: str
 ) -> None:
     run = runs[name]
-    time_scale = read_json(run.folders[0] / "run.json")["time_scale"]
+    time_scale = read(run).info.time_scale
     scheduled = [
         (f.kind, f.target, pytest.approx(f.at / time_scale), pytest.approx(f.duration / time_scale))
         for f in load_profile(name).faults
@@ -167,12 +166,13 @@ def test_server_errors_happen_only_while_a_scheduled_fault_is_on(
     """
     run = runs[name]
     windows = [(f["start_at"], f["end_at"]) for f in run.faults]
-    errors = [r for r in requests(run.folders[0]) if r["status"].startswith("5")]
+    records = requests(run)
+    errors = [r for r in records if 500 <= r["status"] < 600]
     for record in errors:
-        start, end = float(record["start"]), float(record["end"])
+        start, end = record["start"], record["end"]
         assert any(start <= until and end >= since for since, until in windows), record
     if not run.faults:
-        assert read_json(run.folders[0] / "summary.json")["failures"] == 0
+        assert all(r["outcome"] != "failed" for r in records)
 
 
 def test_the_drill_schedules_its_three_incidents() -> None:

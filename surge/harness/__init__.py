@@ -1,0 +1,19 @@
+"""Locust's side of the harness, one module per job (docs/architecture.md):
+
+- `options`: the harness's options on Locust's command line and web UI, and their checks;
+- `state`: one run's state in this process (`RunState`, `current`);
+- `lifecycle`: the run's start (its folder, the target prepared), end (the folder written and
+  judged) and exit code;
+- `users`: the channel users, each taking the next due visit and running its journey;
+- `shape`: how many users the visits in flight need;
+- `messages`: a distributed run's plan, batches and last batches between master and workers;
+- `memory`: the collector's settings under load.
+
+`loadtests/` holds only thin classes that import these; they are imported once, as
+`surge.harness.*`, so their event listeners are registered once however many locustfiles
+import them. Importing the package registers them all.
+"""
+
+from surge.harness import lifecycle, messages, options
+
+__all__ = ["lifecycle", "messages", "options"]

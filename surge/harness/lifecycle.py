@@ -1,0 +1,303 @@
+"""A run's life in a local runner or a master: open the folder, prepare, run, close, judge.
+
+- `test_start`: the run folder is opened (`run.json` first) and the request records start
+  streaming into it (`_Flusher`); the target is prepared over plain HTTP before any load (its
+  branches, the customers onboarded or read from a data pool, the profile's faults posted with
+  an admin token); then this process's `Dispatcher` starts the day, or the master sends its
+  workers their shares (`messages.send_plans`).
+- `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
+  records are written, then every planned visit is accounted for, the target's admin answers are
+  fetched, and the folder is judged (`surge.verdict`) and its summary written.
+- `quitting`: the verdict and the folder's path, and the exit code: 0 valid, 3 not valid.
+
+A worker's share has its own start and stop (`messages.start_share`, `messages.finish_share`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import gevent
+import httpx
+from gevent.event import Event
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner
+
+from surge import exits, journeys, runfolder, verdict
+from surge.arrivals import Lateness
+from surge.customers import Pool, PoolError, generate, load_pool, onboard
+from surge.dispatch import Dispatcher, schedule
+from surge.exits import BadInput
+from surge.harness import memory, messages
+from surge.harness.options import Settings, settings
+from surge.harness.state import RunState, begin, current, warn
+from surge.runfolder import RequestLog, RunInfo, Visits
+from surge.scrape import Scraper
+
+START_LEAD_S = 1.0
+"""The day starts this long after the run is ready: the shape's next tick (Locust ticks every
+second) sizes the pool for it, rather than the few users that ran the preparation."""
+FLUSH_S = 2.0
+"""How often the records gathered are written to the run folder as a part of its Parquet
+dataset: memory holds about this long of records, and a crash loses at most that."""
+ADMIN_TIMEOUT_S = 30.0
+
+
+class _Flusher:
+    """Writes the log's records every `FLUSH_S`, off the event loop (pyarrow encodes in a thread
+    of gevent's pool while the users go on); `stop` writes the last of them."""
+
+    def __init__(self, log: RequestLog) -> None:
+        self._log = log
+        self._stopping = Event()
+        self._greenlet = gevent.spawn(self._loop)
+
+    def _loop(self) -> None:
+        while not self._stopping.wait(FLUSH_S):
+            self._write()
+
+    def _write(self) -> None:
+        rows = self._log.take()
+        if rows:
+            gevent.get_hub().threadpool.apply(self._log.write, (rows,))
+
+    def stop(self) -> None:
+        """Stop the loop (it is never killed inside a write: a part would be half written),
+        then write what is left."""
+        self._stopping.set()
+        self._greenlet.join()
+        self._write()
+
+
+_flushers: dict[int, _Flusher] = {}
+"""By `id` of the run's log, for as long as the run goes."""
+
+
+@events.test_start.add_listener
+def start_run(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    if options.worker:
+        messages.start_share(environment)
+        return
+    try:
+        chosen = settings(options, environment.profile)
+    except BadInput as error:  # changed in the web UI since init
+        warn(str(error))
+        return
+    started = time.time()
+    folder = chosen.run_folder or runfolder.create(chosen.results, started, chosen.profile.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    log = RequestLog(folder)
+    run = RunState(chosen, environment.host or "", sink=log.add, started=started)
+    run.folder, run.log = folder, log
+    begin(environment, run)
+    _write_run(run, environment)
+    _flushers[id(log)] = _Flusher(log)
+    try:
+        pool = _prepare(run)
+        if isinstance(environment.runner, MasterRunner):
+            messages.send_plans(run, environment.runner, pool)
+    except (httpx.HTTPError, PoolError, RuntimeError, ValueError) as error:
+        run.error = f"could not prepare the run against {run.host}: {error}"
+        print(f"error: {run.error}", file=sys.stderr)
+        return
+    if chosen.admin_token:
+        scraper = Scraper(run.host, _admin(chosen.admin_token))
+        run.scraper = scraper if scraper.start() else None
+    if run.fleet is None:
+        lateness = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
+        run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, lateness)
+        memory.settle()
+        run.dispatcher.start(time.time() + START_LEAD_S)
+    _write_run(run, environment)
+
+
+def _prepare(run: RunState) -> Pool:
+    """Branches, customers and faults, over plain HTTP before the load starts."""
+    chosen = run.settings
+    with httpx.Client(base_url=run.host, timeout=10) as client:
+        run.branches = journeys.fetch_branches(client, chosen.tokens)
+        if chosen.data_pool is not None:
+            customers = load_pool(chosen.data_pool)
+        else:
+            people = generate(
+                chosen.customers,
+                seed=chosen.seed,
+                locale=chosen.locale,
+                branches=sorted(run.branches),
+                high_value_share=chosen.profile.customers.high_value_share,
+            )
+            customers = onboard(
+                client, people, token=chosen.tokens.teller, key_prefix=f"surge-{chosen.seed}"
+            )
+        if chosen.admin_token:
+            _post_faults(run, client)
+    return Pool(customers)
+
+
+def _admin(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _post_faults(run: RunState, client: httpx.Client) -> None:
+    token = str(run.settings.admin_token)
+    if client.get("/admin/faults", headers=_admin(token)).status_code != 200:
+        warn(f"{run.host} has no /admin/faults for this token: no faults, reconcile or alerts")
+        return
+    run.admin = True
+    for n, fault in enumerate(run.settings.profile.faults):
+        headers = {**_admin(token), "Idempotency-Key": f"surge-fault-{run.started}-{n}"}
+        answer = client.post("/admin/faults", json=fault.admin_body(), headers=headers)
+        if answer.status_code != 201:
+            warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
+
+
+@events.test_stop.add_listener
+def finish_run(environment: Environment, **_: Any) -> None:
+    run = current(environment)
+    if run is None or run.closing is not None:
+        return
+    if run.outbox is not None:
+        messages.finish_share(environment)
+        return
+    # A master whose last worker goes missing stops from its heartbeat greenlet while its main
+    # greenlet quits and kills the runner's greenlets half a second later: the run ends in a
+    # greenlet of its own, which `announce` waits for.
+    run.closing = gevent.spawn(_close, run, environment)
+    run.closing.join()
+
+
+def _close(run: RunState, environment: Environment) -> None:
+    """Stop the run's parts, gather the workers' last batches (a master), write the folder's
+    end and judge it."""
+    if run.scraper is not None:
+        run.scraper.stop()
+    if run.fleet is not None and isinstance(environment.runner, MasterRunner):
+        messages.collect(run, run.fleet, environment.runner)
+    elif run.dispatcher is not None:
+        run.dispatcher.stop()
+    run.ended = time.time()
+    assert run.folder is not None
+    assert run.log is not None
+    _flushers.pop(id(run.log)).stop()
+    folder = run.folder
+    runfolder.write_lateness(folder, _lateness(run))
+    runfolder.write_visits(folder, _account(run))
+    runfolder.write_expected_alerts(folder, run.expected_alerts)
+    if run.scraper is not None:
+        runfolder.write_metrics(folder, run.scraper.rows)
+    _write_run(run, environment)
+    if run.admin:
+        _fetch_admin(run, folder)
+    written = runfolder.load(folder)
+    run.verdict = verdict.judge(written)
+    runfolder.write_summary(folder, verdict.figures(written, run.verdict))
+
+
+def _write_run(run: RunState, environment: Environment) -> None:
+    assert run.folder is not None
+    chosen: Settings = run.settings
+    options = environment.parsed_options
+    day = run.fleet.day_start if run.fleet else run.dispatcher.t0 if run.dispatcher else None
+    info = RunInfo(
+        format_version=runfolder.FORMAT_VERSION,
+        profile=chosen.profile.name,
+        seed=chosen.seed,
+        host=run.host,
+        time_scale=chosen.time_scale,
+        rate_scale=chosen.rate_scale,
+        versions={"locust": version("locust"), "branch-surge": version("branch-surge")},
+        start=run.started,
+        day_start=day,
+        end=run.ended,
+        command_line=runfolder.without_secrets(sys.argv),
+        workers=run.fleet.workers if run.fleet else 1,
+        max_users=chosen.max_users,
+        customers=chosen.customers if chosen.data_pool is None else str(chosen.data_pool),
+        options=runfolder.public_options(vars(options) if options else {}),
+        limits=chosen.limits,
+        error=run.error,
+    )
+    runfolder.write_run(run.folder, info, chosen.profile)
+
+
+def _lateness(run: RunState) -> Lateness:
+    """Every visit's lateness, the workers' merged on a master."""
+    if run.dispatcher is not None:
+        return run.dispatcher.lateness
+    chosen = run.settings
+    merged = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
+    for share in (run.fleet.lateness() if run.fleet else {}).values():
+        merged.merge(share)
+    return merged
+
+
+def _account(run: RunState) -> Visits:
+    """Every visit the day planned, by what became of it (`Visits.account`): a master counts the
+    shares of the workers that went missing from the visits due before the run ended."""
+    chosen, fleet = run.settings, run.fleet
+    assert run.log is not None
+    assert run.ended is not None
+    workers = fleet.workers if fleet else 1
+    planned = schedule(chosen.profile, chosen.seed, workers=workers).census()
+    if fleet is None:
+        recorded = {0: run.dispatcher.lateness} if run.dispatcher else {}
+        return Visits.account(planned, recorded, run=run.visits, requests={0: run.log.written})
+    lost = {}
+    if missing := fleet.missing():
+        due = schedule(chosen.profile, chosen.seed, workers=workers).census(
+            run.ended - fleet.day_start
+        )
+        lost = {share: due[share] for share in missing}
+    return Visits.account(
+        planned, fleet.lateness(), lost=lost, run=run.visits, requests=fleet.requests
+    )
+
+
+def _fetch_admin(run: RunState, folder: Path) -> None:
+    headers = _admin(str(run.settings.admin_token))
+    try:
+        with httpx.Client(base_url=run.host, timeout=ADMIN_TIMEOUT_S) as client:
+            reconcile = client.get("/admin/reconcile", headers=headers)
+            runfolder.write_answer(folder, runfolder.RECONCILE, reconcile.json())
+            alerts: list[Any] = []
+            cursor: str | None = None
+            while True:
+                params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+                page = client.get("/admin/alerts", headers=headers, params=params).json()
+                alerts.extend(page["items"])
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+            runfolder.write_answer(folder, runfolder.ALERTS, alerts)
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        warn(f"could not fetch /admin/reconcile and /admin/alerts: {error}")
+
+
+@events.quitting.add_listener
+def announce(environment: Environment, **_: Any) -> None:
+    """The verdict in one line, the folder's path, and the exit code that says it."""
+    run = current(environment)
+    if run is None or run.outbox is not None:
+        return  # no run, or a worker's share: the master judges the whole run
+    if run.closing is not None:
+        run.closing.join()  # the folder may still be on its way (`finish_run`)
+    judged = run.verdict
+    if judged is None:
+        error = run.closing.exception if run.closing is not None else None
+        why = f"the harness could not end the run: {error!r}" if error else "it never ended"
+        print(f"The run is not valid evidence: {why}")
+    else:
+        print(judged.sentence())
+    if run.folder is not None:
+        print(f"Run folder: {run.folder}")
+    valid = judged is not None and judged.valid
+    environment.process_exit_code = exits.OK if valid else exits.NOT_VALID
+    sys.stdout.flush()

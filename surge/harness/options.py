@@ -1,0 +1,165 @@
+"""The harness's options on Locust's command line (and in its web UI), and their checks.
+
+`--profile` is Locust's own option, reused: it already exists and the web UI has a field for
+it (Locust keeps it in `environment.profile`). The others are added here. Bad values end the
+process at `init` with one line and exit code 2, before any load; a worker gets its options
+from the master when the test starts, and is not checked at its own init.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from locust import events
+from locust.env import Environment
+
+from surge import exits, journeys
+from surge.exits import BadInput
+from surge.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
+from surge.runfolder import Limits
+
+STOP_TIMEOUT_S = 30.0
+"""Locust's --stop-timeout when none is given: users stop after their visit, never inside it."""
+LOCAL_TOKENS = {
+    "teller": "teller-local-token",
+    "kiosk": "kiosk-local-token",
+    "online": "online-local-token",
+}
+"""The mock core's own channel tokens when it is given none (docs/mock-core.md)."""
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser: Any) -> None:
+    """The harness's options, on Locust's own parser (argument groups do not reach the web UI)."""
+
+    def add(name: str, **kwargs: Any) -> None:
+        parser.add_argument(name, include_in_web_ui=True, **kwargs)
+
+    add("--time-scale", type=float, default=1.0, help="Branch surge: shorten the day X times")
+    add("--rate-scale", type=float, default=1.0, help="Branch surge: K times the arrivals")
+    add("--max-users", type=int, default=500, help="Branch surge: most users the shape starts")
+    add("--results", default="results", help="Branch surge: where run folders are written")
+    add("--seed", type=int, default=None, help="Branch surge: arrival seed (the profile's)")
+    add("--customers", type=int, default=200, help="Branch surge: customers to onboard")
+    add("--locale", default=None, help="Branch surge: Faker locale (the profile's)")
+    add("--data-pool", default=None, help="Branch surge: CSV of existing customers")
+    add("--late-after", type=float, default=0.5, help="Branch surge: seconds, a visit is late")
+    add("--drop-after", type=float, default=10.0, help="Branch surge: seconds, it is dropped")
+    add("--max-dropped-share", type=float, default=0.05, help="Branch surge: else not valid")
+    add("--max-late-share", type=float, default=0.10, help="Branch surge: else not valid")
+    # Tokens may come from the environment, so a secret need not sit in the command line that
+    # run.json records (`surge rehearse` passes its embedded core's admin token that way).
+    for who, token in {**LOCAL_TOKENS, "admin": None}.items():
+        env = f"LOCUST_{who.upper()}_TOKEN"
+        add(
+            f"--{who}-token",
+            default=token,
+            is_secret=True,
+            env_var=env,
+            help=f"Branch surge: {env}",
+        )
+    parser.add_argument(
+        "--run-folder",
+        default=None,
+        include_in_web_ui=False,
+        help="Branch surge: write the run folder here (an empty or new folder), not under "
+        "--results (surge rehearse names it so)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The harness's arguments, checked."""
+
+    profile: Profile
+    """Scaled."""
+    seed: int
+    time_scale: float
+    rate_scale: float
+    max_users: int
+    results: Path
+    run_folder: Path | None
+    customers: int
+    locale: str
+    data_pool: Path | None
+    late_after: float
+    drop_after: float
+    limits: Limits
+    tokens: journeys.Tokens
+    admin_token: str | None
+
+
+def settings(
+    options: argparse.Namespace, profile_name: str | None, scaled: Profile | None = None
+) -> Settings:
+    """Check the arguments; raises `BadInput` (one line).
+
+    A worker passes the master's resolved profile as `scaled`: it has no profile file of its own.
+    """
+    if options.max_users < len(CHANNELS):
+        raise BadInput(f"--max-users: at least {len(CHANNELS)} (one user per channel)")
+    if options.customers < 2 and not options.data_pool:
+        raise BadInput("--customers: at least 2 (a transfer needs a payer and a payee)")
+    if not 0 <= options.late_after <= options.drop_after:
+        raise BadInput("--late-after, --drop-after: need 0 <= late-after <= drop-after")
+    for name in ("max_dropped_share", "max_late_share"):
+        if not 0 <= getattr(options, name) <= 1:
+            raise BadInput(f"--{name.replace('_', '-')}: a share from 0 to 1")
+    run_folder = Path(options.run_folder) if options.run_folder else None
+    if scaled is None:
+        profile = resolve(profile_name or DEFAULT_PROFILE, options.time_scale, options.rate_scale)
+        if run_folder is not None and run_folder.exists() and not _empty_folder(run_folder):
+            raise BadInput(f"--run-folder: {run_folder} is not an empty folder")
+    else:
+        profile = scaled
+    return Settings(
+        profile=profile,
+        seed=_seed(options.seed, profile.seed),
+        time_scale=options.time_scale,
+        rate_scale=options.rate_scale,
+        max_users=options.max_users,
+        results=Path(options.results),
+        run_folder=run_folder,
+        customers=options.customers,
+        locale=options.locale or profile.customers.locale,
+        data_pool=Path(options.data_pool) if options.data_pool else None,
+        late_after=options.late_after,
+        drop_after=options.drop_after,
+        limits=Limits(options.max_dropped_share, options.max_late_share),
+        tokens=journeys.Tokens(options.teller_token, options.kiosk_token, options.online_token),
+        admin_token=options.admin_token or None,
+    )
+
+
+def _empty_folder(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def _seed(given: int | str | None, default: int) -> int:
+    """`--seed`, or the profile's when none is given. Locust's web UI passes an option whose
+    default is None as the text of its field: "" when left blank."""
+    if given is None or given == "":
+        return default
+    try:
+        return int(given)
+    except ValueError:
+        raise BadInput(f"--seed: a whole number, not {given!r}") from None
+
+
+@events.init.add_listener
+def check_arguments(environment: Environment, **_: Any) -> None:
+    """Refuse bad input before any load: one line, exit code 2."""
+    options = environment.parsed_options
+    if options is None or options.worker:
+        return
+    try:
+        settings(options, environment.profile)
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(exits.BAD_INPUT)
+    if not environment.stop_timeout:
+        environment.stop_timeout = STOP_TIMEOUT_S

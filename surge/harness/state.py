@@ -1,0 +1,97 @@
+"""One test run's state in this Locust process, from its start to its run folder.
+
+Locust passes one `Environment` around; the run that environment is running is kept here
+(`current`), beside it rather than on it, so nothing of Locust's is patched.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from surge.dispatch import Dispatcher
+from surge.distributed import Fleet, Outbox
+from surge.harness.options import Settings
+from surge.retry import RequestRecord
+from surge.runfolder import RequestLog
+from surge.scrape import Scraper
+from surge.verdict import Verdict
+
+SHRINK_TICKS = 5
+"""The pool shrinks only to the largest need of the last this-many ticks (about seconds)."""
+
+
+@dataclass(slots=True)
+class RunState:
+    """What this process knows of its run. A local run or a master writes the run folder (and
+    has a `log`); a worker runs its share and ships what it records (its `outbox`)."""
+
+    settings: Settings
+    host: str
+    sink: Callable[[tuple[Any, ...]], None]
+    """Where each request's record goes: the `log`, or a worker's `outbox`."""
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    folder: Path | None = None
+    log: RequestLog | None = None
+    dispatcher: Dispatcher | None = None
+    """This process's day (a local run's, a worker's share); None on a master."""
+    fleet: Fleet | None = None
+    """The master's merge of its workers' shares (a distributed run's master only)."""
+    outbox: Outbox | None = None
+    """What a worker has yet to ship to the master (a worker only)."""
+    branches: dict[str, int] = field(default_factory=dict)
+    visits: dict[str, int] = field(default_factory=lambda: {"ok": 0, "abandoned": 0, "error": 0})
+    """How the visits this process started ended."""
+    expected_alerts: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    """Why the run could not start (the target unreachable, onboarding refused)."""
+    admin: bool = False
+    """The target took the admin token: faults were posted, reconcile and alerts are fetched."""
+    scraper: Scraper | None = None
+    needs: deque[int] = field(default_factory=lambda: deque(maxlen=SHRINK_TICKS))
+    """The shape's last answers."""
+    cpu_mark: tuple[float, float] | None = None
+    """(monotonic, process CPU) seconds at the shape's last tick."""
+    reports: dict[str, float] = field(default_factory=dict)
+    """The master: when each worker last sent Locust's own stats."""
+    greenlets: list[gevent.Greenlet] = field(default_factory=list)
+    """The run's own loops (flushing records, shipping batches), killed when it closes."""
+    closing: gevent.Greenlet | None = None
+    """Ends the run and writes the folder (`lifecycle.finish_run`)."""
+    verdict: Verdict | None = None
+
+    def keep(self, record: RequestRecord) -> None:
+        """Hold a request as an exact tuple of strings and numbers, which Python's collector stops
+        tracking: full collections that scanned a run's records paused the load for up to
+        175 ms, the whole p99 of start lag."""
+        self.sink(tuple(record))
+
+
+_runs: weakref.WeakKeyDictionary[Environment, RunState] = weakref.WeakKeyDictionary()
+
+
+def current(environment: Environment) -> RunState | None:
+    return _runs.get(environment)
+
+
+def begin(environment: Environment, run: RunState) -> None:
+    """`run` is now the environment's run (a new swarm from the web UI replaces the last)."""
+    _runs[environment] = run
+
+
+def runs() -> list[RunState]:
+    return list(_runs.values())
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
