@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from surge import shipped
 from surge.exits import BadInput
 
 Channel = Literal["counter", "kiosk", "online"]
@@ -544,8 +545,8 @@ def _one_line(source: str, exc: ValidationError) -> str:
 
 
 def profiles_dir() -> Path:
-    """The shipped profiles: `profiles/` beside the `surge` package in the repository."""
-    return Path(__file__).resolve().parent.parent / "profiles"
+    """The shipped profiles (`surge.shipped`)."""
+    return shipped.folder("profiles")
 
 
 def list_profiles() -> list[str]:

@@ -36,7 +36,7 @@ from types import FrameType
 from typing import IO
 from urllib.parse import urlsplit
 
-from surge import children, embedded, exits, runfolder, verdict
+from surge import children, embedded, exits, runfolder, shipped, verdict
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, format_duration, resolve
 from surge.runfolder import RunFolder
@@ -170,7 +170,7 @@ def locust_command(chosen: Rehearsal, host: str, folder: Path, stats: Path) -> l
     and the harness's verdict.
     """
     profile = chosen.profile
-    loadtests = Path(__file__).resolve().parent.parent / "loadtests"
+    loadtests = shipped.folder("loadtests")
     command = [
         *children.script("locust", "locust"),
         *("-f", str(loadtests), "--headless", "--host", host),
@@ -242,8 +242,9 @@ def _rehearse(chosen: Rehearsal) -> int:
             if core is not None:
                 embedded.stop(core)
         if not (folder / runfolder.RUN).exists():  # the log would go with the scratch folder
-            for line in seen.unshown_tail:
-                print(line, file=sys.stderr)
+            if stop.reason is None:  # else Locust only says where the interrupt caught it
+                for line in seen.unshown_tail:
+                    print(line, file=sys.stderr)
             print("surge rehearse: Locust wrote no run folder", file=sys.stderr)
             shutil.rmtree(folder, ignore_errors=True)  # only ever the empty folder named for it
             return exits.BAD_INPUT if code == exits.BAD_INPUT else exits.NOT_VALID
