@@ -1,4 +1,4 @@
-"""`surge profiles`: list, show and check, with design.md's exit codes and one-line errors."""
+"""`surge profiles`: list, show and check, with the exit codes of surge.exits and one-line errors."""
 
 from __future__ import annotations
 

@@ -1,0 +1,87 @@
+"""The boundaries of docs/architecture.md, held by walking every import of the code.
+
+Imports anywhere in a module count (inside functions too): a lazy import crosses a boundary as
+surely as one at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_FOLDER_FILES = re.compile(
+    r"""["'](run\.json|summary\.json|visits\.json|lateness\.json|requests\.parquet|"""
+    r"""requests\.csv|metrics\.csv|reconcile\.json|alerts\.json|expected_alerts\.json)["']"""
+)
+
+
+def modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    """Every module `path` imports, by its full dotted name."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def crossing(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in paths
+        for name in sorted(imported(path))
+        if name.split(".")[0] in forbidden
+    ]
+
+
+def test_the_walk_sees_imports_inside_functions_too(tmp_path: Path) -> None:
+    module = tmp_path / "lazy.py"
+    module.write_text("def f():\n    import reports.x\n    from gevent import sleep\n")
+    assert imported(module) == {"reports.x", "gevent", "gevent.sleep"}
+
+
+def test_the_mock_core_imports_nothing_of_the_harness() -> None:
+    assert crossing(modules("mock_core"), ("surge", "loadtests", "reports", "locust")) == []
+
+
+def test_the_harness_does_not_import_the_reports_but_for_the_command_line() -> None:
+    harness = [path for path in modules("surge") if path != ROOT / "surge" / "cli.py"]
+    assert crossing(harness, ("reports",)) == []
+
+
+def test_the_reports_import_neither_locust_nor_gevent() -> None:
+    assert crossing(modules("reports"), ("locust", "gevent", "loadtests")) == []
+
+
+def test_the_locust_entry_imports_only_locust_and_the_harness() -> None:
+    for path in modules("loadtests"):
+        others = {
+            name
+            for name in imported(path)
+            if name != "__future__" and name.split(".")[0] != "locust"
+            if not name.startswith("surge.harness")
+        }
+        assert others == set(), path
+
+
+@pytest.mark.parametrize("folder", ["surge", "reports", "bench"])
+def test_only_the_run_folders_schema_names_its_files(folder: str) -> None:
+    """Nothing but `surge.runfolder` opens a run folder's files by hand."""
+    named = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in modules(folder)
+        if path != ROOT / "surge" / "runfolder.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if RUN_FOLDER_FILES.search(line)
+    ]
+    assert named == []
