@@ -6,7 +6,7 @@ needs from `pyproject.toml` when that file changed since the last install, then 
     python3 dev.py rehearse [ARGS…]    the main job: `surge rehearse`, a surge profile replayed
                                        against an embedded mock core (about 90 s by default)
     python3 dev.py mock-core [ARGS…]   the mock core-banking service with seeded customers
-    python3 dev.py test [PYTEST ARGS…] ruff, then the whole test suite
+    python3 dev.py test [PYTEST ARGS…] ruff, then the whole test suite, in parallel
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PARALLEL = ("-n", "4", "--dist", "loadscope")
+"""pytest-xdist: four workers on two cores, since much of the suite's time is real runs waiting
+on a time-scaled day, not computing; a module's tests stay on one worker, so a module-scoped
+fixture (one real run, shared) is made once. Long modules are split to keep workers even.
+`python3 dev.py test -n 0` runs the suite serially."""
 
 
 def _ensure_env(extras: str) -> None:
@@ -67,7 +72,7 @@ def main(argv: list[str]) -> int:
     if command == "test":
         _ensure_env("test")
         lint = _run(BIN / "ruff", "check", ".")
-        return _run(BIN / "python", "-m", "pytest", *rest) or lint
+        return _run(BIN / "python", "-m", "pytest", *PARALLEL, *rest) or lint
     print(__doc__.strip(), file=sys.stderr)
     return 2
 

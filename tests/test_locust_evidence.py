@@ -1,0 +1,120 @@
+"""`locust -f loadtests` runs that are, or are not, valid evidence: a target whose answers the
+journeys cannot read, a core too small for the day, and a rate scale past what a file may write.
+Real Locust processes against real servers, as in tests/test_locust_run.py."""
+
+from __future__ import annotations
+
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from surge import verdict
+from tests.support import serve
+from tests.test_locust_run import TIME_SCALE, busy_weekday, locust, run_folder
+
+
+class _Unreadable(BaseHTTPRequestHandler):
+    """A target that is not the branch systems' API: 200 with `{}` for everything but the branch
+    list, so the journeys cannot read what they need (a ticket, an account)."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b'[{"id": "B001", "counters": 2}]' if self.path == "/v1/branches" else b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_visits_the_harness_cannot_run_make_the_run_not_valid_evidence(tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text(
+        "customer_id,account_id,currency,segment,home_branch\n"
+        + "".join(f"C0000000{n},A0000000{n},CNY,mass,B001\n" for n in range(1, 4)),
+        encoding="utf-8",
+    )
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unreadable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = locust(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            *("--profile", str(busy_weekday(tmp_path, "unreadable"))),
+            *("--time-scale", str(4 * TIME_SCALE), "--results", str(tmp_path / "results")),
+            *("--data-pool", str(pool)),
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert re.search(
+        r"not valid evidence: \d+ of \d+ visits failed inside the harness", done.stdout
+    )
+    read = run_folder(tmp_path / "results")
+    assert not verdict.judge(read).valid
+    assert read.visits is not None
+    assert read.visits.error > 0
+
+
+def test_a_saturated_core_gives_late_and_dropped_visits_and_exit_code_3(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "[lanes.teller-core]\nslots = 1\nqueue = 1\ntimeout = 0.2\n"
+        'service = { distribution = "constant", mean = 0.5 }\n',
+        encoding="utf-8",
+    )
+    profile = busy_weekday(tmp_path, "saturated")
+    with serve(tmp_path / "core.db", "--config", str(config), "--customers", "20") as (host, _):
+        done = locust(
+            host,
+            *("--profile", str(profile), "--time-scale", str(2 * TIME_SCALE)),
+            *("--results", str(tmp_path / "results"), "--customers", "10"),
+            *("--max-users", "3", "--drop-after", "1"),
+        )
+    assert done.returncode == 3, done.stderr[-3000:]
+    read = run_folder(tmp_path / "results")
+    assert read.visits is not None
+    assert read.visits.total.late > 0
+    assert read.visits.total.dropped > 0
+    verdicts = [line for line in done.stdout.splitlines() if "not valid evidence" in line]
+    assert len(verdicts) == 1
+    assert "dropped" in verdicts[0]
+
+
+def one_branch(folder: Path) -> Path:
+    """`busy_weekday` at one branch, its kiosk at 2,000 visits an hour as the file writes it."""
+    text = busy_weekday(folder, "one_branch").read_text(encoding="utf-8")
+    text = re.sub(r"^branches = \d+", "branches = 1", text, flags=re.M)
+    rates = "{ counter = 1000, kiosk = 2000, online = 500 }"
+    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", f"arrivals_per_hour = {rates}", text)
+    path = folder / "one_branch.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_rate_scale_drives_one_branch_past_the_cap_on_what_a_file_may_write(
+    tmp_path: Path,
+) -> None:
+    """100 times 2,000 kiosk visits an hour is 200,000 (56 a second at one branch): twice the
+    100,000 a profile file may write, and load the generator carries."""
+    profile = one_branch(tmp_path)
+    with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
+        done = locust(
+            host,
+            *("--profile", str(profile), "--time-scale", str(4 * TIME_SCALE)),
+            *("--rate-scale", "100", "--results", str(tmp_path / "results")),
+            *("--customers", "20"),
+        )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    read = run_folder(tmp_path / "results")
+    assert read.profile.phases[0].arrivals_per_hour.kiosk == 200_000
+    assert read.visits is not None
+    kiosk = read.visits.channels["kiosk"]
+    assert kiosk.started == kiosk.planned > 200  # five seconds at 56 a second

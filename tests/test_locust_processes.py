@@ -1,0 +1,34 @@
+"""Locust's `--processes N`: forked workers on one machine run the same distributed day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import free_port, serve
+from tests.test_locust_distributed import RUN_TIMEOUT_S, locust_count, process
+from tests.test_locust_run import TIME_SCALE, busy_weekday, records, run_folder
+
+
+def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) -> None:
+    """`--processes 2` forks two workers (each with users of every channel); they connect to
+    `--master-port`, so both are given."""
+    profile, port = busy_weekday(tmp_path, "forked"), str(free_port())
+    with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
+        args = [
+            *("--processes", "2", "--headless", "--host", host, "--profile", str(profile)),
+            *("--master-bind-port", port, "--master-port", port, "--customers", "20"),
+            *("--time-scale", str(2 * TIME_SCALE), "--results", str(tmp_path / "results")),
+            *("--csv", str(tmp_path / "locust")),
+        ]
+        with process(args, tmp_path / "locust.log") as forked:
+            returncode = forked.wait(timeout=RUN_TIMEOUT_S)
+    log = (tmp_path / "locust.log").read_text(encoding="utf-8", errors="replace")
+    assert returncode == 0, log[-3000:]
+    folder = run_folder(tmp_path / "results")
+    assert folder.info.workers == 2
+    assert folder.visits is not None
+    assert folder.visits.missing_shares == []
+    assert locust_count(tmp_path / "locust") == folder.request_count > 0
+    assert log.count("Run folder:") == 1
+    errors = {r["error"] for r in records(folder) if r["status"] == 422}
+    assert not any("Idempotency" in e for e in errors)  # forked workers draw their own keys

@@ -1,0 +1,63 @@
+"""`locust -f loadtests` refuses bad input at its start: one line, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.test_locust_evidence import one_branch
+from tests.test_locust_run import locust
+
+
+def test_an_unknown_profile_is_refused_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    done = locust("http://127.0.0.1:9", "--profile", "no_such_day", timeout=60)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: no_such_day: no such profile (shipped: emergency_drill, new_product_launch, "
+        "payday, post_holiday, weekday)"
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_time_scale_of_zero_is_refused_with_one_line_and_exit_code_2() -> None:
+    done = locust("http://127.0.0.1:9", "--time-scale", "0", timeout=60)
+    assert done.returncode == 2
+    assert "error: --time-scale: must be a number above 0, not 0" in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-scale", "0"], "error: --rate-scale: must be a number above 0, not 0"),
+        (
+            ["--profile", "payday", "--rate-scale", "1e7"],
+            "error: --rate-scale: 1e+07 gives payday about 81,450,000,000 visits, more than the "
+            "50,000,000 one run may schedule",
+        ),
+    ],
+)
+def test_a_bad_rate_scale_is_refused_with_one_line_and_exit_code_2(
+    args: list[str], message: str
+) -> None:
+    done = locust("http://127.0.0.1:9", *args, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr
+
+
+def test_a_profile_file_writing_more_than_the_cap_is_refused_whatever_the_scale(
+    tmp_path: Path,
+) -> None:
+    profile = one_branch(tmp_path)
+    profile.write_text(
+        profile.read_text(encoding="utf-8").replace("kiosk = 2000", "kiosk = 200000", 1),
+        encoding="utf-8",
+    )
+    done = locust("http://127.0.0.1:9", "--profile", str(profile), "--rate-scale", "0.1")
+    assert done.returncode == 2
+    [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: {profile}: phases[0].arrivals_per_hour.kiosk: 200000")
+    assert "above 100000" in error

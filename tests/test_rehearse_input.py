@@ -1,0 +1,118 @@
+"""`surge rehearse` checks everything it is given before anything starts, and sets up what it
+starts from the profile: the embedded core's settings and Locust's command line."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mock_core.settings import load_settings
+from surge import embedded, rehearse
+from surge.profile import Profile, list_profiles, load_profile
+from tests.test_rehearse import surge
+
+
+@pytest.mark.parametrize("name", list_profiles())
+def test_every_shipped_profile_is_rehearsed_at_a_high_time_scale(name: str) -> None:
+    """The rate scale follows the time scale: at 960 payday's kiosk lunch peak is 134,400
+    arrivals an hour per branch, above what a profile file may write, and still a rehearsal
+    (what the generator keeps up with is the verdict's to judge)."""
+    chosen = rehearse.rehearsal(
+        profile=name,
+        host=None,
+        time_scale=960,
+        rate_scale=None,
+        workers=1,
+        out=Path("results"),
+        seed=None,
+        max_users=None,
+        admin_token=None,
+        locust_args=[],
+    )
+    assert chosen.profile.rate_scale == chosen.profile.time_scale == 960
+
+
+def an_hour_earlier(name: str) -> Profile:
+    """A shipped day moved to open an hour earlier: opening hours unlike the core's defaults."""
+    data = load_profile(name).to_dict()
+    data["day_start"] = "08:00"
+    for phase in data["phases"]:
+        hours, minutes = phase["start"].split(":")
+        phase["start"] = f"{int(hours) - 1:02d}:{minutes}"
+    return Profile.from_dict(data)
+
+
+def test_the_embedded_core_settings_are_the_profile_s_branches_counters_and_hours() -> None:
+    profile = an_hour_earlier("post_holiday").scaled(480, 2)
+    data = tomllib.loads(embedded.settings_toml(profile, seed=9))
+    settings = load_settings(**data)  # the core's own loader takes what the rehearsal writes
+    assert settings.branch.branches == profile.branches == 6
+    assert settings.branch.counters == profile.staffing.counters == 7
+    assert (settings.branch.opening, settings.branch.closing) == ("08:00", "16:00")
+    assert (settings.seed, settings.customers) == (9, 0)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="--workers is at most the cores")
+def test_two_workers_are_locust_processes_on_one_free_loopback_port(tmp_path: Path) -> None:
+    chosen = rehearse.rehearsal(
+        profile="weekday",
+        host="http://127.0.0.1:9",
+        time_scale=60,
+        rate_scale=None,
+        workers=2,
+        out=tmp_path,
+        seed=None,
+        max_users=None,
+        admin_token=None,
+        locust_args=[],
+    )
+    command = rehearse.locust_command(chosen, "http://127.0.0.1:9", tmp_path, tmp_path / "x")
+
+    def value(flag: str) -> str:
+        return command[command.index(flag) + 1]
+
+    assert value("--processes") == "2"
+    assert value("--master-bind-host") == "127.0.0.1"
+    assert value("--master-port") == value("--master-bind-port")
+    assert value("--rate-scale") == value("--time-scale") == "60"  # the rate scale follows
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "no_such_day"], "surge: no_such_day: no such profile (shipped: "),
+        (["--time-scale", "0"], "surge: argument --time-scale: 0 must be a number above 0"),
+        (["--time-scale", "fast"], "surge: argument --time-scale: 'fast' is not a number"),
+        (["--rate-scale", "-1"], "surge: argument --rate-scale: -1 must be a number above 0"),
+        (["--rate-scale", "1e7"], "surge: --rate-scale: 1e+07 gives payday about 169,687,500 "),
+        (["--workers", "0"], "surge: --workers: 0 is not from 1 to "),
+        (["--workers", "100000"], "surge: --workers: 100000 is not from 1 to "),
+        (["--workers", "two"], "surge: argument --workers: 'two' is not a whole number"),
+        (["--max-users", "2"], "surge: --max-users: at least 3"),
+        (["--host", "ftp://core"], "surge: --host: 'ftp://core' is not an http:// or https://"),
+        (["--admin-token", "secret-x"], "surge: --admin-token: only with --host"),
+        (["payday"], "surge: 'payday': Locust's own options go after `--`"),
+        (["--frobnicate"], "surge: unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_starts_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "results"
+    done = surge("rehearse", *args, "--out", str(out))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(message), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    out.write_text("", encoding="utf-8")
+    done = surge("rehearse", "--out", str(out))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"surge: --out: {out} is not a folder\n"

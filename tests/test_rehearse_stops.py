@@ -1,0 +1,66 @@
+"""`surge rehearse` cut short or unable to start: Ctrl-C, an unreachable host, an option Locust
+refuses. Each ends with the documented exit code, nothing left running, and the run folder
+(or none) saying so. Real processes, as in tests/test_rehearse.py."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from surge import runfolder, verdict
+from tests.test_rehearse import FEW_CUSTOMERS, SHORT, processes_naming, refused, surge
+
+
+def test_ctrl_c_stops_the_core_and_locust_and_exits_3(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "surge", "rehearse", *SHORT, "--out", str(out), *FEW_CUSTOMERS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert child.stdout is not None
+    lines = []
+    try:
+        for line in child.stdout:  # bounded: the command's own bound, and the test timeout
+            lines.append(line)
+            if "customers are onboarded" in line:  # the core answers and Locust has started
+                break
+        child.send_signal(signal.SIGINT)
+        rest, _ = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+    output = "".join(lines) + rest
+    assert child.returncode == 3, output
+    assert "interrupted" in output
+    assert "Traceback" not in output
+    core = next(line for line in lines if "embedded mock core at " in line)
+    assert refused(core.split("embedded mock core at ")[1].strip())
+    assert processes_naming(str(out)) == []
+
+
+def test_an_unreachable_host_is_a_run_that_could_not_start_and_exits_3(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = surge("rehearse", *SHORT, "--host", "http://127.0.0.1:9", "--out", str(out))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "  why       the run could not start: could not prepare the run" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    [folder] = out.iterdir()
+    read = runfolder.load(folder)
+    assert read.info.error is not None
+    assert "127.0.0.1:9" in read.info.error
+    assert read.visits is not None
+    assert read.visits.total.not_reached == read.visits.total.planned > 0
+    assert not verdict.judge(read).valid
+
+
+def test_an_option_locust_refuses_exits_2_and_leaves_no_run_folder(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = surge("rehearse", *SHORT, "--out", str(out), "--", "--frobnicate")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Locust wrote no run folder" in done.stderr
+    assert list(out.iterdir()) == []
