@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reports import report
+from reports.i18n import LANGUAGES
 from surge import exits, rehearse
 from surge.exits import BadInput
 from surge.profile import (
@@ -135,7 +137,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         locust_args=args.locust_args,
     )
-    return rehearse.rehearse(chosen)
+    return rehearse.rehearse(chosen, lambda folder: report.build(folder, language=args.lang))
 
 
 def _add_rehearse(commands: Any) -> None:
@@ -189,12 +191,45 @@ def _add_rehearse(commands: Any) -> None:
         help="with --host: for faults and /admin/reconcile (or LOCUST_ADMIN_TOKEN)",
     )
     run.add_argument(
+        "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"
+    )
+    run.add_argument(
         "locust_args",
         nargs="*",
         metavar="-- LOCUST_OPTION",
         help="after --: more Locust options, such as -- --customers 50",
     )
     run.set_defaults(run=_rehearse)
+
+
+def _report(args: argparse.Namespace) -> int:
+    path = report.build(args.run_dir, args.output, args.lang)
+    print(f"{rehearse.REPORT}{path}")
+    return exits.OK
+
+
+def _add_report(commands: Any) -> None:
+    build = commands.add_parser(
+        "report",
+        help="(re)build a run folder's HTML report and summaries",
+        description=(
+            "Analyse a run folder (only the folder: it may come from another machine) and write "
+            "its summary.json, summary.md and report.html. Exit codes: 0 written, 2 bad input "
+            "(not a run folder, a newer format, a file missing)."
+        ),
+    )
+    build.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")
+    build.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="where the HTML goes (default: the folder)",
+    )
+    build.add_argument(
+        "--lang", choices=LANGUAGES, help="zh_CN or en (default: the profile's locale)"
+    )
+    build.set_defaults(run=_report)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,6 +256,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", metavar="PATH", help="a .toml file or a shipped profile's name")
     check.set_defaults(run=_profiles_check)
     _add_rehearse(commands)
+    _add_report(commands)
     return parser
 
 

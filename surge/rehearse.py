@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,8 @@ LOCUST_GRACE_S = 60.0
 """After Ctrl-C, how long Locust may take to stop its users and write the run folder."""
 LOCUST_ADMIN_TOKEN_ENV = "LOCUST_ADMIN_TOKEN"
 """surge.harness reads --admin-token from here: a token given so stays out of run.json."""
+REPORT = "Report: "
+"""How the rehearsal names the report it wrote, last."""
 RUN_FOLDER = "Run folder: "
 """How the rehearsal, and the harness in Locust's output, name the run folder."""
 VERDICT = "The run is "
@@ -176,7 +178,8 @@ def locust_command(chosen: Rehearsal, host: str, folder: Path, stats: Path) -> l
         *("-f", str(loadtests), "--headless", "--host", host),
         *("--profile", chosen.profile_arg),
         *("--time-scale", f"{profile.time_scale:g}", "--rate-scale", f"{profile.rate_scale:g}"),
-        *("--run-folder", str(folder), "--loglevel", "WARNING", "--only-summary"),
+        *("--run-folder", str(folder), "--no-report"),
+        *("--loglevel", "WARNING", "--only-summary"),
         *("--json-file", str(stats)),
     ]
     if chosen.seed is not None:
@@ -202,21 +205,26 @@ def describe(profile: Profile) -> str:
     )
 
 
-def rehearse(chosen: Rehearsal) -> int:
-    """Run the rehearsal; its exit code (`surge.exits`)."""
+Reporter = Callable[[Path], Path]
+"""Builds a run folder's report and answers its path (the command line composes `reports`:
+the harness itself never imports it, docs/architecture.md)."""
+
+
+def rehearse(chosen: Rehearsal, report: Reporter | None = None) -> int:
+    """Run the rehearsal, then `report` the folder; its exit code (`surge.exits`)."""
     try:
         chosen.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInput(f"--out: cannot create {chosen.out}: {error.strerror}") from None
     print(f"surge rehearse: {describe(chosen.profile)}", flush=True)
     try:
-        return _rehearse(chosen)
+        return _rehearse(chosen, report)
     except embedded.CoreError as error:  # nothing ran: a problem of this machine's ports
         print(f"surge: {error}", file=sys.stderr)
         return exits.BAD_INPUT
 
 
-def _rehearse(chosen: Rehearsal) -> int:
+def _rehearse(chosen: Rehearsal, report: Reporter | None) -> int:
     incidents: list[str] = []
     with tempfile.TemporaryDirectory(prefix="surge-rehearse-") as work, _stop_requests() as stop:
         scratch = Path(work)
@@ -260,6 +268,8 @@ def _rehearse(chosen: Rehearsal) -> int:
     runfolder.write_summary(folder, verdict.figures(run, judged))
     print(outcome(run, judged, chosen.host or "the embedded mock core"))
     print(f"{RUN_FOLDER}{folder}")
+    if report is not None:
+        print(f"{REPORT}{report(folder)}")
     if code == exits.BAD_INPUT:  # Locust refused an option given after `--`
         return code
     return exits.OK if judged.valid else exits.NOT_VALID

@@ -52,6 +52,12 @@ METRICS = "metrics.csv"
 RECONCILE = "reconcile.json"
 ALERTS = "alerts.json"
 SUMMARY = "summary.json"
+REPORT = "report.html"
+SUMMARY_MD = "summary.md"
+JUNIT = "junit.xml"
+OUTPUTS = (REPORT, SUMMARY_MD, JUNIT)
+"""What the analysis makes of a folder (reports/), written into it: the HTML report, the short
+Markdown summary, the gate's JUnit file."""
 ENDED = (REQUESTS, LATENESS, VISITS, EXPECTED_ALERTS)
 """What a run that ended has written, whatever its target answered."""
 
@@ -324,6 +330,13 @@ def add_incident(folder: Path, sentence: str) -> None:
 
 def write_summary(folder: Path, summary: Mapping[str, Any]) -> None:
     _write_json(folder / SUMMARY, {"format_version": FORMAT_VERSION, **summary})
+
+
+def write_output(path: Path, text: str) -> None:
+    """One of `OUTPUTS`, whole or not at all, at `path` (in the run folder, or where asked)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
 
 
 class RequestLog:

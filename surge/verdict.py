@@ -22,13 +22,58 @@ from surge.runfolder import RunFolder
 LAG_PERCENTILES = (50, 95, 99)
 
 
+REASONS = {
+    "could_not_start": "the run could not start: {error}",
+    "incident": "{incident}",
+    "never_ended": "the run never ended: the harness wrote no figures (did it crash?)",
+    "workers_missing": (
+        "{missing} of {workers} workers went missing ({lost} of {planned} planned visits were "
+        "lost with them)"
+    ),
+    "ended_early": (
+        "the run ended before its day: {not_reached} of {planned} planned visits were never due"
+    ),
+    "behind": (
+        "the generator fell behind its schedule ({dropped} of visits dropped, limit "
+        "{max_dropped}; {late} late, limit {max_late})"
+    ),
+    "harness_errors": (
+        "{errors} of {started} visits failed inside the harness (see the warnings: answers the "
+        "journeys could not read?)"
+    ),
+}
+"""Every reason a run may not be evidence, as a sentence with its figures named: the report
+words them in its own language from these ids (reports/i18n.py). Figures named in `SHARES` are
+shares, shown as percentages; the others whole numbers or text."""
+SHARES = frozenset({"dropped", "max_dropped", "late", "max_late"})
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One reason a run is not evidence: its `REASONS` id and the figures it names."""
+
+    code: str
+    figures: dict[str, Any]
+
+    def sentence(self) -> str:
+        shown = {
+            name: f"{value:.1%}" if name in SHARES else value
+            for name, value in self.figures.items()
+        }
+        return REASONS[self.code].format(**shown)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     valid: bool
-    reasons: tuple[str, ...]
-    """Why the run is not valid evidence, one sentence each; empty when it is."""
+    causes: tuple[Cause, ...]
+    """Why the run is not valid evidence; empty when it is."""
     partial: bool
     """The run was cut short: it ended before its day did, lost workers, or never ended."""
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(cause.sentence() for cause in self.causes)
 
     def sentence(self) -> str:
         if self.valid:
@@ -36,45 +81,60 @@ class Verdict:
         return f"The run is not valid evidence: {'; '.join(self.reasons)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "partial": self.partial, "reasons": list(self.reasons)}
+        return {
+            "valid": self.valid,
+            "partial": self.partial,
+            "reasons": list(self.reasons),
+            "causes": [{"code": c.code, **c.figures} for c in self.causes],
+        }
 
 
 def judge(run: RunFolder) -> Verdict:
     """The verdict on `run`, from its folder alone."""
     info, visits = run.info, run.visits
     if info.error is not None:
-        return Verdict(False, (f"the run could not start: {info.error}",), True)
-    reasons = list(run.incidents)
+        return Verdict(False, (Cause("could_not_start", {"error": info.error}),), True)
+    causes = [Cause("incident", {"incident": incident}) for incident in run.incidents]
     if visits is None or not run.ended:
-        reasons.append("the run never ended: the harness wrote no figures (did it crash?)")
-        return Verdict(False, tuple(reasons), True)
+        causes.append(Cause("never_ended", {}))
+        return Verdict(False, tuple(causes), True)
     total, limits = visits.total, info.limits
     missing = visits.missing_shares
     if missing:
-        reasons.append(
-            f"{len(missing)} of {len(visits.shares)} workers went missing "
-            f"({total.lost} of {total.planned} planned visits were lost with them)"
+        causes.append(
+            Cause(
+                "workers_missing",
+                {
+                    "missing": len(missing),
+                    "workers": len(visits.shares),
+                    "lost": total.lost,
+                    "planned": total.planned,
+                },
+            )
         )
     if total.not_reached:
-        reasons.append(
-            f"the run ended before its day: {total.not_reached} of {total.planned} planned "
-            "visits were never due"
+        causes.append(
+            Cause("ended_early", {"not_reached": total.not_reached, "planned": total.planned})
         )
     dropped, late = _share(total.dropped, total.due), _share(total.late, total.due)
     if dropped > limits.max_dropped_share or late > limits.max_late_share:
-        reasons.append(
-            f"the generator fell behind its schedule ({dropped:.1%} of visits dropped, limit "
-            f"{limits.max_dropped_share:.0%}; {late:.1%} late, limit {limits.max_late_share:.0%})"
+        causes.append(
+            Cause(
+                "behind",
+                {
+                    "dropped": dropped,
+                    "max_dropped": limits.max_dropped_share,
+                    "late": late,
+                    "max_late": limits.max_late_share,
+                },
+            )
         )
     if visits.error > limits.max_dropped_share * max(total.started, 1):
         # Load the profile asked for and nobody sent, as a dropped visit is: most likely the
         # target's answers are not what the journeys read.
-        reasons.append(
-            f"{visits.error} of {total.started} visits failed inside the harness (see the "
-            "warnings: answers the journeys could not read?)"
-        )
+        causes.append(Cause("harness_errors", {"errors": visits.error, "started": total.started}))
     partial = bool(missing or total.not_reached)
-    return Verdict(not reasons, tuple(reasons), partial)
+    return Verdict(not causes, tuple(causes), partial)
 
 
 def _share(part: int, whole: int) -> float:

@@ -207,7 +207,7 @@ def master_and_workers(
         master = stack.enter_context(
             process(
                 [
-                    *("--master", "--expect-workers", str(WORKERS), "--headless"),
+                    *("--master", "--expect-workers", str(WORKERS), "--headless", "--no-report"),
                     *("--host", host, "--customers", "20", "--admin-token", TOKENS["admin"]),
                     *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
                     *options,

@@ -15,7 +15,8 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
     profile, port = busy_weekday(tmp_path, "forked"), str(free_port())
     with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
         args = [
-            *("--processes", "2", "--headless", "--host", host, "--profile", str(profile)),
+            *("--processes", "2", "--headless", "--no-report", "--host", host),
+            *("--profile", str(profile)),
             *("--master-bind-port", port, "--master-port", port, "--customers", "20"),
             *("--time-scale", str(2 * TIME_SCALE), "--results", str(tmp_path / "results")),
             *("--csv", str(tmp_path / "locust")),

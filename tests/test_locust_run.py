@@ -38,9 +38,14 @@ def busy_weekday(folder: Path, name: str) -> Path:
     return path
 
 
-def locust(host: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def locust(
+    host: str, *args: str, timeout: float = 90, report: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """A headless Locust run; without `report`, `--no-report` (the report has its own tests)."""
+    extra = () if report else ("--no-report",)
+    command = ["-f", "loadtests", "--headless", "--host", host, *extra, *args]
     return subprocess.run(
-        [sys.executable, "-m", "locust", "-f", "loadtests", "--headless", "--host", host, *args],
+        [sys.executable, "-m", "locust", *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -84,6 +89,7 @@ def unsaturated(tmp_path_factory: pytest.TempPathFactory) -> Run:
             *("--results", str(tmp / "results"), "--customers", "20"),
             *("--admin-token", TOKENS["admin"]),
             *("--csv", str(tmp / "locust")),
+            report=True,
         )
     assert done.returncode == 0, done.stderr[-3000:]
     return Run(done, tmp / "results", profile)
@@ -100,6 +106,13 @@ def test_an_unsaturated_run_starts_every_scheduled_visit_on_time(unsaturated: Ru
     assert verdict.judge(unsaturated.read).valid
     assert f"Run folder: {unsaturated.folder}" in unsaturated.done.stdout
     assert "The run is valid evidence" in unsaturated.done.stdout
+
+
+def test_a_plain_locust_run_ends_with_its_report(unsaturated: Run) -> None:
+    report = unsaturated.folder / "report.html"
+    assert f"Report: {report}" in unsaturated.done.stdout
+    assert report.stat().st_size > 1_000_000  # plotly's JavaScript inside
+    assert runfolder.load(unsaturated.folder).summary["slo"]["objectives"]
 
 
 def test_the_run_folder_records_the_resolved_profile_and_every_request(unsaturated: Run) -> None:

@@ -67,8 +67,10 @@ class Rehearsal:
     def __init__(self, tmp: Path) -> None:
         self.out = tmp / "results"
         self.done = surge("rehearse", *SHORT, "--out", str(self.out), *FEW_CUSTOMERS)
-        last = self.done.stdout.strip().splitlines()[-1] if self.done.stdout.strip() else ""
-        self.folder = Path(last.removeprefix("Run folder: "))
+        lines = self.done.stdout.strip().splitlines()
+        named = [line for line in lines if line.startswith("Run folder: ")]
+        self.folder = Path(named[-1].removeprefix("Run folder: ")) if named else self.out
+        self.last = lines[-1] if lines else ""
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +78,13 @@ def short(tmp_path_factory: pytest.TempPathFactory) -> Rehearsal:
     return Rehearsal(tmp_path_factory.mktemp("rehearse"))
 
 
-def test_a_short_rehearsal_is_valid_evidence_and_ends_with_its_run_folder(
+def test_a_short_rehearsal_is_valid_evidence_and_ends_with_its_folder_and_report(
     short: Rehearsal,
 ) -> None:
     assert short.done.returncode == 0, short.done.stdout[-3000:] + short.done.stderr[-3000:]
-    assert short.done.stdout.strip().splitlines()[-1].startswith("Run folder: ")
+    assert short.last == f"Report: {short.folder / 'report.html'}"
+    assert (short.folder / "report.html").is_file()
+    assert (short.folder / "summary.md").is_file()
     assert short.folder.parent == short.out
     assert short.folder.name.endswith("-weekday")
     for name in ("run.json", "summary.json", "reconcile.json", "locust.log"):

@@ -67,7 +67,7 @@ def run_profile(name: str, tmp: Path) -> Run:
     with serve(tmp / "core.db", *lanes, "--customers", CUSTOMERS) as (host, _):
         done = subprocess.run(
             [
-                *(sys.executable, "-m", "locust", "-f", "loadtests", "--headless"),
+                *(sys.executable, "-m", "locust", "-f", "loadtests", "--headless", "--no-report"),
                 *("--host", host, "--profile", name, "--customers", CUSTOMERS),
                 *("--time-scale", f"{time_scale:g}", "--rate-scale", f"{rate_scale:g}"),
                 *("--results", str(tmp / "results"), "--admin-token", TOKENS["admin"]),

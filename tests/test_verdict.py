@@ -27,8 +27,8 @@ def test_dropping_more_than_the_limit_is_not_valid_and_says_by_how_much(tmp_path
     judged = judge(make(tmp_path / "run", recorded=lateness(90, dropped=10)))
     assert not judged.valid
     assert judged.reasons == (
-        "the generator fell behind its schedule (10.0% of visits dropped, limit 5%; 0.0% late, "
-        "limit 10%)",
+        "the generator fell behind its schedule (10.0% of visits dropped, limit 5.0%; 0.0% late, "
+        "limit 10.0%)",
     )
     assert not judged.partial
 
@@ -37,7 +37,7 @@ def test_the_limits_are_the_runs_own(tmp_path: Path) -> None:
     path = make(tmp_path / "run", recorded=lateness(80, late=20), limits=Limits(0.05, 0.25))
     assert judge(path).valid
     path = make(tmp_path / "strict", recorded=lateness(80, late=20), limits=Limits(0.05, 0.19))
-    assert "20.0% late, limit 19%" in judge(path).reasons[0]
+    assert "20.0% late, limit 19.0%" in judge(path).reasons[0]
 
 
 def test_visits_never_due_make_a_partial_run_that_is_not_evidence(tmp_path: Path) -> None:
@@ -97,6 +97,8 @@ def test_a_lost_worker_is_not_evidence_and_its_lost_visits_are_counted(tmp_path:
         "1 of 2 workers went missing (6 of 20 planned visits were lost with them)",
     )
     assert judged.partial
+    assert judged.causes[0].code == "workers_missing"
+    assert judged.causes[0].figures == {"missing": 1, "workers": 2, "lost": 6, "planned": 20}
     assert judged.sentence() == (
         "The run is not valid evidence: 1 of 2 workers went missing (6 of 20 planned visits "
         "were lost with them)"
@@ -107,7 +109,7 @@ def test_the_summary_records_the_verdict_and_the_counts_it_rests_on(tmp_path: Pa
     rows = [record(n) for n in range(6)] + [record(9, outcome="refused", status=422)]
     folder = runfolder.load(make(tmp_path / "run", records=rows, recorded=lateness(7)))
     figures = verdict.figures(folder, verdict.judge(folder))
-    assert figures["verdict"] == {"valid": True, "partial": False, "reasons": []}
+    assert figures["verdict"] == {"valid": True, "partial": False, "reasons": [], "causes": []}
     assert figures["requests"] == {"total": 7, "ok": 6, "refused": 1, "retried": 0, "failed": 0}
     assert figures["visits"]["planned"] == figures["visits"]["started"] == 7
     assert figures["workers"] == {"planned": 1, "reported": 1, "missing": [], "requests": [7]}

@@ -15,6 +15,7 @@ A worker's share has its own start and stop (`messages.start_share`, `messages.f
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from importlib.metadata import version
@@ -28,7 +29,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from surge import exits, journeys, runfolder, verdict
+from surge import children, exits, journeys, runfolder, verdict
 from surge.arrivals import Lateness
 from surge.customers import Pool, PoolError, generate, load_pool, onboard
 from surge.dispatch import Dispatcher, schedule
@@ -46,6 +47,8 @@ FLUSH_S = 2.0
 """How often the records gathered are written to the run folder as a part of its Parquet
 dataset: memory holds about this long of records, and a crash loses at most that."""
 ADMIN_TIMEOUT_S = 30.0
+REPORT_TIMEOUT_S = 300.0
+"""The report of a long run (millions of records) takes seconds; a bound all the same."""
 
 
 class _Flusher:
@@ -199,6 +202,26 @@ def _close(run: RunState, environment: Environment) -> None:
     written = runfolder.load(folder)
     run.verdict = verdict.judge(written)
     runfolder.write_summary(folder, verdict.figures(written, run.verdict))
+    if run.settings.report:
+        _report(folder)
+
+
+def _report(folder: Path) -> None:
+    """`surge report` on the folder, as its own process: pandas and plotly stay out of Locust's
+    (and the harness never imports the reports, docs/architecture.md)."""
+    command = [*children.script("surge", "surge"), "report", str(folder)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=REPORT_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        warn(f"no report: surge report took more than {REPORT_TIMEOUT_S:g} s")
+        return
+    if done.returncode != 0:
+        why = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        warn(f"no report: {why}")
+        return
+    print(done.stdout.strip())
 
 
 def _write_run(run: RunState, environment: Environment) -> None:

@@ -62,6 +62,7 @@ def add_arguments(parser: Any) -> None:
             env_var=env,
             help=f"Branch surge: {env}",
         )
+    add("--no-report", action="store_true", help="Branch surge: no report.html at the end")
     parser.add_argument(
         "--run-folder",
         default=None,
@@ -91,6 +92,8 @@ class Settings:
     limits: Limits
     tokens: journeys.Tokens
     admin_token: str | None
+    report: bool
+    """Write report.html at the end (`surge report`)."""
 
 
 def settings(
@@ -132,6 +135,7 @@ def settings(
         limits=Limits(options.max_dropped_share, options.max_late_share),
         tokens=journeys.Tokens(options.teller_token, options.kiosk_token, options.online_token),
         admin_token=options.admin_token or None,
+        report=not options.no_report,
     )
 
 

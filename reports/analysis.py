@@ -1,0 +1,125 @@
+"""A run folder analysed: every figure the report shows, the gate judges and summary.json keeps.
+
+`analyse(run)` reads only the folder (`surge.runfolder.load`), so any report can be rebuilt from a
+folder copied to another machine; `summary(analysis)` is the JSON form of every figure
+(docs/report.md says what each means).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import Any
+
+import pandas as pd
+
+from reports import capacity, correctness, findings, latency, slo, staffing, timeline
+from reports.frames import Frames, frames
+from surge import verdict
+from surge.runfolder import RunFolder
+
+
+@dataclass(frozen=True)
+class Analysis:
+    run: RunFolder
+    verdict: verdict.Verdict
+    frames: Frames
+    overall: pd.DataFrame
+    channels: pd.DataFrame
+    operations: pd.DataFrame
+    routes: pd.DataFrame
+    visits: pd.DataFrame
+    timeline: timeline.Timeline
+    slos: slo.Slos
+    capacity: capacity.Capacity
+    staffing: staffing.Staffing
+    correctness: correctness.Correctness
+    findings: list[findings.Finding]
+
+
+def analyse(run: RunFolder) -> Analysis:
+    judged = verdict.judge(run)
+    records = frames(run)
+    over_time = timeline.timeline(run, records)
+    slos = slo.judge(records, run.profile)
+    carried = capacity.capacity(over_time)
+    branch = staffing.staffing(run.profile)
+    books = correctness.correctness(run, records)
+    return Analysis(
+        run=run,
+        verdict=judged,
+        frames=records,
+        overall=latency.table(records, []),
+        channels=latency.table(records, ["channel"]),
+        operations=latency.table(records, ["channel", "journey"]),
+        routes=latency.table(records, ["name"]),
+        visits=latency.visit_times(records),
+        timeline=over_time,
+        slos=slos,
+        capacity=carried,
+        staffing=branch,
+        correctness=books,
+        findings=findings.findings(run.profile, judged, slos, carried, branch, books),
+    )
+
+
+def summary(analysis: Analysis) -> dict[str, Any]:
+    """Every figure of the report as plain JSON: the verdict's, then the analysis'."""
+    a = analysis
+    return {
+        **verdict.figures(a.run, a.verdict),
+        "overall": _rows(a.overall)[0] if len(a.overall) else {},
+        "by_channel": _rows(a.channels),
+        "by_operation": _rows(a.operations),
+        "by_route": _rows(a.routes),
+        "visit_times": _rows(a.visits),
+        "slo": {
+            "window_s": a.slos.window_s,
+            "step_s": a.slos.step_s,
+            "held": a.slos.held,
+            "objectives": [_plain(j) | {"name": j.objective.name} for j in a.slos.judgements],
+            "recoveries": [_plain(r) for r in a.slos.recoveries],
+        },
+        "capacity": {
+            "knee_per_s": a.capacity.knee.at_per_s,
+            "baseline_p95_ms": a.capacity.knee.baseline_p95_ms,
+            "carried": [_plain(c) | {"share": c.share} for c in a.capacity.carried],
+            "lanes": [_plain(lane) | {"peak_share": lane.peak_share} for lane in a.capacity.lanes],
+            "saturated": [_plain(s) for s in a.capacity.saturated],
+        },
+        "staffing": _plain(a.staffing),
+        "correctness": _plain(a.correctness)
+        | {"reconciled": a.correctness.reconciled, "missed_alerts": a.correctness.missed},
+        "findings": [
+            {
+                "tone": f.tone,
+                "message": f.message,
+                "anchor": f.anchor,
+                "figures": {name: _clean(fig.value) for name, fig in f.figures.items()},
+            }
+            for f in a.findings
+        ],
+    }
+
+
+def _rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): _clean(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _clean(asdict(value))
+    return _clean(value)
+
+
+def _clean(value: Any) -> Any:
+    """JSON's own values: numpy scalars made Python's, NaN and infinity made null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,279 @@
+"""What the run shows, in a few sentences a drill team acts on, each pointing at its evidence.
+
+A finding is a message (an English template, translated by the report: reports/i18n.py) with
+its figures kept typed, so each language formats them its own way, and the anchor of the chart
+or table that shows it. Findings come in order of how much they matter: the verdict, then what
+broke, then what held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reports.capacity import Capacity
+from reports.correctness import Correctness
+from reports.i18n import N_
+from reports.slo import Slos
+from reports.staffing import Staffing
+from surge.profile import Profile
+from surge.verdict import REASONS, SHARES, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A value in a finding, with how to show it: `text`, `number`, `percent`, `ms`, `seconds`,
+    `minutes` or `clock` (a run time shown as the rehearsed day's wall clock)."""
+
+    kind: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    tone: str
+    """`bad`, `warn` or `good`."""
+    message: str
+    figures: dict[str, Figure] = field(default_factory=dict)
+    anchor: str = ""
+    """The id of the chart or table that shows it."""
+
+
+def findings(
+    profile: Profile,
+    verdict: Verdict,
+    slos: Slos,
+    capacity: Capacity,
+    staffing: Staffing,
+    correctness: Correctness,
+) -> list[Finding]:
+    found = [
+        _cause(code, figures) for code, figures in ((c.code, c.figures) for c in verdict.causes)
+    ]
+    found += _slo(slos)
+    found += _lanes(capacity)
+    found += _recoveries(slos, profile)
+    found += _branch(staffing)
+    found += _detection(correctness)
+    return found
+
+
+def _cause(code: str, figures: dict[str, Any]) -> Finding:
+    typed = {
+        name: Figure("percent" if name in SHARES else "number" if isinstance(v, int) else "text", v)
+        for name, v in figures.items()
+    }
+    return Finding("bad", REASONS[code], typed, "verdict")
+
+
+def _slo(slos: Slos) -> list[Finding]:
+    broken = [j for j in slos.judgements if j.first_breach is not None or j.passed is False]
+    if not broken:
+        if not slos.judgements:
+            return []
+        return [
+            Finding(
+                "good",
+                N_("Every SLO held over the whole run and in every {window} window."),
+                {"window": Figure("seconds", slos.window_s)},
+                "chart-slo",
+            )
+        ]
+    first = min(broken, key=lambda j: j.first_breach if j.first_breach is not None else 1e18)
+    out = [
+        Finding(
+            "bad",
+            N_(
+                "The first SLO to break was {objective} at {clock}: {worst} at worst, against "
+                "{limit}; {count} of {total} objectives broke."
+            ),
+            {
+                "objective": Figure("text", first.objective.name),
+                "clock": Figure("clock", first.first_breach or 0.0),
+                "worst": _metric(first.objective.metric, first.worst),
+                "limit": _metric(first.objective.metric, first.objective.limit),
+                "count": Figure("number", len(broken)),
+                "total": Figure("number", len(slos.judgements)),
+            },
+            "chart-slo",
+        )
+    ]
+    return out
+
+
+def _metric(metric: str, value: float | None) -> Figure:
+    if metric == "error_rate":
+        return Figure("percent", value)
+    return Figure("seconds" if metric.endswith("_s") else "ms", value)
+
+
+def _lanes(capacity: Capacity) -> list[Finding]:
+    out = [
+        Finding(
+            "bad",
+            N_(
+                "The {lane} lane saturated from {clock} (busy slots, a queue or refusals in "
+                "{samples} samples)."
+            ),
+            {
+                "lane": Figure("text", saturated.lane),
+                "clock": Figure("clock", saturated.first_t),
+                "samples": Figure("number", saturated.samples),
+            },
+            "chart-lanes",
+        )
+        for saturated in capacity.saturated
+    ]
+    busiest = capacity.busiest()
+    if busiest is not None and not capacity.saturated:
+        out.append(
+            Finding(
+                "good",
+                N_(
+                    "The busiest lane, {lane}, ran at {share} of its slots at most, in {phase}: "
+                    "headroom of {headroom}."
+                ),
+                {
+                    "lane": Figure("text", busiest.lane),
+                    "share": Figure("percent", busiest.peak_share),
+                    "phase": Figure("text", busiest.phase),
+                    "headroom": Figure("percent", 1 - (busiest.peak_share or 0.0)),
+                },
+                "chart-lanes",
+            )
+        )
+    if capacity.knee.at_per_s is not None:
+        out.append(
+            Finding(
+                "warn",
+                N_(
+                    "Latency turned up at about {per_s} requests a second: the windows' p95 passed "
+                    "twice its {baseline} at light load."
+                ),
+                {
+                    "per_s": Figure("number", capacity.knee.at_per_s),
+                    "baseline": Figure("ms", capacity.knee.baseline_p95_ms),
+                },
+                "chart-knee",
+            )
+        )
+    return out
+
+
+def _recoveries(slos: Slos, profile: Profile) -> list[Finding]:
+    out = []
+    for recovery in slos.recoveries:
+        if recovery.after_s is None:
+            out.append(
+                Finding(
+                    "bad",
+                    N_(
+                        "After the {fault} fault ended at {clock} the SLOs did not hold again "
+                        "by the end of the day."
+                    ),
+                    {
+                        "fault": Figure("text", recovery.fault.name),
+                        "clock": Figure("clock", recovery.fault.end),
+                    },
+                    "chart-slo",
+                )
+            )
+        else:
+            out.append(
+                Finding(
+                    "good" if recovery.after_s == 0 else "warn",
+                    N_(
+                        "After the {fault} fault ended at {clock} the SLOs held again within "
+                        "{after} ({day} of the rehearsed day)."
+                    ),
+                    {
+                        "fault": Figure("text", recovery.fault.name),
+                        "clock": Figure("clock", recovery.fault.end),
+                        "after": Figure("seconds", recovery.after_s),
+                        "day": Figure("minutes", recovery.after_s * profile.time_scale / 60),
+                    },
+                    "chart-slo",
+                )
+            )
+    return out
+
+
+def _branch(staffing: Staffing) -> list[Finding]:
+    out = [
+        Finding(
+            "bad",
+            N_(
+                "In {phase} the counters needed {needed} to serve {level} within {target}, "
+                "with {counters} open."
+            ),
+            {
+                "phase": Figure("text", phase.phase),
+                "needed": Figure("number", phase.needed),
+                "level": Figure("percent", staffing.target_service_level),
+                "target": Figure("minutes", staffing.target_wait_minutes),
+                "counters": Figure("number", phase.counters),
+            },
+            "section-branch",
+        )
+        for phase in staffing.short
+    ]
+    at_profile = min(staffing.what_if, key=lambda w: abs(w.diversion - staffing.diversion))
+    enough = next(
+        (
+            w
+            for w in staffing.what_if
+            if staffing.phases and w.needed <= staffing.phases[0].counters
+        ),
+        None,
+    )
+    if staffing.short and enough is not None:
+        out.append(
+            Finding(
+                "warn",
+                N_(
+                    "Diverting {share} of simple counter business to kiosks and online would let "
+                    "the counters open carry {phase} ({needed} needed; {now} at today's {current})."
+                ),
+                {
+                    "share": Figure("percent", enough.diversion),
+                    "phase": Figure("text", staffing.peak),
+                    "needed": Figure("number", enough.needed),
+                    "now": Figure("number", at_profile.needed),
+                    "current": Figure("percent", staffing.diversion),
+                },
+                "chart-diversion",
+            )
+        )
+    return out
+
+
+def _detection(correctness: Correctness) -> list[Finding]:
+    out = []
+    for pattern in correctness.patterns or []:
+        if pattern.injected and pattern.alerted < pattern.injected:
+            out.append(
+                Finding(
+                    "bad",
+                    N_(
+                        "Anti-money-laundering monitoring missed {missed} of {injected} {rule} "
+                        "patterns."
+                    ),
+                    {
+                        "missed": Figure("number", pattern.injected - pattern.alerted),
+                        "injected": Figure("number", pattern.injected),
+                        "rule": Figure("text", pattern.rule),
+                    },
+                    "section-correctness",
+                )
+            )
+    if correctness.reconciled is False:
+        failed = [c.name for c in correctness.reconcile or [] if not c.ok]
+        out.append(
+            Finding(
+                "bad",
+                N_("The ledger did not reconcile: {checks}."),
+                {"checks": Figure("text", ", ".join(failed))},
+                "section-correctness",
+            )
+        )
+    return out

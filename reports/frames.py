@@ -1,0 +1,191 @@
+"""A run's records as pandas frames, on the run's own clock, and exact percentiles of them.
+
+Everything the report says about response times and customer waits is computed here from the raw
+records (one row per request attempt, `surge.runfolder`), never from a histogram: percentiles are
+nearest-rank (the smallest value with at least p% of the values at or below it), exact however
+many records there are. Times are run seconds since the day's first second was due (`t`), so they
+line up with the profile's phases and faults.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from surge.runfolder import RunFolder
+
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+"""The percentiles every table gives, with the maximum beside them."""
+ERROR_KINDS = ("5xx", "timeout", "reset", "no_response", "4xx")
+"""What went wrong with an attempt that was retried or failed: a 5xx (504 is a timeout), no
+response because the connection was reset or timed out or refused, a 4xx that is not a business
+refusal. Business refusals (`outcome` refused) are answers, not errors."""
+ERRORS = ("retried", "failed")
+"""Outcomes of attempts the system got wrong: retried ones too (the customer may not have seen
+them, the system still failed them); `error_rate` is their share of all attempts."""
+_COLUMNS = (
+    "channel",
+    "journey",
+    "step",
+    "name",
+    "status",
+    "error",
+    "retries",
+    "outcome",
+    "start",
+    "end",
+)
+_NICE_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+"""Window lengths; at least a second, the resolution of the run's lateness record."""
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The records of one run, as the analysis reads them."""
+
+    requests: pd.DataFrame
+    """One row per attempt: `channel`, `journey` (the visit's business: the SLOs' operations),
+    `step`, `name`, `outcome` and `kind` (categoricals), `status`, `retries` (attempts of the
+    step before this one), `t` (start, run seconds),
+    `response_ms`, `wait_s` (end minus the visit's scheduled start), `visit` (an id)."""
+    visits: pd.DataFrame
+    """One row per visit that sent a request: `channel`, `journey`, `t` (scheduled, run
+    seconds), `start_t` and `end_t` (first send, last answer), `duration_s` (between the two),
+    `wait_s` (scheduled to last answer), `failed` (a step gave up)."""
+    day_start: float
+    """Epoch seconds of the day's t = 0."""
+    duration_s: float
+    """The day's length in run seconds (the resolved profile's)."""
+
+
+def frames(run: RunFolder) -> Frames:
+    table = run.requests([*_COLUMNS, "scheduled"])
+    data = table.to_pandas(strings_to_categorical=True)
+    day_start = run.info.day_start
+    if day_start is None:
+        day_start = float(data["scheduled"].min()) if len(data) else run.info.start
+    start, end, scheduled = (data[c].to_numpy() for c in ("start", "end", "scheduled"))
+    visit, _ = pd.factorize(data["scheduled"], sort=False)
+    requests = pd.DataFrame(
+        {
+            "channel": data["channel"],
+            "journey": data["journey"],
+            "step": data["step"],
+            "name": data["name"],
+            "status": data["status"].to_numpy(),
+            "retries": data["retries"].to_numpy(),
+            "outcome": data["outcome"],
+            "kind": _kinds(data),
+            "t": start - day_start,
+            "response_ms": (end - start) * 1000.0,
+            "wait_s": end - scheduled,
+            "scheduled_t": scheduled - day_start,
+            "visit": visit,
+        }
+    )
+    return Frames(requests, _visits(requests), float(day_start), run.profile.duration_s)
+
+
+def _kinds(data: pd.DataFrame) -> pd.Categorical:
+    """Each attempt's error kind (`ERROR_KINDS`), or "" when it was not an error."""
+    status = data["status"].to_numpy()
+    errors = data["error"].astype(str).str.lower()
+    timed_out = errors.str.contains("timeout|timed out", regex=True).to_numpy()
+    reset = errors.str.contains("reset|broken pipe|eof", regex=True).to_numpy()
+    erred = data["outcome"].isin(ERRORS).to_numpy()
+    kind = np.select(
+        [
+            ~erred,
+            status == 504,
+            status >= 500,
+            (status == 0) & timed_out,
+            (status == 0) & reset,
+            status == 0,
+        ],
+        ["", "timeout", "5xx", "timeout", "reset", "no_response"],
+        default="4xx",
+    )
+    return pd.Categorical(kind, categories=["", *ERROR_KINDS])
+
+
+def _visits(requests: pd.DataFrame) -> pd.DataFrame:
+    if requests.empty:
+        columns = ("channel", "journey", "t", "start_t", "end_t", "duration_s", "wait_s", "failed")
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+    end_t = requests["t"] + requests["response_ms"] / 1000.0
+    grouped = (
+        requests.assign(end_t=end_t, failed=requests["outcome"] == "failed")
+        .groupby("visit", sort=False)
+        .agg(
+            channel=("channel", "first"),
+            journey=("journey", "first"),
+            t=("scheduled_t", "first"),
+            first=("t", "min"),
+            last=("end_t", "max"),
+            failed=("failed", "any"),
+        )
+    )
+    return pd.DataFrame(
+        {
+            "channel": grouped["channel"],
+            "journey": grouped["journey"],
+            "t": grouped["t"],
+            "start_t": grouped["first"],
+            "end_t": grouped["last"],
+            "duration_s": grouped["last"] - grouped["first"],
+            "wait_s": grouped["last"] - grouped["t"],
+            "failed": grouped["failed"],
+        }
+    ).reset_index(drop=True)
+
+
+def rank(count: int, percent: float) -> int:
+    """The 0-based index of the nearest-rank `percent` percentile among `count` sorted values."""
+    return max(1, math.ceil(percent * count / 100 - 1e-9)) - 1
+
+
+def percentiles(
+    values: pd.Series, by: Sequence[pd.Series] = (), ps: Sequence[float] = PERCENTILES
+) -> pd.DataFrame:
+    """Exact nearest-rank percentiles (columns `p50`, …, and `max`, `count`) of `values`, for
+    every group of `by` (one row, index 0, without). One sort, whatever the number of groups."""
+    keys = [f"k{i}" for i in range(len(by))]
+    frame = pd.DataFrame(
+        {"v": values.to_numpy(), **{k: s.to_numpy() for k, s in zip(keys, by, strict=True)}}
+    )
+    frame = frame[np.isfinite(frame["v"])]
+    if not keys:
+        frame["k0"], keys = 0, ["k0"]
+    frame = frame.sort_values([*keys, "v"], kind="stable")
+    sizes = frame.groupby(keys, observed=True, sort=True).size()
+    ends = sizes.cumsum().to_numpy()
+    starts = ends - sizes.to_numpy()
+    counts = sizes.to_numpy()
+    sorted_values = frame["v"].to_numpy()
+    out = pd.DataFrame(index=sizes.index)
+    for p in ps:
+        offsets = np.maximum(1, np.ceil(p * counts / 100 - 1e-9)).astype(np.int64) - 1
+        out[label(p)] = sorted_values[starts + offsets] if len(sorted_values) else []
+    out["max"] = sorted_values[ends - 1] if len(sorted_values) else []
+    out["count"] = counts
+    if len(by) == 0:
+        out.index = pd.RangeIndex(len(out))
+    else:
+        out.index.names = [getattr(s, "name", None) or k for s, k in zip(by, keys, strict=True)]
+    return out
+
+
+def label(percent: float) -> str:
+    """`p95`, `p99.9`: how a percentile is named in tables and in summary.json."""
+    return f"p{percent:g}"
+
+
+def window_s(duration_s: float, windows: int = 120) -> float:
+    """A round window length (1 s, 2 s, 5 s …) giving about `windows` windows over a day
+    of `duration_s` run seconds: charts of a compressed day and of a real one look alike."""
+    wanted = duration_s / windows
+    return next((nice for nice in _NICE_S if nice >= wanted), _NICE_S[-1])

@@ -1,0 +1,126 @@
+"""The report's two languages: every word comes from a message catalogue (gettext, with Babel).
+
+English is the source language (the message ids); Simplified Chinese ships as
+`reports/locale/zh_CN/LC_MESSAGES/messages.po`, compiled when first used (no binary catalogue is
+kept in the repository). Numbers, shares and times are formatted for the language by Babel.
+tests/test_report_i18n.py holds every message the report uses to a translation.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import NullTranslations, Translations
+
+from surge.profile import Profile
+
+LANGUAGES = ("zh_CN", "en")
+CATALOGUES = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalogue where it is made; it is translated where it is shown."""
+    return message
+
+
+KEYWORDS = {"words": None, "self": None, "N_": None, "plural": (1, 2)}
+"""How the report's code and template name a message for the catalogue: `words("…")` (a
+`Words`; `self("…")` inside it), `N_("…")`, `words.plural("…", "…", n)`."""
+
+
+def messages() -> set[str]:
+    """Every message the report's code and template use, and the verdict's reasons."""
+    from babel.messages.extract import extract_from_dir
+
+    from surge.verdict import REASONS
+
+    method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
+    options = {"**/templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}}
+    found = {
+        message if isinstance(message, str) else message[0]
+        for _, _, message, _, _ in extract_from_dir(
+            Path(__file__).resolve().parent,
+            method_map,
+            options_map=options,
+            keywords=KEYWORDS,
+        )
+    }
+    return found | set(REASONS.values())
+
+
+def language_for(profile: Profile) -> str:
+    """The report's language when none is asked for: the profile's customers' locale's, if the
+    report has it (a zh_CN bank's drill team reads Chinese), else English."""
+    return "zh_CN" if profile.customers.locale.startswith("zh") else "en"
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    if language not in LANGUAGES:
+        raise ValueError(f"{language!r} is not one of {', '.join(LANGUAGES)}")
+    if language == "en":
+        return NullTranslations()
+    path = CATALOGUES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+@dataclass(frozen=True)
+class Words:
+    """Translation and formatting in one language, as the templates and the charts use them."""
+
+    language: str
+
+    @property
+    def locale(self) -> Locale:
+        return Locale.parse(self.language)
+
+    def __call__(self, message: str, **values: object) -> str:
+        """`message` translated, with `{name}` placeholders filled from `values`."""
+        text = translations(self.language).gettext(message)
+        return text.format(**values) if values else text
+
+    def plural(self, singular: str, plural: str, n: int, **values: object) -> str:
+        text = translations(self.language).ngettext(singular, plural, n)
+        return text.format(n=self.number(n), **values)
+
+    def number(self, value: float | None, digits: int = 0) -> str:
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return "–"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "")
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def percent(self, value: float | None, digits: int = 1) -> str:
+        if value is None or not math.isfinite(value):
+            return "–"
+        pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+        return format_percent(value, format=pattern, locale=self.locale)
+
+    def ms(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return "–"
+        return self("{value} ms", value=self.number(value, 0 if value >= 10 else 1))
+
+    def seconds(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return "–"
+        digits = 0 if value >= 100 else 1 if value >= 1 else 2
+        return self("{value} s", value=self.number(value, digits))
+
+    def minutes(self, value: float | None) -> str:
+        if value is None or not math.isfinite(value):
+            return "–"
+        return self("{value} min", value=self.number(value, 1))

@@ -1,0 +1,207 @@
+"""The profile's service-level objectives, judged over the whole run and over sliding windows.
+
+A breach of a few minutes of the day must not hide inside a passing average, so every objective
+is also judged in windows of `WINDOW_DAY_S` of the rehearsed day (15 minutes: on a day compressed
+X times, 900 / X run seconds, but never under `MIN_WINDOW_S`), sliding by a quarter of that. A
+window with fewer than `MIN_REQUESTS` of an objective's requests is not judged for it (a p95 of
+five requests says nothing). Each objective gives its whole-run value, the first window that
+breached it, and the worst window; after each scheduled fault, the time until every objective
+held again.
+
+Definitions (profiles/README.md): `p95_ms`, `p99_ms` are response-time percentiles of every
+request attempt of the channel (or of the operation, on whatever channel); `error_rate` is the
+share of attempts the system got wrong (retried or failed, `frames.ERRORS`); a channel's
+`customer_wait_p95_s` is the p95 of request end minus the visit's scheduled start.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reports.frames import ERRORS, Frames, percentiles
+from reports.timeline import Span, faults
+from surge.profile import CHANNELS, Profile
+
+WINDOW_DAY_S = 900.0
+"""A sliding window is this much of the rehearsed day (15 minutes, as SLO dashboards use)."""
+MIN_WINDOW_S = 2.0
+"""…and never shorter than this in run seconds, so that a window holds enough requests."""
+SLIDES = 4
+"""Windows start every window / SLIDES seconds."""
+MIN_REQUESTS = 20
+"""Fewest requests a window needs to be judged for an objective."""
+_METRICS = {  # metric: (the requests' column, its percentile; None for the error rate)
+    "p95_ms": ("response_ms", 95.0),
+    "p99_ms": ("response_ms", 99.0),
+    "customer_wait_p95_s": ("wait_s", 95.0),
+    "error_rate": ("", None),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    scope: str
+    """`channel` or `operation`."""
+    key: str
+    """The channel's or the operation's name."""
+    metric: str
+    """`p95_ms`, `p99_ms`, `customer_wait_p95_s` or `error_rate`."""
+    limit: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.key}.{self.metric}"
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    objective: Objective
+    value: float | None
+    """Over the whole run; None when the run sent none of its requests."""
+    requests: int
+    passed: bool | None
+    windows: int
+    """Windows judged."""
+    breached: int
+    """Windows that breached it."""
+    first_breach: float | None
+    """Start (run seconds) of the first window that breached it."""
+    worst: float | None
+    worst_at: float | None
+
+    @property
+    def held(self) -> bool:
+        """Over the whole run and in every window judged."""
+        return self.passed is not False and self.breached == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    fault: Span
+    after_s: float | None
+    """Run seconds from the fault's end until every objective held again in a window (0: at
+    once); None when they had not by the day's end."""
+
+
+@dataclass(frozen=True)
+class Slos:
+    window_s: float
+    step_s: float
+    judgements: list[Judgement]
+    recoveries: list[Recovery]
+    windows: pd.DataFrame
+    """Per window start `t`: each objective's value (columns by `Objective.name`, NaN where not
+    judged) and `held` (no objective breached there)."""
+
+    @property
+    def held(self) -> bool:
+        return all(j.held for j in self.judgements)
+
+
+def objectives(profile: Profile) -> list[Objective]:
+    found = []
+    for channel in CHANNELS:
+        slo = getattr(profile.slo, channel)
+        if slo is not None:
+            found += _of("channel", channel, slo.model_dump())
+    for operation, slo in profile.slo.operations.items():
+        found += _of("operation", operation, slo.model_dump())
+    return found
+
+
+def _of(scope: str, key: str, limits: dict[str, float | None]) -> list[Objective]:
+    return [
+        Objective(scope, key, metric, float(limit))
+        for metric, limit in limits.items()
+        if limit is not None and metric in _METRICS
+    ]
+
+
+def window(profile: Profile) -> tuple[float, float]:
+    """(length, step) of the sliding windows in run seconds, for a day scaled as `profile`."""
+    length = max(WINDOW_DAY_S / profile.time_scale, MIN_WINDOW_S)
+    length = min(length, max(profile.duration_s, MIN_WINDOW_S))
+    return length, length / SLIDES
+
+
+def judge(frames: Frames, profile: Profile) -> Slos:
+    length, step = window(profile)
+    requests = frames.requests
+    starts = np.arange(0.0, max(frames.duration_s - length, 0.0) + step / 2, step)
+    series = pd.DataFrame(index=pd.Index(starts, name="t"))
+    judgements = []
+    for objective in objectives(profile):
+        column = "channel" if objective.scope == "channel" else "journey"
+        mine = requests[requests[column] == objective.key]
+        value = _value(mine, objective.metric)
+        per_window = _windows(mine, objective.metric, starts, length, step)
+        series[objective.name] = per_window
+        breached = per_window[per_window > objective.limit]
+        judged = per_window.dropna()
+        judgements.append(
+            Judgement(
+                objective=objective,
+                value=value,
+                requests=len(mine),
+                passed=None if value is None else value <= objective.limit,
+                windows=len(judged),
+                breached=len(breached),
+                first_breach=float(breached.index[0]) if len(breached) else None,
+                worst=float(judged.max()) if len(judged) else None,
+                worst_at=float(judged.idxmax()) if len(judged) else None,
+            )
+        )
+    limits = {j.objective.name: j.objective.limit for j in judgements}
+    over = pd.DataFrame({name: series[name] > limit for name, limit in limits.items()})
+    series["held"] = ~over.any(axis=1) if limits else True
+    recoveries = [_recovery(fault, series["held"]) for fault in faults(profile)]
+    return Slos(length, step, judgements, recoveries, series.reset_index())
+
+
+def _value(requests: pd.DataFrame, metric: str) -> float | None:
+    if requests.empty:
+        return None
+    column, percent = _METRICS[metric]
+    if percent is None:
+        return float(requests["outcome"].isin(ERRORS).mean())
+    return float(percentiles(requests[column], ps=(percent,)).iloc[0, 0])
+
+
+def _windows(
+    requests: pd.DataFrame, metric: str, starts: np.ndarray, length: float, step: float
+) -> pd.Series:
+    """The metric in each window beginning at `starts` (NaN where too few requests): each
+    request is counted in every window that holds it."""
+    t = requests["t"].to_numpy()
+    last = np.floor(t / step).astype(np.int64)
+    copies = math.ceil(length / step)
+    index = np.concatenate([last - j for j in range(copies)])
+    rows = np.concatenate([np.arange(len(t))] * copies)
+    inside = (index >= 0) & (index < len(starts))
+    inside &= t[rows] < starts[np.clip(index, 0, len(starts) - 1)] + length
+    index, rows = index[inside], rows[inside]
+    counts = np.bincount(index, minlength=len(starts))
+    column, percent = _METRICS[metric]
+    if percent is None:
+        wrong = requests["outcome"].isin(ERRORS).to_numpy()[rows]
+        values = np.bincount(index, weights=wrong, minlength=len(starts)) / np.maximum(counts, 1)
+    else:
+        spread = percentiles(
+            pd.Series(requests[column].to_numpy()[rows]), [pd.Series(index, name="w")], (percent,)
+        )
+        values = np.full(len(starts), np.nan)
+        values[spread.index.to_numpy()] = spread.iloc[:, 0].to_numpy()
+    values = np.where(counts >= MIN_REQUESTS, values, np.nan)
+    return pd.Series(values, index=pd.Index(starts, name="t"))
+
+
+def _recovery(fault: Span, held: pd.Series) -> Recovery:
+    """From the fault's end to the start of the first window, beginning then or later, in which
+    every objective held."""
+    after = held[held.index >= fault.end - 1e-9]
+    clean = after[after]
+    return Recovery(fault, None if clean.empty else max(0.0, float(clean.index[0]) - fault.end))

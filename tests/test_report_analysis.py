@@ -1,0 +1,198 @@
+"""The report's analysis on small constructed run folders with known answers: exact percentiles,
+a breach window and its first breach, the recovery after a fault, AML recall and alerts on
+ordinary customers, the branch's Erlang C figures, and partial runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reports import analysis, frames, latency, render, slo, staffing
+from surge import runfolder
+from surge.profile import Profile
+from surge.retry import RequestRecord
+from tests.runs import DAY, lateness, make
+
+DAY_START = 1_001.0  # tests.runs' day start, epoch seconds
+
+
+def request(t: float, response_s: float, **fields: Any) -> tuple:
+    """A counter deposit sent at run time `t`, answered after `response_s`."""
+    values = {
+        "channel": "counter",
+        "journey": "cash_deposit",
+        "step": "deposit",
+        "method": "POST",
+        "name": "/v1/cash/deposits",
+        "status": 201,
+        "error": "",
+        "retries": 0,
+        "outcome": "ok",
+        "start": DAY_START + t,
+        "end": DAY_START + t + response_s,
+        "scheduled": DAY_START + t,
+        "customer": "C00000001",
+        "key": f"k{t}",
+    } | fields
+    return tuple(RequestRecord(**values))
+
+
+def profile_with(**changes: Any) -> Profile:
+    return Profile.from_dict(DAY.to_dict() | changes)
+
+
+def test_percentiles_are_exact_nearest_rank_over_the_raw_records(tmp_path: Path) -> None:
+    rows = [request(n * 0.1, n / 1000) for n in range(1, 101)]  # 1 ms … 100 ms
+    read = runfolder.load(make(tmp_path / "run", records=rows))
+    table = latency.table(frames.frames(read), ["channel"]).iloc[0]
+    assert (table["response_p50"], table["response_p95"]) == pytest.approx((50, 95))
+    assert (table["response_p99"], table["response_p99.9"]) == pytest.approx((99, 100))
+    assert table["response_max"] == pytest.approx(100)
+    assert table["requests"] == 100
+    assert frames.rank(1000, 99.9) == 998  # the 999th of 1000 values
+
+
+def slow_between(start: float, end: float) -> list[tuple]:
+    """100 requests a second for the whole 20 s day: 10 ms, but 900 ms from `start` to `end`."""
+    return [request(n / 100, 0.9 if start <= n / 100 < end else 0.01) for n in range(0, 2000)]
+
+
+def test_a_breach_inside_a_passing_day_shows_in_its_windows_with_its_first_breach(
+    tmp_path: Path,
+) -> None:
+    """2 s windows every 0.5 s: a window breaches p95 once more than a tenth of a second of its
+    two seconds is slow (more than 5% of its requests), so the first is the one from 8.5 s."""
+    profile = profile_with(slo={"counter": {"p95_ms": 800}})
+    read = runfolder.load(make(tmp_path / "run", records=slow_between(10, 11), profile=profile))
+    judged = slo.judge(frames.frames(read), read.profile)
+    assert (judged.window_s, judged.step_s) == (2.0, 0.5)
+    [p95] = judged.judgements
+    assert p95.passed  # the whole day's p95 is 10 ms: 1 s slow of 20 is 5%
+    assert p95.first_breach == 8.5
+    assert p95.worst == pytest.approx(900, rel=1e-3)
+    assert p95.breached == 5  # the windows from 8.5 s to 10.5 s
+    assert not judged.held
+
+
+def test_the_recovery_after_a_fault_is_the_time_until_a_window_holds_again(
+    tmp_path: Path,
+) -> None:
+    fault = {"at": 9.0, "duration": 2.0, "kind": "error", "target": "*", "status": 503}
+    profile = profile_with(slo={"counter": {"p95_ms": 800}}, faults=[fault])
+    read = runfolder.load(make(tmp_path / "run", records=slow_between(10, 12), profile=profile))
+    [recovery] = slo.judge(frames.frames(read), read.profile).recoveries
+    assert (recovery.fault.start, recovery.fault.end) == (9.0, 11.0)
+    assert recovery.after_s == 1.0  # the windows from 11 s and 11.5 s still hold slow requests
+
+
+def test_aml_recall_by_pattern_and_alerts_on_ordinary_customers(tmp_path: Path) -> None:
+    rows = [
+        request(1.0, 0.01, journey="fan_in", customer="C00000007"),
+        request(2.0, 0.01, journey="fan_in", customer="C00000008"),
+        request(3.0, 0.01, journey="structuring", customer="C00000009"),
+    ]
+    path = make(tmp_path / "run", records=rows)
+    runfolder.write_expected_alerts(
+        path,
+        [
+            {"rule": "fan_in", "customer_id": "C00000007", "account": "a7"},
+            {"rule": "fan_in", "customer_id": "C00000008", "account": "a8"},
+            {"rule": "structuring", "customer_id": "C00000009", "account": "a9"},
+        ],
+    )
+    alert = {"account_id": "x", "transaction_ids": [], "detail": ""}
+    runfolder.write_answer(
+        path,
+        runfolder.ALERTS,
+        [
+            alert | {"rule": "fan_in", "customer_id": "C00000007", "detected_at": DAY_START + 1.5},
+            alert
+            | {"rule": "structuring", "customer_id": "C00000009", "detected_at": DAY_START + 3.25},
+            alert
+            | {"rule": "large_cash", "customer_id": "C00000009", "detected_at": DAY_START + 3.3},
+            alert
+            | {"rule": "large_cash", "customer_id": "C00000001", "detected_at": DAY_START + 4},
+        ],
+    )
+    books = analysis.analyse(runfolder.load(path)).correctness
+    assert books.patterns is not None
+    by_rule = {p.rule: p for p in books.patterns}
+    assert (by_rule["fan_in"].injected, by_rule["fan_in"].alerted) == (2, 1)
+    assert by_rule["fan_in"].recall == 0.5
+    assert by_rule["structuring"].recall == 1.0
+    assert by_rule["structuring"].delay_p50_s == pytest.approx(0.25)
+    assert books.false_alerts == {"large_cash": 1}  # not the suspicious customer's own
+    assert books.missed == 1
+
+
+def test_without_the_targets_answers_the_books_are_not_checked_rather_than_passed(
+    tmp_path: Path,
+) -> None:
+    books = analysis.analyse(runfolder.load(make(tmp_path / "run"))).correctness
+    assert (books.reconcile, books.reconciled, books.patterns, books.false_alerts) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def one_business_branch(per_hour: float, diversion: float) -> Profile:
+    """Counter business all cash deposits of 4 minutes, six counters."""
+    data = DAY.to_dict()
+    for phase in data["phases"]:
+        phase["arrivals_per_hour"]["counter"] = per_hour * DAY.time_scale
+    data["mix"]["counter"] = {"cash_deposit": 1.0}
+    data["staffing"] |= {"counters": 6, "handling_minutes": {"cash_deposit": 4.0}}
+    data["staffing"] |= {"target_wait_minutes": 1.0, "target_service_level": 0.8}
+    data["customers"]["diversion"] = diversion
+    data["rate_scale"] = DAY.time_scale  # every visit of the day kept, as surge rehearse scales
+    return Profile.from_dict(data)
+
+
+def test_the_branch_queue_is_erlang_c_worked_by_hand() -> None:
+    """60 an hour of 4 minutes each is 4 erlangs on 6 counters. By hand: A^6/6! x 6/(6-4) =
+    17.0667; the sum of A^k/k! for k < 6 is 42.8667; P(wait) = 17.0667 / 59.9333 = 0.28476,
+    the mean wait P x 4 / (6 - 4) = 0.5695 minutes, and within 1 minute 1 - P e^-(2/4) =
+    0.82729."""
+    branch = staffing.staffing(one_business_branch(60, 0.0))
+    first = branch.phases[0]
+    assert first.arrivals_per_hour == pytest.approx(60)
+    assert first.utilisation == pytest.approx(4 / 6)
+    assert first.waiting == pytest.approx(0.28476, abs=1e-5)
+    assert first.mean_wait_minutes == pytest.approx(0.5695, abs=1e-4)
+    assert first.within_target == pytest.approx(0.82729, abs=1e-5)
+    assert first.needed == 6  # 5 counters serve 0.5996 within the minute
+
+
+def test_diverting_counter_business_lowers_the_counters_the_peak_needs() -> None:
+    branch = staffing.staffing(one_business_branch(120, 0.1))
+    assert branch.phases[0].arrivals_per_hour == pytest.approx(108)  # 10% diverted
+    needed = {round(w.diversion, 2): w.needed for w in branch.what_if}
+    assert needed[0.0] > needed[0.5]
+    assert list(needed.values()) == sorted(needed.values(), reverse=True)
+    assert branch.short  # 108 an hour of 4 minutes is 7.2 erlangs on 6 counters
+
+
+def test_a_run_cut_short_is_analysed_as_partial(tmp_path: Path) -> None:
+    path = make(tmp_path / "run", recorded=lateness(5), planned={"counter": 40})
+    result = analysis.analyse(runfolder.load(path))
+    assert result.verdict.partial
+    assert result.findings[0].tone == "bad"
+    assert result.findings[0].anchor == "verdict"
+    summary = analysis.summary(result)
+    assert summary["verdict"]["partial"] is True
+    assert summary["verdict"]["causes"][0]["code"] == "ended_early"
+
+
+def test_a_run_that_could_not_start_is_still_reported(tmp_path: Path) -> None:
+    """No request at all: every table is empty, the verdict says why."""
+    error = "could not prepare the run against http://127.0.0.1:9: connection refused"
+    path = make(tmp_path / "run", records=[], recorded=lateness(0), error=error)
+    result = analysis.analyse(runfolder.load(path))
+    assert result.channels.empty
+    assert result.verdict.causes[0].code == "could_not_start"
+    assert render.markdown(result, "en").startswith("## Capacity report: weekday")
+    assert "could not prepare the run" in render.html(result, "en")

@@ -1,0 +1,145 @@
+"""The report of a real short rehearsal, opened in a real headless Chromium (Debian's `chromium`,
+installed by .ci/run; Playwright drives it through its executable, downloading nothing): no
+console error, no request leaves `file://`, every chart drawn, in both languages. A screenshot of
+each is kept in `test-artefacts/`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from surge import runfolder
+from tests.runs import lateness, make
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTEFACTS = ROOT / "test-artefacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [  # as this machine class needs: its network is closed, so no background fetches
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def surge(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short weekday rehearsal against the embedded core (so the target's metrics, ledger and
+    alerts are in the folder): its run folder."""
+    out = tmp_path_factory.mktemp("report") / "results"
+    done = surge(
+        "rehearse",
+        *("--profile", "emergency_drill", "--time-scale", "2880", "--rate-scale", "150"),
+        *("--out", str(out), "--", "--customers", "20"),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [folder] = out.iterdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install -y chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Opened:
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    charts: int = 0
+    drawn: int = 0
+    text: str = ""
+
+
+def open_report(browser: Browser, path: Path, screenshot: Path) -> Opened:
+    opened = Opened()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    page.on("request", lambda request: opened.requests.append(request.url))
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_function("document.querySelectorAll('.chart .main-svg').length > 0")
+    opened.charts = page.locator("div.chart").count()
+    opened.drawn = page.locator("div.chart.js-plotly-plot").count()
+    opened.text = page.inner_text("body")
+    ARTEFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(screenshot), full_page=True)
+    page.close()
+    return opened
+
+
+@pytest.mark.parametrize(("language", "title"), [("en", "Capacity report"), ("zh_CN", "容量报告")])
+def test_the_report_opens_offline_with_every_chart_drawn(
+    rehearsed: Path, browser: Browser, tmp_path: Path, language: str, title: str
+) -> None:
+    report = tmp_path / f"report-{language}.html"
+    done = surge("report", str(rehearsed), "-o", str(report), "--lang", language)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"Report: {report}"
+    opened = open_report(browser, report, ARTEFACTS / f"report-{language}.png")
+    assert opened.errors == []
+    assert [url for url in opened.requests if not url.startswith("file://")] == []
+    assert opened.charts >= 10  # the time charts, lanes, server view, knee, branch, diversion
+    assert opened.drawn == opened.charts
+    assert opened.text.startswith(title)
+    assert report.stat().st_size < 8_000_000
+
+
+def test_the_rehearsals_own_report_speaks_the_profiles_language(rehearsed: Path) -> None:
+    """emergency_drill's customers are zh_CN: a Chinese bank's drill team reads Chinese."""
+    html = (rehearsed / runfolder.REPORT).read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html
+    assert "服务水平目标" in html
+    summary = (rehearsed / runfolder.SUMMARY_MD).read_text(encoding="utf-8")
+    assert summary.startswith("## 容量报告：emergency_drill")
+
+
+def test_a_run_cut_short_gets_a_report_marked_partial(browser: Browser, tmp_path: Path) -> None:
+    folder = make(tmp_path / "run", recorded=lateness(5), planned={"counter": 40})
+    done = surge("report", str(folder), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    opened = open_report(browser, folder / runfolder.REPORT, ARTEFACTS / "report-partial.png")
+    assert opened.errors == []
+    assert "Partial run: it was cut short" in opened.text
+    assert "the run ended before its day: 35 of 40 planned visits were never due" in opened.text
+
+
+@pytest.mark.parametrize(
+    ("make_folder", "message"),
+    [
+        (lambda tmp: tmp / "nowhere", "no such folder"),
+        (lambda tmp: tmp, "not a run folder (no run.json)"),
+    ],
+)
+def test_a_folder_that_is_not_a_run_is_one_line_and_exit_2(
+    tmp_path: Path, make_folder: object, message: str
+) -> None:
+    folder = make_folder(tmp_path)  # type: ignore[operator]
+    done = surge("report", str(folder))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == f"surge: {folder}: {message}\n"
