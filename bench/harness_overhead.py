@@ -31,13 +31,14 @@ import itertools
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -87,6 +88,9 @@ RECORDED_VISITS = 3000
 TARGET_RATIO = 0.85
 TARGET_P99_MS = 20.0
 START_TIMEOUT_S = 10.0
+HARNESS_SLACK_S = 90.0
+"""A harness run may take this long beyond its day (preparing, draining, writing) before it is
+stopped as hung."""
 CAPACITY_RUNS = 3
 MIN_BEHIND = 0.2
 """A capacity run is saturated when at least this share of its visits was late or dropped."""
@@ -99,7 +103,8 @@ NEAR = 1.1
 STEP = 1.3
 """Next rate after an idle run (not behind): this times its rate."""
 EXIT_OK, EXIT_MISSED, EXIT_SETUP = 0, 1, 2
-CPU_SAMPLE_S = 0.2
+SAMPLE_S = 0.2
+"""How often a running Locust process is sampled (`/proc`)."""
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -126,6 +131,8 @@ class Throughput:
 
 CpuSamples = list[tuple[float, float]]
 """(wall-clock time, CPU seconds used so far) of one process, a few times a second."""
+Sampler = Callable[[int], None]
+"""Called with a running Locust process's PID every `SAMPLE_S`."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -331,9 +338,16 @@ def record_visits(profile_path: Path, pool_path: Path, out: Path) -> float:
 
 
 def locust(
-    args: list[str], workdir: Path, label: str, timeout: float, env: dict[str, str]
-) -> tuple[int, CpuSamples]:
-    """Run Locust pinned to the load core; its output goes to a log printed on trouble."""
+    args: list[str],
+    workdir: Path,
+    label: str,
+    timeout: float,
+    env: dict[str, str],
+    sample: Sampler | None = None,
+) -> tuple[int, resource.struct_rusage]:
+    """Run Locust pinned to the load core, calling `sample` with its PID while it runs (taskset
+    execs Locust: the same process); its output goes to a log printed on trouble. Returns its
+    exit code and what the kernel counted of it when reaped (`ru_maxrss`, its peak RSS in kB)."""
     log = workdir / f"{label}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -345,19 +359,33 @@ def locust(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    samples: CpuSamples = []
     deadline = time.monotonic() + timeout
     try:
-        while process.poll() is None:
+        while True:
+            # Reaped here rather than by `poll`, which drops the child's resource usage.
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                return process.returncode, usage
             if time.monotonic() > deadline:
                 raise SetupError(f"{label}: Locust ran past {timeout:.0f} s\n{log_tail(log)}")
-            used = cpu_seconds(process.pid)  # taskset execs Locust: the same process
-            if used is not None:
-                samples.append((time.time(), used))
-            time.sleep(CPU_SAMPLE_S)
-        return process.returncode, samples
+            if sample is not None:
+                sample(process.pid)
+            time.sleep(SAMPLE_S)
     finally:
         stop(process)
+
+
+class CpuSampler:
+    """A `Sampler` keeping the process's CPU time used so far, for `cpu_between`."""
+
+    def __init__(self) -> None:
+        self.samples: CpuSamples = []
+
+    def __call__(self, pid: int) -> None:
+        used = cpu_seconds(pid)
+        if used is not None:
+            self.samples.append((time.time(), used))
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -387,7 +415,8 @@ def cpu_between(samples: CpuSamples, start: float, end: float) -> float:
 def run_reference(base: str, visits: Path, args: argparse.Namespace, workdir: Path) -> Throughput:
     out = workdir / "reference.json"
     seconds = args.warmup + args.duration + 1
-    code, samples = locust(
+    cpu = CpuSampler()
+    code, _ = locust(
         [
             "-f",
             str(BENCH_DIR / "harness_reference.py"),
@@ -412,14 +441,15 @@ def run_reference(base: str, visits: Path, args: argparse.Namespace, workdir: Pa
             "HARNESS_WINDOW": f"{args.warmup},{args.duration}",
             "HARNESS_OUT": str(out),
         },
+        cpu,
     )
     if not out.exists():
         raise SetupError(
             f"reference: no counts (exit {code})\n{log_tail(workdir / 'reference.log')}"
         )
     counts = json.loads(out.read_text(encoding="utf-8"))
-    cpu = cpu_between(samples, counts["start"], counts["end"])
-    return Throughput(counts["requests"], counts["seconds"], counts["failures"], cpu)
+    cpu_s = cpu_between(cpu.samples, counts["start"], counts["end"])
+    return Throughput(counts["requests"], counts["seconds"], counts["failures"], cpu_s)
 
 
 def run_harness(
@@ -428,13 +458,15 @@ def run_harness(
     pool: Path,
     max_users: int,
     label: str,
-    args: argparse.Namespace,
+    day_s: float,
     workdir: Path,
     extra: list[str],
-) -> tuple[Path, CpuSamples]:
-    """One harness run: its run folder and CPU samples. Exit 3 (behind schedule) is expected."""
+    sample: Sampler | None = None,
+) -> tuple[Path, resource.struct_rusage]:
+    """One harness run of a `day_s` profile: its run folder and what the kernel counted of its
+    process (`locust`). Exit 3 (behind schedule) is expected."""
     results = workdir / f"results-{label}"
-    code, samples = locust(
+    code, usage = locust(
         [
             "-f",
             "loadtests",
@@ -450,19 +482,21 @@ def run_harness(
             "--results",
             str(results),
             "--only-summary",
+            "--no-report",  # the generator is measured, not the report built after it
             *extra,
         ],
         workdir,
         label,
-        args.warmup + args.duration + 90,
+        day_s + HARNESS_SLACK_S,
         {},
+        sample,
     )
     folders = sorted(results.glob("*")) if results.exists() else []
     if code not in (0, 3) or not folders:
         raise SetupError(
             f"{label}: exit {code}, no run folder\n{log_tail(workdir / f'{label}.log')}"
         )
-    return folders[-1], samples
+    return folders[-1], usage
 
 
 def summary(folder: Path) -> dict[str, Any]:
@@ -516,10 +550,12 @@ def saturate(
     ones, so its own requests per visit would understate the mix's: the recorded mix's is used."""
     label = f"harness-{arrivals:.0f}"
     profile = workdir / f"harness_{arrivals:.0f}.toml"
-    write_profile(profile, arrivals, args.warmup + args.duration)
+    day = args.warmup + args.duration
+    write_profile(profile, arrivals, day)
     extra = ["--late-after", "0.5", "--drop-after", "2"]  # a short backlog drains fast
-    folder, samples = run_harness(base, profile, pool, args.users, label, args, workdir, extra)
-    harness = harness_throughput(folder, args, samples)
+    cpu = CpuSampler()
+    folder, _ = run_harness(base, profile, pool, args.users, label, day, workdir, extra, cpu)
+    harness = harness_throughput(folder, args, cpu.samples)
     carried = harness.per_second / per_visit
     visits = summary(folder)["visits"]
     print(
@@ -586,9 +622,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         steady = workdir / "harness_steady.toml"
         rate = args.load * capacity
         write_profile(steady, rate, day)
-        lag_folder, _ = run_harness(
-            base, steady, pool, args.lag_max_users, "lag", args, workdir, []
-        )
+        lag_folder, _ = run_harness(base, steady, pool, args.lag_max_users, "lag", day, workdir, [])
     figures_of_lag = summary(lag_folder)
     p99 = figures_of_lag["start_lag_s"]["p99"]
     p99_ms = None if p99 is None else p99 * 1000
