@@ -110,6 +110,7 @@ def html(analysis: Analysis, language: str) -> str:
         headings=HEADINGS,
         rows=_rows,
         objective_value=lambda metric, value: _metric(words, metric, value),
+        lane_rows=_lane_rows(analysis),
         ordinary_alerts=", ".join(
             f"{rule}: {words.number(n)}"
             for rule, n in (analysis.correctness.false_alerts or {}).items()
@@ -147,6 +148,22 @@ def _metric(words: Words, metric: str, value: float | None) -> str:
     if metric == "error_rate":
         return words.percent(value, 2)
     return words.seconds(value) if metric.endswith("_s") else words.ms(value)
+
+
+def _lane_rows(analysis: Analysis) -> list[tuple[str, float, list[Any]]]:
+    """Each lane's busiest moment, phase by phase: (lane, slots, a `LanePhase` or None per
+    phase of the day)."""
+    cells = {(lane.lane, lane.phase): lane for lane in analysis.capacity.lanes}
+    lanes = sorted({lane.lane for lane in analysis.capacity.lanes})
+    phases = [phase.name for phase in analysis.timeline.phases]
+    return [
+        (
+            lane,
+            max(c.slots for c in analysis.capacity.lanes if c.lane == lane),
+            [cells.get((lane, phase)) for phase in phases],
+        )
+        for lane in lanes
+    ]
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
