@@ -16,7 +16,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
@@ -124,3 +124,32 @@ class Words:
         if value is None or not math.isfinite(value):
             return "–"
         return self("{value} min", value=self.number(value, 1))
+
+
+_HEADER = """# Simplified Chinese for branch-surge's capacity report (reports/i18n.py).
+# Every message the report uses is here; tests/test_report_i18n.py fails on one missing:
+# `python -m reports.i18n` adds new ones untranslated and removes stale ones."""
+
+
+def update_catalogue(language: str = "zh_CN") -> tuple[set[str], set[str]]:
+    """Bring `language`'s catalogue in line with the messages in use: new ones are added
+    untranslated (the test then names them), stale ones removed. (added, removed)."""
+    path = CATALOGUES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with path.open("rb") as source:
+        catalog = read_po(source, locale=language)
+    used, known = messages(), {str(m.id) for m in catalog if m.id}
+    for stale in known - used:
+        del catalog[stale]
+    for new in used - known:
+        catalog.add(new, "")
+    catalog.header_comment = _HEADER
+    catalog.project, catalog.version = "branch-surge", ""
+    catalog.msgid_bugs_address = catalog.last_translator = catalog.language_team = ""
+    with path.open("wb") as out:
+        write_po(out, catalog, width=100, sort_output=True)
+    return used - known, known - used
+
+
+if __name__ == "__main__":  # python -m reports.i18n: after adding or changing a message
+    added, removed = update_catalogue()
+    print(f"{len(added)} messages to translate, {len(removed)} stale removed")

@@ -3,10 +3,10 @@
 A breach of a few minutes of the day must not hide inside a passing average, so every objective
 is also judged in windows of `WINDOW_DAY_S` of the rehearsed day (15 minutes: on a day compressed
 X times, 900 / X run seconds, but never under `MIN_WINDOW_S`), sliding by a quarter of that. A
-window with fewer than `MIN_REQUESTS` of an objective's requests is not judged for it (a p95 of
-five requests says nothing). Each objective gives its whole-run value, the first window that
-breached it, and the worst window; after each scheduled fault, the time until every objective
-held again.
+window with too few of an objective's requests is not judged for it (`least`: a p99 of twenty
+requests is their maximum, and says nothing). Each objective gives its whole-run value, the
+first window that breached it, and the worst window; after each scheduled fault, the time
+until every objective held again.
 
 Definitions (profiles/README.md): `p95_ms`, `p99_ms` are response-time percentiles of every
 request attempt of the channel (or of the operation, on whatever channel); `error_rate` is the
@@ -33,7 +33,10 @@ MIN_WINDOW_S = 2.0
 SLIDES = 4
 """Windows start every window / SLIDES seconds."""
 MIN_REQUESTS = 20
-"""Fewest requests a window needs to be judged for an objective."""
+"""Fewest requests a window needs to be judged for an error rate."""
+TAIL = 5
+"""…and for a percentile p, enough that `TAIL` requests lie above it: 100 for a p95, 500 for a
+p99, so that a window's percentile is not merely its slowest request."""
 _METRICS = {  # metric: (the requests' column, its percentile; None for the error rate)
     "p95_ms": ("response_ms", 95.0),
     "p99_ms": ("response_ms", 99.0),
@@ -195,8 +198,16 @@ def _windows(
         )
         values = np.full(len(starts), np.nan)
         values[spread.index.to_numpy()] = spread.iloc[:, 0].to_numpy()
-    values = np.where(counts >= MIN_REQUESTS, values, np.nan)
+    values = np.where(counts >= least(metric), values, np.nan)
     return pd.Series(values, index=pd.Index(starts, name="t"))
+
+
+def least(metric: str) -> int:
+    """Fewest requests a window needs to be judged for `metric`."""
+    _, percent = _METRICS[metric]
+    if percent is None:
+        return MIN_REQUESTS
+    return max(MIN_REQUESTS, math.ceil(TAIL / (1 - percent / 100) - 1e-9))
 
 
 def _recovery(fault: Span, held: pd.Series) -> Recovery:
