@@ -19,6 +19,7 @@ from reports import charts
 from reports.analysis import Analysis
 from reports.findings import Figure, Finding
 from reports.frames import ERROR_KINDS
+from reports.gate import Gate
 from reports.i18n import N_, Words
 from reports.latency import OUTCOMES
 
@@ -85,7 +86,7 @@ def verdict_line(words: Words, analysis: Analysis) -> str:
     )
 
 
-def html(analysis: Analysis, language: str) -> str:
+def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
     words = Words(language)
     figures = charts.charts(analysis, words)
     specs = [{"id": chart.id, "figure": json.loads(chart.figure)} for chart in figures]
@@ -111,6 +112,7 @@ def html(analysis: Analysis, language: str) -> str:
         rows=_rows,
         objective_value=lambda metric, value: _metric(words, metric, value),
         lane_rows=_lane_rows(analysis),
+        regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
         ordinary_alerts=", ".join(
             f"{rule}: {words.number(n)}"
             for rule, n in (analysis.correctness.false_alerts or {}).items()
@@ -119,9 +121,9 @@ def html(analysis: Analysis, language: str) -> str:
     )
 
 
-def markdown(analysis: Analysis, language: str) -> str:
-    """A few lines for a CI step summary or a pull request: the verdict, the SLOs, the
-    findings."""
+def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
+    """A few lines for a CI step summary or a pull request: the verdict, the SLOs, the gate's
+    failures, the findings."""
     words = Words(language)
     lines = [
         f"## {words('Capacity report: {profile}', profile=analysis.run.profile.name)}",
@@ -140,6 +142,10 @@ def markdown(analysis: Analysis, language: str) -> str:
         lines.append(
             f"| {j.objective.name} | {limit} | {value} | {j.breached} / {j.windows} | {result} |"
         )
+    if judged is not None and judged.failures:
+        failed = words("The gate failed:")
+        lines += ["", f"**{failed}**", ""]
+        lines += [f"- {case.message}" for case in judged.failures]
     lines += ["", *(f"- {sentence(words, analysis, f)}" for f in analysis.findings)]
     return "\n".join(lines) + "\n"
 

@@ -1,32 +1,94 @@
-"""The report of one run folder: analysed, then summary.json, summary.md and report.html written.
+"""A run folder concluded: analysed once, then its summaries, report, gate and JUnit file.
 
-`surge report RUN_DIR` calls this, as `surge rehearse` does at the end of its run and the harness
-does at the end of a plain Locust run (as a `surge report` process: the harness keeps pandas
-and plotly out of Locust's process). It reads only the folder, so it rebuilds any report from a
-folder copied to another machine.
+`surge report RUN_DIR` writes the report; `surge gate RUN_DIR` judges it for CI; `surge
+rehearse` and `surge capacity` do both at the end of their run (the command line composes the
+reports, the harness never imports them: docs/architecture.md), and a plain Locust run writes
+its report through a `surge report` process. Everything comes from the folder alone, so a folder
+copied to another machine is reported and gated the same.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from reports import render
-from reports.analysis import analyse, summary
+from reports.analysis import Analysis, analyse, summary
+from reports.gate import Gate, gate
 from reports.i18n import LANGUAGES, language_for
 from surge import runfolder
 from surge.exits import BadInput
 
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
+"""GitHub Actions' step summary file: the gate appends summary.md to it when it is set."""
 
-def build(folder: Path, output: Path | None = None, language: str | None = None) -> Path:
-    """Write the folder's summaries and report (at `output`, else in the folder); its path.
-    Raises `BadInput` (one line) for a folder it cannot read or a language it does not have."""
+
+@dataclass(frozen=True)
+class Conclusion:
+    analysis: Analysis
+    gate: Gate
+    report: Path | None
+    """The HTML report written, if one was asked for."""
+
+    @property
+    def exit_code(self) -> int:
+        return self.gate.exit_code
+
+    @property
+    def failures(self) -> list[str]:
+        return [case.message for case in self.gate.failures]
+
+
+def conclude(
+    folder: Path,
+    *,
+    html: bool = True,
+    output: Path | None = None,
+    language: str | None = None,
+    baseline: Path | None = None,
+    max_regression: float = 0.1,
+    junit: Path | None = None,
+) -> Conclusion:
+    """Analyse `folder` (against `baseline`), write summary.json, summary.md, junit.xml (or
+    `junit`) and, with `html`, report.html (or `output`). Raises `BadInput` (one line) for a
+    folder it cannot read, a baseline of another profile, a language it does not have."""
     run = runfolder.load(folder)
     chosen = language or language_for(run.profile)
     if chosen not in LANGUAGES:
         raise BadInput(f"--lang: {chosen!r} is not one of {', '.join(LANGUAGES)}")
+    if not 0 <= max_regression < 10:
+        raise BadInput(f"--max-regression: {max_regression:g} is not a share from 0 to 10")
+    before = None
+    if baseline is not None:
+        earlier = runfolder.load(baseline)
+        if earlier.profile.name != run.profile.name:
+            raise BadInput(
+                f"--baseline: {baseline} is a run of {earlier.profile.name}, not of "
+                f"{run.profile.name}: runs compare only with runs of the same profile"
+            )
+        before = analyse(earlier)
     analysis = analyse(run)
-    runfolder.write_summary(run.path, summary(analysis))
-    runfolder.write_output(run.path / runfolder.SUMMARY_MD, render.markdown(analysis, chosen))
-    path = output or run.path / runfolder.REPORT
-    runfolder.write_output(path, render.html(analysis, chosen))
-    return path
+    judged = gate(analysis, before, max_regression)
+    runfolder.write_summary(run.path, summary(analysis) | {"gate": _cases(judged)})
+    markdown = render.markdown(analysis, chosen, judged)
+    runfolder.write_output(run.path / runfolder.SUMMARY_MD, markdown)
+    runfolder.write_output(junit or run.path / runfolder.JUNIT, judged.junit())
+    if os.environ.get(STEP_SUMMARY):
+        with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:
+            out.write(markdown + "\n")
+    path = None
+    if html:
+        path = output or run.path / runfolder.REPORT
+        runfolder.write_output(path, render.html(analysis, chosen, judged))
+    return Conclusion(analysis, judged, path)
+
+
+def _cases(judged: Gate) -> dict[str, object]:
+    return {
+        "exit_code": judged.exit_code,
+        "cases": [
+            {"suite": c.suite, "name": c.name, "passed": c.passed, "message": c.message}
+            for c in judged.cases
+        ],
+    }

@@ -136,8 +136,12 @@ def _rehearse(args: argparse.Namespace) -> int:
         max_users=args.max_users,
         admin_token=args.admin_token,
         locust_args=args.locust_args,
+        core_config=args.core_config,
     )
-    return rehearse.rehearse(chosen, lambda folder: report.build(folder, language=args.lang))
+    return rehearse.rehearse(
+        chosen,
+        lambda folder: report.conclude(folder, language=args.lang, max_regression=0.1),
+    )
 
 
 def _add_rehearse(commands: Any) -> None:
@@ -151,7 +155,8 @@ def _add_rehearse(commands: Any) -> None:
             "the time scale) replay every one of payday's 8,145 visits in one minute, a few "
             "hundred requests a second against the embedded core; with start-up about a minute "
             "and a half. "
-            "Exit codes: 0 valid evidence, 2 bad input, 3 not valid evidence (the generator fell "
+            "Exit codes: 0 valid evidence and the gate passed, 1 an SLO or check failed, 2 bad "
+            "input, 3 not valid evidence (the generator fell "
             "behind, the target was unreachable, the run was interrupted)."
         ),
     )
@@ -191,6 +196,12 @@ def _add_rehearse(commands: Any) -> None:
         help="with --host: for faults and /admin/reconcile (or LOCUST_ADMIN_TOKEN)",
     )
     run.add_argument(
+        "--core-config",
+        type=Path,
+        metavar="FILE",
+        help="the embedded mock core's settings (lanes, tokens, AML rules), in its own TOML format",
+    )
+    run.add_argument(
         "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"
     )
     run.add_argument(
@@ -203,9 +214,37 @@ def _add_rehearse(commands: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    path = report.build(args.run_dir, args.output, args.lang)
-    print(f"{rehearse.REPORT}{path}")
+    concluded = report.conclude(
+        args.run_dir, output=args.output, language=args.lang, baseline=args.baseline
+    )
+    print(f"{rehearse.REPORT}{concluded.report}")
     return exits.OK
+
+
+def _gate(args: argparse.Namespace) -> int:
+    concluded = report.conclude(
+        args.run_dir,
+        html=False,
+        baseline=args.baseline,
+        max_regression=args.max_regression,
+        junit=args.junit,
+    )
+    for failure in concluded.failures:
+        print(f"surge gate: {failure}")
+    passed = len(concluded.gate.cases) - len(concluded.gate.failures)
+    print(f"surge gate: {passed} of {len(concluded.gate.cases)} checks passed")
+    return concluded.exit_code
+
+
+def _share(text: str) -> float:
+    """A share (`--max-regression`): a finite number from 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a number from 0")
+    return value
 
 
 def _add_report(commands: Any) -> None:
@@ -214,11 +253,12 @@ def _add_report(commands: Any) -> None:
         help="(re)build a run folder's HTML report and summaries",
         description=(
             "Analyse a run folder (only the folder: it may come from another machine) and write "
-            "its summary.json, summary.md and report.html. Exit codes: 0 written, 2 bad input "
-            "(not a run folder, a newer format, a file missing)."
+            "its summary.json, summary.md, junit.xml and report.html. Exit codes: 0 written, 2 "
+            "bad input (not a run folder, a newer format, a file missing)."
         ),
     )
     build.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")
+    build.add_argument("--baseline", type=Path, metavar="RUN_DIR", help="compare with this run")
     build.add_argument(
         "-o",
         "--output",
@@ -230,6 +270,30 @@ def _add_report(commands: Any) -> None:
         "--lang", choices=LANGUAGES, help="zh_CN or en (default: the profile's locale)"
     )
     build.set_defaults(run=_report)
+    judge = commands.add_parser(
+        "gate",
+        help="judge a run for CI: SLOs, correctness, regressions against a baseline",
+        description=(
+            "Evaluate a run folder's SLOs (whole run and sliding windows), its correctness "
+            "checks (the ledger, AML alerts) and, with --baseline, regressions of p95, p99 and "
+            "error rates per channel and operation. Writes junit.xml (one test case per check) "
+            "and summary.md, appended to $GITHUB_STEP_SUMMARY when set. Exit codes: 0 all "
+            "passed, 1 a check failed, 2 bad input, 3 the run is not valid evidence."
+        ),
+    )
+    judge.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")
+    judge.add_argument("--baseline", type=Path, metavar="RUN_DIR", help="the run to compare with")
+    judge.add_argument(
+        "--max-regression",
+        type=_share,
+        default=0.1,
+        metavar="R",
+        help="the worsening allowed against the baseline (default 0.1: 10%%)",
+    )
+    judge.add_argument(
+        "--junit", type=Path, metavar="FILE", help="where junit.xml goes (default: the folder)"
+    )
+    judge.set_defaults(run=_gate)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -3,23 +3,29 @@ the profile's branches, on a free port, with an admin token made for this rehear
 
 The harness talks to it over HTTP only, as to the real systems. What the core is told comes from
 the profile: its branches, the counters each opens (`[staffing]`), its opening hours (the day's
-span, for appointment slots) and the seed. Its lanes keep their defaults (docs/capacity.md): the
-rehearsal measures what those carry. It seeds no customers, since the harness onboards its own.
+span, for appointment slots) and the seed. Its lanes keep their defaults (docs/capacity.md), the
+rehearsal measuring what those carry, unless `--core-config` gives a settings file in the core's
+own format (a team's mock sized like its own systems). It seeds no customers, since the harness
+onboards its own.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
 import time
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import tomli_w
 
 from surge import children
+from surge.exits import BadInput
 from surge.profile import Profile
 
 START_TIMEOUT_S = 30.0
@@ -42,8 +48,10 @@ class Core:
     log: Path
 
 
-def settings_toml(profile: Profile, seed: int) -> str:
-    """The core's `--config` file for a profile (see mock_core/settings.py)."""
+def settings(profile: Profile, seed: int, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The core's `--config` settings for a profile (see mock_core/settings.py): its branches,
+    counters and opening hours, no seeded customers; what `given` (a `--core-config` file in the
+    core's own format: lanes, tokens, AML rules…) says wins, table by table."""
     closing = profile.wall_clock(profile.duration_s)[:5]  # "HH:MM" even off the minute
     branch = {
         "branches": profile.branches,
@@ -51,21 +59,47 @@ def settings_toml(profile: Profile, seed: int) -> str:
         "opening": profile.day_start,
         "closing": closing,
     }
-    lines = [
-        f"# The embedded mock core of a rehearsal of {profile.name}",
-        f"seed = {seed}",
-        "customers = 0",
-        "",
-        "[branch]",
-        *(f"{key} = {json.dumps(value)}" for key, value in branch.items()),
-    ]
-    return "\n".join(lines) + "\n"
+    merged: dict[str, Any] = {"seed": seed, "customers": 0, "branch": branch}
+    for key, value in (given or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
-def start(profile: Profile, seed: int, folder: Path) -> Core:
-    """Start the core with its ledger, settings and log in `folder`; return once it answers."""
+def read_config(path: Path) -> dict[str, Any]:
+    """A `--core-config` file, parsed; `BadInput` (one line) when it is not readable TOML. The
+    core itself checks its fields when it starts."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"--core-config: {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(f"--core-config: {path}: cannot read: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"--core-config: {path}: not valid TOML: {error}") from None
+
+
+def tokens(config: Mapping[str, Any]) -> dict[str, str]:
+    """The channel tokens a core config sets, as the harness's environment names them
+    (`LOCUST_TELLER_TOKEN`…): the journeys must present the core's own tokens."""
+    given = config.get("tokens") if isinstance(config.get("tokens"), dict) else {}
+    return {
+        f"LOCUST_{who.upper()}_TOKEN": str(value)
+        for who, value in (given or {}).items()
+        if who in ("teller", "kiosk", "online") and isinstance(value, str)
+    }
+
+
+def start(
+    profile: Profile, seed: int, folder: Path, given: Mapping[str, Any] | None = None
+) -> Core:
+    """Start the core with its ledger, settings (`settings`) and log in `folder`; return once
+    it answers."""
     config = folder / "mock-core.toml"
-    config.write_text(settings_toml(profile, seed), encoding="utf-8")
+    header = f"# The embedded mock core of a rehearsal of {profile.name}\n"
+    config.write_text(header + tomli_w.dumps(settings(profile, seed, given)), encoding="utf-8")
     log = folder / "mock-core.log"
     token = secrets.token_urlsafe(24)
     env = {**os.environ, ADMIN_TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}

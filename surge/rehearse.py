@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from surge import children, embedded, exits, runfolder, shipped, verdict
@@ -111,6 +111,10 @@ class Rehearsal:
     max_users: int | None
     locust_args: tuple[str, ...]
     """Given after `--`, passed to Locust last."""
+    core_config: Path | None = None
+    """The embedded core's settings file (`--core-config`), in the core's own format."""
+    core_settings: dict[str, Any] = field(default_factory=dict)
+    """…as read."""
 
     @property
     def bound_s(self) -> float:
@@ -129,8 +133,12 @@ def rehearsal(
     max_users: int | None,
     admin_token: str | None,
     locust_args: list[str],
+    core_config: Path | None = None,
 ) -> Rehearsal:
     """Check the arguments; raises `BadInput` (one line)."""
+    if core_config is not None and host is not None:
+        raise BadInput("--core-config: only for the embedded core (without --host)")
+    core_settings = embedded.read_config(core_config) if core_config is not None else {}
     cores = os.cpu_count() or 1
     if not 1 <= workers <= cores:
         raise BadInput(f"--workers: {workers} is not from 1 to {cores} (this machine's cores)")
@@ -159,6 +167,8 @@ def rehearsal(
         seed=seed,
         max_users=max_users,
         locust_args=tuple(locust_args),
+        core_config=core_config,
+        core_settings=core_settings,
     )
 
 
@@ -205,26 +215,43 @@ def describe(profile: Profile) -> str:
     )
 
 
-Reporter = Callable[[Path], Path]
-"""Builds a run folder's report and answers its path (the command line composes `reports`:
-the harness itself never imports it, docs/architecture.md)."""
+class Concluded(Protocol):
+    """What concluding a run folder gave: its report and the gate's judgement."""
+
+    @property
+    def report(self) -> Path | None: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+    @property
+    def failures(self) -> list[str]: ...
 
 
-def rehearse(chosen: Rehearsal, report: Reporter | None = None) -> int:
-    """Run the rehearsal, then `report` the folder; its exit code (`surge.exits`)."""
+Conclude = Callable[[Path], Concluded]
+"""Reports and gates a run folder (`reports.report.conclude`: the command line composes the
+reports; the harness itself never imports them, docs/architecture.md)."""
+
+
+def rehearse(chosen: Rehearsal, conclude: Conclude | None = None) -> int:
+    """Run the rehearsal, then `conclude` the folder; the exit code (`surge.exits`): the gate's,
+    when the run is evidence."""
     try:
         chosen.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInput(f"--out: cannot create {chosen.out}: {error.strerror}") from None
     print(f"surge rehearse: {describe(chosen.profile)}", flush=True)
     try:
-        return _rehearse(chosen, report)
-    except embedded.CoreError as error:  # nothing ran: a problem of this machine's ports
-        print(f"surge: {error}", file=sys.stderr)
+        return _rehearse(chosen, conclude)
+    except embedded.CoreError as error:  # nothing ran: this machine's ports, or a bad config
+        message = str(error)
+        if chosen.core_config is not None:  # the core names the copy it was given
+            message = re.sub(r"\S*mock-core\.toml", str(chosen.core_config), message)
+        print(f"surge: {message}", file=sys.stderr)
         return exits.BAD_INPUT
 
 
-def _rehearse(chosen: Rehearsal, report: Reporter | None) -> int:
+def _rehearse(chosen: Rehearsal, conclude: Conclude | None) -> int:
     incidents: list[str] = []
     with tempfile.TemporaryDirectory(prefix="surge-rehearse-") as work, _stop_requests() as stop:
         scratch = Path(work)
@@ -232,7 +259,7 @@ def _rehearse(chosen: Rehearsal, report: Reporter | None) -> int:
         try:
             if chosen.host is None:
                 seed = chosen.profile.seed if chosen.seed is None else chosen.seed
-                core = embedded.start(chosen.profile, seed, scratch)
+                core = embedded.start(chosen.profile, seed, scratch, chosen.core_settings)
                 print(f"surge rehearse: embedded mock core at {core.url}", flush=True)
             if stop.reason is not None:
                 print("surge rehearse: interrupted before Locust started: nothing was run")
@@ -267,12 +294,18 @@ def _rehearse(chosen: Rehearsal, report: Reporter | None) -> int:
     judged = verdict.judge(run)
     runfolder.write_summary(folder, verdict.figures(run, judged))
     print(outcome(run, judged, chosen.host or "the embedded mock core"))
-    print(f"{RUN_FOLDER}{folder}")
-    if report is not None:
-        print(f"{REPORT}{report(folder)}")
     if code == exits.BAD_INPUT:  # Locust refused an option given after `--`
+        print(f"{RUN_FOLDER}{folder}")
         return code
-    return exits.OK if judged.valid else exits.NOT_VALID
+    if conclude is None:
+        print(f"{RUN_FOLDER}{folder}")
+        return exits.OK if judged.valid else exits.NOT_VALID
+    concluded = conclude(folder)
+    for failure in concluded.failures:
+        print(f"  gate      {failure}")
+    print(f"{RUN_FOLDER}{folder}")
+    print(f"{REPORT}{concluded.report}")
+    return concluded.exit_code
 
 
 def _run_locust(
@@ -298,6 +331,8 @@ def _run_locust(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if token is not None:
         env[LOCUST_ADMIN_TOKEN_ENV] = token
+    if core is not None:
+        env.update(embedded.tokens(chosen.core_settings))
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -4,10 +4,10 @@ starts from the profile: the embedded core's settings and Locust's command line.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from mock_core.settings import load_settings
 from surge import embedded, rehearse
@@ -47,12 +47,60 @@ def an_hour_earlier(name: str) -> Profile:
 
 def test_the_embedded_core_settings_are_the_profile_s_branches_counters_and_hours() -> None:
     profile = an_hour_earlier("post_holiday").scaled(480, 2)
-    data = tomllib.loads(embedded.settings_toml(profile, seed=9))
+    data = embedded.settings(profile, seed=9)
     settings = load_settings(**data)  # the core's own loader takes what the rehearsal writes
     assert settings.branch.branches == profile.branches == 6
     assert settings.branch.counters == profile.staffing.counters == 7
     assert (settings.branch.opening, settings.branch.closing) == ("08:00", "16:00")
     assert (settings.seed, settings.customers) == (9, 0)
+
+
+def test_a_core_config_sizes_the_embedded_core_and_the_profile_keeps_its_day(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "core.toml"
+    config.write_text(
+        '[lanes.kiosk-gateway]\nslots = 5\n[tokens]\nkiosk = "our-kiosk"\n[branch]\ncounters = 3\n',
+        encoding="utf-8",
+    )
+    given = embedded.read_config(config)
+    written = tmp_path / "mock-core.toml"
+    written.write_text(tomli_w.dumps(embedded.settings(load_profile("payday"), 9, given)))
+    settings = load_settings(written)  # as the core reads the file the rehearsal writes
+    assert settings.lanes["kiosk-gateway"].slots == 5
+    assert settings.branch.counters == 3  # the file wins, table by table
+    assert settings.branch.branches == 6  # and the profile fills in the rest
+    assert embedded.tokens(given) == {"LOCUST_KIOSK_TOKEN": "our-kiosk"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("slots = [", "not valid TOML"),
+        (None, "file not found"),
+    ],
+)
+def test_a_core_config_that_cannot_be_read_is_refused_before_anything_starts(
+    tmp_path: Path, text: str | None, message: str
+) -> None:
+    config = tmp_path / "core.toml"
+    if text is not None:
+        config.write_text(text, encoding="utf-8")
+    done = surge("rehearse", "--core-config", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"surge: --core-config: {config}: {message}")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_core_config_the_core_refuses_names_the_file_field_and_reason(tmp_path: Path) -> None:
+    config = tmp_path / "core.toml"
+    config.write_text("[lanes.kiosk-gateway]\nslots = -1\n", encoding="utf-8")
+    done = surge("rehearse", "--core-config", str(config), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert str(config) in line
+    assert "lanes" in line
+    assert "slots" in line
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="--workers is at most the cores")

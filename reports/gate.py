@@ -1,0 +1,239 @@
+"""The judgement for CI: is the run evidence, did its SLOs and books hold, did it get worse?
+
+`gate(analysis, baseline)` makes one case per check, each a test case of `junit.xml`:
+
+- validity: the one verdict rule (`surge.verdict`); a run that is not evidence exits 3 whatever
+  else it shows;
+- each SLO of the profile, over the whole run and in every sliding window (`reports.slo`);
+- each reconcile check of the ledger (one posting per idempotency key among them: no write
+  applied twice), and each injected AML pattern (every one alerted); skipped, not passed, when
+  the run had no admin answer from the target;
+- with a baseline run of the same profile: per channel and per operation, the p95, the p99 and
+  the error rate against the baseline's. A percentile regresses only when the whole 95%
+  bootstrap interval of its ratio to the baseline's lies above 1 + `max_regression` (so noise
+  between two runs of the same code passes and a real slowdown fails); the error rate when it
+  rose by more than `max_regression` of the baseline's, by more than `MIN_ERROR_RISE`, and a
+  one-sided two-proportion test says it is no accident (p < 0.05).
+"""
+
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reports.analysis import Analysis
+from reports.frames import ERRORS
+from reports.slo import Judgement
+from surge import exits
+
+BOOTSTRAP = 400
+"""Resamples for a percentile ratio's interval."""
+SAMPLE = 5_000
+"""At most this many requests of a group go into the bootstrap (a seeded draw): the interval
+narrows as 1/sqrt(n), and this keeps a gate on millions of records quick."""
+TAIL = 5
+"""A percentile is compared only with this many requests above it in both runs."""
+MIN_ERROR_RISE = 0.001
+"""An error rate rising by less than this share of requests is never a regression."""
+Z_95 = 1.6449
+"""One-sided 95% for the error-rate test."""
+SEED = 20261202
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    suite: str
+    """`validity`, `slo`, `correctness` or `regression`."""
+    name: str
+    passed: bool | None
+    """None: skipped (not checked)."""
+    message: str
+    """One line: what was found."""
+    figures: dict[str, float] = field(default_factory=dict)
+    """A regression's: `ratio`, `low`, `high` (a percentile's), or `now` and `before` (an error
+    rate's), for the report to word in its language."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    cases: list[Case]
+
+    @property
+    def valid(self) -> bool:
+        return all(c.passed is not False for c in self.cases if c.suite == "validity")
+
+    @property
+    def failures(self) -> list[Case]:
+        return [c for c in self.cases if c.passed is False]
+
+    @property
+    def exit_code(self) -> int:
+        if not self.valid:
+            return exits.NOT_VALID
+        return exits.GATE_FAILED if self.failures else exits.OK
+
+    def junit(self) -> str:
+        root = ElementTree.Element("testsuites", name="surge gate")
+        for suite in ("validity", "slo", "correctness", "regression"):
+            mine = [c for c in self.cases if c.suite == suite]
+            if not mine:
+                continue
+            node = ElementTree.SubElement(
+                root,
+                "testsuite",
+                name=suite,
+                tests=str(len(mine)),
+                failures=str(sum(c.passed is False for c in mine)),
+                skipped=str(sum(c.passed is None for c in mine)),
+            )
+            for case in mine:
+                test = ElementTree.SubElement(
+                    node, "testcase", classname=f"surge.gate.{suite}", name=case.name
+                )
+                if case.passed is False:
+                    ElementTree.SubElement(test, "failure", message=case.message)
+                elif case.passed is None:
+                    ElementTree.SubElement(test, "skipped", message=case.message)
+                else:
+                    ElementTree.SubElement(test, "system-out").text = case.message
+        ElementTree.indent(root)
+        return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def gate(analysis: Analysis, baseline: Analysis | None = None, max_regression: float = 0.1) -> Gate:
+    cases = [_validity(analysis)]
+    cases += [_slo(j, analysis) for j in analysis.slos.judgements]
+    cases += _correctness(analysis)
+    if baseline is not None:
+        cases += regressions(analysis, baseline, max_regression)
+    return Gate(cases)
+
+
+def _validity(analysis: Analysis) -> Case:
+    verdict = analysis.verdict
+    if verdict.valid:
+        return Case("validity", "valid evidence", True, "the run is valid evidence")
+    return Case("validity", "valid evidence", False, "; ".join(verdict.reasons))
+
+
+def _slo(judgement: Judgement, analysis: Analysis) -> Case:
+    objective = judgement.objective
+    unit = _unit(objective.metric)
+    if judgement.value is None:
+        return Case("slo", objective.name, None, "no requests of it in the run")
+    whole = f"{unit(judgement.value)} over the whole run against {unit(objective.limit)}"
+    if not judgement.held:
+        clock = analysis.run.profile.wall_clock
+        where = (
+            f"; {judgement.breached} of {judgement.windows} windows breached it, the first at "
+            f"{clock(judgement.first_breach)}, the worst {unit(judgement.worst)} at "
+            f"{clock(judgement.worst_at or 0.0)}"
+            if judgement.first_breach is not None
+            else ""
+        )
+        return Case("slo", objective.name, False, f"{objective.name}: {whole}{where}")
+    return Case("slo", objective.name, True, f"{objective.name}: {whole}, in every window")
+
+
+def _unit(metric: str) -> Callable[[float | None], str]:
+    if metric == "error_rate":
+        return lambda v: "-" if v is None else f"{v:.2%}"
+    if metric.endswith("_s"):
+        return lambda v: "-" if v is None else f"{v:.2f} s"
+    return lambda v: "-" if v is None else f"{v:.0f} ms"
+
+
+def _correctness(analysis: Analysis) -> list[Case]:
+    books = analysis.correctness
+    if books.reconcile is None:
+        cases = [Case("correctness", "ledger reconciled", None, "no /admin/reconcile answer")]
+    else:
+        cases = [
+            Case(
+                "correctness",
+                f"ledger: {check.name}",
+                check.ok,
+                f"{check.name}: {'ok' if check.ok else 'FAILED'} ({check.description})",
+            )
+            for check in books.reconcile
+        ]
+    if books.patterns is None:
+        cases.append(Case("correctness", "AML alerts", None, "no /admin/alerts answer"))
+    for pattern in books.patterns or []:
+        cases.append(
+            Case(
+                "correctness",
+                f"AML {pattern.rule} alerted",
+                pattern.alerted == pattern.injected,
+                f"AML {pattern.rule}: {pattern.alerted} of {pattern.injected} injected patterns "
+                "alerted",
+            )
+        )
+    return cases
+
+
+def regressions(analysis: Analysis, baseline: Analysis, max_regression: float) -> list[Case]:
+    """Per channel and per operation: p95, p99 and error rate against the baseline's."""
+    now, before = analysis.frames.requests, baseline.frames.requests
+    cases = []
+    for column in ("channel", "journey"):
+        shared = sorted(set(now[column].astype(str)) & set(before[column].astype(str)))
+        for key in shared:
+            mine = now[now[column] == key]
+            theirs = before[before[column] == key]
+            for percent in (95.0, 99.0):
+                cases.append(_percentile(key, percent, mine, theirs, max_regression))
+            cases.append(_errors(key, mine, theirs, max_regression))
+    return cases
+
+
+def _percentile(
+    key: str, percent: float, now: pd.DataFrame, before: pd.DataFrame, max_regression: float
+) -> Case:
+    name = f"{key} p{percent:g}"
+    least = math.ceil(TAIL / (1 - percent / 100))
+    if len(now) < least or len(before) < least:
+        return Case("regression", name, None, f"{name}: too few requests to compare (< {least})")
+    rng = np.random.default_rng(SEED)
+    a = _sample(now["response_ms"].to_numpy(), rng)
+    b = _sample(before["response_ms"].to_numpy(), rng)
+    ratios = _quantiles(a, percent, rng) / _quantiles(b, percent, rng)
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    point = np.quantile(a, percent / 100, method="inverted_cdf") / np.quantile(
+        b, percent / 100, method="inverted_cdf"
+    )
+    regressed = bool(low > 1 + max_regression)
+    text = (
+        f"{name}: {point:.2f} times the baseline's (95% interval {low:.2f}-{high:.2f}; a "
+        f"regression beyond {max_regression:.0%} needs all of it above {1 + max_regression:.2f})"
+    )
+    figures = {"ratio": float(point), "low": float(low), "high": float(high)}
+    return Case("regression", name, not regressed, text, figures)
+
+
+def _sample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return values if len(values) <= SAMPLE else rng.choice(values, SAMPLE, replace=False)
+
+
+def _quantiles(values: np.ndarray, percent: float, rng: np.random.Generator) -> np.ndarray:
+    draws = rng.choice(values, (BOOTSTRAP, len(values)), replace=True)
+    return np.quantile(draws, percent / 100, axis=1, method="inverted_cdf")
+
+
+def _errors(key: str, now: pd.DataFrame, before: pd.DataFrame, max_regression: float) -> Case:
+    name = f"{key} error rate"
+    n1, n0 = len(now), len(before)
+    e1 = int(now["outcome"].isin(ERRORS).sum())
+    e0 = int(before["outcome"].isin(ERRORS).sum())
+    p1, p0 = e1 / n1, e0 / n0
+    pooled = (e1 + e0) / (n1 + n0)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0)) if 0 < pooled < 1 else 0.0
+    significant = spread > 0 and (p1 - p0) / spread > Z_95
+    regressed = significant and p1 - p0 > max(max_regression * p0, MIN_ERROR_RISE)
+    text = f"{name}: {p1:.2%} against the baseline's {p0:.2%}"
+    return Case("regression", name, not regressed, text, {"now": p1, "before": p0})

@@ -1,0 +1,115 @@
+"""`surge gate`: the SLOs, the books and regressions against a baseline, judged for CI, with one
+JUnit test case per check and the documented exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from surge import runfolder
+from surge.profile import Profile
+from tests.runs import DAY, lateness, make
+from tests.test_report_analysis import request
+
+
+def surge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "surge", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+
+
+def day(p95_ms: float) -> Profile:
+    return Profile.from_dict(DAY.to_dict() | {"slo": {"counter": {"p95_ms": p95_ms}}})
+
+
+def steady(response_s: float, n: int = 1000) -> list[tuple]:
+    return [request(k / 50, response_s) for k in range(n)]
+
+
+def cases(junit: Path) -> dict[str, str]:
+    """Each test case's name and its result: passed, failure or skipped."""
+    found = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        kind = next((child.tag for child in case if child.tag in ("failure", "skipped")), None)
+        found[case.get("name", "")] = kind or "passed"
+    return found
+
+
+def test_a_run_within_its_slos_passes_with_a_case_per_check(tmp_path: Path) -> None:
+    folder = make(tmp_path / "run", records=steady(0.05), profile=day(800))
+    done = surge("gate", str(folder))
+    assert done.returncode == 0, done.stdout + done.stderr
+    junit = cases(folder / runfolder.JUNIT)
+    assert junit["valid evidence"] == "passed"
+    assert junit["counter.p95_ms"] == "passed"
+    assert junit["ledger reconciled"] == "skipped"  # no admin answer: not checked, not passed
+
+
+def test_an_impossible_slo_fails_the_gate_with_one_line(tmp_path: Path) -> None:
+    folder = make(tmp_path / "run", records=steady(0.05), profile=day(1))
+    done = surge("gate", str(folder), "--junit", str(tmp_path / "gate.xml"))
+    assert done.returncode == 1
+    failures = [line for line in done.stdout.splitlines() if "counter.p95_ms" in line]
+    assert failures == [
+        "surge gate: counter.p95_ms: 50 ms over the whole run against 1 ms; 37 of 37 windows "
+        "breached it, the first at 09:00, the worst 50 ms at 09:00"
+    ]
+    assert cases(tmp_path / "gate.xml")["counter.p95_ms"] == "failure"
+
+
+def test_a_run_that_is_not_evidence_exits_3_whatever_its_slos(tmp_path: Path) -> None:
+    folder = make(tmp_path / "run", records=steady(0.05), recorded=lateness(50, dropped=50))
+    assert surge("gate", str(folder)).returncode == 3
+
+
+def test_a_broken_ledger_fails_the_gate(tmp_path: Path) -> None:
+    folder = make(tmp_path / "run", records=steady(0.05), profile=day(800))
+    check = {"name": "one_posting_per_key", "description": "no write applied twice", "ok": False}
+    runfolder.write_answer(folder, runfolder.RECONCILE, {"ok": False, "checks": [check]})
+    done = surge("gate", str(folder))
+    assert done.returncode == 1
+    assert "surge gate: one_posting_per_key: FAILED (no write applied twice)" in done.stdout
+
+
+def test_the_gate_appends_its_summary_to_the_ci_step_summary(tmp_path: Path) -> None:
+    folder = make(tmp_path / "run", records=steady(0.05), profile=day(800))
+    summary = tmp_path / "step-summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    env = {**__import__("os").environ, "GITHUB_STEP_SUMMARY": str(summary)}
+    assert surge("gate", str(folder), env=env).returncode == 0
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("earlier step\n## ")
+    assert "counter.p95_ms" in text
+
+
+def test_a_run_twice_as_slow_as_its_baseline_regresses_and_a_like_one_does_not(
+    tmp_path: Path,
+) -> None:
+    base = make(tmp_path / "base", records=steady(0.05), profile=day(800))
+    like = make(tmp_path / "like", records=steady(0.05), profile=day(800))
+    slow = make(tmp_path / "slow", records=steady(0.10), profile=day(800))
+    assert surge("gate", str(like), "--baseline", str(base)).returncode == 0
+    done = surge("gate", str(slow), "--baseline", str(base))
+    assert done.returncode == 1
+    assert any(
+        line.startswith("surge gate: counter p95: 2.00 times") for line in done.stdout.splitlines()
+    )
+    assert cases(slow / runfolder.JUNIT)["counter p95"] == "failure"
+
+
+def test_a_baseline_of_another_profile_is_bad_input(tmp_path: Path) -> None:
+    base = make(tmp_path / "base", profile=Profile.from_dict(DAY.to_dict() | {"name": "other"}))
+    folder = make(tmp_path / "run")
+    done = surge("gate", str(folder), "--baseline", str(base))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"surge: --baseline: {base} is a run of other, not of weekday: runs compare only with "
+        "runs of the same profile\n"
+    )
