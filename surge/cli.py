@@ -16,7 +16,7 @@ from typing import Any
 
 from reports import report
 from reports.i18n import LANGUAGES
-from surge import exits, rehearse
+from surge import exits, fit, rehearse
 from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
@@ -121,6 +121,22 @@ def _profiles_show(args: argparse.Namespace) -> int:
 def _profiles_check(args: argparse.Namespace) -> int:
     load_profile(args.path)
     print("ok")
+    return exits.OK
+
+
+def _profiles_fit(args: argparse.Namespace) -> int:
+    fit.check_output(args.output)
+    history = fit.read_history(args.history)
+    fitted = fit.fit(history, name=args.output.stem, scale=args.scale, branches=args.branches)
+    fit.write(fitted, args.output)
+    profile = fitted.profile
+    print(
+        f"{args.output}: {len(profile.phases)} phases, {_day(profile)}, {profile.branches} "
+        f"branches; from {len(history.arrivals):,} arrivals at {history.branches} branches "
+        f"over {history.days} day(s), rates times {args.scale:g}"
+    )
+    print("arrivals per hour per branch:")
+    print(_rate_table(profile))
     return exits.OK
 
 
@@ -319,6 +335,34 @@ def _parser() -> argparse.ArgumentParser:
     check = actions.add_parser("check", help="validate a profile: ok, or what is wrong")
     check.add_argument("path", metavar="PATH", help="a .toml file or a shipped profile's name")
     check.set_defaults(run=_profiles_check)
+    fitting = actions.add_parser(
+        "fit",
+        help="build a profile from a CSV of past arrivals",
+        description=(
+            "Fit a profile to a history CSV (timestamp, branch, channel, operation; see "
+            "docs/profiles.md): phases of 15 minutes merged where their rates do not differ "
+            "significantly, arrivals per hour per branch per channel, the business mix. Exit "
+            "codes: 0 written, 2 bad input (one line: file:line: column: reason)."
+        ),
+    )
+    fitting.add_argument("history", type=Path, metavar="HISTORY.csv", help="past arrivals")
+    fitting.add_argument(
+        "--scale",
+        type=_factor,
+        default=1.0,
+        metavar="X",
+        help="X times every fitted rate: the forecast surge (default 1)",
+    )
+    fitting.add_argument(
+        "--branches",
+        type=_count,
+        metavar="N",
+        help="the profile's branch count, rates staying per branch (default: the history's)",
+    )
+    fitting.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE.toml", help="the profile"
+    )
+    fitting.set_defaults(run=_profiles_fit)
     _add_rehearse(commands)
     _add_report(commands)
     return parser
