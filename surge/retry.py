@@ -27,6 +27,9 @@ from typing import Any, Literal, NamedTuple, Protocol
 import orjson
 
 Outcome = Literal["ok", "refused", "retried", "failed"]
+ERRORS: tuple[Outcome, ...] = ("retried", "failed")
+"""Outcomes of attempts the system got wrong (a retried one too: the customer may not have seen
+it, the system still failed it); an error rate is their share of all attempts."""
 """ok: 2xx; refused: a business refusal the customer meets (insufficient funds, sold out, slot
 full), not an error; retried: this attempt failed and the step was sent again; failed: the step
 gave up (an unexpected status, or retries spent)."""

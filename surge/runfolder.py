@@ -108,6 +108,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Stopped(_Model):
+    """The run's error budget (`--stop-after-errors`) was spent: it ended before its day."""
+
+    errors: int
+    """Requests retried or failed when the harness stopped the run."""
+    budget: int
+    at: float
+    """When (epoch seconds)."""
+
+
 class RunInfo(_Model):
     """`run.json`: what was run, against what, how, and when (the profile is kept apart)."""
 
@@ -136,6 +146,8 @@ class RunInfo(_Model):
     limits: Limits
     error: str | None = None
     """Why the run could not start (the target unreachable, onboarding refused)."""
+    stopped: Stopped | None = None
+    """Why the harness ended the run before its day; None when it did not."""
 
 
 class ChannelVisits(_Model):

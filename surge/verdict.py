@@ -37,6 +37,10 @@ REASONS = {
         "the generator fell behind its schedule ({dropped} of visits dropped, limit "
         "{max_dropped}; {late} late, limit {max_late})"
     ),
+    "error_budget": (
+        "the run was stopped early: {errors} requests had failed, its error budget of {budget} "
+        "(--stop-after-errors)"
+    ),
     "harness_errors": (
         "{errors} of {started} visits failed inside the harness (see the warnings: answers the "
         "journeys could not read?)"
@@ -95,6 +99,9 @@ def judge(run: RunFolder) -> Verdict:
     if info.error is not None:
         return Verdict(False, (Cause("could_not_start", {"error": info.error}),), True)
     causes = [Cause("incident", {"incident": incident}) for incident in run.incidents]
+    if info.stopped is not None:
+        stopped = {"errors": info.stopped.errors, "budget": info.stopped.budget}
+        causes.append(Cause("error_budget", stopped))
     if visits is None or not run.ended:
         causes.append(Cause("never_ended", {}))
         return Verdict(False, tuple(causes), True)

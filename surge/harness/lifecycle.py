@@ -18,6 +18,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ from surge.exits import BadInput
 from surge.harness import memory, messages
 from surge.harness.options import Settings, settings
 from surge.harness.state import RunState, begin, current, warn
-from surge.runfolder import RequestLog, RunInfo, Visits
+from surge.retry import ERRORS, RequestRecord
+from surge.runfolder import RequestLog, RunInfo, Stopped, Visits
 from surge.scrape import Scraper
 
 START_LEAD_S = 1.0
@@ -46,6 +48,7 @@ second) sizes the pool for it, rather than the few users that ran the preparatio
 FLUSH_S = 2.0
 """How often the records gathered are written to the run folder as a part of its Parquet
 dataset: memory holds about this long of records, and a crash loses at most that."""
+_OUTCOME = RequestRecord._fields.index("outcome")
 ADMIN_TIMEOUT_S = 30.0
 REPORT_TIMEOUT_S = 300.0
 """The report of a long run (millions of records) takes seconds; a bound all the same."""
@@ -53,10 +56,12 @@ REPORT_TIMEOUT_S = 300.0
 
 class _Flusher:
     """Writes the log's records every `FLUSH_S`, off the event loop (pyarrow encodes in a thread
-    of gevent's pool while the users go on); `stop` writes the last of them."""
+    of gevent's pool while the users go on); `stop` writes the last of them. Counting the errors
+    among them on the way spends the run's error budget (`Settings.error_budget`)."""
 
-    def __init__(self, log: RequestLog) -> None:
+    def __init__(self, log: RequestLog, run: RunState) -> None:
         self._log = log
+        self._run = run
         self._stopping = Event()
         self._greenlet = gevent.spawn(self._loop)
 
@@ -67,7 +72,18 @@ class _Flusher:
     def _write(self) -> None:
         rows = self._log.take()
         if rows:
+            self._spend(rows)
             gevent.get_hub().threadpool.apply(self._log.write, (rows,))
+
+    def _spend(self, rows: list[Sequence[Any]]) -> None:
+        run, budget = self._run, self._run.settings.error_budget
+        run.errors += sum(1 for row in rows if row[_OUTCOME] in ERRORS)
+        if budget and run.stopped is None and run.errors >= budget:
+            run.stopped = Stopped(errors=run.errors, budget=budget, at=time.time())
+            warn(
+                f"{run.errors} requests failed, the run's error budget (--stop-after-errors "
+                f"{budget}): ending the run"
+            )
 
     def stop(self) -> None:
         """Stop the loop (it is never killed inside a write: a part would be half written),
@@ -102,7 +118,7 @@ def start_run(environment: Environment, **_: Any) -> None:
     run.folder, run.log = folder, log
     begin(environment, run)
     _write_run(run, environment)
-    _flushers[id(log)] = _Flusher(log)
+    _flushers[id(log)] = _Flusher(log, run)
     try:
         pool = _prepare(run)
         if isinstance(environment.runner, MasterRunner):
@@ -247,6 +263,7 @@ def _write_run(run: RunState, environment: Environment) -> None:
         options=runfolder.public_options(vars(options) if options else {}),
         limits=chosen.limits,
         error=run.error,
+        stopped=run.stopped,
     )
     runfolder.write_run(run.folder, info, chosen.profile)
 

@@ -62,6 +62,12 @@ def add_arguments(parser: Any) -> None:
             env_var=env,
             help=f"Branch surge: {env}",
         )
+    add(
+        "--stop-after-errors",
+        type=int,
+        default=0,
+        help="Branch surge: end the run once N requests failed (0: never)",
+    )
     add("--no-report", action="store_true", help="Branch surge: no report.html at the end")
     parser.add_argument(
         "--run-folder",
@@ -94,6 +100,9 @@ class Settings:
     admin_token: str | None
     report: bool
     """Write report.html at the end (`surge report`)."""
+    error_budget: int = 0
+    """End the run once this many requests were retried or failed (0: never): a capacity step
+    whose budget is spent cannot pass, so it stops rather than loading a broken target."""
 
 
 def settings(
@@ -112,6 +121,8 @@ def settings(
     for name in ("max_dropped_share", "max_late_share"):
         if not 0 <= getattr(options, name) <= 1:
             raise BadInput(f"--{name.replace('_', '-')}: a share from 0 to 1")
+    if options.stop_after_errors < 0:
+        raise BadInput(f"--stop-after-errors: {options.stop_after_errors} is below 0")
     run_folder = Path(options.run_folder) if options.run_folder else None
     if scaled is None:
         profile = resolve(profile_name or DEFAULT_PROFILE, options.time_scale, options.rate_scale)
@@ -136,6 +147,7 @@ def settings(
         tokens=journeys.Tokens(options.teller_token, options.kiosk_token, options.online_token),
         admin_token=options.admin_token or None,
         report=not options.no_report,
+        error_budget=options.stop_after_errors,
     )
 
 

@@ -46,6 +46,8 @@ def tick(shape: LoadTestShape) -> tuple[int, float] | None:
         return None  # the run could not start
     if day.finished_day() or day.elapsed() > day.profile.duration_s + DRAIN_S:
         return None
+    if run.stopped is not None:  # its error budget is spent
+        return None
     need = pool_size(day.users_needed())
     if runner is not None and _generator_busy(run, runner) >= SATURATED:
         run.needs.clear()  # hold the pool: neither grow it nor go back to an earlier larger need

@@ -22,7 +22,7 @@ from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox
 from surge.harness.options import Settings
 from surge.retry import RequestRecord
-from surge.runfolder import RequestLog
+from surge.runfolder import RequestLog, Stopped
 from surge.scrape import Scraper
 from surge.verdict import Verdict
 
@@ -69,6 +69,10 @@ class RunState:
     closing: gevent.Greenlet | None = None
     """Ends the run and writes the folder (`lifecycle.finish_run`)."""
     verdict: Verdict | None = None
+    errors: int = 0
+    """Requests retried or failed so far, as the records reach the run folder."""
+    stopped: Stopped | None = None
+    """Set once the error budget is spent: the shape then ends the run."""
 
     def keep(self, record: RequestRecord) -> None:
         """Hold a request as an exact tuple of strings and numbers, which Python's collector stops
