@@ -13,7 +13,14 @@ from fractions import Fraction
 import pytest
 from scipy.integrate import quad
 
-from reports.queueing import erlang_c, mean_wait, servers_needed, service_level
+from reports.queueing import (
+    erlang_c,
+    max_arrival_rate,
+    mean_wait,
+    response_time_tail,
+    servers_needed,
+    service_level,
+)
 
 
 def exact_erlang_c(load: Fraction, servers: int) -> Fraction:
@@ -183,3 +190,36 @@ def test_no_load_means_no_wait() -> None:
 def test_impossible_questions_are_refused(call: Callable[[], object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    ("arrival_rate", "mean_service", "servers", "response_time"),
+    [(90.0, 0.04, 5, 0.15), (88.0, 0.1, 10, 0.4), (2.0, 1.0, 3, 2.5), (7.5, 1.0, 10, 1.0)],
+)
+def test_response_time_tail_is_the_wait_convolved_with_the_service(
+    arrival_rate: float, mean_service: float, servers: int, response_time: float
+) -> None:
+    """P(W + S > t) by integrating over the service time: the wait's tail is C e^{-θw}."""
+    mu, drain = 1 / mean_service, servers / mean_service - arrival_rate
+    waiting = exact_erlang_c(Fraction(arrival_rate * mean_service), servers)
+
+    def wait_longer(s: float) -> float:
+        return float(waiting) * math.exp(-drain * (response_time - s))
+
+    inside, _ = quad(lambda s: wait_longer(s) * mu * math.exp(-mu * s), 0, response_time)
+    expected = inside + math.exp(-mu * response_time)
+    got = response_time_tail(arrival_rate, mean_service, servers, response_time)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_max_arrival_rate_matches_the_lanes_measured_in_the_capacity_issue() -> None:
+    """Erlang C's figures quoted beside the open-loop measurements of today's lanes: 5 slots at
+    40 ms under a p95 of 150 ms carry 94 requests/s, 8 slots at 25 ms under 100 ms 274/s."""
+    assert max_arrival_rate(0.04, 5, 0.15) == pytest.approx(93.8, abs=0.05)
+    assert max_arrival_rate(0.025, 8, 0.10) == pytest.approx(273.6, abs=0.05)
+
+
+def test_max_arrival_rate_is_zero_when_service_alone_breaks_the_objective() -> None:
+    """An exponential service of 200 ms has a p95 of 600 ms: no load meets 500 ms."""
+    assert max_arrival_rate(0.2, 20, 0.5) == 0.0
+    assert response_time_tail(200.0, 0.1, 20, 0.5) == 1.0
