@@ -34,7 +34,7 @@ HEADINGS = {
     "failed": N_("failed"),
 }
 """Table headings named by the analysis' columns, marked for the catalogue."""
-_ENVIRONMENT = jinja2.Environment(
+ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     autoescape=jinja2.select_autoescape(["html"]),
     undefined=jinja2.StrictUndefined,
@@ -90,14 +90,14 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
     words = Words(language)
     figures = charts.charts(analysis, words)
     specs = [{"id": chart.id, "figure": json.loads(chart.figure)} for chart in figures]
-    template = _ENVIRONMENT.get_template("report.html")
+    template = ENVIRONMENT.get_template("report.html")
     return template.render(
         a=analysis,
         run=analysis.run,
         words=words,
         language=language,
         charts={chart.id: chart for chart in figures},
-        chart_data=_script_json(specs),
+        chart_data=script_json(specs),
         plotly_js=get_plotlyjs(),
         verdict_line=verdict_line(words, analysis),
         findings=[(f, sentence(words, analysis, f)) for f in analysis.findings],
@@ -176,6 +176,6 @@ def _rows(table: Any) -> list[dict[str, Any]]:
     return list(table.to_dict(orient="records"))
 
 
-def _script_json(data: object) -> str:
+def script_json(data: object) -> str:
     """JSON safe inside a <script> element."""
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reports import report
+from reports import capacity_search, report, steps
 from reports.i18n import LANGUAGES
-from surge import exits, fit, rehearse
+from surge import capacity, exits, fit, rehearse
 from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
@@ -183,9 +183,6 @@ def _add_rehearse(commands: Any) -> None:
         help=f"a shipped profile or a .toml path (default {DEFAULT_PROFILE})",
     )
     run.add_argument(
-        "--host", metavar="URL", help="the systems to rehearse (default: an embedded mock core)"
-    )
-    run.add_argument(
         "--time-scale",
         type=_factor,
         default=rehearse.DEFAULT_TIME_SCALE,
@@ -198,38 +195,121 @@ def _add_rehearse(commands: Any) -> None:
         metavar="K",
         help="K times every arrival rate (default: the time scale, so the day keeps every visit)",
     )
-    run.add_argument(
+    _add_target(run)
+    run.set_defaults(run=_rehearse)
+
+
+def _add_target(parser: Any) -> None:
+    """What `rehearse` and `capacity` share: the systems, the generator and the report."""
+    parser.add_argument(
+        "--host", metavar="URL", help="the systems to load (default: an embedded mock core)"
+    )
+    parser.add_argument(
         "--workers", type=_count, default=1, metavar="N", help="Locust processes (default 1)"
     )
-    run.add_argument(
+    parser.add_argument(
         "--out", type=Path, default=Path("results"), metavar="DIR", help="where run folders go"
     )
-    run.add_argument("--seed", type=_count, metavar="N", help="seed (default: the profile's)")
-    run.add_argument("--max-users", type=_count, metavar="N", help="most Locust users (500)")
-    run.add_argument(
+    parser.add_argument("--seed", type=_count, metavar="N", help="seed (default: the profile's)")
+    parser.add_argument("--max-users", type=_count, metavar="N", help="most Locust users (500)")
+    parser.add_argument(
         "--admin-token",
         metavar="TOKEN",
         help="with --host: for faults and /admin/reconcile (or LOCUST_ADMIN_TOKEN)",
     )
-    run.add_argument(
+    parser.add_argument(
         "--core-config",
         type=Path,
         metavar="FILE",
         help="the embedded mock core's settings (lanes, tokens, AML rules), in its own TOML format",
     )
-    run.add_argument(
+    parser.add_argument(
         "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"
     )
-    run.add_argument(
+    parser.add_argument(
         "locust_args",
         nargs="*",
         metavar="-- LOCUST_OPTION",
         help="after --: more Locust options, such as -- --customers 50",
     )
-    run.set_defaults(run=_rehearse)
+
+
+def _capacity(args: argparse.Namespace) -> int:
+    chosen = capacity.search_of(
+        profile=args.profile,
+        phase=args.phase,
+        low=args.low,
+        high=args.high,
+        precision=args.precision,
+        step_s=args.step_duration,
+        host=args.host,
+        admin_token=args.admin_token,
+        core_config=args.core_config,
+        out=args.out,
+        workers=args.workers,
+        seed=args.seed,
+        max_users=args.max_users,
+        locust_args=args.locust_args,
+    )
+    return capacity.capacity(
+        chosen,
+        steps.judge,
+        lambda folder: capacity_search.conclude(folder, language=args.lang),
+    )
+
+
+def _add_capacity(commands: Any) -> None:
+    find = commands.add_parser(
+        "capacity",
+        help="find the highest surge the systems carry within the profile's SLOs",
+        description=(
+            "Search for the highest multiple of a profile phase's arrival rate (its busiest by "
+            "default) that the systems carry within the profile's SLOs: a staircase of rate "
+            "steps doubling from --from, then a bisection until the bracket is within "
+            "--precision. Each step is a real Locust run of the phase alone, judged on its own "
+            "records after a warm-up with 95%% confidence intervals; a step where the generator "
+            "fell behind ends the search and is never counted as the systems' limit. Writes a "
+            "folder with every step's run folder, capacity.json, report.html and junit.xml. "
+            "Exit codes: 0 answered, 1 the lowest step already failed or a ledger check failed, "
+            "2 bad input, 3 not valid evidence (the generator's limit, an interruption)."
+        ),
+    )
+    find.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME_OR_PATH",
+        help=f"a shipped profile or a .toml path (default {DEFAULT_PROFILE})",
+    )
+    find.add_argument("--phase", metavar="NAME", help="the phase to multiply (default: busiest)")
+    find.add_argument(
+        "--from", dest="low", type=_factor, default=1.0, metavar="K", help="first multiple (1)"
+    )
+    find.add_argument(
+        "--to", dest="high", type=_factor, default=1024.0, metavar="K", help="last multiple (1024)"
+    )
+    find.add_argument(
+        "--precision",
+        type=_factor,
+        default=0.05,
+        metavar="P",
+        help="stop when the bracket is within this share (default 0.05)",
+    )
+    find.add_argument(
+        "--step-duration",
+        type=_factor,
+        default=30.0,
+        metavar="S",
+        help="seconds each step is judged on, after its warm-up (default 30)",
+    )
+    _add_target(find)
+    find.set_defaults(run=_capacity)
 
 
 def _report(args: argparse.Namespace) -> int:
+    if capacity_search.is_search(args.run_dir):
+        searched = capacity_search.conclude(args.run_dir, language=args.lang)
+        print(f"{rehearse.REPORT}{searched.report}")
+        return exits.OK
     concluded = report.conclude(
         args.run_dir, output=args.output, language=args.lang, baseline=args.baseline
     )
@@ -238,13 +318,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    concluded = report.conclude(
-        args.run_dir,
-        html=False,
-        baseline=args.baseline,
-        max_regression=args.max_regression,
-        junit=args.junit,
-    )
+    concluded: report.Conclusion | capacity_search.Concluded
+    if capacity_search.is_search(args.run_dir):
+        if args.baseline is not None:
+            raise BadInput("--baseline: a capacity search is gated on its own answer")
+        concluded = capacity_search.conclude(args.run_dir, html=False, junit=args.junit)
+    else:
+        concluded = report.conclude(
+            args.run_dir,
+            html=False,
+            baseline=args.baseline,
+            max_regression=args.max_regression,
+            junit=args.junit,
+        )
     for failure in concluded.failures:
         print(f"surge gate: {failure}")
     passed = len(concluded.gate.cases) - len(concluded.gate.failures)
@@ -364,6 +450,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     fitting.set_defaults(run=_profiles_fit)
     _add_rehearse(commands)
+    _add_capacity(commands)
     _add_report(commands)
     return parser
 

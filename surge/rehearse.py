@@ -115,6 +115,8 @@ class Rehearsal:
     """The embedded core's settings file (`--core-config`), in the core's own format."""
     core_settings: dict[str, Any] = field(default_factory=dict)
     """…as read."""
+    command: str = "rehearse"
+    """The `surge` command running it, which its messages name."""
 
     @property
     def bound_s(self) -> float:
@@ -252,60 +254,96 @@ def rehearse(chosen: Rehearsal, conclude: Conclude | None = None) -> int:
 
 
 def _rehearse(chosen: Rehearsal, conclude: Conclude | None) -> int:
-    incidents: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="surge-rehearse-") as work, _stop_requests() as stop:
+    with tempfile.TemporaryDirectory(prefix="surge-rehearse-") as work, stop_requests() as stop:
         scratch = Path(work)
-        core: embedded.Core | None = None
-        try:
-            if chosen.host is None:
-                seed = chosen.profile.seed if chosen.seed is None else chosen.seed
-                core = embedded.start(chosen.profile, seed, scratch, chosen.core_settings)
-                print(f"surge rehearse: embedded mock core at {core.url}", flush=True)
+        with systems(chosen, scratch) as core:
             if stop.reason is not None:
                 print("surge rehearse: interrupted before Locust started: nothing was run")
                 return exits.NOT_VALID
             folder = runfolder.create(chosen.out, time.time(), chosen.profile.name)
-            code, seen = _run_locust(chosen, core, folder, scratch, stop, incidents)
-            if core is not None and core.process.poll() is not None:
-                incidents.append(
-                    f"the embedded mock core ended during the run (exit {core.process.returncode})"
-                )
-                print(
-                    f"surge rehearse: {incidents[-1]}; its last words:\n{embedded.log_tail(core)}"
-                )
-        finally:
-            if core is not None:
-                embedded.stop(core)
-        if not (folder / runfolder.RUN).exists():  # the log would go with the scratch folder
-            if stop.reason is None:  # else Locust only says where the interrupt caught it
-                for line in seen.unshown_tail:
-                    print(line, file=sys.stderr)
-            print("surge rehearse: Locust wrote no run folder", file=sys.stderr)
-            shutil.rmtree(folder, ignore_errors=True)  # only ever the empty folder named for it
-            return exits.BAD_INPUT if code == exits.BAD_INPUT else exits.NOT_VALID
-        if seen.unshown:
-            print(f"surge rehearse: {seen.unshown} more lines of Locust's output in locust.log")
-        for kept in KEPT:
-            if (scratch / kept).exists():
-                shutil.copy2(scratch / kept, folder / kept)
-    for incident in incidents:
-        runfolder.add_incident(folder, incident)
-    run = runfolder.load(folder)
-    judged = verdict.judge(run)
-    runfolder.write_summary(folder, verdict.figures(run, judged))
-    print(outcome(run, judged, chosen.host or "the embedded mock core"))
-    if code == exits.BAD_INPUT:  # Locust refused an option given after `--`
+            ran = run(chosen, core, folder, scratch, stop)
+    if ran.run is None or ran.verdict is None:
+        return exits.BAD_INPUT if ran.code == exits.BAD_INPUT else exits.NOT_VALID
+    print(outcome(ran.run, ran.verdict, chosen.host or "the embedded mock core"))
+    if ran.code == exits.BAD_INPUT:  # Locust refused an option given after `--`
         print(f"{RUN_FOLDER}{folder}")
-        return code
+        return ran.code
     if conclude is None:
         print(f"{RUN_FOLDER}{folder}")
-        return exits.OK if judged.valid else exits.NOT_VALID
+        return exits.OK if ran.verdict.valid else exits.NOT_VALID
     concluded = conclude(folder)
     for failure in concluded.failures:
         print(f"  gate      {failure}")
     print(f"{RUN_FOLDER}{folder}")
     print(f"{REPORT}{concluded.report}")
     return concluded.exit_code
+
+
+@contextmanager
+def systems(chosen: Rehearsal, scratch: Path) -> Iterator[embedded.Core | None]:
+    """The systems the runs go to: an embedded mock core started in `scratch` (and stopped
+    after), or None for `--host`."""
+    core: embedded.Core | None = None
+    try:
+        if chosen.host is None:
+            seed = chosen.profile.seed if chosen.seed is None else chosen.seed
+            core = embedded.start(chosen.profile, seed, scratch, chosen.core_settings)
+            print(f"surge {chosen.command}: embedded mock core at {core.url}", flush=True)
+        yield core
+    finally:
+        if core is not None:
+            embedded.stop(core)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One Locust run, ended: its folder complete and judged, or none (Locust wrote none)."""
+
+    folder: Path
+    code: int
+    """Locust's exit code."""
+    run: RunFolder | None
+    verdict: Verdict | None
+
+
+def run(
+    chosen: Rehearsal,
+    core: embedded.Core | None,
+    folder: Path,
+    scratch: Path,
+    stop: StopRequest,
+    announce: bool = True,
+) -> Ran:
+    """Run Locust once into `folder` (new and empty) and complete the folder: Locust's log and
+    statistics, the core's settings, the incidents; judge it and write its summary. When Locust
+    wrote no run folder, the empty one is removed and the reason printed."""
+    incidents: list[str] = []
+    code, seen = _run_locust(chosen, core, folder, scratch, stop, incidents, announce)
+    if core is not None and core.process.poll() is not None:
+        incidents.append(
+            f"the embedded mock core ended during the run (exit {core.process.returncode})"
+        )
+        print(
+            f"surge {chosen.command}: {incidents[-1]}; its last words:\n{embedded.log_tail(core)}"
+        )
+    if not (folder / runfolder.RUN).exists():  # the log would go with the scratch folder
+        if stop.reason is None:  # else Locust only says where the interrupt caught it
+            for line in seen.unshown_tail:
+                print(line, file=sys.stderr)
+        print(f"surge {chosen.command}: Locust wrote no run folder", file=sys.stderr)
+        shutil.rmtree(folder, ignore_errors=True)  # only ever the empty folder named for it
+        return Ran(folder, code, None, None)
+    if seen.unshown:
+        print(f"surge {chosen.command}: {seen.unshown} more lines of Locust's output in locust.log")
+    for kept in KEPT:
+        if (scratch / kept).exists():
+            shutil.copy2(scratch / kept, folder / kept)
+    for incident in incidents:
+        runfolder.add_incident(folder, incident)
+    written = runfolder.load(folder)
+    judged = verdict.judge(written)
+    runfolder.write_summary(folder, verdict.figures(written, judged))
+    return Ran(folder, code, written, judged)
 
 
 def _run_locust(
@@ -315,19 +353,21 @@ def _run_locust(
     scratch: Path,
     stop: StopRequest,
     incidents: list[str],
+    announce: bool = True,
 ) -> tuple[int, Seen]:
     """Locust's exit code and what its output said; what cut the run short, in `incidents`."""
     host = core.url if core is not None else str(chosen.host)
     token = core.admin_token if core is not None else chosen.admin_token
     command = locust_command(chosen, host, folder, scratch / "locust_stats")
     log = scratch / "locust.log"
-    print(f"surge rehearse: {shlex.join(command)}", flush=True)
-    print(
-        f"surge rehearse: customers are onboarded, then the day runs for "
-        f"{format_duration(chosen.profile.duration_s)} (stopped if not done within "
-        f"{format_duration(chosen.bound_s)})",
-        flush=True,
-    )
+    if announce:
+        print(f"surge {chosen.command}: {shlex.join(command)}", flush=True)
+        print(
+            f"surge {chosen.command}: customers are onboarded, then the day runs for "
+            f"{format_duration(chosen.profile.duration_s)} (stopped if not done within "
+            f"{format_duration(chosen.bound_s)})",
+            flush=True,
+        )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if token is not None:
         env[LOCUST_ADMIN_TOKEN_ENV] = token
@@ -348,11 +388,16 @@ def _run_locust(
         try:
             while (code := process.poll()) is None:
                 if stop.reason is not None:
-                    print("surge rehearse: interrupted: stopping Locust (not valid evidence)")
+                    print(
+                        "surge {chosen.command}: interrupted: stopping Locust (not valid evidence)"
+                    )
                     incidents.append(f"the rehearsal was interrupted ({stop.reason})")
                     break
                 if time.monotonic() > deadline:
-                    print(f"surge rehearse: still running after {chosen.bound_s:.0f} s: stopping")
+                    print(
+                        f"surge {chosen.command}: still running after {chosen.bound_s:.0f} s: "
+                        "stopping"
+                    )
                     incidents.append(
                         f"the rehearsal ran past its bound of {format_duration(chosen.bound_s)}"
                     )
@@ -367,7 +412,7 @@ def _run_locust(
     code = process.returncode if code is None else code
     if code not in LOCUST_CODES:
         incidents.append(f"Locust ended with exit code {code}")
-        print(f"surge rehearse: {incidents[-1]}")
+        print(f"surge {chosen.command}: {incidents[-1]}")
     return code, seen
 
 
@@ -388,7 +433,7 @@ def _pump(stream: IO[bytes], kept: IO[bytes], seen: Seen) -> None:
 
 
 @contextmanager
-def _stop_requests() -> Iterator[StopRequest]:
+def stop_requests() -> Iterator[StopRequest]:
     """Ctrl-C and SIGTERM only note a stop request here, so the children are always stopped in
     order (Locust gracefully, then the core), and a second Ctrl-C cannot cut that short."""
     stop = StopRequest()

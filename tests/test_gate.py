@@ -14,12 +14,14 @@ from tests.runs import DAY, lateness, make
 from tests.test_report_analysis import request
 
 
-def surge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def surge(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "surge", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
         env=env,
     )

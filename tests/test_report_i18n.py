@@ -52,10 +52,11 @@ def test_a_language_the_report_does_not_have_is_refused() -> None:
         i18n.translations("fr")
 
 
-def test_the_template_names_no_word_outside_the_catalogue() -> None:
-    """Text between tags in the template is either a `words(…)` call or not a word."""
-    template = (Path(i18n.__file__).parent / "templates" / "report.html").read_text()
-    body = template.split("<body>", 1)[1].split("<script>", 1)[0]
+@pytest.mark.parametrize("name", ["report.html", "capacity.html"])
+def test_the_template_names_no_word_outside_the_catalogue(name: str) -> None:
+    """Text between tags in a report's page is either a `words(…)` call or not a word."""
+    template = (Path(i18n.__file__).parent / "templates" / name).read_text()
+    body = template.split("{% block content %}", 1)[1]
     bare = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", body, flags=re.S)
     words = re.findall(r">\s*([A-Za-z][A-Za-z ,.'-]{2,})\s*<", bare)
     assert words == []

@@ -1,0 +1,172 @@
+"""`surge capacity` against the embedded mock core: bad input refused before anything starts,
+a target that refuses everything failing its first step early (its error budget spent), and an
+interrupted search keeping what it measured. The search's accuracy against Erlang C is
+`tests/test_capacity_accuracy.py`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from surge import runfolder
+from tests.test_gate import surge
+
+LANE_PROFILE = """\
+name = "kiosk_lane"
+description = "Kiosk balance enquiries alone: one request a visit, through the kiosk gateway"
+seed = 11
+branches = 1
+day_start = "10:00"
+
+[[phases]]
+name = "steady"
+start = "10:00"
+duration = "1h"
+arrivals_per_hour = {{ counter = 0, kiosk = 3600, online = 0 }}
+
+[mix.counter]
+cash_deposit = 1.0
+
+[mix.kiosk]
+balance = 1.0
+
+[mix.online]
+browse_slots = 1.0
+
+[customers]
+suspicious_share = 0.0
+locale = "en_US"
+
+[slo.kiosk]
+p95_ms = {p95_ms}
+
+[staffing]
+counters = 1
+target_wait_minutes = 15
+target_service_level = 0.8
+
+[staffing.handling_minutes]
+cash_deposit = 4
+"""
+"""One branch whose only business is the kiosk's balance enquiry (one GET a visit, through the
+kiosk-gateway lane) at 3,600 an hour: a multiple K offers K requests a second."""
+FEW_CUSTOMERS = ("--", "--customers", "20")
+
+
+def lane(tmp: Path, *, p95_ms: float, slots: int, mean_s: float, queue: int = 800) -> list[str]:
+    """`--profile` and `--core-config` for a kiosk gateway of `slots` exponential servers."""
+    profile, core = tmp / "lane.toml", tmp / "core.toml"
+    profile.write_text(LANE_PROFILE.format(p95_ms=p95_ms), encoding="utf-8")
+    service = {"distribution": "exponential", "mean": mean_s}
+    gateway = {"slots": slots, "queue": queue, "timeout": 5, "service": service}
+    core.write_text(tomli_w.dumps({"lanes": {"kiosk-gateway": gateway}}), encoding="utf-8")
+    return ["--profile", str(profile), "--core-config", str(core)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "8", "--to", "4"], "--from, --to: need 0 < from <= to"),
+        (["--phase", "tea_break"], "--phase: payday has no phase 'tea_break' (it has opening_rush"),
+        (["--profile", "nosuch"], "nosuch: no such profile"),
+        (["--precision", "1.5"], "--precision: a share between 0 and 1"),
+        (["--step-duration", "1"], "--step-duration: at least 5 s"),
+        (["--host", "ftp://core"], "--host: 'ftp://core' is not an http:// or https:// URL"),
+        (["--to", "1e9"], "--to: 1e+09 gives payday about"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_starts_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = surge("capacity", *args, "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("surge: ")
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_target_that_refuses_everything_fails_its_first_step_early(tmp_path: Path) -> None:
+    """One slot and no queue: nearly every balance enquiry gets a 503, the error budget is
+    spent within seconds, and the step is stopped long before its 30 s."""
+    target = lane(tmp_path, p95_ms=400, slots=1, mean_s=0.2, queue=0)
+    started = time.monotonic()
+    done = surge(
+        "capacity",
+        *target,
+        "--from",
+        "50",
+        "--to",
+        "50",
+        "--step-duration",
+        "30",
+        "--out",
+        str(tmp_path / "out"),
+        *FEW_CUSTOMERS,
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "does not carry x50" in done.stdout
+    [folder] = (tmp_path / "out").iterdir()
+    found = json.loads((folder / "capacity.json").read_text())
+    [step] = found["steps"]
+    assert step["status"] == "fail"
+    assert step["judged"]["stopped"] is True
+    assert found["ending"] == "below_range"
+    assert found["sustained"] is None
+    run = runfolder.load(folder / step["runs"][0])
+    assert run.info.stopped is not None
+    assert run.info.stopped.errors >= run.info.stopped.budget
+    assert run.info.end is not None
+    assert run.info.day_start is not None
+    assert run.info.end - run.info.day_start < 20, "the step ran on after its budget was spent"
+    assert time.monotonic() - started < 90
+    assert (folder / "report.html").exists()
+    assert (folder / "junit.xml").exists()
+
+
+def test_an_interrupted_search_keeps_what_it_measured_and_exits_3(tmp_path: Path) -> None:
+    target = lane(tmp_path, p95_ms=400, slots=8, mean_s=0.02)
+    command = [
+        sys.executable,
+        "-m",
+        "surge",
+        "capacity",
+        *target,
+        "--from",
+        "20",
+        "--to",
+        "80",
+        "--step-duration",
+        "5",
+        "--out",
+        str(tmp_path / "out"),
+        *FEW_CUSTOMERS,
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if line.lstrip().startswith("x20"):  # the first step is judged: stop the second
+                time.sleep(3)
+                process.send_signal(signal.SIGINT)
+                break
+        rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode == 3, output[-3000:]
+    [folder] = (tmp_path / "out").iterdir()
+    found = json.loads((folder / "capacity.json").read_text())
+    assert found["interrupted"] == "SIGINT"
+    assert [s["multiple"] for s in found["steps"]] == [20]
+    assert found["steps"][0]["status"] == "pass"
+    assert "interrupted" in output
+    assert (folder / "report.html").exists()
