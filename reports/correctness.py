@@ -70,7 +70,7 @@ class Correctness:
 
 def correctness(run: RunFolder, frames: Frames) -> Correctness:
     requests = frames.requests
-    outcome = requests["outcome"].astype(str)
+    outcome = requests["outcome"]
     settled = requests[outcome != "retried"]
     retried_steps = int((settled["retries"] > 0).sum())
     patterns, false_alerts = _detection(run)
@@ -126,7 +126,7 @@ def _detection(run: RunFolder) -> tuple[list[Pattern] | None, dict[str, int] | N
 
 def _pattern_requests(run: RunFolder, rules: set[str]) -> pd.DataFrame:
     """The requests of the run's suspicious visits: `journey` (the rule), `customer`, `start`."""
-    table = run.requests(["journey", "customer", "start"]).to_pandas()
+    table = run.requests(["journey", "customer", "start"], dictionary=True).to_pandas()
     return table[table["journey"].isin(rules)].sort_values("start")
 
 

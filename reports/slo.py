@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from reports.frames import ERRORS, Frames, percentiles
+from reports.frames import ERRORS, Frames, percentiles, rank
 from reports.timeline import Span, faults
 from surge.profile import CHANNELS, Profile
 
@@ -133,7 +133,8 @@ def window(profile: Profile) -> tuple[float, float]:
 
 def judge(frames: Frames, profile: Profile) -> Slos:
     length, step = window(profile)
-    requests = frames.requests
+    columns = ["channel", "journey", "t", "outcome", "response_ms", "wait_s"]
+    requests = frames.requests[columns].sort_values("t", kind="stable")  # for `_windows`
     starts = np.arange(0.0, max(frames.duration_s - length, 0.0) + step / 2, step)
     series = pd.DataFrame(index=pd.Index(starts, name="t"))
     judgements = []
@@ -177,27 +178,31 @@ def _value(requests: pd.DataFrame, metric: str) -> float | None:
 def _windows(
     requests: pd.DataFrame, metric: str, starts: np.ndarray, length: float, step: float
 ) -> pd.Series:
-    """The metric in each window beginning at `starts` (NaN where too few requests): each
-    request is counted in every window that holds it."""
+    """The metric in each window beginning at `starts` (NaN where too few requests), of
+    `requests` sorted by `t`: a window's requests are one stretch of them (from its first step
+    to `length` after its start), so each request counts in every window that holds it without
+    being copied into each."""
     t = requests["t"].to_numpy()
-    last = np.floor(t / step).astype(np.int64)
+    slot = np.floor(t / step).astype(np.int64)
     copies = math.ceil(length / step)
-    index = np.concatenate([last - j for j in range(copies)])
-    rows = np.concatenate([np.arange(len(t))] * copies)
-    inside = (index >= 0) & (index < len(starts))
-    inside &= t[rows] < starts[np.clip(index, 0, len(starts) - 1)] + length
-    index, rows = index[inside], rows[inside]
-    counts = np.bincount(index, minlength=len(starts))
+    windows = np.arange(len(starts))
+    low = np.searchsorted(slot, windows)
+    high = np.minimum(np.searchsorted(t, starts + length), np.searchsorted(slot, windows + copies))
+    high = np.maximum(high, low)
+    counts = high - low
     column, percent = _METRICS[metric]
     if percent is None:
-        wrong = requests["outcome"].isin(ERRORS).to_numpy()[rows]
-        values = np.bincount(index, weights=wrong, minlength=len(starts)) / np.maximum(counts, 1)
+        wrong = np.r_[0, np.cumsum(requests["outcome"].isin(ERRORS).to_numpy())]
+        values = (wrong[high] - wrong[low]) / np.maximum(counts, 1)
     else:
-        spread = percentiles(
-            pd.Series(requests[column].to_numpy()[rows]), [pd.Series(index, name="w")], (percent,)
-        )
+        measured = requests[column].to_numpy()
         values = np.full(len(starts), np.nan)
-        values[spread.index.to_numpy()] = spread.iloc[:, 0].to_numpy()
+        for n in np.flatnonzero(counts >= least(metric)):
+            inside = measured[low[n] : high[n]]
+            inside = inside[np.isfinite(inside)]
+            if len(inside):
+                at = rank(len(inside), percent)
+                values[n] = np.partition(inside, at)[at]
     values = np.where(counts >= least(metric), values, np.nan)
     return pd.Series(values, index=pd.Index(starts, name="t"))
 

@@ -118,7 +118,7 @@ def _arrivals(run: RunFolder, step: float) -> pd.DataFrame:
 def _requests(frames: Frames, step: float) -> pd.DataFrame:
     requests = frames.requests
     window = np.floor(requests["t"].to_numpy() / step) * step
-    outcome = requests["outcome"].astype(str)
+    outcome = requests["outcome"]
     counts = pd.DataFrame(
         {
             "t": window,
@@ -155,10 +155,14 @@ def _metrics(run: RunFolder, day_start: float) -> pd.DataFrame | None:
     if table is None or table.num_rows == 0:
         return None
     data = table.to_pandas()
-    labels = data["labels"].fillna("").map(lambda text: dict(_LABEL.findall(text)))
-    data["lane"] = labels.map(lambda d: d.get("lane", ""))
-    data["reason"] = labels.map(lambda d: d.get("reason", ""))
-    data["le"] = labels.map(lambda d: float(d["le"]) if "le" in d else math.nan)
+    # Parsed once per distinct label set: a day's scrapes repeat the same few dozen.
+    labels = data["labels"].fillna("").astype("category")
+    parsed = {text: dict(_LABEL.findall(text)) for text in labels.cat.categories}
+    data["lane"] = labels.map({text: d.get("lane", "") for text, d in parsed.items()})
+    data["reason"] = labels.map({text: d.get("reason", "") for text, d in parsed.items()})
+    data["le"] = labels.map(
+        {text: float(d["le"]) if "le" in d else math.nan for text, d in parsed.items()}
+    )
     data["t"] = data["time"] - day_start
     return data
 
@@ -200,13 +204,16 @@ def _server(metrics: pd.DataFrame | None, frames: Frames) -> pd.DataFrame | None
     cumulative = buckets.pivot_table(index="t", columns="le", values="value", aggfunc="sum")
     cumulative = cumulative.sort_index(axis=1)
     bounds = list(cumulative.columns)
-    ends = frames.requests["t"] + frames.requests["response_ms"] / 1000.0
+    ends = (frames.requests["t"] + frames.requests["response_ms"] / 1000.0).to_numpy()
+    by_end = np.argsort(ends, kind="stable")  # a stretch's requests are then one slice
+    ends, response_ms = ends[by_end], frames.requests["response_ms"].to_numpy()[by_end]
     rows = []
     for (start, before), (end, after) in zip(
         cumulative.iloc[:-1].iterrows(), cumulative.iloc[1:].iterrows(), strict=True
     ):
         counts = (after - before).clip(lower=0).to_list()
-        inside = frames.requests["response_ms"][(ends > start) & (ends <= end)]
+        first, last = np.searchsorted(ends, (start, end), side="right")
+        inside = pd.Series(response_ms[first:last])
         harness = percentiles(inside, ps=(95,))["p95"].iloc[0] if len(inside) else math.nan
         rows.append(
             {

@@ -398,12 +398,30 @@ class RequestLog:
         self.write(self.take())
 
 
-def read_requests(path: Path, columns: Sequence[str] | None = None) -> pa.Table:
-    """The records of `requests.parquet/` (every part, in the order written)."""
+_TEXT = [f.name for f in REQUEST_SCHEMA if f.type == pa.string()]
+_DICTIONARY_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in _TEXT else f
+        for f in REQUEST_SCHEMA
+    ]
+)
+_DICTIONARY_FORMAT = pa_dataset.ParquetFileFormat(
+    read_options=pa_dataset.ParquetReadOptions(dictionary_columns=_TEXT)
+)
+
+
+def read_requests(
+    path: Path, columns: Sequence[str] | None = None, *, dictionary: bool = False
+) -> pa.Table:
+    """The records of `requests.parquet/` (every part, in the order written); with
+    `dictionary`, the text columns dictionary-encoded as the parts store them (pandas reads
+    them as categoricals), not a string per row."""
+    schema = _DICTIONARY_SCHEMA if dictionary else REQUEST_SCHEMA
     parts = sorted(path.glob("part-*.parquet"))
     if not parts:
-        return REQUEST_SCHEMA.empty_table().select(list(columns or REQUEST_SCHEMA.names))
-    dataset = pa_dataset.dataset([str(p) for p in parts], schema=REQUEST_SCHEMA, format="parquet")
+        return schema.empty_table().select(list(columns or schema.names))
+    form = _DICTIONARY_FORMAT if dictionary else "parquet"
+    dataset = pa_dataset.dataset([str(p) for p in parts], schema=schema, format=form)
     return dataset.to_table(columns=list(columns) if columns else None)
 
 
@@ -431,9 +449,12 @@ class RunFolder:
     def ended(self) -> bool:
         return self.info.end is not None and self.visits is not None
 
-    def requests(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """One row per request attempt (`REQUEST_SCHEMA`), or the `columns` asked for."""
-        return read_requests(self.path / REQUESTS, columns)
+    def requests(
+        self, columns: Sequence[str] | None = None, *, dictionary: bool = False
+    ) -> pa.Table:
+        """One row per request attempt (`REQUEST_SCHEMA`), or the `columns` asked for; with
+        `dictionary`, text columns dictionary-encoded (`read_requests`)."""
+        return read_requests(self.path / REQUESTS, columns, dictionary=dictionary)
 
     @cached_property
     def request_count(self) -> int:
