@@ -81,14 +81,18 @@ def read_config(path: Path) -> dict[str, Any]:
         raise BadInput(f"--core-config: {path}: not valid TOML: {error}") from None
 
 
+CHANNEL_TOKENS = {who: f"LOCUST_{who.upper()}_TOKEN" for who in ("teller", "kiosk", "online")}
+"""How the harness's environment names each channel's token."""
+
+
 def tokens(config: Mapping[str, Any]) -> dict[str, str]:
     """The channel tokens a core config sets, as the harness's environment names them
-    (`LOCUST_TELLER_TOKEN`…): the journeys must present the core's own tokens."""
+    (`CHANNEL_TOKENS`): the journeys must present the core's own tokens."""
     given = config.get("tokens") if isinstance(config.get("tokens"), dict) else {}
     return {
-        f"LOCUST_{who.upper()}_TOKEN": str(value)
+        CHANNEL_TOKENS[who]: str(value)
         for who, value in (given or {}).items()
-        if who in ("teller", "kiosk", "online") and isinstance(value, str)
+        if who in CHANNEL_TOKENS and isinstance(value, str)
     }
 
 

@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,11 +368,9 @@ def _run_locust(
             f"{format_duration(chosen.bound_s)})",
             flush=True,
         )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = locust_environment(chosen, core, os.environ)
     if token is not None:
         env[LOCUST_ADMIN_TOKEN_ENV] = token
-    if core is not None:
-        env.update(embedded.tokens(chosen.core_settings))
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -414,6 +412,20 @@ def _run_locust(
         incidents.append(f"Locust ended with exit code {code}")
         print(f"surge {chosen.command}: {incidents[-1]}")
     return code, seen
+
+
+def locust_environment(
+    chosen: Rehearsal, core: embedded.Core | None, given: Mapping[str, str]
+) -> dict[str, str]:
+    """Locust's environment: this one's, except that against an embedded core the channel
+    tokens are the core's (its config's, else the harness's defaults for the core's own), never
+    tokens this shell exported for other systems: those the embedded core would refuse (401)."""
+    env = {**given, "PYTHONUNBUFFERED": "1"}
+    if core is not None:
+        for name in embedded.CHANNEL_TOKENS.values():
+            env.pop(name, None)
+        env.update(embedded.tokens(chosen.core_settings))
+    return env
 
 
 def _pump(stream: IO[bytes], kept: IO[bytes], seen: Seen) -> None:

@@ -4,6 +4,7 @@ starts from the profile: the embedded core's settings and Locust's command line.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,31 @@ def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
     done = surge("rehearse", "--out", str(out))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"surge: --out: {out} is not a folder\n"
+
+
+def test_tokens_exported_for_other_systems_do_not_reach_the_embedded_core() -> None:
+    """A shell that exported LOCUST_TELLER_TOKEN for staging once made every onboarding call
+    to the embedded core a 401 (exit 3); the core's own tokens, and its config's, are sent."""
+    chosen = rehearse.rehearsal(
+        profile="payday",
+        host=None,
+        time_scale=480,
+        rate_scale=None,
+        workers=1,
+        out=Path("results"),
+        seed=None,
+        max_users=None,
+        admin_token=None,
+        locust_args=[],
+    )
+    core = embedded.Core(process=None, url="http://127.0.0.1:1", admin_token="a", log=Path("x"))  # type: ignore[arg-type]
+    exported = {"LOCUST_TELLER_TOKEN": "staging", "LOCUST_KIOSK_TOKEN": "staging", "PATH": "/bin"}
+    env = rehearse.locust_environment(chosen, core, exported)
+    assert "LOCUST_TELLER_TOKEN" not in env
+    assert "LOCUST_KIOSK_TOKEN" not in env
+    assert env["PATH"] == "/bin"
+    configured = rehearse.locust_environment(
+        replace(chosen, core_settings={"tokens": {"kiosk": "ours"}}), core, exported
+    )
+    assert configured["LOCUST_KIOSK_TOKEN"] == "ours"
+    assert rehearse.locust_environment(chosen, None, exported)["LOCUST_TELLER_TOKEN"] == "staging"
