@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from surge import children, embedded, exits, runfolder, shipped, verdict
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, format_duration, resolve
+from surge.progress import Progress
 from surge.runfolder import RunFolder
 from surge.verdict import Verdict
 
@@ -383,8 +384,10 @@ def _run_locust(
         pump = threading.Thread(target=_pump, args=(process.stdout, kept, seen), daemon=True)
         pump.start()
         deadline = time.monotonic() + chosen.bound_s
+        shown = Progress(chosen.profile, folder)
         try:
             while (code := process.poll()) is None:
+                shown.update()
                 if stop.reason is not None:
                     print(
                         "surge {chosen.command}: interrupted: stopping Locust (not valid evidence)"
@@ -405,6 +408,7 @@ def _run_locust(
             # SIGINT, not SIGTERM: a headless shape run installs its SIGTERM handler only after
             # the shape ends, so SIGTERM would kill it with no run folder, while SIGINT stops
             # the users and writes it. A forked worker left behind goes with the group.
+            shown.close()
             children.stop(process, LOCUST_GRACE_S, first=signal.SIGINT)
             pump.join(timeout=5)
     code = process.returncode if code is None else code
