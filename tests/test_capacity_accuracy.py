@@ -23,7 +23,7 @@ def test_the_search_finds_a_lanes_capacity_within_10_percent_of_erlang_c(tmp_pat
     done = surge(
         "capacity",
         *lane(tmp_path, p95_ms=P95_S * 1000, slots=SLOTS, mean_s=MEAN_S),
-        *("--from", f"{0.85 * predicted:.0f}", "--to", f"{1.1 * predicted:.0f}"),
+        *("--from", f"{0.75 * predicted:.0f}", "--to", f"{1.1 * predicted:.0f}"),
         *("--precision", "0.08", "--step-duration", "10"),
         *("--out", str(tmp_path / "out")),
         *FEW_CUSTOMERS,
