@@ -78,19 +78,6 @@ Judge = Callable[[Sequence[Path], float], Judged]
 of each."""
 
 
-class Concluded(Protocol):
-    @property
-    def report(self) -> Path | None: ...
-    @property
-    def exit_code(self) -> int: ...
-    @property
-    def failures(self) -> list[str]: ...
-
-
-Conclude = Callable[[Path], Concluded]
-"""Reports and gates the search's folder (`reports.search.conclude`)."""
-
-
 @dataclass(frozen=True)
 class Search:
     """A capacity search, checked."""
@@ -233,8 +220,9 @@ class _Record:
         return next((s for s in reversed(self.steps) if s["multiple"] == multiple), None)
 
 
-def capacity(chosen: Search, judge: Judge, conclude: Conclude | None = None) -> int:
-    """Run the search, then `conclude` its folder; the exit code (`surge.exits`)."""
+def capacity(chosen: Search, judge: Judge, conclude: rehearse.Conclude | None = None) -> int:
+    """Run the search, then `conclude` its folder (`reports.capacity_search.conclude`, as a
+    rehearsal concludes its run folder); the exit code (`surge.exits`)."""
     try:
         chosen.base.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
