@@ -33,7 +33,13 @@ from surge.capacity import CAPACITY, FORMAT_VERSION, STEP_PROFILE
 from surge.exits import BadInput
 from surge.profile import load_profile
 
-COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "behind": "#6a1b9a", "unclear": "#f9a825"}
+COLOURS = {
+    "pass": "#2e7d32",
+    "fail": "#c62828",
+    "behind": "#6a1b9a",
+    "unclear": "#f9a825",
+    "invalid": "#616161",
+}
 
 
 @dataclass(frozen=True)
@@ -114,14 +120,15 @@ def conclude(
 def _answer_cases(search: Search) -> list[Case]:
     data = search.data
     ending, interrupted = data.get("ending"), data.get("interrupted")
-    if interrupted or ending == "generator_limit" or not data["steps"]:
-        why = (
-            f"the search was cut short ({interrupted})"
-            if interrupted
-            else "the generator fell behind before the target broke"
-            if data["steps"]
-            else "no step ran"
-        )
+    if interrupted or ending in ("generator_limit", "not_valid") or not data["steps"]:
+        if interrupted:
+            why = f"the search was cut short ({interrupted})"
+        elif not data["steps"]:
+            why = "no step ran"
+        elif ending == "not_valid":
+            why = f"a step's run was {data['steps'][-1]['judged']['why']}"
+        else:
+            why = "the generator fell behind before the target broke"
         return [Case("validity", "capacity search", False, f"not valid evidence: {why}")]
     if ending == "below_range":
         low = data["range"][0]
@@ -153,7 +160,7 @@ def usl(search: Search) -> UslFit | None:
             s["judged"]["requests_per_s"],
         )
         for s in search.latest
-        if s["status"] != "behind" and s["judged"]["mean_ms"]
+        if s["status"] not in ("behind", "invalid") and s["judged"]["mean_ms"]
     ]
     try:
         return fit_usl([n for n, _ in points], [x for _, x in points])

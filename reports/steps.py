@@ -12,11 +12,12 @@ statistics or a plain bootstrap, is too narrow near the knee). An objective hold
 interval is within its limit, breaks when the whole interval is beyond it, and is unclear
 otherwise.
 
-The step passes when every objective holds, it started at least `CARRIED` of the visits offered,
-and the generator kept its schedule (the run's verdict does not say it fell behind); it fails
-when an objective broke, the target was too slow to start the visits, or its error budget was
-spent (the harness stopped it early); it is `behind` when the generator fell behind while no
-objective broke, which is never the system's limit; else it is unclear.
+A step whose run is not evidence of the target (it could not start, an incident cut it) is
+`invalid`. Otherwise the step passes when every objective holds, it started at least `CARRIED`
+of the visits offered, and the generator kept its schedule (the run's verdict does not say it
+fell behind); it fails when an objective broke, the target was too slow to start the visits,
+or its error budget was spent (the harness stopped it early); it is `behind` when the generator
+fell behind while no objective broke, which is never the system's limit; else it is unclear.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ RESAMPLES = 400
 CONFIDENCE = 0.95
 SEED = 7
 """The bootstrap's own generator: judging the same folders twice gives the same verdict."""
+_STEP_CAUSES = frozenset({"behind", "error_budget", "ended_early"})
+"""Reasons a step's run is not valid evidence that the step's verdict accounts for (the
+generator fell behind; the harness ended it, its error budget spent). Any other (the target
+unreachable, an incident, a worker lost) leaves the step `invalid`: the search ends there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +128,17 @@ def judge(folders: Sequence[Path], warmup_s: float) -> Judged:
     broken = [c for c in checks if c.status == "fail"]
     stopped = any(p.stopped for p in parts)
     behind = any(p.behind for p in parts)
+    invalid = [reason for p in parts for reason in p.invalid]
     short = sum(started.values()) < CARRIED * sum(offered.values())
     lanes = [p.lane for p in parts if p.lane is not None]
     busiest = max(lanes, key=lambda lane: lane[1], default=None)
-    status, why = _status(checks, broken, stopped, behind, short, started, offered)
+    if invalid:
+        status: Status = "invalid"
+        why = f"not valid evidence: {'; '.join(invalid)}"
+    else:
+        status, why = _status(checks, broken, stopped, behind, short, started, offered)
     leaning: Status = "fail" if any(c.margin > 1 for c in checks) or status == "fail" else "pass"
+    leaning = "invalid" if invalid else leaning
     return Judged(
         status=status,
         leaning=leaning,
@@ -182,6 +193,8 @@ class _Part:
     started: dict[str, int]
     behind: bool
     stopped: bool
+    invalid: tuple[str, ...]
+    """Why the run is not evidence of the target at all (it could not start, an incident…)."""
     lane: tuple[str, float] | None
 
 
@@ -213,6 +226,7 @@ def _part(run: runfolder.RunFolder, warmup_s: float, number: int) -> _Part:
         started=started,
         behind="behind" in codes,
         stopped="error_budget" in codes,
+        invalid=tuple(c.sentence() for c in judged.causes if c.code not in _STEP_CAUSES),
         lane=(busiest.lane, busiest.peak_share or 0.0) if busiest is not None else None,
     )
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 import tomli_w
 
 from surge import exits, rehearse, runfolder, search
@@ -45,6 +46,7 @@ REQUESTS_PER_VISIT = 6
 """No journey sends more requests than this without retries: a step that has seen more errors
 than its error-rate objective allows for that many requests a visit cannot pass."""
 MIN_ERROR_BUDGET = 25
+REACH_TIMEOUT_S = 5.0
 DEFAULT_ERROR_RATE = 0.05
 """The error budget's share when the profile sets no error-rate objective."""
 
@@ -147,11 +149,22 @@ def search_of(
         locust_args=locust_args,
         core_config=core_config,
     )
+    if host is not None:
+        _reachable(host)
     try:  # a --to beyond what one run may schedule is refused now, not at that step
         resolve(profile, 1.0, high)
     except BadInput as error:
         raise BadInput(str(error).replace("--rate-scale:", "--to:", 1)) from None
     return Search(loaded, chosen, low, high, precision, step_s, replace(base, command="capacity"))
+
+
+def _reachable(host: str) -> None:
+    """Any HTTP answer will do (a bank's API need not have the mock core's /healthz): a search
+    against nothing would only measure the refusals."""
+    try:
+        httpx.get(host, timeout=REACH_TIMEOUT_S)
+    except httpx.HTTPError as error:
+        raise BadInput(f"--host: cannot reach {host}: {error}") from None
 
 
 def _phase(profile: Profile, name: str | None) -> Phase:
@@ -412,6 +425,9 @@ def answer(record: _Record) -> str:
     cut = f" (interrupted: {record.interrupted})" if record.interrupted else ""
     if done is None or not record.steps:
         return f"Capacity: not measured{cut}"
+    if done.ending == "not_valid" and done.sustained is None:
+        why = record.steps[-1]["judged"]["why"]
+        return f"Capacity: not measured: the first step's run was {why}{cut}"
     if done.sustained is None:
         return (
             f"Capacity: the target does not carry x{chosen.low:g} {name} within its SLOs (the "
@@ -428,6 +444,8 @@ def answer(record: _Record) -> str:
         return f"{carried}, the top of the range searched (--to){cut}"
     if done.ending == "generator_limit":
         return f"{carried}; the generator could not offer more (add --workers){cut}"
+    if done.ending == "not_valid":
+        return f"{carried}; then a step's run was not valid evidence{cut}"
     failing = record._best(done.failed) if done.failed is not None else None
     broke = (failing or {}).get("judged", {})
     lane = f" ({broke['lane']} busiest)" if broke.get("lane") else ""
@@ -439,7 +457,7 @@ def answer(record: _Record) -> str:
 
 def _exit_code(record: _Record) -> int:
     done = record.done
-    if record.interrupted or done is None or done.ending == "generator_limit":
+    if record.interrupted or done is None or done.ending in ("generator_limit", "not_valid"):
         return exits.NOT_VALID
     if done.ending == "below_range":
         return exits.GATE_FAILED

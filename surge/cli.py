@@ -12,11 +12,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reports import capacity_search, report, steps
 from reports.i18n import LANGUAGES
-from surge import capacity, exits, fit, rehearse
+from surge import capacity, exits, rehearse
 from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
@@ -27,6 +26,13 @@ from surge.profile import (
     load_profile,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from reports import capacity_search, report
+
+# The analysis (pandas, scipy, plotly) is imported by the subcommands that need it, inside them:
+# `surge profiles list` and every refusal of bad input answer in a fraction of a second, not in
+# the second and a half those imports take.
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,6 +131,8 @@ def _profiles_check(args: argparse.Namespace) -> int:
 
 
 def _profiles_fit(args: argparse.Namespace) -> int:
+    from surge import fit
+
     fit.check_output(args.output)
     history = fit.read_history(args.history)
     fitted = fit.fit(history, name=args.output.stem, scale=args.scale, branches=args.branches)
@@ -154,6 +162,8 @@ def _rehearse(args: argparse.Namespace) -> int:
         locust_args=args.locust_args,
         core_config=args.core_config,
     )
+    from reports import report
+
     return rehearse.rehearse(
         chosen,
         lambda folder: report.conclude(folder, language=args.lang, max_regression=0.1),
@@ -251,6 +261,8 @@ def _capacity(args: argparse.Namespace) -> int:
         max_users=args.max_users,
         locust_args=args.locust_args,
     )
+    from reports import capacity_search, steps
+
     return capacity.capacity(
         chosen,
         steps.judge,
@@ -306,6 +318,8 @@ def _add_capacity(commands: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from reports import capacity_search, report
+
     if capacity_search.is_search(args.run_dir):
         searched = capacity_search.conclude(args.run_dir, language=args.lang)
         print(f"{rehearse.REPORT}{searched.report}")
@@ -318,6 +332,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
+    from reports import capacity_search, report
+
     concluded: report.Conclusion | capacity_search.Concluded
     if capacity_search.is_search(args.run_dir):
         if args.baseline is not None:

@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["pass", "fail", "behind", "unclear"]
+Status = Literal["pass", "fail", "behind", "unclear", "invalid"]
 """A step's verdict: its objectives held and it carried the load offered; one broke; the
-generator could not offer the load; or the evidence does not decide yet."""
-Ending = Literal["bracketed", "above_range", "below_range", "generator_limit"]
+generator could not offer the load; the evidence does not decide yet; or its run is not
+evidence of the target at all (it could not reach it, say)."""
+Ending = Literal["bracketed", "above_range", "below_range", "generator_limit", "not_valid"]
 """Why a search ended: the answer is bracketed within the precision; every step passed up to
-`--to`; the first step (`--from`) already failed; the generator fell behind first."""
+`--to`; the first step (`--from`) already failed; the generator fell behind first; a step's run
+was not evidence."""
 GROWTH = 2.0
 """The staircase's factor from one step to the next."""
 MAX_REPEATS = 2
@@ -80,6 +82,8 @@ def next_step(steps: Sequence[Step], given: Range) -> Next | Done:
     sustained = max(passed, default=None)
     if last.status == "behind":
         return Done("generator_limit", sustained, min(failed, default=None))
+    if last.status == "invalid":
+        return Done("not_valid", sustained, min(failed, default=None))
     if not failed:
         if last.multiple >= given.high:
             return Done("above_range", sustained, None)

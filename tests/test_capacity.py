@@ -12,10 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import tomli_w
 
 from surge import runfolder
+from tests.support import free_port
 from tests.test_gate import surge
 
 LANE_PROFILE = """\
@@ -60,6 +62,17 @@ kiosk-gateway lane) at 3,600 an hour: a multiple K offers K requests a second.""
 FEW_CUSTOMERS = ("--", "--customers", "20")
 
 
+def wait_for(url: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer")
+
+
 def lane(tmp: Path, *, p95_ms: float, slots: int, mean_s: float, queue: int = 800) -> list[str]:
     """`--profile` and `--core-config` for a kiosk gateway of `slots` exponential servers."""
     profile, core = tmp / "lane.toml", tmp / "core.toml"
@@ -80,6 +93,7 @@ def lane(tmp: Path, *, p95_ms: float, slots: int, mean_s: float, queue: int = 80
         (["--step-duration", "1"], "--step-duration: at least 5 s"),
         (["--host", "ftp://core"], "--host: 'ftp://core' is not an http:// or https:// URL"),
         (["--to", "1e9"], "--to: 1e+09 gives payday about"),
+        (["--host", "http://127.0.0.1:9"], "--host: cannot reach http://127.0.0.1:9"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_starts_nothing(
@@ -170,3 +184,41 @@ def test_an_interrupted_search_keeps_what_it_measured_and_exits_3(tmp_path: Path
     assert found["steps"][0]["status"] == "pass"
     assert "interrupted" in output
     assert (folder / "report.html").exists()
+
+
+def test_a_host_that_is_not_the_systems_ends_the_search_as_not_valid_evidence(
+    tmp_path: Path,
+) -> None:
+    """A web server that answers, but not as branch systems do: the first step could not start,
+    so the search ends there (exit 3), and never reads the empty step as carried."""
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as server:
+        try:
+            wait_for(f"http://127.0.0.1:{port}/")
+            done = surge(
+                "capacity",
+                "--host",
+                f"http://127.0.0.1:{port}",
+                "--from",
+                "1",
+                "--to",
+                "4",
+                "--step-duration",
+                "5",
+                "--out",
+                str(tmp_path / "out"),
+            )
+        finally:
+            server.terminate()
+    assert done.returncode == 3, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "carries" not in done.stdout
+    [folder] = (tmp_path / "out").iterdir()
+    found = json.loads((folder / "capacity.json").read_text())
+    assert [s["status"] for s in found["steps"]] == ["invalid"]
+    assert found["ending"] == "not_valid"
+    assert found["sustained"] is None

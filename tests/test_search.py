@@ -48,3 +48,8 @@ def test_a_pass_above_a_failure_does_not_raise_the_answer() -> None:
     steps = [Step(10, "pass"), Step(20, "fail"), Step(15, "pass"), Step(17.5, "fail")]
     steps += [Step(16.25, "pass"), Step(25, "pass")]
     assert next_step(steps, RANGE) == Next((16.25 + 17.5) / 2)
+
+
+def test_a_step_whose_run_is_not_evidence_ends_the_search_as_not_valid() -> None:
+    steps = [Step(10, "pass"), Step(20, "invalid")]
+    assert next_step(steps, RANGE) == Done("not_valid", 10, None)
