@@ -95,7 +95,8 @@ class Judged:
     """…and their mean: with the throughput, the requests in flight (Little's law)."""
     checks: list[Check]
     broke: str | None
-    """The objective that broke furthest beyond its limit; None when none did."""
+    """The objective that broke furthest beyond its limit (or, when none broke for sure, whose
+    point estimate went furthest beyond it); None when none did."""
     lane: str | None
     """The busiest lane of the target (largest peak share of its slots), when it was scraped."""
     lane_peak_share: float | None
@@ -151,11 +152,17 @@ def judge(folders: Sequence[Path], warmup_s: float) -> Judged:
         p95_ms=_percentile(requests["response_ms"].to_numpy(), 95.0),
         mean_ms=float(requests["response_ms"].mean()) if len(requests) else None,
         checks=checks,
-        broke=max(broken, key=lambda c: c.margin).name if broken else None,
+        broke=_broke(broken or [c for c in checks if c.margin > 1]),
         lane=busiest[0] if busiest else None,
         lane_peak_share=busiest[1] if busiest else None,
         stopped=stopped,
     )
+
+
+def _broke(checks: list[Check]) -> str | None:
+    """The objective furthest beyond its limit: of those that broke, or for a step decided
+    unsure, of those whose point estimate is beyond it."""
+    return max(checks, key=lambda c: c.margin).name if checks else None
 
 
 def _status(

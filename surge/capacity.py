@@ -190,7 +190,8 @@ class _Record:
     done: Done | None = None
     interrupted: str | None = None
     load_s: float = 0.0
-    """Seconds of load the steps ran (their days, warm-ups included)."""
+    """Seconds the steps' runs took (their days and warm-ups, Locust's start and end): what a
+    team pays for the answer."""
 
     def write(self) -> None:
         chosen, done = self.chosen, self.done
@@ -263,8 +264,8 @@ def capacity(chosen: Search, judge: Judge, conclude: rehearse.Conclude | None = 
 
 
 def _search(chosen: Search, record: _Record, judge: Judge) -> None:
-    step_profile = record.folder / STEP_PROFILE
-    step_profile.write_text(_step_profile(chosen), encoding="utf-8")
+    phase_file = record.folder / STEP_PROFILE
+    phase_file.write_text(step_profile(chosen), encoding="utf-8")
     steps: list[Step] = []
     runs: dict[float, list[Path]] = {}
     with (
@@ -272,7 +273,7 @@ def _search(chosen: Search, record: _Record, judge: Judge) -> None:
         rehearse.stop_requests() as stop,
     ):
         scratch = Path(work)
-        first = _step(chosen, step_profile, chosen.low)
+        first = step_rehearsal(chosen, phase_file, chosen.low)
         with rehearse.systems(first, scratch) as core:
             while True:
                 wanted = search.next_step(steps, chosen.range)
@@ -286,9 +287,9 @@ def _search(chosen: Search, record: _Record, judge: Judge) -> None:
                 multiple = wanted.multiple
                 folder = _step_folder(record.folder, len(record.steps) + 1, multiple)
                 started = time.monotonic()
-                ran = rehearse.run(
-                    _step(chosen, step_profile, multiple), core, folder, scratch, stop, False
-                )
+                repeat = len(runs.get(multiple, []))
+                each = step_rehearsal(chosen, phase_file, multiple, repeat)
+                ran = rehearse.run(each, core, folder, scratch, stop, False)
                 record.load_s += time.monotonic() - started
                 if ran.run is None:  # Locust wrote no run folder: nothing measured
                     record.interrupted = stop.reason or "Locust wrote no run folder"
@@ -324,20 +325,26 @@ def _so_far(steps: list[Step], chosen: Search) -> Done:
     return Done("bracketed", max(passed, default=None), min(failed, default=None))
 
 
-def _step(chosen: Search, step_profile: Path, multiple: float) -> rehearse.Rehearsal:
+def step_rehearsal(
+    chosen: Search, phase_file: Path, multiple: float, repeat: int = 0
+) -> rehearse.Rehearsal:
     """Step `multiple` as a rehearsal: the phase's length run in warm-up + step seconds at
-    `multiple` times its rate, with an error budget."""
+    `multiple` times its rate, with an error budget. A repeat draws its own arrivals (the seed
+    plus `repeat`): pooled with the runs before, the same schedule again would be counted as
+    independent evidence it is not."""
     run_s = chosen.warmup_s + chosen.step_s
     time_scale = chosen.phase.duration / run_s
-    profile = resolve(str(step_profile), time_scale, multiple)
+    profile = resolve(str(phase_file), time_scale, multiple)
     visits = profile.expected_visits()
     budget = max(
         MIN_ERROR_BUDGET, math.ceil(_error_rate(chosen.profile) * visits * REQUESTS_PER_VISIT)
     )
+    seed = (chosen.profile.seed if chosen.base.seed is None else chosen.base.seed) + repeat
     return replace(
         chosen.base,
-        profile_arg=str(step_profile),
+        profile_arg=str(phase_file),
         profile=profile,
+        seed=seed,
         locust_args=("--stop-after-errors", str(budget), *chosen.base.locust_args),
     )
 
@@ -350,7 +357,7 @@ def _error_rate(profile: Profile) -> float:
     return max(given, default=DEFAULT_ERROR_RATE)
 
 
-def _step_profile(chosen: Search) -> str:
+def step_profile(chosen: Search) -> str:
     """The profile file every step replays: the chosen phase alone, its day starting with it,
     no faults."""
     data = _plain(chosen.profile.to_dict())

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import tomli_w
 
-from surge import runfolder
+from surge import capacity, runfolder
 from tests.support import free_port
 from tests.test_gate import surge
 
@@ -222,3 +222,30 @@ def test_a_host_that_is_not_the_systems_ends_the_search_as_not_valid_evidence(
     assert [s["status"] for s in found["steps"]] == ["invalid"]
     assert found["ending"] == "not_valid"
     assert found["sustained"] is None
+
+
+def test_a_repeated_step_draws_its_own_arrivals(tmp_path: Path) -> None:
+    """Pooled with the runs before it, a repeat on the same schedule would be counted as
+    independent evidence it is not."""
+    chosen = capacity.search_of(
+        profile="payday",
+        phase=None,
+        low=1,
+        high=4,
+        precision=0.05,
+        step_s=10,
+        host=None,
+        admin_token=None,
+        core_config=None,
+        out=tmp_path,
+        workers=1,
+        seed=None,
+        max_users=None,
+        locust_args=[],
+    )
+    path = tmp_path / "step.toml"
+    path.write_text(capacity.step_profile(chosen), encoding="utf-8")
+    seeds = [capacity.step_rehearsal(chosen, path, 2.0, repeat).seed for repeat in range(3)]
+    assert len(set(seeds)) == 3
+    assert seeds[0] == chosen.profile.seed
+    assert chosen.phase.name == "lunch_peak"  # the busiest, by default
