@@ -25,7 +25,7 @@ from plotly.offline import get_plotlyjs
 from reports import analysis, gate, render
 from reports.capacity import KNEE_FACTOR
 from reports.gate import Case, Gate
-from reports.i18n import Words, language_for
+from reports.i18n import LANGUAGES, Words, language_for
 from reports.report import STEP_SUMMARY
 from reports.scalability import UslFit, fit_usl
 from surge import runfolder
@@ -95,14 +95,21 @@ def load(folder: Path) -> Search:
 
 
 def conclude(
-    folder: Path, *, html: bool = True, language: str | None = None, junit: Path | None = None
+    folder: Path,
+    *,
+    html: bool = True,
+    output: Path | None = None,
+    language: str | None = None,
+    junit: Path | None = None,
 ) -> Concluded:
-    """Gate the search in `folder` and write its junit.xml, summary.md and report.html (in
-    `language`, by default the profile's customers')."""
+    """Gate the search in `folder` and write its junit.xml, summary.md and report.html (or
+    `output`), in `language` (by default the profile's customers')."""
     search = load(folder)
     judged = Gate(_answer_cases(search) + _ledger_cases(search))
     if language is None:
         language = language_for(load_profile(str(folder / STEP_PROFILE)))
+    elif language not in LANGUAGES:
+        raise BadInput(f"--lang: {language!r} is not one of {', '.join(LANGUAGES)}")
     words = Words(language)
     runfolder.write_output(folder / runfolder.JUNIT if junit is None else junit, judged.junit())
     markdown = _markdown(search, words, judged)
@@ -112,7 +119,7 @@ def conclude(
             out.write(markdown + "\n")
     path = None
     if html:
-        path = folder / runfolder.REPORT
+        path = output or folder / runfolder.REPORT
         runfolder.write_output(path, _html(search, words, language, judged))
     return Concluded(search, judged, path)
 

@@ -321,7 +321,7 @@ def _report(args: argparse.Namespace) -> int:
     from reports import capacity_search, report
 
     if capacity_search.is_search(args.run_dir):
-        searched = capacity_search.conclude(args.run_dir, language=args.lang)
+        searched = capacity_search.conclude(args.run_dir, output=args.output, language=args.lang)
         print(f"{rehearse.REPORT}{searched.report}")
         return exits.OK
     concluded = report.conclude(

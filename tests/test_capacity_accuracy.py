@@ -17,16 +17,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from playwright.sync_api import Browser
+
 from reports.queueing import max_arrival_rate
 from tests.test_capacity import FEW_CUSTOMERS, lane
 from tests.test_gate import surge
+from tests.test_report_browser import ARTEFACTS, open_report
 
 SLOTS, MEAN_S, P95_S = 8, 0.050, 0.200
 
 
 def test_the_search_brackets_a_lanes_capacity_within_10_percent_of_erlang_c(
-    tmp_path: Path,
+    tmp_path: Path, browser: Browser
 ) -> None:
+    """…and its report opens offline in Chromium, in both languages, both charts drawn."""
     predicted = max_arrival_rate(MEAN_S, SLOTS, P95_S)
     done = surge(
         "capacity",
@@ -48,3 +52,12 @@ def test_the_search_brackets_a_lanes_capacity_within_10_percent_of_erlang_c(
     assert started >= 0.95 * sum(carried["judged"]["offered_per_s"].values())
     assert found["lane"] == "kiosk-gateway"
     assert found["broke_first"] == "kiosk.p95_ms"
+    for language, title in (("en", "Capacity search"), ("zh_CN", "容量搜索")):
+        report = tmp_path / f"capacity-{language}.html"
+        rebuilt = surge("report", str(folder), "-o", str(report), "--lang", language)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        opened = open_report(browser, report, ARTEFACTS / f"capacity-{language}.png")
+        assert opened.errors == []
+        assert [url for url in opened.requests if not url.startswith("file://")] == []
+        assert opened.charts == opened.drawn == 2  # the curve, offered against carried
+        assert opened.text.startswith(title)
