@@ -1,14 +1,16 @@
 """The capacity search against a lane whose answer is known: 8 slots of exponential service of
 50 ms under a p95 of 200 ms carry an arrival rate of 136.8 a second by Erlang C
-(`reports.queueing`), and the search, given the range from 0.92 to 1.08 times that, must
-bracket it: its step at 0.92 times passes (a p95 of 172 ms predicted) and its step at 1.08
-times fails (296 ms), so its answer, the rate it offered and carried, is within 8% of Erlang C.
+(`reports.queueing`), and the search, given the range from 0.9 to 1.1 times that, must
+bracket it: its step at 0.9 times passes (a p95 of 168 ms predicted) and its step at 1.1 times
+fails (361 ms), so its answer, the rate it offered and carried, is within 10% of Erlang C.
 
 Why this lane and this range: the suite runs four workers on two cores, and a CPU's queue adds
 tens of milliseconds to a response; against a 100 ms objective that moved a lane's p95 at 0.85
-of its knee past the limit, against 200 ms it leaves a margin. A queue of 50 ms services at 1.08
-of this knee forgets its start in about 4 s, about the warm-up of a 15 s step (docs/capacity.md,
-"Accuracy"); a slower lane would read stronger than it is in a step this short. The bisection
+of its knee past the limit, against 200 ms it leaves a margin. A queue of 50 ms services at 0.9
+of this knee forgets its start within a second, well inside the 3 s warm-up of a 10 s step; at
+1.1 it takes about 7 s, so the step reads it lower than its steady 361 ms, still far past 200
+(docs/capacity.md, "Accuracy"). Near the knee a step may come out unclear and be repeated (up
+to three runs each), hence the longer timeout. The bisection
 itself is `tests/test_search.py`'s; how close the whole search comes from a wide range, and in
 how many minutes of load, is `bench/capacity_search.py`'s."""
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser
 
 from reports.queueing import max_arrival_rate
@@ -27,6 +30,7 @@ from tests.test_report_browser import ARTEFACTS, open_report
 SLOTS, MEAN_S, P95_S = 8, 0.050, 0.200
 
 
+@pytest.mark.timeout(200)
 def test_the_search_brackets_a_lanes_capacity_within_10_percent_of_erlang_c(
     tmp_path: Path, browser: Browser
 ) -> None:
@@ -35,18 +39,18 @@ def test_the_search_brackets_a_lanes_capacity_within_10_percent_of_erlang_c(
     done = surge(
         "capacity",
         *lane(tmp_path, p95_ms=P95_S * 1000, slots=SLOTS, mean_s=MEAN_S),
-        *("--from", f"{0.92 * predicted:.4g}", "--to", f"{1.08 * predicted:.4g}"),
-        *("--precision", "0.25", "--step-duration", "15"),
+        *("--from", f"{0.9 * predicted:.8g}", "--to", f"{1.1 * predicted:.8g}"),
+        *("--precision", "0.25", "--step-duration", "10"),
         *("--out", str(tmp_path / "out")),
         *FEW_CUSTOMERS,
-        timeout=110,
+        timeout=190,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     [folder] = (tmp_path / "out").iterdir()
     found = json.loads((folder / "capacity.json").read_text())
     assert found["ending"] == "bracketed", done.stdout[-3000:]
     offered = sum(found["sustained"]["visits_per_s"].values())  # one request a visit
-    assert abs(offered / predicted - 1) <= 0.10, done.stdout[-3000:]
+    assert abs(offered / predicted - 1) <= 0.10 + 1e-6, done.stdout[-3000:]
     [carried] = [s for s in found["steps"] if s["multiple"] == found["sustained"]["multiple"]]
     started = sum(carried["judged"]["started_per_s"].values())
     assert started >= 0.95 * sum(carried["judged"]["offered_per_s"].values())
