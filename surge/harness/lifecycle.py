@@ -77,8 +77,10 @@ class _Flusher:
 
     def _spend(self, rows: list[Sequence[Any]]) -> None:
         run, budget = self._run, self._run.settings.error_budget
+        if not budget or run.stopped is not None:
+            return  # no budget, or already spent: nothing to count for
         run.errors += sum(1 for row in rows if row[_OUTCOME] in ERRORS)
-        if budget and run.stopped is None and run.errors >= budget:
+        if run.errors >= budget:
             run.stopped = Stopped(errors=run.errors, budget=budget, at=time.time())
             warn(
                 f"{run.errors} requests failed, the run's error budget (--stop-after-errors "
