@@ -1,14 +1,15 @@
 """The capacity search on a lane of known capacity: its error against M/M/c, its minutes of load.
 
-One run writes a one-branch profile whose only business is the kiosk balance enquiry (one GET a
-visit, through the kiosk-gateway lane; 3,600 kiosk arrivals an hour, so the rate multiple K is
-K visits a second) with a p95 objective on the kiosk channel, and a mock core settings file that
-gives the kiosk-gateway lane `c` slots of exponential service of mean `S` and a queue far longer
-than the search will fill. That lane is an M/M/c queue (Poisson arrivals, first come first
-served), so the highest rate whose p95 response time stays within the objective is known:
-`reports.queueing.max_arrival_rate(S, c, p95)`, computed in the same run. Then it runs
-`surge capacity` on them as a child process (the embedded mock core, a staircase from about half
-the prediction, then a bisection until the bracket is within 5%) and reads its capacity.json.
+One run writes the one-branch profile of examples/capacity/kiosk_lane.toml, whose only business
+is the kiosk balance enquiry (one GET a visit, through the kiosk-gateway lane; 3,600 kiosk
+arrivals an hour, so the rate multiple K is K visits a second), with a p95 objective on the
+kiosk channel, and a mock core settings file that gives the kiosk-gateway lane `c` slots of
+exponential service of mean `S` and a queue far longer than the search will fill. That lane is
+an M/M/c queue (Poisson arrivals, first come first served), so the highest rate whose p95
+response time stays within the objective is known: `reports.queueing.max_arrival_rate(S, c,
+p95)`, computed in the same run. Then it runs `surge capacity` on them as a child process (the
+embedded mock core, a staircase from about half the prediction, then a bisection until the
+bracket is within 5%) and reads its capacity.json.
 
 The ratio here is the search's answer against that prediction: the request rate the highest
 passing step carried (`sustained.requests_per_s`) over the M/M/c rate. The harness measures the
@@ -36,12 +37,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
+KIOSK_LANE = REPO_DIR / "examples" / "capacity" / "kiosk_lane.toml"
 sys.path.insert(0, str(REPO_DIR))  # run as `python bench/capacity_search.py` from anywhere
 
 from processes import SetupError, exit_on_sigterm, log_tail, warn_if_busy  # noqa: E402
@@ -127,45 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def write_profile(path: Path, case: Case) -> None:
-    # Counter and online get no arrivals but a mix each: the profile model wants all three.
-    path.write_text(
-        f"""name = "capacity_bench"
-description = "Kiosk balance enquiries alone: one GET a visit through the kiosk gateway"
-seed = 11
-branches = 1
-day_start = "10:00"
-
-[[phases]]
-name = "steady"
-start = "10:00"
-duration = "1h"
-arrivals_per_hour = {{ counter = 0, kiosk = 3600, online = 0 }}
-
-[mix.counter]
-cash_deposit = 1.0
-
-[mix.kiosk]
-balance = 1.0
-
-[mix.online]
-browse_slots = 1.0
-
-[customers]
-suspicious_share = 0.0
-
-[slo.kiosk]
-p95_ms = {case.p95_ms:g}
-
-[staffing]
-counters = 1
-target_wait_minutes = 15
-target_service_level = 0.8
-
-[staffing.handling_minutes]
-cash_deposit = 4
-""",
-        encoding="utf-8",
-    )
+    """The repository's one-lane example profile with the case's p95 objective."""
+    data = tomllib.loads(KIOSK_LANE.read_text(encoding="utf-8"))
+    data["slo"]["kiosk"]["p95_ms"] = case.p95_ms
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
 
 
 def write_core(path: Path, case: Case) -> None:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -20,43 +21,7 @@ from surge import capacity, runfolder
 from tests.support import free_port
 from tests.test_gate import surge
 
-LANE_PROFILE = """\
-name = "kiosk_lane"
-description = "Kiosk balance enquiries alone: one request a visit, through the kiosk gateway"
-seed = 11
-branches = 1
-day_start = "10:00"
-
-[[phases]]
-name = "steady"
-start = "10:00"
-duration = "1h"
-arrivals_per_hour = {{ counter = 0, kiosk = 3600, online = 0 }}
-
-[mix.counter]
-cash_deposit = 1.0
-
-[mix.kiosk]
-balance = 1.0
-
-[mix.online]
-browse_slots = 1.0
-
-[customers]
-suspicious_share = 0.0
-locale = "en_US"
-
-[slo.kiosk]
-p95_ms = {p95_ms}
-
-[staffing]
-counters = 1
-target_wait_minutes = 15
-target_service_level = 0.8
-
-[staffing.handling_minutes]
-cash_deposit = 4
-"""
+KIOSK_LANE = Path(__file__).resolve().parent.parent / "examples" / "capacity" / "kiosk_lane.toml"
 """One branch whose only business is the kiosk's balance enquiry (one GET a visit, through the
 kiosk-gateway lane) at 3,600 an hour: a multiple K offers K requests a second."""
 FEW_CUSTOMERS = ("--", "--customers", "20")
@@ -76,7 +41,9 @@ def wait_for(url: str) -> None:
 def lane(tmp: Path, *, p95_ms: float, slots: int, mean_s: float, queue: int = 800) -> list[str]:
     """`--profile` and `--core-config` for a kiosk gateway of `slots` exponential servers."""
     profile, core = tmp / "lane.toml", tmp / "core.toml"
-    profile.write_text(LANE_PROFILE.format(p95_ms=p95_ms), encoding="utf-8")
+    data = tomllib.loads(KIOSK_LANE.read_text(encoding="utf-8"))
+    data["slo"]["kiosk"]["p95_ms"] = p95_ms
+    profile.write_text(tomli_w.dumps(data), encoding="utf-8")
     service = {"distribution": "exponential", "mean": mean_s}
     gateway = {"slots": slots, "queue": queue, "timeout": 5, "service": service}
     core.write_text(tomli_w.dumps({"lanes": {"kiosk-gateway": gateway}}), encoding="utf-8")
