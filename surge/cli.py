@@ -338,11 +338,14 @@ def _gate(args: argparse.Namespace) -> int:
     if capacity_search.is_search(args.run_dir):
         if args.baseline is not None:
             raise BadInput("--baseline: a capacity search is gated on its own answer")
-        concluded = capacity_search.conclude(args.run_dir, html=False, junit=args.junit)
+        concluded = capacity_search.conclude(
+            args.run_dir, html=False, language=args.lang, junit=args.junit
+        )
     else:
         concluded = report.conclude(
             args.run_dir,
             html=False,
+            language=args.lang,
             baseline=args.baseline,
             max_regression=args.max_regression,
             junit=args.junit,
@@ -410,6 +413,9 @@ def _add_report(commands: Any) -> None:
     )
     judge.add_argument(
         "--junit", type=Path, metavar="FILE", help="where junit.xml goes (default: the folder)"
+    )
+    judge.add_argument(
+        "--lang", choices=LANGUAGES, help="summary.md's language (default: the profile's locale)"
     )
     judge.set_defaults(run=_gate)
 

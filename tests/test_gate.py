@@ -91,6 +91,15 @@ def test_the_gate_appends_its_summary_to_the_ci_step_summary(tmp_path: Path) -> 
     assert "counter.p95_ms" in text
 
 
+def test_the_gates_summary_speaks_the_language_asked_for(tmp_path: Path) -> None:
+    """A Chinese bank's CI log may be read by an English-speaking vendor, and the other way."""
+    folder = make(tmp_path / "run", records=steady(0.05), profile=day(800))
+    for language, heading in (("en", "## Capacity report"), ("zh_CN", "## 容量报告")):
+        assert surge("gate", str(folder), "--lang", language).returncode == 0
+        summary = (folder / runfolder.SUMMARY_MD).read_text(encoding="utf-8")
+        assert summary.startswith(heading)
+
+
 def test_a_run_twice_as_slow_as_its_baseline_regresses_and_a_like_one_does_not(
     tmp_path: Path,
 ) -> None:
