@@ -22,6 +22,7 @@ from reports.frames import ERROR_KINDS
 from reports.gate import Gate
 from reports.i18n import N_, Words
 from reports.latency import OUTCOMES
+from reports.slo import Judgement
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADINGS = {
@@ -111,6 +112,7 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
         headings=HEADINGS,
         rows=_rows,
         objective_value=lambda metric, value: _metric(words, metric, value),
+        result=lambda judgement: _result(words, judgement),
         lane_rows=_lane_rows(analysis),
         regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
         ordinary_alerts=", ".join(
@@ -138,7 +140,7 @@ def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> s
         metric = j.objective.metric
         value = _metric(words, metric, j.value)
         limit = _metric(words, metric, j.objective.limit)
-        result = words("held") if j.held else words("broke")
+        result = _result(words, j)
         lines.append(
             f"| {j.objective.name} | {limit} | {value} | {j.breached} / {j.windows} | {result} |"
         )
@@ -148,6 +150,13 @@ def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> s
         lines += [f"- {case.message}" for case in judged.failures]
     lines += ["", *(f"- {sentence(words, analysis, f)}" for f in analysis.findings)]
     return "\n".join(lines) + "\n"
+
+
+def _result(words: Words, judgement: Judgement) -> str:
+    """Held, broke, or skipped when the run sent none of its requests: as junit.xml says it."""
+    if judgement.value is None:
+        return words("skipped")
+    return words("held") if judgement.held else words("broke")
 
 
 def _metric(words: Words, metric: str, value: float | None) -> str:

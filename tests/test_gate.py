@@ -124,3 +124,16 @@ def test_a_baseline_of_another_profile_is_bad_input(tmp_path: Path) -> None:
         f"surge: --baseline: {base} is a run of other, not of weekday: runs compare only with "
         "runs of the same profile\n"
     )
+
+
+def test_an_objective_the_run_sent_nothing_for_is_skipped_in_the_summary_as_in_junit(
+    tmp_path: Path,
+) -> None:
+    """Counter records only, and an objective on the kiosk: not measured, so not 'held'."""
+    profile = Profile.from_dict(DAY.to_dict() | {"slo": {"kiosk": {"p95_ms": 500}}})
+    folder = make(tmp_path / "run", records=steady(0.05), profile=profile)
+    assert surge("gate", str(folder), "--lang", "en").returncode == 0
+    assert cases(folder / runfolder.JUNIT)["kiosk.p95_ms"] == "skipped"
+    summary = (folder / runfolder.SUMMARY_MD).read_text(encoding="utf-8")
+    [row] = [line for line in summary.splitlines() if line.startswith("| kiosk.p95_ms")]
+    assert row.endswith("| skipped |")
