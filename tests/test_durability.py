@@ -5,7 +5,18 @@ import uuid
 
 import httpx
 
+from mock_core import store
 from tests.support import Api, serve
+
+
+def test_the_ledger_runs_in_wal_mode_with_synchronous_normal(tmp_path) -> None:
+    # NORMAL (1) in WAL is what docs/mock-core.md promises: no acknowledged write lost to kill -9.
+    conn = store.connect(tmp_path / "ledger.sqlite")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    finally:
+        conn.close()
 
 
 def test_acknowledged_deposits_survive_kill_9_and_replay_after_restart(tmp_path) -> None:
