@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from mock_core.app import create_app
+    from mock_core.protocol import HeadLimitedProtocol
 
     app = create_app(settings, db)
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -98,7 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            http=HeadLimitedProtocol.capped(settings.limits.max_header_bytes),
+        )
     finally:
         app.state.core.conn.close()
     return 0

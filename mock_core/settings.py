@@ -49,7 +49,15 @@ class Limits(_Section):
     max_amount: Decimal = Field(
         Decimal(100_000_000), gt=0, description="larger is refused as absurd"
     )
-    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, le=64 * 1024 * 1024, description="a longer request body is a 413"
+    )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="a longer request head (request line and headers) is a 431",
+    )
     transfer_fee: Decimal = Field(
         Decimal(2), ge=0, description="counter transfer to another customer"
     )
