@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import socket
 import sys
 import tempfile
 from pathlib import Path
 
-from mock_core.settings import SettingsError, load_settings
+from mock_core.settings import SettingsError, Tokens, load_settings
 
 EXIT_BAD_INPUT = 2
 """The harness's code for bad input (`surge.exits.BAD_INPUT`), kept here as a copy: the mock core
@@ -36,7 +37,44 @@ def _parser() -> argparse.ArgumentParser:
         help="no simulated service time or slot limits (for benchmarks)",
     )
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--tokens-file",
+        type=Path,
+        help="where the tokens the operator did not set are written, owner-only (default: next to"
+        " the ledger, FILE.tokens)",
+    )
     return parser
+
+
+def _unsupplied_tokens(tokens: Tokens) -> dict[str, str]:
+    """The tokens still at their built-in value; any other value is the operator's secret."""
+    return {
+        name: value
+        for name, value in tokens.model_dump().items()
+        if value == Tokens.model_fields[name].default
+    }
+
+
+def _write_tokens_file(path: Path, tokens: dict[str, str]) -> None:
+    """Write `tokens` as a `[tokens]` TOML table only the owner can read.
+
+    The banner lands in terminals, CI logs and rehearsal folders that others read; a file with
+    mode 0600 does not. O_NOFOLLOW keeps a planted symlink from redirecting the write.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies to a new file only
+        out.write("# mock-core: the tokens in force that the operator did not set\n[tokens]\n")
+        out.writelines(f'{name} = "{value}"\n' for name, value in tokens.items())
+
+
+def _tokens_line(tokens: Tokens, unsupplied: dict[str, str], path: Path) -> str:
+    """The banner's tokens line: names only, and where the unsupplied tokens' values are."""
+    supplied = [name for name in tokens.model_dump() if name not in unsupplied]
+    parts = [f"{', '.join(supplied)} set by the operator (not shown)"] if supplied else []
+    if unsupplied:
+        parts.append(f"{', '.join(unsupplied)} in {path} (owner only)")
+    return "; ".join(parts)
 
 
 def _check_loopback(host: str) -> str | None:
@@ -82,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     if not db.parent.is_dir():
         print(f"mock-core: --db: folder {db.parent} does not exist", file=sys.stderr)
         return EXIT_BAD_INPUT
+    tokens = settings.tokens
+    unsupplied = _unsupplied_tokens(tokens)
+    tokens_file = args.tokens_file or db.with_name(db.name + ".tokens")
+    if unsupplied:
+        try:
+            _write_tokens_file(tokens_file, unsupplied)
+        except OSError as exc:
+            print(f"mock-core: --tokens-file: cannot write {tokens_file}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
 
     import uvicorn
 
@@ -90,12 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(settings, db)
     host = f"[{args.host}]" if ":" in args.host else args.host
-    tokens = settings.tokens
     print(
         f"mock-core: serving http://{host}:{args.port} (docs at /docs), ledger {db}\n"
         f"  {settings.customers} customers seeded with seed {settings.seed}\n"
-        f"  tokens: teller={tokens.teller} kiosk={tokens.kiosk}"
-        f" online={tokens.online} admin={tokens.admin}",
+        f"  tokens: {_tokens_line(tokens, unsupplied, tokens_file)}",
         flush=True,
     )
     try:
