@@ -14,9 +14,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+SEED_MAX = 2**63 - 1
+"""The largest seed: the idempotency fingerprint (orjson) and SQLite hold 64-bit integers."""
+SERVICE_MIN = 1e-4
+SERVICE_MAX = 60.0
+"""Service-time parameters (mean, median, p95), seconds. Within them the widest lognormal's mean
+stays finite (1.6e10 s); a median of 1e-300 overflowed it and broke `/admin/capacity`."""
+DRAW_MAX = 600.0
+"""The longest one drawn service time, seconds: the widest accepted lognormal (0.1 ms median,
+60 s p95) still draws hours now and then, and a request must not hold its slot for ever."""
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Tokens(_Section):
@@ -85,9 +95,9 @@ class ServiceTime(_Section):
     """
 
     distribution: Literal["constant", "exponential", "lognormal"] = "lognormal"
-    mean: float | None = Field(None, gt=0, le=600)
-    median: float | None = Field(None, gt=0, le=600)
-    p95: float | None = Field(None, gt=0, le=600)
+    mean: float | None = Field(None, ge=SERVICE_MIN, le=SERVICE_MAX)
+    median: float | None = Field(None, ge=SERVICE_MIN, le=SERVICE_MAX)
+    p95: float | None = Field(None, ge=SERVICE_MIN, le=SERVICE_MAX)
 
     @model_validator(mode="after")
     def _parameters_fit_distribution(self) -> ServiceTime:
@@ -152,7 +162,7 @@ class LaneRouting(_Section):
 
 
 class Settings(_Section):
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=SEED_MAX)
     customers: int = Field(200, ge=0, le=1_000_000)
     locale: str = "zh_CN"
     tokens: Tokens = Tokens()

@@ -15,6 +15,7 @@ from mock_core.idempotency import Write, write
 from mock_core.ids import public_id
 from mock_core.routes.paging import Page, page_query
 from mock_core.routing import api_router
+from mock_core.settings import SEED_MAX
 
 router = api_router("/admin", "admin")
 
@@ -42,7 +43,7 @@ class AlertOut(BaseModel):
 
 
 class ResetIn(BaseModel):
-    seed: int | None = Field(None, description="default: the current seed")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="default: the current seed")
     customers: int | None = Field(None, ge=0, le=100_000)
 
 
