@@ -13,13 +13,13 @@ from pathlib import Path
 from mock_core.settings import SettingsError, Tokens, load_settings
 
 EXIT_BAD_INPUT = 2
+"""The harness's code for bad input (`surge.exits.BAD_INPUT`), kept here as a copy: the mock core
+stands for the bank's systems and imports nothing of the harness (docs/architecture.md)."""
 SHUTDOWN_GRACE = 3.0
 """Seconds SIGTERM waits for requests in flight before cancelling them. Without a limit uvicorn
 waits for every one, and a request held by a lane's service time or a hang fault (up to
 `settings.DRAW_MAX` and 600 s) would keep a stopped service alive. Cancelling is safe: a write's
 transaction has no `await` inside it, so a cancelled request has posted nothing or everything."""
-"""The harness's code for bad input (`surge.exits.BAD_INPUT`), kept here as a copy: the mock core
-stands for the bank's systems and imports nothing of the harness (docs/architecture.md)."""
 
 
 class _Parser(argparse.ArgumentParser):
