@@ -257,12 +257,17 @@ def rehearse(chosen: Rehearsal, conclude: Conclude | None = None) -> int:
 def _rehearse(chosen: Rehearsal, conclude: Conclude | None) -> int:
     with tempfile.TemporaryDirectory(prefix="surge-rehearse-") as work, stop_requests() as stop:
         scratch = Path(work)
-        with systems(chosen, scratch) as core:
-            if stop.reason is not None:
-                print("surge rehearse: interrupted before Locust started: nothing was run")
-                return exits.NOT_VALID
-            folder = runfolder.create(chosen.out, time.time(), chosen.profile.name)
-            ran = run(chosen, core, folder, scratch, stop)
+        folder = runfolder.create(chosen.out, time.time(), chosen.profile.name)  # before the core
+        try:
+            with systems(chosen, scratch) as core:
+                if stop.reason is not None:
+                    print("surge rehearse: interrupted before Locust started: nothing was run")
+                    folder.rmdir()
+                    return exits.NOT_VALID
+                ran = run(chosen, core, folder, scratch, stop)
+        except embedded.CoreError:
+            folder.rmdir()  # nothing ran: no empty run folder is left to mistake for one
+            raise
     if ran.run is None or ran.verdict is None:
         return exits.BAD_INPUT if ran.code == exits.BAD_INPUT else exits.NOT_VALID
     print(outcome(ran.run, ran.verdict, chosen.host or "the embedded mock core"))

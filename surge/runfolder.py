@@ -252,17 +252,21 @@ def folder_name(started: float, profile: str) -> str:
 
 
 def create(root: Path, started: float, profile: str) -> Path:
-    """A new, empty run folder under `root` (a suffix keeps two runs of one second apart)."""
-    root.mkdir(parents=True, exist_ok=True)
+    """A new, empty run folder under `root` (a suffix keeps two runs of one second apart).
+    Raises `BadInput` (one line) when `root` cannot hold one: read-only, full, not a folder."""
     base = folder_name(started, profile)
-    for n in range(1000):
-        path = root / (base if n == 0 else f"{base}-{n}")
-        try:
-            path.mkdir()
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(f"{root}: no free run folder name for {base}")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1000):
+            path = root / (base if n == 0 else f"{base}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+    except OSError as error:
+        raise BadInput(f"{root}: cannot write a run folder there: {error.strerror}") from None
+    raise BadInput(f"{root}: no free run folder name for {base}")
 
 
 def without_secrets(argv: Sequence[str]) -> list[str]:

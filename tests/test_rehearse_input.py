@@ -102,6 +102,21 @@ def test_a_core_config_the_core_refuses_names_the_file_field_and_reason(tmp_path
     assert str(config) in line
     assert "lanes" in line
     assert "slots" in line
+    assert not any((tmp_path / "out").iterdir())  # no empty run folder to mistake for a run
+
+
+@pytest.mark.parametrize(
+    "args", [["rehearse", "--time-scale", "5000"], ["capacity", "--from", "1", "--to", "1"]]
+)
+def test_a_results_folder_that_cannot_be_written_is_one_line_and_exit_2(args: list[str]) -> None:
+    """/proc/sys exists and holds no new folder, even for root: one line, no traceback, and
+    refused before the embedded core starts."""
+    done = surge(*args, "--out", "/proc/sys")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        "surge: /proc/sys: cannot write a run folder there: No such file or directory"
+    )
+    assert "embedded mock core at" not in done.stdout
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="--workers is at most the cores")
