@@ -25,8 +25,8 @@ class Core:
     clock: Callable[[], float] = time.time
     tokens: dict[str, str] = field(default_factory=dict)
     """Bearer token -> channel name."""
-    in_flight: set[str] = field(default_factory=set)
-    """Idempotency keys whose first request has not finished yet."""
+    in_flight: set[tuple[str, str]] = field(default_factory=set)
+    """(caller, idempotency key) pairs whose first request has not finished yet."""
 
 
 def core_of(request: Request) -> Core:

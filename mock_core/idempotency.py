@@ -1,8 +1,10 @@
 """Idempotency keys: a retried write is answered from the record of the first, never applied twice.
 
-The first request with a key runs its operation and stores its response in the same transaction as
-the postings it made, so either both survive a crash or neither does. A repeat with the same payload
-gets the stored response; with another payload, 422; while the first is still running, 409.
+Keys belong to their caller, as a payment API's belong to an account: the same key from another
+caller is that caller's own first use, never a replay of someone else's answer. The first request
+with a key runs its operation and stores its response in the same transaction as the postings it
+made, so either both survive a crash or neither does. A repeat with the same parsed request gets
+the stored response; with another request, 422; while the first is still running, 409.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import hashlib
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from fastapi import Request
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -38,12 +42,15 @@ class Write(Caller):
     key: str
     method: str
     path: str
+    caller: str
+    """Whose keys these are; see `caller_of`."""
 
     async def run(self, payload: BaseModel | None, operation: Operation) -> Response:
         """Apply `operation` once for this key and payload; answer repeats from the record."""
         fingerprint = self._fingerprint(payload)
         core, key = self.core, self.key
-        if key in core.in_flight:
+        owned = (self.caller, key)
+        if owned in core.in_flight:
             raise Problem(
                 409,
                 "Request in flight",
@@ -52,7 +59,7 @@ class Write(Caller):
                 headers={"Retry-After": "1"},
             )
         stored = core.conn.execute(
-            "SELECT fingerprint, status, body FROM idempotency WHERE key = ?", (key,)
+            "SELECT fingerprint, status, body FROM idempotency WHERE caller = ? AND key = ?", owned
         ).fetchone()
         if stored is not None:
             if stored["fingerprint"] != fingerprint:
@@ -63,12 +70,12 @@ class Write(Caller):
                     field="Idempotency-Key",
                 )
             return _response(stored["status"], stored["body"], {REPLAYED_HEADER: "true"})
-        core.in_flight.add(key)
+        core.in_flight.add(owned)
         try:
             await admission.admit(self)
             status, body = self._apply(operation, fingerprint)
         finally:
-            core.in_flight.discard(key)
+            core.in_flight.discard(owned)
         return _response(status, body)
 
     def _apply(self, operation: Operation, fingerprint: str) -> tuple[int, bytes]:
@@ -87,15 +94,35 @@ class Write(Caller):
 
     def _record(self, fingerprint: str, status: int, body: bytes) -> None:
         self.core.conn.execute(
-            "INSERT INTO idempotency (key, fingerprint, status, body, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (self.key, fingerprint, status, body, self.core.clock()),
+            "INSERT INTO idempotency (caller, key, fingerprint, status, body, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self.caller, self.key, fingerprint, status, body, self.core.clock()),
         )
 
     def _fingerprint(self, payload: BaseModel | None) -> str:
-        data = payload.model_dump(mode="json") if payload is not None else None
-        raw = orjson.dumps([self.method, self.path, data], option=orjson.OPT_SORT_KEYS)
+        # The parsed request, not its text: defaults filled in, keys sorted, and decimals by
+        # value, so "0.02" and "0.020" are one request and a retry that reformats is no reuse.
+        data = payload.model_dump() if payload is not None else None
+        raw = orjson.dumps(
+            [self.method, self.path, data], default=_canonical, option=orjson.OPT_SORT_KEYS
+        )
         return hashlib.sha256(raw).hexdigest()
+
+
+def _canonical(value: object) -> Any:
+    if isinstance(value, Decimal):
+        # Fixed-point, so 20000 and 20000.00 agree (normalize alone would print 2E+4 for one).
+        return format(value.normalize(), "f")
+    return to_jsonable_python(value)
+
+
+def caller_of(caller: Caller) -> str:
+    """The owner of a request's idempotency keys: its channel.
+
+    Customer sessions do not exist yet; when they do, a session's keys are its customer's on that
+    channel (`online:C00000001`), so that two customers of one channel cannot replay each other.
+    """
+    return caller.channel.value
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -145,6 +172,7 @@ def write(*channels: Channel) -> Callable[[Request], Awaitable[Write]]:
             _key(scope),
             scope["method"],
             scope["path"],
+            caller_of(caller),
         )
 
     setattr(writer, SCOPE_ATTRIBUTE, frozenset(channels))

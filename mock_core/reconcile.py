@@ -113,21 +113,24 @@ def no_forbidden_negative(conn: sqlite3.Connection) -> Check:
 
 
 def one_posting_per_key(conn: sqlite3.Connection) -> Check:
+    # Keys are the caller's (mock_core.idempotency.caller_of), and a journal entry's caller is the
+    # channel it came through: two channels may each post once under one key.
     bad = conn.execute(
-        "SELECT idempotency_key, count(*) AS entries FROM journal"
-        " WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key HAVING entries > 1 LIMIT 10"
+        "SELECT idempotency_key, channel, count(*) AS entries FROM journal"
+        " WHERE idempotency_key IS NOT NULL GROUP BY channel, idempotency_key HAVING entries > 1"
+        " LIMIT 10"
     ).fetchall()
     (keys,) = conn.execute("SELECT count(*) FROM idempotency").fetchone()
     orphans = conn.execute(
         "SELECT count(*) FROM journal j WHERE j.idempotency_key IS NOT NULL AND NOT EXISTS"
-        " (SELECT 1 FROM idempotency i WHERE i.key = j.idempotency_key)"
+        " (SELECT 1 FROM idempotency i WHERE i.caller = j.channel AND i.key = j.idempotency_key)"
     ).fetchone()[0]
     return _check(
         "one_posting_per_key",
-        "at most one journal entry per idempotency key, each with its stored response",
+        "at most one journal entry per caller's idempotency key, each with its stored response",
         not bad and orphans == 0,
         keys=keys,
-        repeated=[{"key": r[0], "entries": r[1]} for r in bad],
+        repeated=[{"key": r[0], "caller": r[1], "entries": r[2]} for r in bad],
         entries_without_response=orphans,
     )
 

@@ -47,8 +47,8 @@ CREATE TABLE IF NOT EXISTS cash_movements (
     currency TEXT NOT NULL, amount INTEGER NOT NULL, branch_id TEXT NOT NULL,
     account_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body BLOB NOT NULL,
-    created_at REAL NOT NULL);
+    caller TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status INTEGER NOT NULL,
+    body BLOB NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (caller, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS loans (
     n INTEGER PRIMARY KEY, customer_n INTEGER NOT NULL REFERENCES customers(n),
     amount INTEGER NOT NULL, term_months INTEGER NOT NULL, purpose TEXT NOT NULL,
@@ -124,8 +124,40 @@ def connect(path: Path) -> sqlite3.Connection:
         raise sqlite3.OperationalError(f"{path}: journal_mode is {mode!r}, not WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    _set_aside_unscoped_keys(conn)
     conn.executescript(SCHEMA)
+    _scope_unscoped_keys(conn)
     return conn
+
+
+_UNSCOPED = "idempotency_unscoped"
+
+
+def _set_aside_unscoped_keys(conn: sqlite3.Connection) -> None:
+    # A ledger written before keys were scoped by caller has a `key`-only primary key, which SQLite
+    # cannot alter: move it aside so SCHEMA creates the scoped table, then copy it over.
+    columns = {row["name"] for row in conn.execute("PRAGMA table_info(idempotency)")}
+    if columns and "caller" not in columns:
+        conn.execute(f"ALTER TABLE idempotency RENAME TO {_UNSCOPED}")
+
+
+def _scope_unscoped_keys(conn: sqlite3.Connection) -> None:
+    # A separate step, so a crash after the rename finishes the copy on the next open. A key that
+    # posted is given the channel of its journal entry, so a replay from that channel is still
+    # not applied twice (its fingerprint predates parsed comparison: the replay is 422, not a
+    # second posting). A refusal posted nothing and has no channel to go by; it is dropped.
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_UNSCOPED,)
+    ).fetchone()
+    if found is None:
+        return
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO idempotency (caller, key, fingerprint, status, body, created_at)"
+            " SELECT j.channel, u.key, u.fingerprint, u.status, u.body, u.created_at"
+            f" FROM {_UNSCOPED} u JOIN journal j ON j.idempotency_key = u.key"
+        )
+        conn.execute(f"DROP TABLE {_UNSCOPED}")
 
 
 @contextmanager
