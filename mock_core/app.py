@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.staticfiles import StaticFiles
 
 from mock_core import __version__, problems, seed, store
 from mock_core.channels import SCOPE_ATTRIBUTE, Channel
@@ -20,6 +24,13 @@ from mock_core.limits import BodyLimit
 from mock_core.metrics import Metrics, RecordRequests
 from mock_core.routes import ROUTERS
 from mock_core.settings import Settings
+
+DOCS_ASSETS = "/docs/static"
+"""Where Swagger UI's files are served from: the service itself, never a CDN, so `/docs` works on a
+network with no way out. The files are fastapi-offline's `static` folder, Swagger UI 5: it renders
+the OpenAPI 3.1 document FastAPI writes, which swagger-ui-bundle's Swagger UI 4 cannot. Only the
+files are used, not its app factory."""
+_ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 
 
 def create_app(settings: Settings, db_path: Path) -> FastAPI:
@@ -48,6 +59,10 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
         title="branch-surge mock core",
         version=__version__,
         description="A mock core-banking service for branch surge rehearsals.",
+        # FastAPI's own pages load their assets from a CDN; _docs serves them from the package.
+        docs_url=None,
+        # No ReDoc: its bundle fetches its logo from cdn.redoc.ly whatever its options say.
+        redoc_url=None,
     )
     app.state.core = core
     app.state.metrics = Metrics(core)
@@ -62,8 +77,25 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    _docs(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """`/docs`, FastAPI's own page on assets of the service: like `/openapi.json`, it needs no
+    token."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_ASSETS_DIR), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -79,7 +111,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         }
         for context in iter_route_contexts(app.routes):
             route = context.original_route
-            if isinstance(route, APIRoute):
+            if isinstance(route, APIRoute) and route.include_in_schema:
                 for method in route.methods:
                     _document_route(route, doc["paths"][context.path_format][method.lower()])
         app.openapi_schema = doc
