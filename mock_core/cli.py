@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from mock_core.settings import SettingsError, Tokens, load_settings
@@ -20,6 +23,10 @@ SHUTDOWN_GRACE = 3.0
 waits for every one, and a request held by a lane's service time or a hang fault (up to
 `settings.DRAW_MAX` and 600 s) would keep a stopped service alive. Cancelling is safe: a write's
 transaction has no `await` inside it, so a cancelled request has posted nothing or everything."""
+
+
+PARENT_POLL_S = 0.5
+"""How often `--exit-with-parent` looks for its parent."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         help="no simulated service time or slot limits (for benchmarks)",
     )
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--exit-with-parent",
+        type=int,
+        metavar="PID",
+        help="stop (as on SIGTERM) once process PID, which started this one, is gone",
+    )
     parser.add_argument(
         "--tokens-file",
         type=Path,
@@ -105,6 +118,19 @@ def _listen_problem(host: str, port: int) -> str | None:
     return None
 
 
+def _exit_with_parent(pid: int) -> None:
+    """A service started for one rehearsal stops when the rehearsal is gone, however it went:
+    killed with SIGKILL, it could not stop its children, and the core would serve on, orphaned.
+    Once orphaned a process is re-parented, so its parent's pid changes."""
+
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(PARENT_POLL_S)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     problem = _check_loopback(args.host)
@@ -134,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"mock-core: --tokens-file: cannot write {tokens_file}: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
+
+    if args.exit_with_parent is not None:
+        _exit_with_parent(args.exit_with_parent)
 
     import uvicorn
 

@@ -116,6 +116,7 @@ def start(
                     *children.script("mock-core", "mock_core"),
                     *("--host", children.LOOPBACK, "--port", str(port)),
                     *("--db", str(folder / "ledger.sqlite"), "--config", str(config)),
+                    *("--exit-with-parent", str(os.getpid())),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,

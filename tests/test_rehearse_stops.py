@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from surge import runfolder, verdict
@@ -64,3 +65,28 @@ def test_an_option_locust_refuses_exits_2_and_leaves_no_run_folder(tmp_path: Pat
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Locust wrote no run folder" in done.stderr
     assert list(out.iterdir()) == []
+
+
+def test_a_rehearsal_killed_outright_leaves_no_embedded_core_serving(tmp_path: Path) -> None:
+    """SIGKILL gives the rehearsal no chance to stop its children; the core it started stops
+    by itself once its parent is gone (`mock-core --exit-with-parent`), not orphaned for good."""
+    out = tmp_path / "results"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "surge", "rehearse", *SHORT, "--out", str(out), *FEW_CUSTOMERS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert child.stdout is not None
+    try:
+        core = next(line for line in child.stdout if "embedded mock core at " in line)
+        child.kill()
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    url = core.split("embedded mock core at ")[1].strip()
+    deadline = time.monotonic() + 15
+    while not refused(url) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert refused(url), "the embedded core still serves after its rehearsal was killed"
