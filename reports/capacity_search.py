@@ -24,7 +24,7 @@ from plotly.offline import get_plotlyjs
 
 from reports import analysis, gate, render
 from reports.capacity import KNEE_FACTOR
-from reports.gate import Case, Gate
+from reports.gate import Case, Gate, Gated
 from reports.i18n import LANGUAGES, Words, language_for
 from reports.report import STEP_SUMMARY
 from reports.scalability import UslFit, fit_usl
@@ -63,18 +63,8 @@ class Search:
 
 
 @dataclass(frozen=True)
-class Concluded:
+class Concluded(Gated):
     search: Search
-    gate: Gate
-    report: Path | None
-
-    @property
-    def exit_code(self) -> int:
-        return self.gate.exit_code
-
-    @property
-    def failures(self) -> list[str]:
-        return [case.message for case in self.gate.failures]
 
 
 def is_search(folder: Path) -> bool:
@@ -121,7 +111,7 @@ def conclude(
     if html:
         path = output or folder / runfolder.REPORT
         runfolder.write_output(path, _html(search, words, language, judged))
-    return Concluded(search, judged, path)
+    return Concluded(gate=judged, report=path, search=search)
 
 
 def _answer_cases(search: Search) -> list[Case]:

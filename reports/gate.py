@@ -22,6 +22,7 @@ import math
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -103,6 +104,23 @@ class Gate:
                     ElementTree.SubElement(test, "system-out").text = case.message
         ElementTree.indent(root)
         return ElementTree.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+@dataclass(frozen=True)
+class Gated:
+    """A folder concluded (a run's or a capacity search's): the gate's judgement and the report
+    written, if one was asked for; what `surge rehearse` and `surge capacity` end with."""
+
+    gate: Gate
+    report: Path | None
+
+    @property
+    def exit_code(self) -> int:
+        return self.gate.exit_code
+
+    @property
+    def failures(self) -> list[str]:
+        return [case.message for case in self.gate.failures]
 
 
 def gate(analysis: Analysis, baseline: Analysis | None = None, max_regression: float = 0.1) -> Gate:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reports import render
 from reports.analysis import Analysis, analyse, summary
-from reports.gate import Gate, gate
+from reports.gate import Gate, Gated, gate
 from reports.i18n import LANGUAGES, language_for
 from surge import runfolder
 from surge.exits import BadInput
@@ -25,19 +25,8 @@ STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
 @dataclass(frozen=True)
-class Conclusion:
+class Conclusion(Gated):
     analysis: Analysis
-    gate: Gate
-    report: Path | None
-    """The HTML report written, if one was asked for."""
-
-    @property
-    def exit_code(self) -> int:
-        return self.gate.exit_code
-
-    @property
-    def failures(self) -> list[str]:
-        return [case.message for case in self.gate.failures]
 
 
 def conclude(
@@ -81,7 +70,7 @@ def conclude(
     if html:
         path = output or run.path / runfolder.REPORT
         runfolder.write_output(path, render.html(analysis, chosen, judged))
-    return Conclusion(analysis, judged, path)
+    return Conclusion(gate=judged, report=path, analysis=analysis)
 
 
 def _cases(judged: Gate) -> dict[str, object]:
