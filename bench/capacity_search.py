@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -49,7 +47,7 @@ REPO_DIR = BENCH_DIR.parent
 KIOSK_LANE = REPO_DIR / "examples" / "capacity" / "kiosk_lane.toml"
 sys.path.insert(0, str(REPO_DIR))  # run as `python bench/capacity_search.py` from anywhere
 
-from processes import SetupError, exit_on_sigterm, log_tail, warn_if_busy  # noqa: E402
+from processes import SetupError, in_work_folder, log_tail, warn_if_busy  # noqa: E402
 
 from reports.queueing import max_arrival_rate, response_time_tail  # noqa: E402
 from surge import children  # noqa: E402
@@ -257,9 +255,8 @@ def conclude(name: str, case: Case, data: dict[str, Any], code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     case = CASES[args.case]
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="capacity-bench-"))
-    try:
+
+    def measure(workdir: Path) -> int:
         print(
             f"capacity search: {args.case}, predicted {case.predicted_per_s:.1f} requests/s,"
             f" steps of {args.step_duration:g} s",
@@ -268,17 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         warn_if_busy()
         data, code = search(case, args, workdir)
         return conclude(args.case, case, data, code)
-    except SetupError as exc:
-        print(f"capacity_search: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except KeyboardInterrupt:
-        print("capacity_search: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+
+    return in_work_folder("capacity_search", args.keep, measure)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,8 @@ import os
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,8 +51,8 @@ from processes import (  # noqa: E402
     HOST,
     LOOPBACK_OPENER,
     SetupError,
-    exit_on_sigterm,
     free_port,
+    in_work_folder,
     log_tail,
     stop,
     warn_if_busy,
@@ -682,21 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"harness_overhead: {problem}", file=sys.stderr)
         return EXIT_SETUP
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="harness-bench-"))
-    try:
-        return run(args, workdir)
-    except SetupError as exc:
-        print(f"harness_overhead: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except KeyboardInterrupt:
-        print("harness_overhead: interrupted; servers stopped", file=sys.stderr)
-        return 128 + signal.SIGINT
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return in_work_folder("harness_overhead", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +46,7 @@ from harness_overhead import (  # noqa: E402
     write_pool,
     write_profile,
 )
-from processes import SetupError, exit_on_sigterm, warn_if_busy  # noqa: E402
+from processes import SetupError, in_work_folder, warn_if_busy  # noqa: E402
 
 from surge import runfolder, verdict  # noqa: E402
 from surge.runfolder import RunFolderError  # noqa: E402
@@ -255,21 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"memory_growth: {problem}", file=sys.stderr)
         return EXIT_SETUP
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="memory-bench-"))
-    try:
-        return run(args, workdir)
-    except SetupError as exc:
-        print(f"memory_growth: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except KeyboardInterrupt:
-        print("memory_growth: interrupted; servers stopped", file=sys.stderr)
-        return 128 + signal.SIGINT
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return in_work_folder("memory_growth", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

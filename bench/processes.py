@@ -5,9 +5,13 @@ outlives a benchmark."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -25,10 +29,15 @@ __all__ = [
     "SetupError",
     "exit_on_sigterm",
     "free_port",
+    "in_work_folder",
     "log_tail",
     "stop",
     "warn_if_busy",
 ]
+
+
+EXIT_SETUP = 2
+"""Every benchmark's exit code when it could not run at all (`SetupError`)."""
 
 
 class SetupError(Exception):
@@ -57,3 +66,24 @@ def warn_if_busy() -> None:
 def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Turn SIGTERM into SystemExit so the `finally` blocks still stop the servers."""
     sys.exit(128 + signum)
+
+
+def in_work_folder(name: str, keep: bool, body: Callable[[Path], int]) -> int:
+    """`body` in a new temporary work folder, removed after unless `keep`: SIGTERM and Ctrl-C end
+    it through the `finally` blocks that stop its servers, and a `SetupError` is one line and
+    exit 2. The exit code is `body`'s."""
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    try:
+        return body(workdir)
+    except SetupError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; servers stopped", file=sys.stderr)
+        return 128 + signal.SIGINT
+    finally:
+        if keep:
+            print(f"work folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -32,11 +32,8 @@ import argparse
 import itertools
 import math
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +46,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(REPO_DIR))  # run as `python bench/report_scale.py` from anywhere
 
-from processes import SetupError, exit_on_sigterm, log_tail, stop, warn_if_busy  # noqa: E402
+from processes import SetupError, in_work_folder, log_tail, stop, warn_if_busy  # noqa: E402
 
 from mock_core.settings import LaneRouting  # noqa: E402
 from surge import runfolder  # noqa: E402
@@ -506,21 +503,7 @@ def conclude(small: Report, large: Report, *, absolute: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="report-scale-"))
-    try:
-        return run(args, workdir)
-    except SetupError as exc:
-        print(f"report_scale: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except KeyboardInterrupt:
-        print("report_scale: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
-    finally:
-        if args.keep:
-            print(f"work folder kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    return in_work_folder("report_scale", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":
