@@ -22,8 +22,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from reports import analysis, gate, render
+from reports import correctness, gate, render
 from reports.capacity import KNEE_FACTOR
+from reports.frames import frames
 from reports.gate import Case, Gate, Gated
 from reports.i18n import LANGUAGES, Words, language_for
 from reports.report import STEP_SUMMARY
@@ -136,15 +137,13 @@ def _answer_cases(search: Search) -> list[Case]:
 
 
 def _ledger_cases(search: Search) -> list[Case]:
+    """Every run's correctness cases, once a run: a repeat's step lists the runs before it."""
+    names = dict.fromkeys(name for step in search.steps for name in step["runs"])
     cases = []
-    for step in search.steps:
-        for name in step["runs"]:
-            analysed = analysis.analyse(runfolder.load(search.folder / name))
-            for case in gate.gate(analysed, None).cases:
-                if case.suite == "correctness":
-                    cases.append(
-                        Case(case.suite, f"{name}: {case.name}", case.passed, case.message)
-                    )
+    for name in names:
+        run = runfolder.load(search.folder / name)
+        for case in gate.correctness_cases(correctness.correctness(run, frames(run))):
+            cases.append(Case(case.suite, f"{name}: {case.name}", case.passed, case.message))
     return cases
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis import Analysis
+from reports.correctness import Correctness
 from reports.frames import ERRORS
 from reports.slo import Judgement
 from surge import exits
@@ -126,7 +127,7 @@ class Gated:
 def gate(analysis: Analysis, baseline: Analysis | None = None, max_regression: float = 0.1) -> Gate:
     cases = [_validity(analysis)]
     cases += [_slo(j, analysis) for j in analysis.slos.judgements]
-    cases += _correctness(analysis)
+    cases += correctness_cases(analysis.correctness)
     if baseline is not None:
         cases += regressions(analysis, baseline, max_regression)
     return Gate(cases)
@@ -166,8 +167,9 @@ def _unit(metric: str) -> Callable[[float | None], str]:
     return lambda v: "-" if v is None else f"{v:.0f} ms"
 
 
-def _correctness(analysis: Analysis) -> list[Case]:
-    books = analysis.correctness
+def correctness_cases(books: Correctness) -> list[Case]:
+    """The ledger's reconcile checks and the AML patterns, a case each (skipped without the
+    target's admin answers)."""
     if books.reconcile is None:
         cases = [Case("correctness", "ledger reconciled", None, "no /admin/reconcile answer")]
     else:

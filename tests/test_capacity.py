@@ -17,7 +17,9 @@ import httpx
 import pytest
 import tomli_w
 
+from reports import capacity_search
 from surge import capacity, runfolder
+from tests.runs import make
 from tests.support import free_port
 from tests.test_gate import surge
 
@@ -216,3 +218,40 @@ def test_a_repeated_step_draws_its_own_arrivals(tmp_path: Path) -> None:
     assert len(set(seeds)) == 3
     assert seeds[0] == chosen.profile.seed
     assert chosen.phase.name == "lunch_peak"  # the busiest, by default
+
+
+def test_a_run_pooled_into_repeats_is_gated_once(tmp_path: Path) -> None:
+    """A repeat's step lists the runs before it: each run's ledger checks are one case each."""
+    folder = tmp_path / "search"
+    check = {"name": "one_posting_per_key", "description": "no write applied twice", "ok": True}
+    for name in ("01-x2", "02-x2"):
+        run = make(folder / "steps" / name)
+        runfolder.write_answer(run, runfolder.RECONCILE, {"ok": True, "checks": [check]})
+    judged = {"requests_per_s": 2.0, "p95_ms": 20.0, "mean_ms": 10.0, "why": "held"}
+    steps = [
+        {"multiple": 2.0, "status": "unclear", "runs": ["steps/01-x2"], "judged": judged},
+        {
+            "multiple": 2.0,
+            "status": "pass",
+            "runs": ["steps/01-x2", "steps/02-x2"],
+            "judged": judged,
+        },
+    ]
+    found = {
+        "format_version": capacity.FORMAT_VERSION,
+        "profile": "weekday",
+        "phase": "morning",
+        "range": [2.0, 2.0],
+        "steps": steps,
+        "ending": "above_range",
+        "interrupted": None,
+        "sustained": {"multiple": 2.0, "visits_per_s": {"counter": 1.0}, "requests_per_s": 2.0},
+        "failed_multiple": None,
+    }
+    (folder / capacity.CAPACITY).write_text(json.dumps(found), encoding="utf-8")
+    gated = capacity_search.conclude(folder, html=False, language="en")
+    names = [case.name for case in gated.gate.cases]
+    assert len(names) == len(set(names))
+    assert "steps/01-x2: ledger: one_posting_per_key" in names
+    assert "steps/02-x2: ledger: one_posting_per_key" in names
+    assert gated.exit_code == 0
