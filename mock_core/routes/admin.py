@@ -93,9 +93,7 @@ async def ledger_keys(
         " ORDER BY 1 LIMIT ?",
         (cursor or "", cursor or "", limit),
     ).fetchall()
-    items = [
-        {"key": r[0], "answers": r[1], "status": r[2], "entries": r[3]} for r in rows
-    ]
+    items = [{"key": r[0], "answers": r[1], "status": r[2], "entries": r[3]} for r in rows]
     return {"items": items, "next_cursor": rows[-1][0] if len(rows) == limit else None}
 
 
