@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from mock_core import reconcile, seed, store
 from mock_core.channels import ADMIN, Caller, allow
+from mock_core.fields import RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.ids import public_id
 from mock_core.routes.paging import Page, page_query
@@ -42,7 +43,7 @@ class AlertOut(BaseModel):
     detail: str
 
 
-class ResetIn(BaseModel):
+class ResetIn(RequestBody):
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="default: the current seed")
     customers: int | None = Field(None, ge=0, le=100_000)
 
