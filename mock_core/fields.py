@@ -50,8 +50,9 @@ def _digits(value: object) -> object:
     return value
 
 
-QueryInt = Annotated[int, BeforeValidator(_digits)]
-"""An integer in a query string: `50`, not ` 50`, `+50`, `050` or `50.0`."""
+ASCII_DIGITS = BeforeValidator(_digits)
+"""Put after `Query(...)` on an integer in a query string: `50`, not ` 50`, `+50`, `050` or `50.0`.
+(Before it, FastAPI writes the query's bounds into the schema as `ge`/`le`, not as `minimum`.)"""
 
 _INVISIBLE = r"\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 """Bidirectional controls (Trojan Source: U+202A-U+202E, U+2066-U+2069, and the marks U+061C,

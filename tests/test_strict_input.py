@@ -55,14 +55,14 @@ def fresh_id_number() -> str:
     return first17 + resident_id_check_digit(first17)
 
 
-def onboard(api: Api, name: str) -> httpx.Response:
+def onboard(api: Api, name: str = "Li Lei", **extra: str) -> httpx.Response:
     body = {
         "name": name,
         "id_number": fresh_id_number(),
         "phone": "13812345678",
         "home_branch": "B001",
     }
-    return api.post("/v1/customers", body)
+    return api.post("/v1/customers", {**body, **extra})
 
 
 def enquiry(api: Api, **fields: str) -> httpx.Response:
@@ -152,6 +152,14 @@ def test_a_lane_change_takes_integers_only(live: Api) -> None:
         "/admin/capacity", json={"lanes": {"teller-core": {"slots": True}}}, headers=auth("admin")
     )
     problem(response, 422, "lanes.teller-core.slots")
+
+
+def test_a_query_integer_keeps_its_bounds_in_the_openapi_document(live: Api) -> None:
+    doc = live.ok(live.client.get("/openapi.json"), 200)
+    (limit,) = [
+        p for p in doc["paths"]["/v1/customers"]["get"]["parameters"] if p["name"] == "limit"
+    ]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 200)
 
 
 @pytest.mark.parametrize("limit", [" 5", "+5", "5.0", "05"])
@@ -282,3 +290,11 @@ def test_an_id_with_arabic_indic_digits_names_no_customer(live: Api) -> None:
     problem(live.get("/v1/customers/C٠٠٠٠٠٠٠١"), 422, "customer_id")
     body = {"customer_id": "C٠٠٠٠٠٠٠٤", "kind": "enquiry", "channel": "counter"}
     problem(live.post("/v1/enquiries", {**body, "subject": "s", "text": "t"}), 422, "customer_id")
+
+
+def test_an_id_number_is_ascii_digits_and_nothing_after_them(live: Api) -> None:
+    valid = fresh_id_number()
+    arabic = valid[:6].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")) + valid[6:]
+    for id_number in (arabic, valid + "\n"):
+        problem(onboard(live, id_number=id_number), 422, "id_number")
+    problem(onboard(live, phone="13812345678\n"), 422, "phone")
