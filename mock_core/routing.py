@@ -56,6 +56,8 @@ class JSONRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:  # no body to read: reads cost nothing more
+            return handler
 
         async def strict(request: Request) -> Response:
             return await handler(StrictJSONRequest(request.scope, request.receive))
