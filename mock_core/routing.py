@@ -3,21 +3,24 @@
 Each route documents the problem responses every endpoint can give, and answers plain data with
 orjson directly. FastAPI would validate the data against the route's response model first; here
 the response model documents the answer and the schema-conformance fuzz test checks it, so the
-per-request validation is skipped (it was a tenth of a balance inquiry's time).
+per-request validation is skipped (it was a tenth of a balance inquiry's time). A body is read as
+strict JSON (`mock_core.strict_json`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_core.problems import ProblemDocument
+from mock_core.strict_json import StrictJSONRequest
 
 _ERRORS = {
     400: "malformed request or missing Idempotency-Key",
@@ -50,6 +53,16 @@ class JSONRoute(APIRoute):
             return Response(orjson.dumps(result), status_code=status, media_type="application/json")
 
         super().__init__(path, answer, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:  # no body to read: reads cost nothing more
+            return handler
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:

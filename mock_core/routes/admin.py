@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from mock_core import reconcile, seed, store
 from mock_core.channels import ADMIN, Caller, allow
+from mock_core.fields import ASCII_DIGITS, RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.ids import public_id
 from mock_core.routes.paging import Page, page_query
@@ -54,7 +55,7 @@ KEYS_PAGE_MAX = 5000
 """Keys per page of the ledger export: a long run writes tens of thousands."""
 
 
-class ResetIn(BaseModel):
+class ResetIn(RequestBody):
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="default: the current seed")
     customers: int | None = Field(None, ge=0, le=100_000)
 
@@ -75,7 +76,7 @@ async def ledger_keys(
     cursor: Annotated[
         str | None, Query(min_length=1, max_length=255, description="from next_cursor")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=KEYS_PAGE_MAX)] = 1000,
+    limit: Annotated[int, Query(ge=1, le=KEYS_PAGE_MAX), ASCII_DIGITS] = 1000,
 ) -> Any:
     """Every idempotency key the ledger holds, in key order: how many answers are stored for it
     and how many journal entries carry it. What a client checks its acknowledged writes

@@ -10,9 +10,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from mock_core import ledger
 from mock_core.channels import CUSTOMER_CHANNELS, TELLER, Caller, allow
+from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.identity import resident_id_problem
-from mock_core.ids import CustomerId, public_id, row_of
+from mock_core.ids import BranchRef, CustomerId, public_id, row_of
 from mock_core.masking import mask_id_number, mask_name, mask_phone
 from mock_core.money import Currency
 from mock_core.problems import Problem, not_found
@@ -25,12 +26,12 @@ router = api_router("/v1/customers", "customers")
 Segment = Literal["mass", "affluent", "private"]
 
 
-class CustomerIn(BaseModel):
-    name: str = Field(min_length=1, max_length=60)
+class CustomerIn(RequestBody):
+    name: Line = Field(min_length=1, max_length=60)
     id_number: str = Field(description="18-digit PRC resident ID number with a valid check digit")
     phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")
     segment: Segment = "mass"
-    home_branch: str = Field(pattern=r"^B\d{3}$")
+    home_branch: BranchRef
     open_accounts: list[Currency] = Field(
         default_factory=lambda: ["CNY"], max_length=5, description="current accounts to open"
     )
