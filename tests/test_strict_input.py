@@ -215,7 +215,7 @@ def test_an_appointment_day_given_as_a_number_is_refused_as_a_date(live: Api, da
         "customer_id": "C00000001",
         "service_type": "cash",
     }
-    found = problem(live.post("/v1/appointments", body, "online"), 422, "day")
+    found = problem(live.post("/v1/appointments", body, live.login("online")), 422, "day")
     assert found["title"] == "Invalid request"  # not 1970-01-01 refused as out of range
     assert "YYYY-MM-DD" in found["detail"]
 

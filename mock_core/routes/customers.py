@@ -8,17 +8,18 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field, field_validator
 
-from mock_core import ledger
+from mock_core import ledger, sessions
 from mock_core.channels import CUSTOMER_CHANNELS, TELLER, Caller, allow
 from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.identity import resident_id_problem
 from mock_core.ids import BranchRef, CustomerId, public_id, row_of
-from mock_core.masking import mask_id_number, mask_name, mask_phone
+from mock_core.masking import mask_card, mask_id_number, mask_name, mask_phone
 from mock_core.money import Currency
 from mock_core.problems import Problem, not_found
 from mock_core.routes.accounts import AccountOut, account_out
 from mock_core.routes.paging import Page, page_query
+from mock_core.routes.sessions import CardNumber, Password, Pin
 from mock_core.routing import api_router
 
 router = api_router("/v1/customers", "customers")
@@ -35,6 +36,11 @@ class CustomerIn(RequestBody):
     open_accounts: list[Currency] = Field(
         default_factory=lambda: ["CNY"], max_length=5, description="current accounts to open"
     )
+    card_number: CardNumber | None = Field(None, description="the card issued for the kiosk")
+    # Secrets stay out of the idempotency fingerprint (`model_dump`): only their salted hashes
+    # are kept (mock_core.sessions).
+    pin: Pin | None = Field(None, exclude=True, description="the card's 6-digit PIN")
+    password: Password | None = Field(None, exclude=True, description="for online banking")
 
     @field_validator("id_number")
     @classmethod
@@ -52,6 +58,7 @@ class CustomerOut(BaseModel):
     phone: str
     segment: Segment
     home_branch: str
+    card_number: str | None = Field(None, description="masked; only in the onboarding answer")
     accounts: list[AccountOut] | None = None
 
 
@@ -82,6 +89,8 @@ def _accounts(conn: sqlite3.Connection, customer_n: int) -> list[dict[str, Any]]
 
 @router.post("", status_code=201, response_model=CustomerOut)
 async def onboard(body: CustomerIn, w: Write = Depends(write(TELLER))) -> Any:
+    """The credentials given (card and PIN, password) are stored as salted hashes and never
+    answered: the answer shows the card number masked."""
     settings = w.core.settings
 
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
@@ -111,16 +120,36 @@ async def onboard(body: CustomerIn, w: Write = Depends(write(TELLER))) -> Any:
                 f"this ID number already belongs to customer {public_id('C', existing['n'])}",
                 field="id_number",
             )
+        if (body.card_number is None) != (body.pin is None):
+            missing = "pin" if body.pin is None else "card_number"
+            raise Problem(
+                422, "Invalid request", f"{missing}: a card and its PIN go together", field=missing
+            )
+        stored = sessions.stored(body.card_number, body.pin, body.password)
+        if (
+            stored[0] is not None
+            and conn.execute(
+                "SELECT 1 FROM customers WHERE card_digest = ?", (stored[0],)
+            ).fetchone()
+            is not None
+        ):
+            raise Problem(
+                409,
+                "Card issued",
+                "this card number belongs to another customer",
+                field="card_number",
+            )
         n = conn.execute(
-            "INSERT INTO customers (name, id_number, phone, segment, home_branch, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (body.name, body.id_number, body.phone, body.segment, body.home_branch, at),
+            "INSERT INTO customers (name, id_number, phone, segment, home_branch, created_at,"
+            " card_digest, salt, pin_hash, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (body.name, body.id_number, body.phone, body.segment, body.home_branch, at, *stored),
         ).lastrowid
         assert n is not None
         for currency in dict.fromkeys(body.open_accounts):
             ledger.open_customer_account(conn, n, "current", currency, body.home_branch, at)
         row = conn.execute("SELECT * FROM customers WHERE n = ?", (n,)).fetchone()
-        return 201, {**customer_out(row), "accounts": _accounts(conn, n)}
+        card = mask_card(body.card_number) if body.card_number else None
+        return 201, {**customer_out(row), "card_number": card, "accounts": _accounts(conn, n)}
 
     return await w.run(body, operation)
 
@@ -152,5 +181,6 @@ async def customer_accounts(
     kind: Annotated[Literal["current", "savings"] | None, Query()] = None,
 ) -> Any:
     conn = caller.core.conn
+    caller.visible(row_of(customer_id), "customer", customer_id, "customer_id")
     row = customer_row(conn, customer_id, "customer_id")
     return [a for a in _accounts(conn, row["n"]) if kind is None or a["kind"] == kind]
