@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -265,8 +266,22 @@ def create(root: Path, started: float, profile: str) -> Path:
                 continue
             return path
     except OSError as error:
-        raise BadInput(f"{root}: cannot write a run folder there: {error.strerror}") from None
+        raise _unwritable(root, error) from None
     raise BadInput(f"{root}: no free run folder name for {base}")
+
+
+def check_writable(folder: Path) -> None:
+    """Raise `BadInput` (the line `create` gives) unless a folder can be made in `folder`
+    (which is made if missing): checked before a run starts, not once its load is on."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".writable-", dir=folder))
+    except OSError as error:
+        raise _unwritable(folder, error) from None
+
+
+def _unwritable(folder: Path, error: OSError) -> BadInput:
+    return BadInput(f"{folder}: cannot write a run folder there: {error.strerror}")
 
 
 def without_secrets(argv: Sequence[str]) -> list[str]:
