@@ -302,6 +302,25 @@ def without_secrets(argv: Sequence[str]) -> list[str]:
     return shown
 
 
+def without_secret_values(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` (a config file's tables) with the value of every secret-named key blanked,
+    and every value of a secret-named table (`[tokens]`): the names stay, to show what was set."""
+    return {
+        name: _blank(value)
+        if _SECRET.search(name)
+        else without_secret_values(value)
+        if isinstance(value, Mapping)
+        else value
+        for name, value in settings.items()
+    }
+
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {name: _blank(inner) for name, inner in value.items()}
+    return "***"
+
+
 def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The options run.json may keep: every one but the secret ones."""
     return {name: value for name, value in options.items() if not _SECRET.search(name)}
