@@ -9,8 +9,13 @@ polled and the service's RSS read from /proc alongside, then lone reads again.
 tests/test_overload.py pins the behaviour of a short drill; this measures its speed, each as a
 ratio to the reference of the same run, so the targets hold on any machine:
 
-- refusals: the 503s' p99 over the unloaded `/healthz` p99 (a bare round trip), <= 3;
-- `/healthz` under the load: its p99 over the unloaded p99, <= 3;
+- refusals: the 503s' p99 over the p99 of `/healthz` polled at the same time, <= 1.5: a
+  refusal costs no more than a health check (a round trip past the lane), whatever else the
+  cores are doing at the time;
+- `/healthz` under the load: its p99 over the unloaded p99 of a read of the lane, <= 0.25: a
+  health check stays a fraction of one normal read while the lane is swamped (against its own
+  unloaded p99, half a millisecond on an idle machine, any queueing in the event loop would
+  read as a many-fold slowdown of something still fast);
 - memory: peak RSS over the RSS before the load, <= 1.5 (the test's bound);
 - recovery: seconds from the load's last request until 5 reads in a row are back within 1.2
   times the unloaded read p99, over the time the lane's full queue takes to drain, <= 10.
@@ -44,7 +49,7 @@ AFTER_S = 5.0
 RECOVERED_IN_A_ROW = 5
 RECOVERED_WITHIN = 1.2
 """A read is back to normal within this many times the unloaded read p99."""
-TARGETS = {"refusal p99": 3.0, "healthz p99": 3.0, "peak RSS": 1.5, "recovery": 10.0}
+TARGETS = {"refusal p99": 1.5, "healthz p99": 0.25, "peak RSS": 1.5, "recovery": 10.0}
 KEPT_RATE = 0.95
 """The client must send at least this share of the rate asked, or the load was not an overload
 of the multiple claimed (a busy core)."""
@@ -135,8 +140,8 @@ def conclude(drill: Drill, up: bool) -> int:
         flush=True,
     )
     ratios = {
-        "refusal p99": p99(refused) / healthz_ref if refused else math.inf,
-        "healthz p99": p99(drill.healthz) / healthz_ref,
+        "refusal p99": p99(refused) / p99(drill.healthz) if refused else math.inf,
+        "healthz p99": p99(drill.healthz) / p99(drill.reference),
         "peak RSS": peak / drill.rss_start_kb,
         "recovery": math.inf if recovered is None else recovered / drain_s(),
     }
