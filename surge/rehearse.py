@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
+
+import tomli_w
 
 from surge import children, durability, embedded, exits, runfolder, shipped, verdict
 from surge.crash import CrashDrill
@@ -71,10 +74,12 @@ SHOWN = re.compile(
 )
 """Locust's output lines shown on the console; the rest (gevent's tracebacks of users stopped
 twice when the shape shrinks the pool, say) is only counted, and kept in locust.log."""
-KEPT = ("locust.log", "locust_stats.json", "mock-core.toml")
+CORE_SETTINGS = "mock-core.toml"
+KEPT = ("locust.log", "locust_stats.json", CORE_SETTINGS)
 """What the rehearsal adds to the run folder, when it exists: Locust's output and closing
-statistics, and the embedded core's settings (what the systems were). Not the core's log: it
-names the rehearsal's admin token, and only a core that failed has anything to say."""
+statistics, and the embedded core's settings (what the systems were), their tokens blanked (a
+`--core-config` may set them). Not the core's log: it names the rehearsal's admin token, and
+only a core that failed has anything to say."""
 LOCUST_CODES = {exits.OK, exits.BAD_INPUT, exits.NOT_VALID}
 """What the harness ends Locust with: valid, bad input, not valid evidence."""
 
@@ -349,7 +354,7 @@ def run(
         print(f"surge {chosen.command}: {seen.unshown} more lines of Locust's output in locust.log")
     for kept in KEPT:
         if (scratch / kept).exists():
-            shutil.copy2(scratch / kept, folder / kept)
+            _keep(scratch / kept, folder / kept)
     for incident in incidents:
         runfolder.add_incident(folder, incident)
     written = runfolder.load(folder)
@@ -432,6 +437,19 @@ def _run_locust(
         incidents.append(f"Locust ended with exit code {code}")
         print(f"surge {chosen.command}: {incidents[-1]}")
     return code, seen
+
+
+def _keep(source: Path, target: Path) -> None:
+    """Copy a file of the scratch folder into the run folder; the core's settings without the
+    values of their secrets: a run folder gets copied around, its tokens would go with it."""
+    if source.name != CORE_SETTINGS:
+        shutil.copy2(source, target)
+        return
+    settings = tomllib.loads(source.read_text(encoding="utf-8"))
+    header = "# The embedded mock core's settings; secrets blanked (***)\n"
+    target.write_text(
+        header + tomli_w.dumps(runfolder.without_secret_values(settings)), encoding="utf-8"
+    )
 
 
 def locust_environment(

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -289,8 +290,22 @@ def create(root: Path, started: float, profile: str) -> Path:
                 continue
             return path
     except OSError as error:
-        raise BadInput(f"{root}: cannot write a run folder there: {error.strerror}") from None
+        raise _unwritable(root, error) from None
     raise BadInput(f"{root}: no free run folder name for {base}")
+
+
+def check_writable(folder: Path) -> None:
+    """Raise `BadInput` (the line `create` gives) unless a folder can be made in `folder`
+    (which is made if missing): checked before a run starts, not once its load is on."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".writable-", dir=folder))
+    except OSError as error:
+        raise _unwritable(folder, error) from None
+
+
+def _unwritable(folder: Path, error: OSError) -> BadInput:
+    return BadInput(f"{folder}: cannot write a run folder there: {error.strerror}")
 
 
 def without_secrets(argv: Sequence[str]) -> list[str]:
@@ -309,6 +324,25 @@ def without_secrets(argv: Sequence[str]) -> list[str]:
             shown.append(arg)
         hide_next = secret and not equals
     return shown
+
+
+def without_secret_values(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` (a config file's tables) with the value of every secret-named key blanked,
+    and every value of a secret-named table (`[tokens]`): the names stay, to show what was set."""
+    return {
+        name: _blank(value)
+        if _SECRET.search(name)
+        else without_secret_values(value)
+        if isinstance(value, Mapping)
+        else value
+        for name, value in settings.items()
+    }
+
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {name: _blank(inner) for name, inner in value.items()}
+    return "***"
 
 
 def public_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -61,3 +61,33 @@ def test_a_profile_file_writing_more_than_the_cap_is_refused_whatever_the_scale(
     [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert error.startswith(f"error: {profile}: phases[0].arrivals_per_hour.kiosk: 200000")
     assert "above 100000" in error
+
+
+@pytest.mark.parametrize(
+    ("results", "reason"),
+    [
+        (Path("/proc/sys"), "No such file or directory"),  # holds no new folder, even for root
+        (Path("pool.csv/results"), "Not a directory"),  # under a file
+    ],
+)
+def test_a_results_folder_that_cannot_be_written_is_refused_before_any_load(
+    tmp_path: Path, results: Path, reason: str
+) -> None:
+    """Checked at start, not when the run opens its folder: that was a traceback in an event
+    handler, then users waiting for ever on a run that never began."""
+    (tmp_path / "pool.csv").write_text("id\n", encoding="utf-8")
+    where = results if results.is_absolute() else tmp_path / results
+    done = locust("http://127.0.0.1:9", "--results", str(where), timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {where}: cannot write a run folder there: {reason}"]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_any_load(tmp_path: Path) -> None:
+    (tmp_path / "pool.csv").write_text("id\n", encoding="utf-8")
+    where = tmp_path / "pool.csv" / "run"
+    done = locust("http://127.0.0.1:9", "--run-folder", str(where), timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {where}: cannot write a run folder there: Not a directory"]

@@ -17,7 +17,7 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from surge import exits, journeys
+from surge import exits, journeys, runfolder
 from surge.exits import BadInput
 from surge.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
 from surge.runfolder import Limits
@@ -137,6 +137,7 @@ def settings(
         profile = resolve(profile_name or DEFAULT_PROFILE, options.time_scale, options.rate_scale)
         if run_folder is not None and run_folder.exists() and not _empty_folder(run_folder):
             raise BadInput(f"--run-folder: {run_folder} is not an empty folder")
+        runfolder.check_writable(run_folder or Path(options.results))
     else:
         profile = scaled
     return Settings(
