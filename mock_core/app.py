@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.staticfiles import StaticFiles
 
-from mock_core import __version__, problems, seed, store
-from mock_core.channels import SCOPE_ATTRIBUTE, Channel
+from mock_core import __version__, problems, seed, sessions, store
+from mock_core.channels import SCOPE_ATTRIBUTE, SESSION_ATTRIBUTE, Channel
 from mock_core.core import Core
 from mock_core.faults import Faults, FaultyResponses
 from mock_core.idempotency import KEY_ATTRIBUTE, KEY_HEADER
@@ -36,6 +36,10 @@ _ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 def create_app(settings: Settings, db_path: Path) -> FastAPI:
     """Open (and seed, when empty) the store at `db_path` and build the service around it."""
     conn = store.connect(db_path)
+    with store.transaction(conn):
+        if conn.execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone() is None:
+            seed.seed(conn, settings, time.time())
+        key = sessions.secret(conn)
     lanes = Lanes(
         settings.lanes,
         settings.lane_routing.channels,
@@ -49,11 +53,9 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
         db_path=db_path,
         lanes=lanes,
         faults=Faults(lanes, settings.seed, time.time),
+        signer=sessions.Signer(key, settings.sessions),
         tokens={getattr(settings.tokens, c.value): c.value for c in Channel},
     )
-    if conn.execute("SELECT 1 FROM meta WHERE key = 'seed'").fetchone() is None:
-        with store.transaction(conn):
-            seed.seed(conn, settings, core.clock())
 
     app = FastAPI(
         title="branch-surge mock core",
@@ -107,7 +109,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         doc.setdefault("components", {})["securitySchemes"] = {
-            "channelToken": {"type": "http", "scheme": "bearer", "description": "one per channel"}
+            "channelToken": {"type": "http", "scheme": "bearer", "description": "one per channel"},
+            "customerSession": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a kiosk or online customer session (POST /v1/sessions)",
+            },
         }
         for context in iter_route_contexts(app.routes):
             route = context.original_route
@@ -124,10 +131,17 @@ def _document_route(route: APIRoute, operation: dict[str, Any]) -> None:
         (getattr(c, SCOPE_ATTRIBUTE) for c in calls if hasattr(c, SCOPE_ATTRIBUTE)), None
     )
     if channels is not None:
-        operation["security"] = [{"channelToken": []}]
-        operation["description"] = (
-            operation.get("description", "") + f"\n\nChannels: {', '.join(sorted(channels))}."
-        ).strip()
+        sessions = next(getattr(c, SESSION_ATTRIBUTE) for c in calls if hasattr(c, SCOPE_ATTRIBUTE))
+        operation["security"] = [{"channelToken": []}, {"customerSession": []}]
+        lines = f"Channels: {', '.join(sorted(channels))}."
+        if sessions:
+            lines += (
+                f" Customer session needed on: {', '.join(sorted(sessions))} (the bare channel"
+                " token is a 401; another customer's resource is a 404)."
+            )
+        operation["description"] = (operation.get("description", "") + f"\n\n{lines}").strip()
+        operation["x-channels"] = sorted(channels)
+        operation["x-session-channels"] = sorted(sessions)
     if any(getattr(c, KEY_ATTRIBUTE, False) for c in calls):
         operation.setdefault("parameters", []).append(
             {

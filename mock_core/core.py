@@ -12,6 +12,7 @@ from fastapi import Request
 
 from mock_core.faults import Faults
 from mock_core.lanes import Lanes
+from mock_core.sessions import Signer
 from mock_core.settings import Settings
 
 
@@ -22,6 +23,8 @@ class Core:
     db_path: Path
     lanes: Lanes
     faults: Faults
+    signer: Signer
+    """Signs and verifies customer sessions with the ledger's secret."""
     clock: Callable[[], float] = time.time
     tokens: dict[str, str] = field(default_factory=dict)
     """Bearer token -> channel name."""

@@ -24,7 +24,8 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from mock_core import admission
-from mock_core.channels import SCOPE_ATTRIBUTE, Caller, Channel, authorise
+from mock_core.channels import SCOPE_ATTRIBUTE, SESSION_ATTRIBUTE, Caller, Channel, authorise, mark
+from mock_core.ids import public_id
 from mock_core.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from mock_core.problems import Problem
 from mock_core.store import transaction
@@ -117,12 +118,12 @@ def _canonical(value: object) -> Any:
 
 
 def caller_of(caller: Caller) -> str:
-    """The owner of a request's idempotency keys: its channel.
-
-    Customer sessions do not exist yet; when they do, a session's keys are its customer's on that
-    channel (`online:C00000001`), so that two customers of one channel cannot replay each other.
-    """
-    return caller.channel.value
+    """The owner of a request's idempotency keys: its channel, and for a customer session its
+    customer on that channel (`online:C00000001`), so two customers of one channel cannot
+    replay each other's answers."""
+    if caller.customer_n is None:
+        return caller.channel.value
+    return f"{caller.channel.value}:{public_id('C', caller.customer_n)}"
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -169,12 +170,13 @@ def write(*channels: Channel) -> Callable[[Request], Awaitable[Write]]:
             caller.channel,
             caller.tag,
             scope,
+            caller.customer_n,
             _key(scope),
             scope["method"],
             scope["path"],
             caller_of(caller),
         )
 
-    setattr(writer, SCOPE_ATTRIBUTE, frozenset(channels))
+    mark(writer, getattr(check, SCOPE_ATTRIBUTE), getattr(check, SESSION_ATTRIBUTE))
     setattr(writer, KEY_ATTRIBUTE, True)
     return writer

@@ -1,27 +1,31 @@
 """How the service's routes are declared: `api_router` makes every router of the service.
 
-Each route documents the problem responses every endpoint can give, and answers plain data with
-orjson directly. FastAPI would validate the data against the route's response model first; here
-the response model documents the answer and the schema-conformance fuzz test checks it, so the
-per-request validation is skipped (it was a tenth of a balance inquiry's time).
+Each route documents the problem responses every endpoint can give, checks its bearer token
+before it reads the body (a request without a valid token is a 401 whatever it sends), and
+answers plain data with orjson directly. FastAPI would validate the data against the route's
+response model first; here the response model documents the answer and the schema-conformance
+fuzz test checks it, so the per-request validation is skipped (it was a tenth of a balance
+inquiry's time).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.requests import Request
 from starlette.responses import Response
 
+from mock_core.channels import SCOPE_ATTRIBUTE, identify
 from mock_core.problems import ProblemDocument
 
 _ERRORS = {
     400: "malformed request or missing Idempotency-Key",
-    401: "no valid channel token",
+    401: "no valid channel token or customer session, or a session is needed",
     403: "the channel may not do this",
     404: "no such resource",
     409: "conflict: in flight, already exists, or no capacity left",
@@ -50,6 +54,20 @@ class JSONRoute(APIRoute):
             return Response(orjson.dumps(result), status_code=status, media_type="application/json")
 
         super().__init__(path, answer, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        guarded = any(hasattr(d.call, SCOPE_ATTRIBUTE) for d in self.dependant.dependencies)
+        if not guarded:
+            return handler
+
+        async def token_first(request: Request) -> Response:
+            # FastAPI reads and parses the body before it runs the route's dependencies, so
+            # without this a malformed body from a caller without a token got 400, not 401.
+            identify(request.app.state.core, request.scope)
+            return await handler(request)
+
+        return token_first
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:

@@ -3,13 +3,16 @@ and opening balances, generated with Faker (Chinese locale by default)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import sqlite3
+from dataclasses import dataclass
 
 from faker import Faker
 
-from mock_core import ledger
+from mock_core import ledger, sessions
+from mock_core.identity import luhn_check_digit
 from mock_core.settings import Settings
 
 CURRENCY_HOME = "CNY"
@@ -24,6 +27,33 @@ WEALTH_CATALOGUE = (
     ("WP-USD6M", "USD six-month note", "USD", 1_000, 5_000, 2, "affluent"),
     ("WP-LAUNCH", "New-launch structured deposit", "CNY", 10_000, 500, 3, "mass"),
 )
+
+
+CARD_PREFIX = "621700"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """How a customer logs in: card number and PIN at a kiosk, password online."""
+
+    card_number: str
+    pin: str
+    password: str
+
+
+def credentials(seed: int, n: int) -> Credentials:
+    """The credentials of seeded customer `n` (C0000000n) under `seed`, as docs/mock-core.md
+    spells them out so a harness can compute them without this package."""
+    payload = f"{CARD_PREFIX}{n:09d}"
+
+    def digest(what: str) -> str:
+        return hashlib.sha256(f"{seed}:{n}:{what}".encode()).hexdigest()
+
+    return Credentials(
+        card_number=payload + luhn_check_digit(payload),
+        pin=f"{int(digest('pin'), 16) % 1_000_000:06d}",
+        password=f"pw-{digest('password')[:12]}",
+    )
 
 
 def currencies(settings: Settings) -> list[str]:
@@ -67,10 +97,21 @@ def seed(conn: sqlite3.Connection, settings: Settings, at: float) -> None:
         seen.add(id_number)
         branch = rng.choice(branches)
         segment = rng.choices([s for s, _ in SEGMENTS], [w for _, w in SEGMENTS])[0]
+        given = credentials(settings.seed, n)
         conn.execute(
             "INSERT INTO customers (n, name, id_number, phone, segment, home_branch,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (n, fake.name(), id_number, fake.phone_number(), segment, branch, at),
+            " created_at, card_digest, salt, pin_hash, password_hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                n,
+                fake.name(),
+                id_number,
+                fake.phone_number(),
+                segment,
+                branch,
+                at,
+                *sessions.stored(given.card_number, given.pin, given.password),
+            ),
         )
         _open_customer_accounts(conn, rng, n, segment, branch, at)
 

@@ -38,6 +38,17 @@ class Tokens(_Section):
     admin: str = Field("admin-local-token", min_length=8)
 
 
+class SessionSettings(_Section):
+    """Customer sessions of the kiosk and online channels; see docs/mock-core.md."""
+
+    kiosk_ttl_s: float = Field(300, gt=0, le=86_400, description="a kiosk session's lifetime")
+    online_ttl_s: float = Field(1800, gt=0, le=86_400, description="an online session's lifetime")
+    max_failures: int = Field(
+        3, ge=1, le=100, description="consecutive wrong PINs or passwords before a lock"
+    )
+    lock_s: float = Field(900, gt=0, le=86_400, description="how long a lock lasts")
+
+
 class AmlRules(_Section):
     """Screening thresholds. Amounts are CNY; foreign currency is converted at the mid rate."""
 
@@ -166,6 +177,7 @@ class Settings(_Section):
     customers: int = Field(200, ge=0, le=1_000_000)
     locale: str = "zh_CN"
     tokens: Tokens = Tokens()
+    sessions: SessionSettings = SessionSettings()
     aml: AmlRules = AmlRules()
     limits: Limits = Limits()
     branch: Branching = Branching()

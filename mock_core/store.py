@@ -27,7 +27,10 @@ CREATE TABLE IF NOT EXISTS branches (
 CREATE TABLE IF NOT EXISTS customers (
     n INTEGER PRIMARY KEY, name TEXT NOT NULL, id_number TEXT NOT NULL UNIQUE,
     phone TEXT NOT NULL, segment TEXT NOT NULL, home_branch TEXT NOT NULL,
-    created_at REAL NOT NULL);
+    created_at REAL NOT NULL, card_digest TEXT, salt BLOB, pin_hash BLOB, password_hash BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS customers_card ON customers(card_digest);
+CREATE TABLE IF NOT EXISTS login_failures (
+    subject TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until REAL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, customer_n INTEGER REFERENCES customers(n), kind TEXT NOT NULL,
     normal TEXT NOT NULL CHECK (normal IN ('debit', 'credit')), currency TEXT NOT NULL,
@@ -66,7 +69,7 @@ CREATE TABLE IF NOT EXISTS fx_quotes (
     n INTEGER PRIMARY KEY, sell_currency TEXT NOT NULL, buy_currency TEXT NOT NULL,
     sell_amount INTEGER NOT NULL, buy_amount INTEGER NOT NULL, rate TEXT NOT NULL,
     mid_rate TEXT NOT NULL, spread_cny INTEGER NOT NULL, created_at REAL NOT NULL,
-    expires_at REAL NOT NULL, used_at REAL, journal_n INTEGER);
+    expires_at REAL NOT NULL, used_at REAL, journal_n INTEGER, customer_n INTEGER);
 CREATE TABLE IF NOT EXISTS tickets (
     n INTEGER PRIMARY KEY, branch_id TEXT NOT NULL, number TEXT NOT NULL,
     service_type TEXT NOT NULL, priority INTEGER NOT NULL, customer_n INTEGER,
@@ -125,12 +128,31 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     _set_aside_unscoped_keys(conn)
+    _add_columns(conn)
     conn.executescript(SCHEMA)
     _scope_unscoped_keys(conn)
     return conn
 
 
 _UNSCOPED = "idempotency_unscoped"
+_ADDED_COLUMNS = (
+    ("customers", "card_digest", "TEXT"),
+    ("customers", "salt", "BLOB"),
+    ("customers", "pin_hash", "BLOB"),
+    ("customers", "password_hash", "BLOB"),
+    ("fx_quotes", "customer_n", "INTEGER"),
+)
+"""Columns added since the first ledgers, in SCHEMA for new ones (customer sessions)."""
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    # A ledger written before customer sessions lacks these columns; SCHEMA's CREATE TABLE IF NOT
+    # EXISTS leaves its tables as they are, and the index on card_digest needs the column. Its
+    # customers get no credentials: they cannot log in at a kiosk or online until reseeded.
+    for table, column, kind in _ADDED_COLUMNS:
+        columns = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if columns and column not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _set_aside_unscoped_keys(conn: sqlite3.Connection) -> None:

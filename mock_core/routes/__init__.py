@@ -13,11 +13,13 @@ from mock_core.routes import (
     fx,
     loans,
     queue,
+    sessions,
     transfers,
     wealth,
 )
 
 ROUTERS: list[APIRouter] = [
+    sessions.router,
     customers.router,
     accounts.router,
     cash.router,

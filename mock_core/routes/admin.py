@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
-from mock_core import reconcile, seed, store
+from mock_core import reconcile, seed, sessions, store
 from mock_core.channels import ADMIN, Caller, allow
 from mock_core.idempotency import Write, write
 from mock_core.ids import public_id
@@ -86,7 +86,8 @@ async def alerts(
 @router.post("/reset", response_model=ResetOut)
 async def reset(body: ResetIn, w: Write = Depends(write(ADMIN))) -> Any:
     """Wipe every record and reseed, in one transaction. The new store keeps this request's key,
-    so a repeat is answered from the record instead of wiping again."""
+    so a repeat is answered from the record instead of wiping again. Sessions opened before are
+    void: the reseeded ledger signs with a new secret (its customers are other people)."""
     core = w.core
     settings = core.settings.model_copy(
         update={k: v for k, v in body.model_dump().items() if v is not None}
@@ -95,6 +96,7 @@ async def reset(body: ResetIn, w: Write = Depends(write(ADMIN))) -> Any:
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
         store.wipe(conn)
         seed.seed(conn, settings, core.clock())
+        core.signer = sessions.Signer(sessions.secret(conn), settings.sessions)
         core.settings = settings
         return 200, {"seed": settings.seed, "customers": settings.customers}
 

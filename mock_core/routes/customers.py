@@ -8,16 +8,17 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Query
 from pydantic import BaseModel, Field, field_validator
 
-from mock_core import ledger
+from mock_core import ledger, sessions
 from mock_core.channels import CUSTOMER_CHANNELS, TELLER, Caller, allow
 from mock_core.idempotency import Write, write
 from mock_core.identity import resident_id_problem
 from mock_core.ids import CustomerId, public_id, row_of
-from mock_core.masking import mask_id_number, mask_name, mask_phone
+from mock_core.masking import mask_card, mask_id_number, mask_name, mask_phone
 from mock_core.money import Currency
 from mock_core.problems import Problem, not_found
 from mock_core.routes.accounts import AccountOut, account_out
 from mock_core.routes.paging import Page, page_query
+from mock_core.routes.sessions import CARD_PATTERN, PIN_PATTERN, card_problem
 from mock_core.routing import api_router
 
 router = api_router("/v1/customers", "customers")
@@ -34,11 +35,26 @@ class CustomerIn(BaseModel):
     open_accounts: list[Currency] = Field(
         default_factory=lambda: ["CNY"], max_length=5, description="current accounts to open"
     )
+    card_number: str | None = Field(
+        None, pattern=CARD_PATTERN, description="the card issued for the kiosk (Luhn)"
+    )
+    pin: str | None = Field(None, pattern=PIN_PATTERN, description="the card's 6-digit PIN")
+    password: str | None = Field(
+        None, min_length=8, max_length=64, description="for online banking"
+    )
 
     @field_validator("id_number")
     @classmethod
     def _valid_id(cls, value: str) -> str:
         problem = resident_id_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("card_number")
+    @classmethod
+    def _valid_card(cls, value: str | None) -> str | None:
+        problem = card_problem(value) if value is not None else None
         if problem:
             raise ValueError(problem)
         return value
@@ -51,6 +67,7 @@ class CustomerOut(BaseModel):
     phone: str
     segment: Segment
     home_branch: str
+    card_number: str | None = Field(None, description="masked; only in the onboarding answer")
     accounts: list[AccountOut] | None = None
 
 
@@ -81,6 +98,8 @@ def _accounts(conn: sqlite3.Connection, customer_n: int) -> list[dict[str, Any]]
 
 @router.post("", status_code=201, response_model=CustomerOut)
 async def onboard(body: CustomerIn, w: Write = Depends(write(TELLER))) -> Any:
+    """The credentials given (card and PIN, password) are stored as salted hashes and never
+    answered: the answer shows the card number masked."""
     settings = w.core.settings
 
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
@@ -110,16 +129,36 @@ async def onboard(body: CustomerIn, w: Write = Depends(write(TELLER))) -> Any:
                 f"this ID number already belongs to customer {public_id('C', existing['n'])}",
                 field="id_number",
             )
+        if (body.card_number is None) != (body.pin is None):
+            missing = "pin" if body.pin is None else "card_number"
+            raise Problem(
+                422, "Invalid request", f"{missing}: a card and its PIN go together", field=missing
+            )
+        stored = sessions.stored(body.card_number, body.pin, body.password)
+        if (
+            stored[0] is not None
+            and conn.execute(
+                "SELECT 1 FROM customers WHERE card_digest = ?", (stored[0],)
+            ).fetchone()
+            is not None
+        ):
+            raise Problem(
+                409,
+                "Card issued",
+                "this card number belongs to another customer",
+                field="card_number",
+            )
         n = conn.execute(
-            "INSERT INTO customers (name, id_number, phone, segment, home_branch, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (body.name, body.id_number, body.phone, body.segment, body.home_branch, at),
+            "INSERT INTO customers (name, id_number, phone, segment, home_branch, created_at,"
+            " card_digest, salt, pin_hash, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (body.name, body.id_number, body.phone, body.segment, body.home_branch, at, *stored),
         ).lastrowid
         assert n is not None
         for currency in dict.fromkeys(body.open_accounts):
             ledger.open_customer_account(conn, n, "current", currency, body.home_branch, at)
         row = conn.execute("SELECT * FROM customers WHERE n = ?", (n,)).fetchone()
-        return 201, {**customer_out(row), "accounts": _accounts(conn, n)}
+        card = mask_card(body.card_number) if body.card_number else None
+        return 201, {**customer_out(row), "card_number": card, "accounts": _accounts(conn, n)}
 
     return await w.run(body, operation)
 

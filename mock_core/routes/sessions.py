@@ -1,0 +1,129 @@
+"""Customer sessions: the kiosk logs in with a card and PIN, online banking with a password.
+
+The bearer of `POST /v1/sessions` is the kiosk's or the app's channel token; the answer is a
+session token bound to the customer, which that channel's requests for the customer then carry.
+A wrong credential and an unknown card or customer get the same 401, and repeated failures lock
+the card (or the customer's online login) for a while: 423 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from fastapi import Depends
+from pydantic import BaseModel, Field, field_validator
+
+from mock_core import sessions
+from mock_core.channels import KIOSK, ONLINE, Caller, allow
+from mock_core.identity import luhn_valid
+from mock_core.ids import public_id, row_of
+from mock_core.problems import Problem, ProblemDocument
+from mock_core.routing import api_router
+from mock_core.store import transaction
+
+router = api_router("/v1/sessions", "sessions")
+
+CARD_PATTERN = r"^[0-9]{16,19}$"
+PIN_PATTERN = r"^[0-9]{6}$"
+_FIELDS = {KIOSK: ("card_number", "pin"), ONLINE: ("customer_id", "password")}
+
+
+def card_problem(value: str) -> str | None:
+    """Why `value` is no card number (Luhn), or None."""
+    return None if luhn_valid(value) else "not a card number (Luhn check digit)"
+
+
+class SessionIn(BaseModel):
+    card_number: str | None = Field(
+        None, pattern=CARD_PATTERN, description="kiosk: the inserted card, 16-19 digits (Luhn)"
+    )
+    pin: str | None = Field(None, pattern=PIN_PATTERN, description="kiosk: the card's 6-digit PIN")
+    customer_id: str | None = Field(
+        None, pattern=r"^C\d{8}$", description="online: the customer number"
+    )
+    password: str | None = Field(
+        None, min_length=8, max_length=64, description="online: the customer's password"
+    )
+
+    @field_validator("card_number")
+    @classmethod
+    def _valid_card(cls, value: str | None) -> str | None:
+        problem = card_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class SessionOut(BaseModel):
+    session_token: str
+    customer_id: str
+    channel: Literal["kiosk", "online"]
+    expires_at: float
+
+
+_LOCKED = {423: {"model": ProblemDocument, "description": "locked after repeated failures"}}
+
+
+def _credentials(channel: str, body: SessionIn) -> tuple[str, str]:
+    """The channel's own two fields (who, and the secret), and none of the other channel's."""
+    given = body.model_dump(exclude_none=True)
+    own = _FIELDS[channel]
+    for field in given.keys() - own:
+        raise Problem(
+            422,
+            "Invalid request",
+            f"{field}: the {channel} channel logs in with {' and '.join(own)}",
+            field=field,
+        )
+    for field in own:
+        if field not in given:
+            raise Problem(422, "Invalid request", f"{field}: Field required", field=field)
+    return given[own[0]], given[own[1]]
+
+
+@router.post("", status_code=201, response_model=SessionOut, responses=_LOCKED)
+async def open_session(
+    body: SessionIn, caller: Caller = Depends(allow(KIOSK, ONLINE, public=True))
+) -> Any:
+    """Opens a customer session. No Idempotency-Key: logging in moves no money."""
+    core = caller.core
+    conn, now = core.conn, core.clock()
+    who, given = _credentials(caller.channel, body)
+    if caller.channel == KIOSK:
+        digest = sessions.card_digest(who)
+        subject, lock_field, field = f"card:{digest}", "card_number", "pin"
+        row = conn.execute(
+            "SELECT n, salt, pin_hash AS hash FROM customers WHERE card_digest = ?", (digest,)
+        ).fetchone()
+    else:
+        subject, lock_field, field = f"online:{who}", "customer_id", "password"
+        row = conn.execute(
+            "SELECT n, salt, password_hash AS hash FROM customers WHERE n = ?", (row_of(who),)
+        ).fetchone()
+    lockout = sessions.Lockout(core.settings.sessions)
+    failures, locked_for = lockout.standing(conn, subject, now)
+    if locked_for:
+        raise Problem(
+            423,
+            "Locked",
+            f"too many failed logins; try again in {math.ceil(locked_for)} s",
+            field=lock_field,
+            headers={"Retry-After": str(math.ceil(locked_for))},
+        )
+    if row is None or not sessions.matches(row["salt"], row["hash"], given):
+        with transaction(conn):
+            lockout.failed(conn, subject, now)
+        raise Problem(
+            401, "Login failed", f"wrong {lock_field.replace('_', ' ')} or {field}", field=field
+        )
+    if failures:
+        with transaction(conn):
+            lockout.succeeded(conn, subject)
+    session = core.signer.issue(caller.channel, row["n"], now)
+    return {
+        "session_token": core.signer.token(session),
+        "customer_id": public_id("C", row["n"]),
+        "channel": session.channel,
+        "expires_at": session.expires_at,
+    }
