@@ -3,8 +3,8 @@
 `--profile` is Locust's own option, reused: it already exists and the web UI has a field for
 it (Locust keeps it in `environment.profile`). The others are added here. Bad values end the
 process at `init` with one line and exit code 2, before any load (a `--data-pool` file is read
-then, and a customer without the logins the day's channels need is bad input); a worker gets its options
-from the master when the test starts, and is not checked at its own init.
+then, and a customer without the logins the day's channels need is bad input); a worker gets
+its options from the master when the test starts, and is not checked at its own init.
 """
 
 from __future__ import annotations
