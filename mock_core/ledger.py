@@ -97,12 +97,14 @@ def post(
     at: float,
     channel: str,
     key: str | None = None,
+    caller: str | None = None,
     branch_id: str | None = None,
     operator_id: str | None = None,
     memo: str = "",
 ) -> int:
     """Record one balanced journal entry and apply it to the balances; returns the entry's number.
 
+    `key` is the request's idempotency key and `caller` its owner (`idempotency.caller_of`).
     Refuses (422, nothing written) when a leg would take an account that may not go negative
     below zero: an overdrawn customer, a vault paying out cash it does not hold.
     """
@@ -134,9 +136,9 @@ def post(
                 field="amount",
             )
     journal_n = conn.execute(
-        "INSERT INTO journal (kind, idempotency_key, channel, branch_id, operator_id, created_at,"
-        " memo) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (kind, key, channel, branch_id, operator_id, at, memo),
+        "INSERT INTO journal (kind, idempotency_key, caller, channel, branch_id, operator_id,"
+        " created_at, memo) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (kind, key, caller, channel, branch_id, operator_id, at, memo),
     ).lastrowid
     assert journal_n is not None
     conn.executemany(

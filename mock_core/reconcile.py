@@ -113,17 +113,19 @@ def no_forbidden_negative(conn: sqlite3.Connection) -> Check:
 
 
 def one_posting_per_key(conn: sqlite3.Connection) -> Check:
-    # Keys are the caller's (mock_core.idempotency.caller_of), and a journal entry's caller is the
-    # channel it came through: two channels may each post once under one key.
+    # Keys are the caller's (mock_core.idempotency.caller_of), recorded with each journal entry;
+    # an entry from before customer sessions has only its channel, which was its caller then.
+    # Two callers may each post once under one key.
     bad = conn.execute(
-        "SELECT idempotency_key, channel, count(*) AS entries FROM journal"
-        " WHERE idempotency_key IS NOT NULL GROUP BY channel, idempotency_key HAVING entries > 1"
-        " LIMIT 10"
+        "SELECT idempotency_key, coalesce(caller, channel) AS owner, count(*) AS entries"
+        " FROM journal WHERE idempotency_key IS NOT NULL GROUP BY owner, idempotency_key"
+        " HAVING entries > 1 LIMIT 10"
     ).fetchall()
     (keys,) = conn.execute("SELECT count(*) FROM idempotency").fetchone()
     orphans = conn.execute(
         "SELECT count(*) FROM journal j WHERE j.idempotency_key IS NOT NULL AND NOT EXISTS"
-        " (SELECT 1 FROM idempotency i WHERE i.caller = j.channel AND i.key = j.idempotency_key)"
+        " (SELECT 1 FROM idempotency i"
+        " WHERE i.caller = coalesce(j.caller, j.channel) AND i.key = j.idempotency_key)"
     ).fetchone()[0]
     return _check(
         "one_posting_per_key",

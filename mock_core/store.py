@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE INDEX IF NOT EXISTS accounts_customer ON accounts(customer_n);
 CREATE TABLE IF NOT EXISTS journal (
     n INTEGER PRIMARY KEY, kind TEXT NOT NULL, idempotency_key TEXT, channel TEXT NOT NULL,
-    branch_id TEXT, operator_id TEXT, created_at REAL NOT NULL, memo TEXT NOT NULL DEFAULT '');
+    branch_id TEXT, operator_id TEXT, created_at REAL NOT NULL, memo TEXT NOT NULL DEFAULT '',
+    caller TEXT);
 CREATE TABLE IF NOT EXISTS postings (
     n INTEGER PRIMARY KEY, journal_n INTEGER NOT NULL REFERENCES journal(n),
     account_id TEXT NOT NULL REFERENCES accounts(id), currency TEXT NOT NULL,
@@ -141,6 +142,7 @@ _ADDED_COLUMNS = (
     ("customers", "pin_hash", "BLOB"),
     ("customers", "password_hash", "BLOB"),
     ("fx_quotes", "customer_n", "INTEGER"),
+    ("journal", "caller", "TEXT"),
 )
 """Columns added since the first ledgers, in SCHEMA for new ones (customer sessions)."""
 

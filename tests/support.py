@@ -1,4 +1,5 @@
-"""Shared test helpers: channel headers, an API wrapper that adds keys, a real server process."""
+"""Shared test helpers: channel headers, customer sessions, an API wrapper that adds keys, a real
+server process."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from mock_core.ids import row_of
+from mock_core.seed import Credentials, credentials
 
 TOKENS = {
     "teller": "teller-local-token",
@@ -23,24 +28,63 @@ TOKENS = {
 }
 
 
-def auth(channel: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKENS[channel]}"}
+SEED = 7
+"""The seed of the `settings` and `live` fixtures, whose customers' credentials `login` knows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A kiosk or online customer session: what those channels' customer requests carry."""
+
+    channel: str
+    customer_id: str
+    token: str
+
+
+Who = str | Session
+"""A channel name (its channel token) or a customer session."""
+
+
+def auth(who: Who) -> dict[str, str]:
+    token = who.token if isinstance(who, Session) else TOKENS[who]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login_body(channel: str, customer_id: str, given: Credentials) -> dict[str, str]:
+    if channel == "kiosk":
+        return {"card_number": given.card_number, "pin": given.pin}
+    return {"customer_id": customer_id, "password": given.password}
 
 
 class Api:
-    """Calls the service as a channel; writes get a fresh Idempotency-Key unless one is given."""
+    """Calls the service as a channel or a customer session; writes get a fresh Idempotency-Key
+    unless one is given."""
 
     def __init__(self, client: httpx.Client | Any) -> None:
         self.client = client
 
-    def get(self, path: str, channel: str = "teller", **params: Any) -> httpx.Response:
+    def get(self, path: str, channel: Who = "teller", **params: Any) -> httpx.Response:
         return self.client.get(path, headers=auth(channel), params=params or None)
 
     def post(
-        self, path: str, body: Any = None, channel: str = "teller", key: str | None = None
+        self, path: str, body: Any = None, channel: Who = "teller", key: str | None = None
     ) -> httpx.Response:
         headers = {**auth(channel), "Idempotency-Key": key or uuid.uuid4().hex}
         return self.client.post(path, json=body, headers=headers)
+
+    def login(
+        self,
+        channel: str,
+        customer_id: str = "C00000001",
+        given: Credentials | None = None,
+        seed: int = SEED,
+    ) -> Session:
+        """A session of `customer_id` on `channel`: a seeded customer's credentials unless
+        `given` (an onboarded customer's)."""
+        given = given or credentials(seed, row_of(customer_id))
+        body = login_body(channel, customer_id, given)
+        response = self.client.post("/v1/sessions", json=body, headers=auth(channel))
+        return Session(channel, customer_id, self.ok(response)["session_token"])
 
     def ok(self, response: httpx.Response, status: int = 201) -> dict[str, Any]:
         assert response.status_code == status, response.text

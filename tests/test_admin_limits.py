@@ -110,7 +110,7 @@ def test_a_service_stays_stoppable_by_sigterm_after_the_most_extreme_accepted_va
         held = [
             threading.Thread(target=request, args=(path, channel), daemon=True)
             for path, channel in [("/v1/customers/C00000001", "teller")] * 40
-            + [("/v1/customers/C00000001/accounts", "kiosk")] * 2
+            + [("/v1/branches", "kiosk")] * 2
         ]
         for thread in held:
             thread.start()

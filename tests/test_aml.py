@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import FastAPI
 
-from tests.support import Api
+from tests.support import Api, Who
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC).timestamp()
 
@@ -46,7 +46,7 @@ def withdraw(api: Api, account: str, amount: str) -> str:
     return api.ok(api.post("/v1/cash/withdrawals", body))["transaction_id"]
 
 
-def transfer(api: Api, source: str, target: str, amount: str, channel: str = "teller") -> str:
+def transfer(api: Api, source: str, target: str, amount: str, channel: Who = "teller") -> str:
     body = {"from_account": source, "to_account": target, "amount": amount}
     return api.ok(api.post("/v1/transfers", body, channel))["transaction_id"]
 
@@ -200,7 +200,7 @@ def test_five_depositors_and_payers_into_one_account_within_an_hour_are_fan_in(
 def test_four_sources_are_not_fan_in_however_often_they_pay(api: Api, clock: Clock) -> None:
     target = account_of(api, 1)
     for n in (2, 3, 4, 5):
-        transfer(api, account_of(api, n), target, "10.00", "online")
+        transfer(api, account_of(api, n), target, "10.00", api.login("online", f"C{n:08d}"))
         deposit(api, target, "10.00", depositor=n)
     assert alerts(api, "fan_in") == []
 
@@ -267,7 +267,7 @@ def test_small_outflows_add_up_once_a_large_one_follows(api: Api, clock: Clock) 
     journals.append(withdraw(api, account, "8000.00"))
     assert alerts(api, "rapid_in_out") == []
     clock.advance(5)
-    journals.append(transfer(api, account, other, "10000.00", "online"))
+    journals.append(transfer(api, account, other, "10000.00", api.login("online")))
     [alert] = alerts(api, "rapid_in_out")
     assert alert["transaction_ids"] == journals
 
@@ -278,7 +278,7 @@ def test_an_incoming_transfer_paid_out_again_is_rapid_in_out(api: Api, clock: Cl
     deposit(api, source, "30000.00")
     clock.advance(24 * 60)
     inflow = transfer(api, source, mule, "25000.00")
-    outflow = transfer(api, mule, target, "24000.00", "online")
+    outflow = transfer(api, mule, target, "24000.00", api.login("online", "C00000002"))
     [alert] = alerts(api, "rapid_in_out")
     assert alert["account_id"] == mule
     assert alert["customer_id"] == "C00000002"

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi import FastAPI
 
-from tests.support import Api
+from tests.support import Api, Who
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC).timestamp()
 DAY = "2026-12-03"
@@ -29,8 +29,15 @@ def booking(customer: int = 1, day: str = DAY, start: str = "09:30", **extra: ob
     return {**body, **extra}
 
 
-def book(api: Api, **kwargs: object):
-    return api.post("/v1/appointments", booking(**kwargs), "online")
+def book(api: Api, customer: int = 1, as_customer: int | None = None, **kwargs: object):
+    """Book in the online session of `as_customer` (default: the customer booked for)."""
+    session = api.login("online", f"C{as_customer or customer:08d}")
+    return api.post("/v1/appointments", booking(customer, **kwargs), session)
+
+
+def owner(api: Api, channel: str, appointment: dict) -> Who:
+    """The appointment's customer's session on `channel`; the teller acts for them as staff."""
+    return channel if channel == "teller" else api.login(channel, appointment["customer_id"])
 
 
 def slot(api: Api, start: str = "09:30", day: str = DAY) -> dict:
@@ -83,10 +90,15 @@ def test_a_slot_books_up_to_capacity_then_refuses_with_409_and_stays_reconciled(
 
 def test_cancelling_frees_the_place_once(api: Api, clock: list[float]) -> None:
     held = [api.ok(book(api, customer=c)) for c in range(1, 5)]
-    cancelled = api.ok(api.post(f"/v1/appointments/{held[0]['id']}/cancel", channel="online"), 200)
+    cancelled = api.ok(
+        api.post(f"/v1/appointments/{held[0]['id']}/cancel", channel=owner(api, "online", held[0])),
+        200,
+    )
     assert cancelled["status"] == "cancelled"
     assert slot(api)["booked"] == 3
-    again = api.post(f"/v1/appointments/{held[0]['id']}/cancel", channel="online")
+    again = api.post(
+        f"/v1/appointments/{held[0]['id']}/cancel", channel=owner(api, "online", held[0])
+    )
     assert (again.status_code, again.json()["field"]) == (409, "appointment_id")
     api.ok(book(api, customer=5))
     assert slot(api)["booked"] == 4
@@ -98,7 +110,9 @@ def test_a_customer_cannot_hold_two_bookings_of_one_slot(api: Api, clock: list[f
     twice = book(api, service_type="fx")
     assert (twice.status_code, twice.json()["field"]) == (409, "customer_id")
     api.ok(book(api, start="10:00"))
-    api.ok(api.post(f"/v1/appointments/{first['id']}/cancel", channel="online"), 200)
+    api.ok(
+        api.post(f"/v1/appointments/{first['id']}/cancel", channel=owner(api, "online", first)), 200
+    )
     api.ok(book(api))
     assert slot(api)["booked"] == 1
     slots_check(api)
@@ -108,9 +122,14 @@ def test_check_in_issues_a_priority_ticket_at_the_appointments_branch(
     api: Api, clock: list[float]
 ) -> None:
     appointment = api.ok(book(api, customer=3))
-    ordinary = api.ok(api.post("/v1/branches/B001/tickets", {"service_type": "cash"}, "kiosk"))
+    walk_in = api.login("kiosk", "C00000002")
+    ordinary = api.ok(api.post("/v1/branches/B001/tickets", {"service_type": "cash"}, walk_in))
     checked = api.ok(
-        api.post(f"/v1/appointments/{appointment['id']}/check-in", channel="kiosk"), 200
+        api.post(
+            f"/v1/appointments/{appointment['id']}/check-in",
+            channel=owner(api, "kiosk", appointment),
+        ),
+        200,
     )
     ticket = checked["ticket"]
     assert (checked["status"], checked["ticket_id"]) == ("checked_in", ticket["id"])
@@ -123,7 +142,9 @@ def test_check_in_issues_a_priority_ticket_at_the_appointments_branch(
     assert (ticket["customer_id"], ticket["appointment_id"]) == ("C00000003", appointment["id"])
     called = api.ok(api.post("/v1/branches/B001/counters/C01/call-next"), 200)["ticket"]
     assert called["id"] == ticket["id"] != ordinary["id"]
-    stored = api.ok(api.get(f"/v1/appointments/{appointment['id']}", "online"), 200)
+    stored = api.ok(
+        api.get(f"/v1/appointments/{appointment['id']}", owner(api, "online", appointment)), 200
+    )
     assert stored["ticket_id"] == ticket["id"]
 
 
@@ -132,13 +153,21 @@ def test_only_a_booked_appointment_can_be_checked_in_or_cancelled(
 ) -> None:
     checked, cancelled = api.ok(book(api, customer=1)), api.ok(book(api, customer=2))
     api.ok(api.post(f"/v1/appointments/{checked['id']}/check-in", channel="teller"), 200)
-    api.ok(api.post(f"/v1/appointments/{cancelled['id']}/cancel", channel="online"), 200)
+    api.ok(
+        api.post(
+            f"/v1/appointments/{cancelled['id']}/cancel", channel=owner(api, "online", cancelled)
+        ),
+        200,
+    )
     for appointment, action in [
         (checked, "check-in"),
         (checked, "cancel"),
         (cancelled, "check-in"),
     ]:
-        response = api.post(f"/v1/appointments/{appointment['id']}/{action}", channel="online")
+        response = api.post(
+            f"/v1/appointments/{appointment['id']}/{action}",
+            channel=owner(api, "online", appointment),
+        )
         assert response.status_code == 409
     assert slot(api)["booked"] == 1
     slots_check(api)
@@ -170,9 +199,9 @@ def test_unknown_branches_customers_and_appointments_are_404_naming_the_field(
 ) -> None:
     branch = book(api, branch_id="B999")
     assert (branch.status_code, branch.json()["field"]) == (404, "branch_id")
-    customer = book(api, customer=99_999)
+    customer = book(api, customer=99_999, as_customer=1)
     assert (customer.status_code, customer.json()["field"]) == (404, "customer_id")
-    missing = api.get("/v1/appointments/AP09999999", "online")
+    missing = api.get("/v1/appointments/AP09999999", api.login("online"))
     assert (missing.status_code, missing.json()["field"]) == (404, "appointment_id")
     slots = api.get("/v1/branches/B999/slots", "online", day=DAY)
     assert (slots.status_code, slots.json()["field"]) == (404, "branch_id")
@@ -181,40 +210,44 @@ def test_unknown_branches_customers_and_appointments_are_404_naming_the_field(
 def test_only_the_online_channel_books_and_cancels(api: Api, clock: list[float]) -> None:
     assert api.post("/v1/appointments", booking(), "teller").status_code == 403
     appointment = api.ok(book(api))
+    kiosk = api.login("kiosk", appointment["customer_id"])
     assert (
-        api.post(f"/v1/appointments/{appointment['id']}/cancel", channel="kiosk").status_code == 403
+        api.post(f"/v1/appointments/{appointment['id']}/cancel", channel=kiosk).status_code == 403
     )
 
 
 def test_booking_cancelling_and_check_in_repeated_with_their_keys_apply_once(
     api: Api, clock: list[float]
 ) -> None:
-    key = uuid.uuid4().hex
-    first = api.ok(api.post("/v1/appointments", booking(), "online", key))
-    assert api.ok(api.post("/v1/appointments", booking(), "online", key)) == first
+    key, session = uuid.uuid4().hex, api.login("online")
+    first = api.ok(api.post("/v1/appointments", booking(), session, key))
+    assert api.ok(api.post("/v1/appointments", booking(), session, key)) == first
     assert slot(api)["booked"] == 1
     path = f"/v1/appointments/{first['id']}/check-in"
     key = uuid.uuid4().hex
-    checked = api.ok(api.post(path, channel="kiosk", key=key), 200)
-    assert api.ok(api.post(path, channel="kiosk", key=key), 200) == checked
+    kiosk = api.login("kiosk")
+    checked = api.ok(api.post(path, channel=kiosk, key=key), 200)
+    assert api.ok(api.post(path, channel=kiosk, key=key), 200) == checked
     queue = api.ok(api.get("/v1/branches/B001/queue"), 200)
     assert queue["waiting"] == 1
     other = api.ok(book(api, customer=2))
     key = uuid.uuid4().hex
     path = f"/v1/appointments/{other['id']}/cancel"
-    cancelled = api.ok(api.post(path, channel="online", key=key), 200)
-    assert api.ok(api.post(path, channel="online", key=key), 200) == cancelled
+    online = api.login("online", other["customer_id"])
+    cancelled = api.ok(api.post(path, channel=online, key=key), 200)
+    assert api.ok(api.post(path, channel=online, key=key), 200) == cancelled
     assert slot(api)["booked"] == 1
     slots_check(api)
 
 
 def test_simultaneous_bookings_of_one_slot_never_overbook_it(live: Api) -> None:
     day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    bodies = [booking(customer=c, day=day.isoformat(), start="11:00") for c in range(1, 21)]
+    bookings = [
+        (booking(customer=c, day=day.isoformat(), start="11:00"), live.login("online", f"C{c:08d}"))
+        for c in range(1, 21)
+    ]
     with ThreadPoolExecutor(max_workers=20) as pool:
-        statuses = list(
-            pool.map(lambda b: live.post("/v1/appointments", b, "online").status_code, bodies)
-        )
+        statuses = list(pool.map(lambda b: live.post("/v1/appointments", *b).status_code, bookings))
     assert sorted(statuses) == [201] * 4 + [409] * 16
     listed = live.ok(live.get("/v1/branches/B001/slots", "online", day=day.isoformat()), 200)
     assert next(s for s in listed["slots"] if s["start"] == "11:00")["booked"] == 4

@@ -2,15 +2,15 @@ from decimal import Decimal
 
 import pytest
 
-from tests.support import Api
+from tests.support import Api, Who
 
 
-def deposit(api: Api, account: str, amount: str, channel: str = "teller", **extra: object):
+def deposit(api: Api, account: str, amount: str, channel: Who = "teller", **extra: object):
     body = {"account_id": account, "amount": amount, "branch_id": "B001", "operator_id": "T01"}
     return api.post("/v1/cash/deposits", {**body, **extra}, channel)
 
 
-def withdraw(api: Api, account: str, amount: str, channel: str = "teller", **extra: object):
+def withdraw(api: Api, account: str, amount: str, channel: Who = "teller", **extra: object):
     body = {"account_id": account, "amount": amount, "branch_id": "B001", "operator_id": "T01"}
     return api.post("/v1/cash/withdrawals", {**body, **extra}, channel)
 
@@ -62,8 +62,9 @@ def test_an_unknown_account_is_404_naming_the_field(api: Api) -> None:
 
 def test_kiosks_handle_small_cny_cash_only(api: Api) -> None:
     account = api.customer_account()["id"]
-    assert deposit(api, account, "5000", "kiosk").status_code == 201
-    refused = deposit(api, account, "5000.01", "kiosk")
+    kiosk = api.login("kiosk")
+    assert deposit(api, account, "5000", kiosk).status_code == 201
+    refused = deposit(api, account, "5000.01", kiosk)
     assert refused.status_code == 422
     assert refused.json()["field"] == "amount"
 
@@ -84,7 +85,7 @@ def test_transfers_move_money_and_charge_a_counter_fee_to_others(api: Api) -> No
     assert Decimal(receipt["balance"]) == Decimal(payer["balance"]) - Decimal("12.00")
     after = api.ok(api.get(f"/v1/accounts/{payee['id']}"), 200)
     assert Decimal(after["balance"]) == Decimal(payee["balance"]) + 10
-    online = api.ok(api.post("/v1/transfers", body, "online"))
+    online = api.ok(api.post("/v1/transfers", body, api.login("online")))
     assert online["fee"] == "0.00"
     assert api.reconcile()["ok"]
 
@@ -93,7 +94,7 @@ def test_kiosks_transfer_only_between_own_accounts(api: Api) -> None:
     payer = api.customer_account("C00000001")
     payee = api.customer_account("C00000002")
     body = {"from_account": payer["id"], "to_account": payee["id"], "amount": "10.00"}
-    response = api.post("/v1/transfers", body, "kiosk")
+    response = api.post("/v1/transfers", body, api.login("kiosk"))
     assert response.status_code == 403
     assert response.json()["field"] == "to_account"
 

@@ -4,10 +4,10 @@ from decimal import Decimal
 import pytest
 from fastapi import FastAPI
 
-from tests.support import Api
+from tests.support import Api, Who
 
 
-def quote(api: Api, sell: str, buy: str, amount: str, channel: str = "teller"):
+def quote(api: Api, sell: str, buy: str, amount: str, channel: Who = "teller"):
     body = {"sell_currency": sell, "buy_currency": buy, "sell_amount": amount}
     return api.post("/v1/fx/quotes", body, channel)
 
@@ -124,10 +124,11 @@ def test_a_refused_exchange_leaves_the_quote_usable(api: Api, accounts: tuple[st
 
 def test_kiosks_may_quote_but_not_exchange(api: Api, accounts: tuple[str, str]) -> None:
     cny, usd = accounts
-    q = api.ok(quote(api, "CNY", "USD", "100.00", "kiosk"))
-    response = exchange(api, q["quote_id"], cny, usd, channel="kiosk")
+    kiosk = api.login("kiosk")
+    q = api.ok(quote(api, "CNY", "USD", "100.00", kiosk))
+    response = exchange(api, q["quote_id"], cny, usd, channel=kiosk)
     assert response.status_code == 403
-    assert quote(api, "CNY", "USD", "100.00", "online").status_code == 403
+    assert quote(api, "CNY", "USD", "100.00", api.login("online")).status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from mock_core.app import create_app
+from mock_core.ids import row_of
+from mock_core.seed import credentials
 from mock_core.settings import load_settings
-from tests.support import auth
+from tests.support import Session, Who, auth, login_body
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC).timestamp()
 DAY = "2026-12-02"
@@ -68,6 +70,8 @@ class Sent:
     path: str
     body: dict[str, Any] | None
     channel: str
+    customer: str | None
+    """Whose session a kiosk or online write was sent in (a repeat logs in again)."""
     key: str
     status: int
     answer: Any
@@ -84,6 +88,7 @@ class BranchDay(RuleBasedStateMachine):
         )
         self.now = T0
         app.state.core.clock = lambda: self.now
+        self.seed = app.state.core.settings.seed
         self.client = TestClient(app)
         self.client.__enter__()
         self.keys = 0
@@ -130,10 +135,25 @@ class BranchDay(RuleBasedStateMachine):
         assert response.status_code == 200, response.text
         return response.json()
 
+    def who(self, channel: str, customer: str | None) -> Who:
+        """The teller's token, or a fresh session of `customer` on the kiosk or online channel."""
+        if channel == "teller" or customer is None:
+            return channel
+        given = credentials(self.seed, row_of(customer))
+        body = login_body(channel, customer, given)
+        response = self.client.post("/v1/sessions", json=body, headers=auth(channel))
+        assert response.status_code == 201, response.text
+        return Session(channel, customer, response.json()["session_token"])
+
     def send(
-        self, path: str, body: dict[str, Any] | None, channel: str, key: str
+        self,
+        path: str,
+        body: dict[str, Any] | None,
+        channel: str,
+        key: str,
+        customer: str | None = None,
     ) -> httpx.Response:
-        headers = {**auth(channel), "Idempotency-Key": key}
+        headers = {**auth(self.who(channel, customer)), "Idempotency-Key": key}
         return self.checked(self.client.post(path, json=body, headers=headers))
 
     def write(
@@ -143,16 +163,20 @@ class BranchDay(RuleBasedStateMachine):
         channel: str,
         expected: int | set[int],
         variant: dict[str, Any] | None = None,
+        customer: str | None = None,
     ) -> Any:
-        """Send a new write, check its status against the model's prediction, remember it."""
+        """Send a new write (for a kiosk or online channel, in `customer`'s session), check its
+        status against the model's prediction, remember it."""
         self.keys += 1
         key = f"key-{self.keys}"
         self.now += 1
-        response = self.send(path, body, channel, key)
+        response = self.send(path, body, channel, key, customer)
         allowed = expected if isinstance(expected, set) else {expected}
         assert response.status_code in allowed, (path, body, channel, response.text)
         answer = response.json()
-        self.sent.append(Sent(path, body, channel, key, response.status_code, answer, variant))
+        self.sent.append(
+            Sent(path, body, channel, customer, key, response.status_code, answer, variant)
+        )
         return answer if response.status_code < 300 else None
 
     def account(self, data: st.DataObject, customer: str | None = None) -> Account:
@@ -222,6 +246,7 @@ class BranchDay(RuleBasedStateMachine):
             channel,
             422 if refused else 201,
             {**body, "amount": wire(amount + 1)},
+            account.customer,
         )
         if receipt:
             sign = -1 if out else 1
@@ -272,7 +297,7 @@ class BranchDay(RuleBasedStateMachine):
             "reference": "rent",
         }
         receipt = self.write(
-            "/v1/transfers", body, channel, expected, {**body, "reference": "gift"}
+            "/v1/transfers", body, channel, expected, {**body, "reference": "gift"}, payer.customer
         )
         if receipt:
             payer.balance -= amount + fee
@@ -288,13 +313,14 @@ class BranchDay(RuleBasedStateMachine):
     def fx_quote(self, data: st.DataObject, channel: str, amount: int) -> None:
         sell = data.draw(st.sampled_from(CURRENCIES))
         buy = "CNY" if sell != "CNY" else data.draw(st.sampled_from(FOREIGN))
+        # A kiosk quote belongs to the customer whose session made it; a teller's to nobody.
+        owner = data.draw(st.sampled_from(CUSTOMERS)) if channel == "kiosk" else None
         body = {"sell_currency": sell, "buy_currency": buy, "sell_amount": wire(amount)}
-        quote = self.write(
-            "/v1/fx/quotes", body, channel, {201, 422}, {**body, "sell_amount": wire(amount + 1)}
-        )
+        variant = {**body, "sell_amount": wire(amount + 1)}
+        quote = self.write("/v1/fx/quotes", body, channel, {201, 422}, variant, owner)
         if quote:
             assert (quote["sell_currency"], minor(quote["sell_amount"])) == (sell, amount)
-            self.quotes[quote["quote_id"]] = {**quote, "used": False}
+            self.quotes[quote["quote_id"]] = {**quote, "used": False, "owner": owner}
         else:
             assert self.sent[-1].answer["field"] == "sell_amount"
 
@@ -305,13 +331,19 @@ class BranchDay(RuleBasedStateMachine):
         quote_id = self.pick(data, fresh, list(self.quotes))
         quote = self.quotes[quote_id]
         sell, buy = quote["sell_currency"], quote["buy_currency"]
-        holders = [c for c in CUSTOMERS if self.own(c, sell) and self.own(c, buy)]
+        holders = [
+            c
+            for c in CUSTOMERS
+            if self.own(c, sell) and self.own(c, buy) and quote["owner"] in (None, c)
+        ]
         customer = self.pick(data, holders, CUSTOMERS)
         payer, payee = self.own(customer, sell), self.own(customer, buy)
         if not (proper and payer and payee):
             payer, payee = self.account(data), self.account(data)
         sell_amount, buy_amount = minor(quote["sell_amount"]), minor(quote["buy_amount"])
-        if quote["used"]:
+        if quote["owner"] not in (None, payer.customer):
+            expected = 404
+        elif quote["used"]:
             expected = 409
         elif (
             self.now > quote["expires_at"]
@@ -383,9 +415,8 @@ class BranchDay(RuleBasedStateMachine):
             "customer_id": customer,
             "service_type": "wealth",
         }
-        booked = self.write(
-            "/v1/appointments", body, "online", expected, {**body, "service_type": "loan"}
-        )
+        variant = {**body, "service_type": "loan"}
+        booked = self.write("/v1/appointments", body, "online", expected, variant, customer)
         if booked:
             holders.append(customer)
             self.appointments[booked["id"]] = {
@@ -405,7 +436,8 @@ class BranchDay(RuleBasedStateMachine):
         channel = (
             data.draw(st.sampled_from(["online", "kiosk", "teller"])) if check_in else "online"
         )
-        done = self.write(f"/v1/appointments/{appointment_id}/{action}", None, channel, expected)
+        path = f"/v1/appointments/{appointment_id}/{action}"
+        done = self.write(path, None, channel, expected, None, appointment["customer"])
         if not done:
             return
         if check_in:
@@ -431,14 +463,17 @@ class BranchDay(RuleBasedStateMachine):
         self, branch: str, channel: str, customer: str | None, priority: bool, service: str
     ) -> None:
         body = {"service_type": service, "customer_id": customer, "priority": priority}
+        # A kiosk session's ticket is its customer's, whether the body names them or not.
+        holder = customer if channel == "teller" else customer or CUSTOMERS[0]
         ticket = self.write(
             f"/v1/branches/{branch}/tickets",
             body,
             channel,
             201,
             {**body, "priority": not priority},
+            holder,
         )
-        expected_priority = priority or self.segments.get(customer or "") in PRIORITY_SEGMENTS
+        expected_priority = priority or self.segments.get(holder or "") in PRIORITY_SEGMENTS
         assert ticket["priority"] == expected_priority
         self.tickets[ticket["id"]] = {
             "branch": branch,
@@ -519,14 +554,14 @@ class BranchDay(RuleBasedStateMachine):
     @rule(data=st.data())
     def repeat_with_the_same_payload(self, data: st.DataObject) -> None:
         first = data.draw(st.sampled_from(self.sent))
-        again = self.send(first.path, first.body, first.channel, first.key)
+        again = self.send(first.path, first.body, first.channel, first.key, first.customer)
         assert (again.status_code, again.json()) == (first.status, first.answer)
 
     @precondition(lambda self: any(s.variant for s in self.sent))
     @rule(data=st.data())
     def repeat_with_another_payload(self, data: st.DataObject) -> None:
         first = data.draw(st.sampled_from([s for s in self.sent if s.variant]))
-        again = self.send(first.path, first.variant, first.channel, first.key)
+        again = self.send(first.path, first.variant, first.channel, first.key, first.customer)
         assert again.status_code == 422, again.text
         assert again.json()["field"] == "Idempotency-Key"
 

@@ -5,7 +5,7 @@ import pytest
 from fastapi import FastAPI
 
 from mock_core.ids import public_id
-from tests.support import Api
+from tests.support import Api, Who
 
 T0 = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC).timestamp()
 
@@ -24,7 +24,7 @@ def customer_in(app: FastAPI, segment: str) -> str:
     return public_id("C", row["n"])
 
 
-def take(api: Api, branch: str = "B001", channel: str = "teller", **body: object) -> dict:
+def take(api: Api, branch: str = "B001", channel: Who = "teller", **body: object) -> dict:
     return api.ok(
         api.post(f"/v1/branches/{branch}/tickets", {"service_type": "cash", **body}, channel)
     )
@@ -46,10 +46,10 @@ def test_branches_are_listed_with_their_counters_for_every_customer_channel(api:
 
 
 def test_a_new_ticket_waits_with_a_number_from_its_service_letter_and_the_branch_sequence(
-    api: Api, clock: list[float]
+    api: Api, app: FastAPI, clock: list[float]
 ) -> None:
     first = take(api, service_type="cash")
-    second = take(api, "B001", "kiosk", service_type="fx")
+    second = take(api, "B001", api.login("kiosk", customer_in(app, "mass")), service_type="fx")
     other_branch = take(api, "B002", service_type="loan")
     assert len(first["id"]) == 9
     assert first["id"].startswith("T")
@@ -93,11 +93,12 @@ def test_call_next_on_an_empty_queue_answers_a_null_ticket(api: Api) -> None:
 
 
 def test_a_called_ticket_records_its_counter(api: Api) -> None:
-    ticket = take(api)
+    kiosk = api.login("kiosk")
+    ticket = take(api, channel=kiosk)
     called = call(api, "C03")
     assert (called["id"], called["status"], called["counter_id"]) == (ticket["id"], "called", "C03")
     assert called["position"] is None
-    assert api.ok(api.get(f"/v1/tickets/{ticket['id']}", "kiosk"), 200)["status"] == "called"
+    assert api.ok(api.get(f"/v1/tickets/{ticket['id']}", kiosk), 200)["status"] == "called"
 
 
 def test_complete_and_no_show_need_a_called_ticket(api: Api, clock: list[float]) -> None:

@@ -84,6 +84,7 @@ async def balance(
     ).fetchone()
     if row is None:
         raise not_found("account", account_id, "account_id")
+    caller.visible(row["customer_n"], "account", account_id, "account_id")
     return account_out(row)
 
 
@@ -95,7 +96,8 @@ async def statement(
 ) -> Any:
     """Newest first; `next_cursor` continues with older lines."""
     conn = caller.core.conn
-    ledger.customer_account(conn, account_id, "account_id")
+    account = ledger.customer_account(conn, account_id, "account_id")
+    caller.visible(account["customer_n"], "account", account_id, "account_id")
     before, limit = paging
     rows = conn.execute(
         "SELECT p.n, p.journal_n, p.amount, j.kind, j.created_at FROM postings p"

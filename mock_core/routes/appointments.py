@@ -108,6 +108,15 @@ def _appointment_row(conn: sqlite3.Connection, appointment_id: str) -> sqlite3.R
     return row
 
 
+def _visible_appointment(
+    conn: sqlite3.Connection, caller: Caller, appointment_id: str
+) -> sqlite3.Row:
+    """The appointment, or the same 404 when it is another customer's."""
+    row = _appointment_row(conn, appointment_id)
+    caller.visible(row["customer_n"], "appointment", appointment_id, "appointment_id")
+    return row
+
+
 def _appointment_out(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "id": public_id("AP", row["n"]),
@@ -137,7 +146,7 @@ def _require_booked(row: sqlite3.Row, appointment_id: str, action: str) -> None:
 async def day_slots(
     branch_id: BranchId,
     day: Annotated[dt.date, Query(description="YYYY-MM-DD (UTC)")],
-    caller: Caller = Depends(allow(ONLINE, TELLER)),
+    caller: Caller = Depends(allow(ONLINE, TELLER, public=True)),
 ) -> Any:
     conn, branching = caller.core.conn, caller.core.settings.branch
     branch_row(conn, branch_id)
@@ -196,6 +205,7 @@ async def book(body: AppointmentIn, w: Write = Depends(write(ONLINE))) -> Any:
             )
         branch_row(conn, body.branch_id)
         customer_n = row_of(body.customer_id)
+        w.visible(customer_n, "customer", body.customer_id, "customer_id")
         if conn.execute("SELECT 1 FROM customers WHERE n = ?", (customer_n,)).fetchone() is None:
             raise not_found("customer", body.customer_id, "customer_id")
         slot = slot_id(body.branch_id, body.day, body.start)
@@ -235,7 +245,7 @@ async def book(body: AppointmentIn, w: Write = Depends(write(ONLINE))) -> Any:
 @router.post("/appointments/{appointment_id}/cancel", response_model=AppointmentOut)
 async def cancel(appointment_id: AppointmentId, w: Write = Depends(write(ONLINE))) -> Any:
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
-        row = _appointment_row(conn, appointment_id)
+        row = _visible_appointment(conn, w, appointment_id)
         _require_booked(row, appointment_id, "cancelled")
         conn.execute("UPDATE appointments SET status = 'cancelled' WHERE n = ?", (row["n"],))
         conn.execute("UPDATE slots SET booked = booked - 1 WHERE id = ?", (row["slot_id"],))
@@ -252,7 +262,7 @@ async def check_in(
 
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
         at = w.core.clock()
-        row = _appointment_row(conn, appointment_id)
+        row = _visible_appointment(conn, w, appointment_id)
         _require_booked(row, appointment_id, "checked in")
         ticket = issue_ticket(
             conn,
@@ -279,4 +289,4 @@ async def check_in(
 async def get_appointment(
     appointment_id: AppointmentId, caller: Caller = Depends(allow(ONLINE, TELLER))
 ) -> Any:
-    return _appointment_out(_appointment_row(caller.core.conn, appointment_id))
+    return _appointment_out(_visible_appointment(caller.core.conn, caller, appointment_id))

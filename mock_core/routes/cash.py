@@ -52,6 +52,7 @@ def _move_cash(w: Write, body: CashIn | CashOut, direction: Literal["in", "out"]
         require_sane_amount(settings, body.amount)
         require_branch(conn, body.branch_id)
         account = ledger.customer_account(conn, body.account_id, "account_id")
+        w.visible(account["customer_n"], "account", body.account_id, "account_id")
         require_currency(account, body.currency)
         if w.channel == KIOSK and (
             body.currency != "CNY" or body.amount > settings.limits.kiosk_cash_max
@@ -66,6 +67,7 @@ def _move_cash(w: Write, body: CashIn | CashOut, direction: Literal["in", "out"]
         counterparty = None
         if isinstance(body, CashIn) and body.depositor_id is not None:
             counterparty = row_of(body.depositor_id)
+            w.visible(counterparty, "customer", body.depositor_id, "depositor_id")
             if (
                 conn.execute("SELECT 1 FROM customers WHERE n = ?", (counterparty,)).fetchone()
                 is None
@@ -84,6 +86,7 @@ def _move_cash(w: Write, body: CashIn | CashOut, direction: Literal["in", "out"]
             at=at,
             channel=w.channel,
             key=w.key,
+            caller=w.caller,
             branch_id=body.branch_id,
             operator_id=body.operator_id,
         )

@@ -190,5 +190,6 @@ async def customer_accounts(
     kind: Annotated[Literal["current", "savings"] | None, Query()] = None,
 ) -> Any:
     conn = caller.core.conn
+    caller.visible(row_of(customer_id), "customer", customer_id, "customer_id")
     row = customer_row(conn, customer_id, "customer_id")
     return [a for a in _accounts(conn, row["n"]) if kind is None or a["kind"] == kind]

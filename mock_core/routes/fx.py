@@ -1,5 +1,8 @@
 """Foreign exchange: a quote fixes the rate for a short while; an exchange spends the quote once.
 
+A quote made in a customer session belongs to that customer: another customer's session, or an
+exchange paying from another customer's account, finds no such quote (404).
+
 Every rate is CNY per one unit of the foreign currency. The customer's rate carries the spread
 against the customer (they buy foreign currency at mid * (1 + spread) and sell it at
 mid * (1 - spread)), and the amount they receive is rounded down to the cent.
@@ -152,7 +155,8 @@ async def quote(body: QuoteIn, w: Write = Depends(write(TELLER, KIOSK))) -> Any:
         expires_at = at + settings.limits.fx_quote_seconds
         n = conn.execute(
             "INSERT INTO fx_quotes (sell_currency, buy_currency, sell_amount, buy_amount, rate,"
-            " mid_rate, spread_cny, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " mid_rate, spread_cny, created_at, expires_at, customer_n)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 body.sell_currency,
                 body.buy_currency,
@@ -163,6 +167,7 @@ async def quote(body: QuoteIn, w: Write = Depends(write(TELLER, KIOSK))) -> Any:
                 spread,
                 at,
                 expires_at,
+                w.customer_n,
             ),
         ).lastrowid
         assert n is not None
@@ -190,6 +195,12 @@ async def exchange(body: ExchangeIn, w: Write = Depends(write(TELLER))) -> Any:
         ).fetchone()
         if quote is None:
             raise not_found("quote", body.quote_id, "quote_id")
+        payer = ledger.customer_account(conn, body.from_account, "from_account")
+        w.visible(payer["customer_n"], "account", body.from_account, "from_account")
+        owner = quote["customer_n"]
+        w.visible(owner, "quote", body.quote_id, "quote_id")
+        if owner is not None and owner != payer["customer_n"]:
+            raise not_found("quote", body.quote_id, "quote_id")
         if quote["used_at"] is not None:
             raise Problem(
                 409,
@@ -204,7 +215,6 @@ async def exchange(body: ExchangeIn, w: Write = Depends(write(TELLER))) -> Any:
                 f"quote {body.quote_id} expired {at - quote['expires_at']:.0f} s ago",
                 field="quote_id",
             )
-        payer = ledger.customer_account(conn, body.from_account, "from_account")
         payee = ledger.customer_account(conn, body.to_account, "to_account")
         require_currency(payer, quote["sell_currency"], "from_account")
         require_currency(payee, quote["buy_currency"], "to_account")
@@ -223,6 +233,7 @@ async def exchange(body: ExchangeIn, w: Write = Depends(write(TELLER))) -> Any:
             at=at,
             channel=w.channel,
             key=w.key,
+            caller=w.caller,
             memo=body.quote_id,
         )
         conn.execute(

@@ -162,6 +162,7 @@ async def disburse(loan_id: LoanId, body: DisbursementIn, w: Write = Depends(wri
             at=at,
             channel=w.channel,
             key=w.key,
+            caller=w.caller,
             branch_id=account["branch_id"],
             memo=loan_id,
         )

@@ -197,7 +197,7 @@ def _ticket_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
 
 
 @router.get("/branches", response_model=list[BranchOut])
-async def list_branches(caller: Caller = Depends(allow(*CUSTOMER_CHANNELS))) -> Any:
+async def list_branches(caller: Caller = Depends(allow(*CUSTOMER_CHANNELS, public=True))) -> Any:
     rows = caller.core.conn.execute("SELECT id, name, counters FROM branches ORDER BY id")
     return [dict(r) for r in rows]
 
@@ -212,12 +212,16 @@ async def take_ticket(
         at = w.core.clock()
         branch_row(conn, branch_id)
         priority, customer_n = body.priority, None
-        if body.customer_id is not None:
+        customer_id = body.customer_id
+        if customer_id is None and w.customer_n is not None:
+            customer_id = public_id("C", w.customer_n)  # a session's ticket is its customer's
+        if customer_id is not None:
+            w.visible(row_of(customer_id), "customer", customer_id, "customer_id")
             customer = conn.execute(
-                "SELECT n, segment FROM customers WHERE n = ?", (row_of(body.customer_id),)
+                "SELECT n, segment FROM customers WHERE n = ?", (row_of(customer_id),)
             ).fetchone()
             if customer is None:
-                raise not_found("customer", body.customer_id, "customer_id")
+                raise not_found("customer", customer_id, "customer_id")
             customer_n = customer["n"]
             priority = priority or customer["segment"] in PRIORITY_SEGMENTS
         row = issue_ticket(
@@ -297,12 +301,14 @@ async def no_show(ticket_id: TicketId, w: Write = Depends(write(TELLER))) -> Any
 @router.get("/tickets/{ticket_id}", response_model=TicketOut)
 async def get_ticket(ticket_id: TicketId, caller: Caller = Depends(allow(TELLER, KIOSK))) -> Any:
     core = caller.core
-    return ticket_out(core.conn, core.settings, _ticket_row(core.conn, ticket_id), core.clock())
+    row = _ticket_row(core.conn, ticket_id)
+    caller.visible(row["customer_n"], "ticket", ticket_id, "ticket_id")
+    return ticket_out(core.conn, core.settings, row, core.clock())
 
 
 @router.get("/branches/{branch_id}/queue", response_model=QueueOut)
 async def queue_status(
-    branch_id: BranchId, caller: Caller = Depends(allow(*CUSTOMER_CHANNELS))
+    branch_id: BranchId, caller: Caller = Depends(allow(*CUSTOMER_CHANNELS, public=True))
 ) -> Any:
     core = caller.core
     conn, at = core.conn, core.clock()

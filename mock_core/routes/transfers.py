@@ -50,6 +50,7 @@ async def transfer(body: TransferIn, w: Write = Depends(write(TELLER, KIOSK, ONL
                 422, "Same account", "cannot transfer to the paying account", field="to_account"
             )
         payer = ledger.customer_account(conn, body.from_account, "from_account")
+        w.visible(payer["customer_n"], "account", body.from_account, "from_account")
         payee = ledger.customer_account(conn, body.to_account, "to_account")
         require_currency(payer, body.currency)
         require_currency(payee, body.currency, "to_account")
@@ -77,6 +78,7 @@ async def transfer(body: TransferIn, w: Write = Depends(write(TELLER, KIOSK, ONL
             at=at,
             channel=w.channel,
             key=w.key,
+            caller=w.caller,
             memo=body.reference,
         )
         aml.screen(
