@@ -17,7 +17,7 @@ from faker import Faker
 from orjson import loads
 
 from mock_core.identity import luhn_check_digit
-from mock_core.seed import credentials
+from mock_core.seed import Credentials, credentials
 from surge.customers import Customer
 from surge.journeys import (
     FAN_IN_SOURCES,
@@ -371,7 +371,9 @@ def test_a_full_day_sends_the_customer_to_the_next_one(target) -> None:
                 "customer_id": filler.customer_id,
                 "service_type": "cash",
             }
-            target.api.ok(target.api.post("/v1/appointments", body))
+            given = Credentials(filler.card_number, filler.pin, filler.password)
+            session = target.api.login("online", filler.customer_id, given)
+            target.api.ok(target.api.post("/v1/appointments", body, session))
     spy = Spy(target.client)
     result, records, _ = go(target, "online", "book", customer, client=spy)
     assert result.ok
