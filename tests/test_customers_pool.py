@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_core.seed import Credentials
 from surge.customers import (
     ONBOARDING_CONCURRENCY,
     Customer,
@@ -193,12 +194,35 @@ def test_onboarding_creates_customers_with_cny_and_for_high_value_usd_accounts(l
         assert {a["id"] for a in listed} == {i for ids in customer.accounts.values() for i in ids}
 
 
+def test_onboarded_customers_log_in_with_the_credentials_they_carry(live: Api) -> None:
+    """The card, PIN and password go to the system with each person and stay with the customer:
+    its kiosk and online sessions open, and the onboarding answer shows the card masked."""
+    crowd = people(3, seed=102)
+    sent = Recording(live.client)
+    customers = onboard(sent, crowd, token=TOKENS["teller"], key_prefix="logins")
+    for person, customer in zip(crowd, customers, strict=True):
+        assert (customer.card_number, customer.pin, customer.password) == (
+            person.card_number,
+            person.pin,
+            person.password,
+        )
+        given = Credentials(customer.card_number, customer.pin, customer.password)
+        for channel in ("kiosk", "online"):
+            session = live.login(channel, customer.customer_id, given)
+            mine = live.get(f"/v1/accounts/{customer.accounts['CNY'][0]}", session)
+            assert mine.status_code == 200, mine.text
+    answered = " ".join(sent.bodies)
+    secrets = [s for p in crowd for s in (p.card_number, p.pin, p.password)]
+    assert not [s for s in secrets if re.search(rf"(?<![0-9A-Za-z]){s}(?![0-9A-Za-z])", answered)]
+
+
 class Recording:
     """An httpx.Client that notes how each request was answered."""
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
         self.answers: list[tuple[str, int, str | None]] = []
+        self.bodies: list[str] = []
 
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.note("POST", self.client.post(url, **kwargs))
@@ -210,6 +234,7 @@ class Recording:
         self.answers.append(
             (method, response.status_code, response.headers.get("Idempotent-Replayed"))
         )
+        self.bodies.append(response.text)
         return response
 
 
