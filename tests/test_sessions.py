@@ -4,12 +4,14 @@ another's resources (issue 12, finding 1)."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 
+from mock_core import store
 from mock_core.seed import Credentials, credentials
 from tests.support import SEED, Api, Session, auth, login_body, serve_api
 
@@ -329,3 +331,29 @@ def test_onboarding_credentials_are_never_answered_and_open_sessions(
         assert session.token
     duplicate = api.post("/v1/customers", {**customer, "id_number": "110105194912310038"})
     assert (duplicate.status_code, duplicate.json()["field"]) == (409, "card_number")
+
+
+def test_a_ledger_from_before_sessions_gains_the_credential_columns_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE customers (n INTEGER PRIMARY KEY, name TEXT NOT NULL, id_number TEXT NOT NULL"
+        " UNIQUE, phone TEXT NOT NULL, segment TEXT NOT NULL, home_branch TEXT NOT NULL,"
+        " created_at REAL NOT NULL);"
+        "INSERT INTO customers VALUES (1, 'x', '11010519491231002X', '1', 'mass', 'B001', 1);"
+        "CREATE TABLE journal (n INTEGER PRIMARY KEY, kind TEXT NOT NULL, idempotency_key TEXT,"
+        " channel TEXT NOT NULL, branch_id TEXT, operator_id TEXT, created_at REAL NOT NULL,"
+        " memo TEXT NOT NULL DEFAULT '');"
+    )
+    old.close()
+    conn = store.connect(db)
+    try:
+        columns = {row["name"] for row in conn.execute("PRAGMA table_info(customers)")}
+        assert {"card_digest", "salt", "pin_hash", "password_hash"} <= columns
+        assert "caller" in {row["name"] for row in conn.execute("PRAGMA table_info(journal)")}
+        rows = conn.execute("SELECT name, card_digest FROM customers").fetchall()
+        assert [tuple(row) for row in rows] == [("x", None)]
+    finally:
+        conn.close()
