@@ -157,7 +157,8 @@ def pool_customers(chosen: Settings) -> list[Customer]:
     """The `--data-pool` customers, each with the logins of the channels the day visits; a
     `PoolError` (one line) otherwise."""
     assert chosen.data_pool is not None
-    logins = [c for c in chosen.profile.channels_visited() if c in LOGIN]
+    visited = chosen.profile.channels_visited()
+    logins = [c for c in CHANNELS if c in visited and c in LOGIN]  # in order: one message
     return load_pool(chosen.data_pool, logins)
 
 
