@@ -256,10 +256,12 @@ def test_each_kiosk_operation_logs_in_and_completes_within_kiosk_limits(target, 
 def test_a_kiosk_own_transfer_opens_the_second_account_when_the_customer_has_one(target) -> None:
     customer = richest(target, segments=("mass",))
     customer.accounts["CNY"] = customer.accounts["CNY"][:1]
-    result, records, _ = go(target, "kiosk", "own_transfer", customer)
+    spy = Spy(target.client)
+    result, records, _ = go(target, "kiosk", "own_transfer", customer, client=spy)
     assert result.ok, records
     assert not result.refused, records
     assert steps(records) == ["login", "open_account", "transfer"]
+    assert_logged_in(spy, "kiosk", customer)  # the account opened by a teller, as at a counter
     assert len(customer.accounts["CNY"]) == 2
     assert balance(target.api, customer.accounts["CNY"][1]) > 0
 
@@ -623,6 +625,21 @@ def send(client: Scripted, method: str = "POST", refusals=(), **policy: Any):
         "step", method, "/x", name="/x", headers={"Authorization": "Bearer t"}, refusals=refusals
     )
     return reply, records, delays
+
+
+def test_an_unkeyed_post_carries_its_json_and_no_key_and_is_recorded_without_one() -> None:
+    """A login moves nothing: no Idempotency-Key, so no key for the ledger checks to look for."""
+    client = Scripted((503, {}, b""), OK)
+    records: list[RequestRecord] = []
+    headers = {"Authorization": "Bearer t"}
+    reply = sender(client, [], records).send(
+        "login", "POST", "/v1/sessions", name="/v1/sessions", headers=headers,
+        json={"pin": "123456"}, keyed=False,
+    )  # fmt: skip
+    assert reply.outcome == "ok"
+    assert client.sent == [{**headers, "Content-Type": "application/json"}] * 2
+    assert [(r.key, r.outcome) for r in records] == [("", "retried"), ("", "ok")]
+    assert headers == {"Authorization": "Bearer t"}  # the shared header is never changed
 
 
 def test_retry_after_is_honoured_up_to_the_cap() -> None:
