@@ -40,7 +40,7 @@ SCOPE_KEY = "mock_core.response_faults"
 
 
 class FaultIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: FaultKind
     target: str = Field(

@@ -102,7 +102,7 @@ class Write(Caller):
 
     def _fingerprint(self, payload: BaseModel | None) -> str:
         # The parsed request, not its text: defaults filled in, keys sorted, and decimals by
-        # value, so "0.02" and "0.020" are one request and a retry that reformats is no reuse.
+        # value, so "0.2" and "0.20" are one request and a retry that reformats is no reuse.
         data = payload.model_dump() if payload is not None else None
         raw = orjson.dumps(
             [self.method, self.path, data], default=_canonical, option=orjson.OPT_SORT_KEYS

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
+from pydantic import Field
 
 WIDTH = 8
+
+
+def id_pattern(prefix: str, width: int = WIDTH) -> str:
+    """ASCII digits: `\\d` also matches Arabic-Indic and full-width digits, which `row_of` reads as
+    the same number, so "C٠٠٠٠٠٠٠١" named customer 1."""
+    return rf"^{prefix}[0-9]{{{width}}}$"
 
 
 def public_id(prefix: str, n: int) -> str:
@@ -21,7 +28,7 @@ def row_of(value: str) -> int:
 def _path_id(prefix: str, what: str) -> type[str]:
     return Annotated[  # type: ignore[return-value]
         str,
-        Path(pattern=rf"^{prefix}\d{{{WIDTH}}}$", description=f"{what} id, e.g. {prefix}00000001"),
+        Path(pattern=id_pattern(prefix), description=f"{what} id, e.g. {prefix}00000001"),
     ]
 
 
@@ -30,4 +37,11 @@ LoanId = _path_id("L", "loan")
 TicketId = _path_id("T", "ticket")
 AppointmentId = _path_id("AP", "appointment")
 EnquiryId = _path_id("E", "enquiry")
-AccountNumber = Annotated[str, Path(pattern=r"^[0-9A-Z_-]{4,40}$", description="account number")]
+ACCOUNT_PATTERN = r"^[0-9A-Z_-]{4,40}$"
+BRANCH_PATTERN = id_pattern("B", 3)
+AccountNumber = Annotated[str, Path(pattern=ACCOUNT_PATTERN, description="account number")]
+
+CustomerRef = Annotated[str, Field(pattern=id_pattern("C"), description="e.g. C00000001")]
+"""A customer named in a body; the path parameters above are their `Path` twins."""
+BranchRef = Annotated[str, Field(pattern=BRANCH_PATTERN, description="e.g. B001")]
+AccountRef = Annotated[str, Field(pattern=ACCOUNT_PATTERN, description="an account number")]

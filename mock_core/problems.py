@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 MEDIA_TYPE = "application/problem+json"
 _log = logging.getLogger("mock_core")
@@ -78,6 +79,15 @@ class Problem(Exception):
         )
 
 
+class BodyProblem(HTTPException):
+    """A `Problem` found while FastAPI reads a request body: FastAPI turns any other error raised
+    there into a bare 400, so the problem travels inside the one exception it lets through."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.status, problem.detail, problem.headers)
+        self.problem = problem
+
+
 def not_found(what: str, ident: str, field: str) -> Problem:
     return Problem(404, "Not found", f"no {what} {ident}", field=field)
 
@@ -103,6 +113,16 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     )
 
 
+def _allowed(request: Request, exc: HTTPException) -> str:
+    """Every method the path answers to. The router stops at the first route whose path matches,
+    so its own 405 lists that route's methods only (`DELETE /admin/faults` said just `GET`)."""
+    methods = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()}
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a problem document."""
 
@@ -118,9 +138,15 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request, exc)
         return Problem(exc.status_code, title, str(exc.detail), headers=headers).response(
             request.url.path
         )
+
+    async def on_body(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyProblem)
+        return exc.problem.response(request.url.path)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
         _log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -130,5 +156,6 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(BodyProblem, on_body)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)

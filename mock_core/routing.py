@@ -1,11 +1,11 @@
 """How the service's routes are declared: `api_router` makes every router of the service.
 
 Each route documents the problem responses every endpoint can give, checks its bearer token
-before it reads the body (a request without a valid token is a 401 whatever it sends), and
-answers plain data with orjson directly. FastAPI would validate the data against the route's
-response model first; here the response model documents the answer and the schema-conformance
-fuzz test checks it, so the per-request validation is skipped (it was a tenth of a balance
-inquiry's time).
+before it reads the body (a request without a valid token is a 401 whatever it sends), reads a
+body as strict JSON (`mock_core.strict_json`), and answers plain data with orjson directly.
+FastAPI would validate the data against the route's response model first; here the response
+model documents the answer and the schema-conformance fuzz test checks it, so the per-request
+validation is skipped (it was a tenth of a balance inquiry's time).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from mock_core.channels import SCOPE_ATTRIBUTE, identify
 from mock_core.problems import ProblemDocument
+from mock_core.strict_json import StrictJSONRequest
 
 _ERRORS = {
     400: "malformed request or missing Idempotency-Key",
@@ -58,16 +59,20 @@ class JSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         guarded = any(hasattr(d.call, SCOPE_ATTRIBUTE) for d in self.dependant.dependencies)
-        if not guarded:
+        strict = self.body_field is not None
+        if not guarded and not strict:  # reads of public documents cost nothing more
             return handler
 
-        async def token_first(request: Request) -> Response:
-            # FastAPI reads and parses the body before it runs the route's dependencies, so
-            # without this a malformed body from a caller without a token got 400, not 401.
-            identify(request.app.state.core, request.scope)
+        async def checked(request: Request) -> Response:
+            if guarded:
+                # FastAPI reads and parses the body before it runs the route's dependencies, so
+                # without this a malformed body from a caller without a token got 400, not 401.
+                identify(request.app.state.core, request.scope)
+            if strict:
+                request = StrictJSONRequest(request.scope, request.receive)
             return await handler(request)
 
-        return token_first
+        return checked
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:

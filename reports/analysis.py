@@ -41,7 +41,7 @@ def analyse(run: RunFolder) -> Analysis:
     judged = verdict.judge(run)
     records = frames(run)
     over_time = timeline.timeline(run, records)
-    slos = slo.judge(records, run.profile)
+    slos = slo.judge(records, run.profile, over_time.faults)
     carried = capacity.capacity(over_time)
     branch = staffing.staffing(run.profile)
     books = correctness.correctness(run, records)
@@ -78,7 +78,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             "step_s": a.slos.step_s,
             "held": a.slos.held,
             "objectives": [_plain(j) | {"name": j.objective.name} for j in a.slos.judgements],
-            "recoveries": [_plain(r) for r in a.slos.recoveries],
+            "recoveries": [_plain(r) | {"passed": r.passed} for r in a.slos.recoveries],
         },
         "capacity": {
             "knee_per_s": a.capacity.knee.at_per_s,

@@ -1,6 +1,9 @@
 """Were the books right and the fraud seen, under the surge?
 
 - The ledger: each check of the target's `/admin/reconcile` answer, with its figures.
+- The writes: the run's own record of its writes against the target's ledger export
+  (`surge.durability`): every acknowledged write present exactly once, no retry posted twice,
+  the writes whose outcome the client never learned present once or not at all (counted).
 - Retries: attempts sent again, and the steps that still gave up; every write kept one
   idempotency key across its retries (`surge.retry`), so a retry can never post twice.
 - Anti-money laundering: the suspicious visits the run injected (`expected_alerts.json`, each
@@ -20,15 +23,9 @@ from typing import Any
 import pandas as pd
 
 from reports.frames import Frames, percentiles
+from surge import durability
+from surge.durability import Check
 from surge.runfolder import RunFolder
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    name: str
-    description: str
-    ok: bool
-    figures: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +45,8 @@ class Pattern:
 class Correctness:
     reconcile: list[Check] | None
     """None: the ledger was not checked (no admin answer)."""
+    writes: list[Check] | None
+    """The run's writes against the ledger export; None: not checked (no admin answer)."""
     retried: int
     """Attempts that were sent again."""
     retried_steps: int
@@ -76,6 +75,7 @@ def correctness(run: RunFolder, frames: Frames) -> Correctness:
     patterns, false_alerts = _detection(run)
     return Correctness(
         reconcile=_reconcile(run.reconcile),
+        writes=durability.checks(run),
         retried=int((outcome == "retried").sum()),
         retried_steps=retried_steps,
         gave_up=int((outcome == "failed").sum()),

@@ -266,6 +266,16 @@ def _detection(correctness: Correctness) -> list[Finding]:
                     "section-correctness",
                 )
             )
+    broken = [c.name for c in correctness.writes or [] if not c.ok]
+    if broken:
+        out.append(
+            Finding(
+                "bad",
+                N_("The ledger does not hold the run's writes as they were answered: {checks}."),
+                {"checks": Figure("text", ", ".join(broken))},
+                "section-correctness",
+            )
+        )
     if correctness.reconciled is False:
         failed = [c.name for c in correctness.reconcile or [] if not c.ok]
         out.append(

@@ -4,9 +4,12 @@
 
 - validity: the one verdict rule (`surge.verdict`); a run that is not evidence exits 3 whatever
   else it shows;
-- each SLO of the profile, over the whole run and in every sliding window (`reports.slo`);
+- each SLO of the profile, over the whole run and in every sliding window (`reports.slo`), and
+  the recovery after each fault when the profile bounds it (`[slo] recovery_s`);
 - each reconcile check of the ledger (one posting per idempotency key among them: no write
-  applied twice), and each injected AML pattern (every one alerted); skipped, not passed, when
+  applied twice), each check of the run's writes against the ledger export
+  (`surge.durability`: acknowledged writes present once, no retry posted twice, unknown ones
+  at most once), and each injected AML pattern (every one alerted); skipped, not passed, when
   the run had no admin answer from the target;
 - with a baseline run of the same profile: per channel and per operation, the p95, the p99 and
   the error rate against the baseline's. A percentile regresses only when the whole 95%
@@ -30,8 +33,9 @@ import pandas as pd
 from reports.analysis import Analysis
 from reports.correctness import Correctness
 from reports.frames import ERRORS
-from reports.slo import Judgement
+from reports.slo import Judgement, Recovery
 from surge import exits
+from surge.profile import format_duration
 
 BOOTSTRAP = 400
 """Resamples for a percentile ratio's interval."""
@@ -127,6 +131,7 @@ class Gated:
 def gate(analysis: Analysis, baseline: Analysis | None = None, max_regression: float = 0.1) -> Gate:
     cases = [_validity(analysis)]
     cases += [_slo(j, analysis) for j in analysis.slos.judgements]
+    cases += [_recovery(r, analysis) for r in analysis.slos.recoveries if r.bound_s is not None]
     cases += correctness_cases(analysis.correctness)
     if baseline is not None:
         cases += regressions(analysis, baseline, max_regression)
@@ -159,6 +164,20 @@ def _slo(judgement: Judgement, analysis: Analysis) -> Case:
     return Case("slo", objective.name, True, f"{objective.name}: {whole}, in every window")
 
 
+def _recovery(recovery: Recovery, analysis: Analysis) -> Case:
+    """The time until the SLOs held again after a fault, against the profile's bound; the day's
+    minutes beside the run's seconds, since the bound is written in the day's time."""
+    fault, scale = recovery.fault, analysis.run.profile.time_scale
+    name = f"recovery after {fault.name} at {analysis.run.profile.wall_clock(fault.start)}"
+    bound = f"{recovery.bound_s:.2f} s ({format_duration(round((recovery.bound_s or 0) * scale))})"
+    if recovery.after_s is None:
+        return Case("slo", name, False, f"{name}: the SLOs did not hold again by the day's end")
+    after = f"{recovery.after_s:.2f} s ({format_duration(round(recovery.after_s * scale))})"
+    return Case(
+        "slo", name, recovery.passed, f"{name}: the SLOs held again after {after}, against {bound}"
+    )
+
+
 def _unit(metric: str) -> Callable[[float | None], str]:
     if metric == "error_rate":
         return lambda v: "-" if v is None else f"{v:.2%}"
@@ -168,8 +187,8 @@ def _unit(metric: str) -> Callable[[float | None], str]:
 
 
 def correctness_cases(books: Correctness) -> list[Case]:
-    """The ledger's reconcile checks and the AML patterns, a case each (skipped without the
-    target's admin answers)."""
+    """The ledger's reconcile checks, the checks of the run's writes against the ledger and the
+    AML patterns, a case each (skipped without the target's admin answers)."""
     if books.reconcile is None:
         cases = [Case("correctness", "ledger reconciled", None, "no /admin/reconcile answer")]
     else:
@@ -182,6 +201,10 @@ def correctness_cases(books: Correctness) -> list[Case]:
             )
             for check in books.reconcile
         ]
+    if books.writes is None:
+        cases.append(Case("correctness", "writes", None, "no /admin/ledger/keys answer"))
+    for check in books.writes or []:
+        cases.append(Case("correctness", f"writes: {check.name}", check.ok, check.line()))
     if books.patterns is None:
         cases.append(Case("correctness", "AML alerts", None, "no /admin/alerts answer"))
     for pattern in books.patterns or []:

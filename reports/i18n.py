@@ -41,6 +41,7 @@ def messages() -> set[str]:
     """Every message the report's code and template use, and the verdict's reasons."""
     from babel.messages.extract import extract_from_dir
 
+    from surge.durability import DESCRIPTIONS
     from surge.verdict import REASONS
 
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
@@ -54,7 +55,7 @@ def messages() -> set[str]:
             keywords=KEYWORDS,
         )
     }
-    return found | set(REASONS.values())
+    return found | set(REASONS.values()) | set(DESCRIPTIONS.values())
 
 
 def language_for(profile: Profile) -> str:

@@ -5,8 +5,10 @@ is also judged in windows of `WINDOW_DAY_S` of the rehearsed day (15 minutes: on
 X times, 900 / X run seconds, but never under `MIN_WINDOW_S`), sliding by a quarter of that. A
 window with too few of an objective's requests is not judged for it (`least`: a p99 of twenty
 requests is their maximum, and says nothing). Each objective gives its whole-run value, the
-first window that breached it, and the worst window; after each scheduled fault, the time
-until every objective held again.
+first window that breached it, and the worst window; after each fault, its recovery: the time
+from the fault's end (a crash's: the core answering again) to the start of the first window,
+starting then or later, in which every objective held (an objective is held in a window too
+thin to judge it), which the profile's `[slo] recovery_s` may bound.
 
 Definitions (profiles/README.md): `p95_ms`, `p99_ms` are response-time percentiles of every
 request attempt of the channel (or of the operation, on whatever channel); `error_rate` is the
@@ -17,6 +19,7 @@ share of attempts the system got wrong (retried or failed, `frames.ERRORS`); a c
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +91,15 @@ class Recovery:
     after_s: float | None
     """Run seconds from the fault's end until every objective held again in a window (0: at
     once); None when they had not by the day's end."""
+    bound_s: float | None = None
+    """The profile's `recovery_s` (run seconds); None when it sets none."""
+
+    @property
+    def passed(self) -> bool | None:
+        """Within the bound; None without one."""
+        if self.bound_s is None:
+            return None
+        return self.after_s is not None and self.after_s <= self.bound_s + 1e-9
 
 
 @dataclass(frozen=True)
@@ -131,7 +143,9 @@ def window(profile: Profile) -> tuple[float, float]:
     return length, length / SLIDES
 
 
-def judge(frames: Frames, profile: Profile) -> Slos:
+def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None = None) -> Slos:
+    """The objectives of `profile`, and the recovery after each of `fault_spans` (the faults as
+    they happened, `timeline.faults`; as scheduled when not given)."""
     length, step = window(profile)
     columns = ["channel", "journey", "t", "outcome", "response_ms", "wait_s"]
     requests = frames.requests[columns].sort_values("t", kind="stable")  # for `_windows`
@@ -162,7 +176,8 @@ def judge(frames: Frames, profile: Profile) -> Slos:
     limits = {j.objective.name: j.objective.limit for j in judgements}
     over = pd.DataFrame({name: series[name] > limit for name, limit in limits.items()})
     series["held"] = ~over.any(axis=1) if limits else True
-    recoveries = [_recovery(fault, series["held"]) for fault in faults(profile)]
+    spans = faults(profile) if fault_spans is None else fault_spans
+    recoveries = [_recovery(fault, series["held"], profile.slo.recovery_s) for fault in spans]
     return Slos(length, step, judgements, recoveries, series.reset_index())
 
 
@@ -215,9 +230,10 @@ def least(metric: str) -> int:
     return max(MIN_REQUESTS, math.ceil(TAIL / (1 - percent / 100) - 1e-9))
 
 
-def _recovery(fault: Span, held: pd.Series) -> Recovery:
+def _recovery(fault: Span, held: pd.Series, bound_s: float | None) -> Recovery:
     """From the fault's end to the start of the first window, beginning then or later, in which
     every objective held."""
     after = held[held.index >= fault.end - 1e-9]
     clean = after[after]
-    return Recovery(fault, None if clean.empty else max(0.0, float(clean.index[0]) - fault.end))
+    after_s = None if clean.empty else max(0.0, float(clean.index[0]) - fault.end)
+    return Recovery(fault, after_s, bound_s)

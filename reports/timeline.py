@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,8 @@ import pandas as pd
 
 from reports import histogram
 from reports.frames import ERROR_KINDS, ERRORS, Frames, percentiles, window_s
-from surge.profile import CHANNELS, Profile
-from surge.runfolder import RunFolder
+from surge.profile import CHANNELS, CRASH, Profile
+from surge.runfolder import Crash, RunFolder
 
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 LATENCY_METRIC = "mock_core_api_request_seconds"
@@ -64,7 +65,7 @@ def timeline(run: RunFolder, frames: Frames) -> Timeline:
         lanes=_lanes(metrics),
         server=_server(metrics, frames),
         phases=phases(run.profile),
-        faults=faults(run.profile),
+        faults=faults(run.profile, run.crashes, frames.day_start),
     )
 
 
@@ -76,11 +77,20 @@ def phases(profile: Profile) -> list[Span]:
     return spans
 
 
-def faults(profile: Profile) -> list[Span]:
-    return [
-        Span(f"{fault.kind} {fault.target}", fault.at, fault.at + fault.duration)
-        for fault in profile.faults
-    ]
+def faults(profile: Profile, crashes: Sequence[Crash] = (), day_start: float = 0.0) -> list[Span]:
+    """Each fault while it was on: as scheduled, except a crash, which is on from the kill until
+    the core answered again (the end of the day if it never did), as incidents.json recorded
+    it (`crashes`); a crash that was not done (no embedded core to kill) is no fault."""
+    done = {crash.fault: crash for crash in crashes}
+    spans = []
+    for n, fault in enumerate(profile.faults):
+        if fault.kind != CRASH:
+            spans.append(Span(f"{fault.kind} {fault.target}", fault.at, fault.at + fault.duration))
+        elif n in done:
+            crash = done[n]
+            back = profile.duration_s if crash.back_at is None else crash.back_at - day_start
+            spans.append(Span(CRASH, crash.killed_at - day_start, back))
+    return spans
 
 
 def planned(profile: Profile, channel: str, start: float, end: float) -> float:

@@ -6,13 +6,15 @@ the profile: its branches, the counters each opens (`[staffing]`), its opening h
 span, for appointment slots) and the seed. Its lanes keep their defaults (docs/capacity.md), the
 rehearsal measuring what those carry, unless `--core-config` gives a settings file in the core's
 own format (a team's mock sized like its own systems). It seeds no customers, since the harness
-onboards its own.
+onboards its own. The crash drill (`surge.crash`) kills it and starts it again on the same ledger,
+port and token (`kill`, `restart`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import time
 import tomllib
@@ -40,12 +42,15 @@ class CoreError(Exception):
     """The embedded core could not start, worded as one line."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Core:
     process: subprocess.Popen[bytes]
+    """The core's process: a new one after each `restart`."""
     url: str
     admin_token: str
     log: Path
+    command: list[str]
+    env: dict[str, str]
 
 
 def settings(profile: Profile, seed: int, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -110,20 +115,14 @@ def start(
     last = ""
     for _ in range(PORT_ATTEMPTS):
         port = children.free_port()
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [
-                    *children.script("mock-core", "mock_core"),
-                    *("--host", children.LOOPBACK, "--port", str(port)),
-                    *("--db", str(folder / "ledger.sqlite"), "--config", str(config)),
-                    *("--exit-with-parent", str(os.getpid())),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # Ctrl-C reaches the rehearsal, which stops the core
-            )
-        core = Core(process, f"http://{children.LOOPBACK}:{port}", token, log)
+        command = [
+            *children.script("mock-core", "mock_core"),
+            *("--host", children.LOOPBACK, "--port", str(port)),
+            *("--db", str(folder / "ledger.sqlite"), "--config", str(config)),
+            *("--exit-with-parent", str(os.getpid())),
+        ]
+        url = f"http://{children.LOOPBACK}:{port}"
+        core = Core(_spawn(command, env, log), url, token, log, command, env)
         try:
             if _answers(core):
                 return core
@@ -132,9 +131,45 @@ def start(
             raise
         stop(core)
         last = log_tail(core, lines=1)
-        if not any(taken in last for taken in ("cannot listen", "already in use")):
+        if not _port_taken(last):
             break
     raise CoreError(f"the embedded mock core did not start: {last or 'no output'}")
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C reaches the rehearsal, which stops the core
+        )
+
+
+def _port_taken(line: str) -> bool:
+    return any(taken in line for taken in ("cannot listen", "already in use"))
+
+
+def kill(core: Core) -> None:
+    """SIGKILL, as a crash: no shutdown, no last transaction finished, no checkpoint."""
+    core.process.send_signal(signal.SIGKILL)
+    core.process.wait()
+
+
+def restart(core: Core) -> None:
+    """The killed core started again as it was (ledger, settings, port, admin token); return
+    once it answers. Its port was just freed, so another process may hold it for a moment:
+    the start is tried again until `START_TIMEOUT_S` has passed."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        core.process = _spawn(core.command, core.env, core.log)
+        if _answers(core):
+            return
+        last = log_tail(core, lines=1)
+        if not _port_taken(last) or time.monotonic() > deadline:
+            raise CoreError(f"the embedded mock core did not start again: {last or 'no output'}")
+        time.sleep(0.2)
 
 
 def _answers(core: Core) -> bool:

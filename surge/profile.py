@@ -247,6 +247,9 @@ class Slo(_Section):
     kiosk: ChannelSlo | None = None
     online: ChannelSlo | None = None
     operations: dict[Operation, OperationSlo] = Field(default_factory=dict)
+    recovery_s: Duration | None = Field(
+        None, description="longest time after a fault ends until every objective holds again"
+    )
 
 
 class Latency(_Section):
@@ -270,15 +273,28 @@ class Latency(_Section):
 
 
 FaultKind = Literal[
-    "latency", "error", "reset", "empty", "malformed", "hang", "slow_body", "lane_down", "brownout"
+    "latency",
+    "error",
+    "reset",
+    "empty",
+    "malformed",
+    "hang",
+    "slow_body",
+    "lane_down",
+    "brownout",
+    "crash",
 ]
 _LANE_KINDS = ("lane_down", "brownout")
+CRASH: FaultKind = "crash"
+"""Not a fault of the mock core's admin API: `surge rehearse` kills its embedded core (SIGKILL)
+at `at` and starts it again on the same ledger and port `duration` later (`surge.crash`)."""
 
 
 class Fault(_Section):
     """A fault scheduled at `at` seconds of the day for `duration` seconds (both run time).
 
-    The other fields are those of the mock core's `POST /admin/faults`.
+    The other fields are those of the mock core's `POST /admin/faults`; a `crash` takes none of
+    them (its `duration` is how long the core stays down before it is started again).
     """
 
     at: float = Field(description="seconds from t=0; the file may give HH:MM or an offset")
@@ -310,6 +326,11 @@ class Fault(_Section):
             raise _Located(
                 "target", f"a {self.kind} fault targets a lane: target must be lane:NAME"
             )
+        if self.kind == CRASH:
+            fields = type(self).model_fields
+            for name in ("target", "probability", "latency", "status", "seconds", "share"):
+                if getattr(self, name) != fields[name].default:
+                    raise _Located(name, "a crash fault takes only at, duration and kind")
         return self
 
     def admin_body(self) -> dict[str, Any]:
@@ -472,9 +493,10 @@ class Profile(_Section):
     def scaled(self, time_scale: float = 1.0, rate_scale: float = 1.0) -> Profile:
         """The `--time-scale X` and `--rate-scale K` rules, one or both.
 
-        Time: durations and fault times divided by X, rates kept. Rates: every phase's arrivals
-        per hour (every channel) multiplied by K, times kept; staffing and faults stay as they
-        are, since a surge is more customers for the same branches.
+        Time: durations (the recovery bound too) and fault times divided by X, rates kept.
+        Rates: every phase's arrivals per hour (every channel) multiplied by K, times kept;
+        staffing and faults stay as they are, since a surge is more customers for the same
+        branches.
         """
         for what, factor in (("time scale", time_scale), ("rate scale", rate_scale)):
             if not (math.isfinite(factor) and factor > 0):
@@ -484,6 +506,8 @@ class Profile(_Section):
         data["rate_scale"] = self.rate_scale * rate_scale
         for item in (*data["phases"], *data["faults"]):
             item["duration"] /= time_scale
+        if data["slo"]["recovery_s"] is not None:
+            data["slo"]["recovery_s"] /= time_scale
         for fault in data["faults"]:
             fault["at"] /= time_scale
         for phase in data["phases"]:

@@ -10,7 +10,6 @@ visits so far. On a terminal it is one live line (rich); otherwise (a CI log) a 
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -53,7 +52,7 @@ class Progress:
         if time.monotonic() - self._last_update < UPDATE_S:
             return
         self._last_update = time.monotonic()
-        day_start = self._day_start()
+        day_start = runfolder.day_start(self._folder)
         if day_start is None:
             return
         self._take_parts()
@@ -67,14 +66,6 @@ class Progress:
     def close(self) -> None:
         if self._terminal:
             self._live.stop()
-
-    def _day_start(self) -> float | None:
-        try:
-            info = json.loads((self._folder / runfolder.RUN).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # not written yet, or being rewritten
-        day_start = info.get("day_start")
-        return float(day_start) if isinstance(day_start, int | float) else None
 
     def _take_parts(self) -> None:
         for part in sorted((self._folder / runfolder.REQUESTS).glob("part-*.parquet")):

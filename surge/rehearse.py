@@ -36,7 +36,8 @@ from types import FrameType
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
-from surge import children, embedded, exits, runfolder, shipped, verdict
+from surge import children, durability, embedded, exits, runfolder, shipped, verdict
+from surge.crash import CrashDrill
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, format_duration, resolve
 from surge.progress import Progress
@@ -175,8 +176,11 @@ def rehearsal(
     )
 
 
-def locust_command(chosen: Rehearsal, host: str, folder: Path, stats: Path) -> list[str]:
-    """The Locust command line: headless, the profile at its scales, the run folder `folder`.
+def locust_command(
+    chosen: Rehearsal, host: str, folder: Path, stats: Path, embedded_core: bool = False
+) -> list[str]:
+    """The Locust command line: headless, the profile at its scales, the run folder `folder`;
+    `--embedded-core` when `host` is the rehearsal's own core (it does the crash faults).
 
     `--workers N` above 1 is Locust's `--processes N`: forked workers that reach the master on a
     free loopback port (given as both the bind and the connect port, since the defaults may be
@@ -195,6 +199,8 @@ def locust_command(chosen: Rehearsal, host: str, folder: Path, stats: Path) -> l
         *("--loglevel", "WARNING", "--only-summary"),
         *("--json-file", str(stats)),
     ]
+    if embedded_core:
+        command.append("--embedded-core")
     if chosen.seed is not None:
         command += ["--seed", str(chosen.seed)]
     if chosen.max_users is not None:
@@ -364,7 +370,7 @@ def _run_locust(
     """Locust's exit code and what its output said; what cut the run short, in `incidents`."""
     host = core.url if core is not None else str(chosen.host)
     token = core.admin_token if core is not None else chosen.admin_token
-    command = locust_command(chosen, host, folder, scratch / "locust_stats")
+    command = locust_command(chosen, host, folder, scratch / "locust_stats", core is not None)
     log = scratch / "locust.log"
     if announce:
         print(f"surge {chosen.command}: {shlex.join(command)}", flush=True)
@@ -385,6 +391,7 @@ def _run_locust(
         start_new_session=True,  # Ctrl-C reaches the rehearsal, which stops Locust gracefully
     )
     seen = Seen()
+    drill = CrashDrill(core, chosen.profile, folder, chosen.command) if core else None
     with log.open("wb") as kept:
         pump = threading.Thread(target=_pump, args=(process.stdout, kept, seen), daemon=True)
         pump.start()
@@ -393,6 +400,8 @@ def _run_locust(
         try:
             while (code := process.poll()) is None:
                 shown.update()
+                if drill is not None:
+                    drill.poll(incidents)
                 if stop.reason is not None:
                     print(
                         "surge {chosen.command}: interrupted: stopping Locust (not valid evidence)"
@@ -414,6 +423,8 @@ def _run_locust(
             # the shape ends, so SIGTERM would kill it with no run folder, while SIGINT stops
             # the users and writes it. A forked worker left behind goes with the group.
             shown.close()
+            if drill is not None:
+                drill.close()
             children.stop(process, LOCUST_GRACE_S, first=signal.SIGINT)
             pump.join(timeout=5)
     code = process.returncode if code is None else code
@@ -489,7 +500,16 @@ def outcome(run: RunFolder, judged: Verdict, target: str) -> str:
         f"by business rules, {counts['retried']} retried"
     )
     lines.append(f"  ledger    {_reconciled(run)}")
+    lines += [f"  writes    {line}" for line in _proven(run)]
     return "\n".join(lines)
+
+
+def _proven(run: RunFolder) -> list[str]:
+    """A line per check of the run's writes against the ledger (`surge.durability`)."""
+    checks = durability.checks(run)
+    if checks is None:
+        return ["not checked (no admin token for /admin/ledger/keys)"]
+    return [check.line() for check in checks]
 
 
 def _reconciled(run: RunFolder) -> str:

@@ -4,8 +4,10 @@ A write carries an `Idempotency-Key` and every retry of it carries the same key,
 lost acknowledgement is answered from the system's record instead of posting twice. A step is
 retried on 503, 504, a 409 that says when to come back (`Retry-After`: the first request with the
 key is still being served), a transport error (no status) and a 2xx whose body cannot be read,
-at most `RetryPolicy.max_retries` times. The wait honours `Retry-After` (capped), else backs off
-exponentially with jitter.
+at most `RetryPolicy.max_retries` times; a transport error also for as long as the step has spent
+less than `RetryPolicy.reconnect_s`, so a system restarting after a crash (seconds without a
+listener) is waited for, as a client reconnects. The wait honours `Retry-After` (capped), else
+backs off exponentially with jitter.
 
 Recording is per attempt: every HTTP request sent is one `RequestRecord`, as Locust counts it, with
 `retries` = the attempts of the same step before it and `outcome` saying whether the step was
@@ -139,13 +141,29 @@ class RetryPolicy:
     """Seconds before the first retry when the response gives no Retry-After; doubles each time."""
     max_delay: float = 5.0
     """No wait is longer, whatever Retry-After says: a customer gives up, the run moves on."""
+    reconnect_s: float = 10.0
+    """A step whose attempts find no system answering (a transport error) is retried beyond
+    `max_retries` while its attempts and waits so far, and the next wait, stay within this: a
+    mock core killed and started again is listening within a few seconds (`surge.crash`)."""
+    reconnect_delay: float = 1.0
+    """…and no wait after a transport error is longer, so the step is back within a second of
+    the system listening again."""
 
-    def delay(self, attempt: int, retry_after: float | None, jitter: random.Random) -> float:
-        """Seconds to wait before retry number `attempt + 1`."""
+    def again(self, attempt: int, status: int, spent: float, delay: float) -> bool:
+        """Whether a retryable attempt is sent again, after `spent` seconds on the step."""
+        if attempt < self.max_retries:
+            return True
+        return status == TRANSPORT_ERROR and spent + delay <= self.reconnect_s
+
+    def delay(
+        self, attempt: int, retry_after: float | None, jitter: random.Random, status: int = -1
+    ) -> float:
+        """Seconds to wait before retry number `attempt + 1` after an attempt of `status`."""
         if retry_after is not None:
             return min(retry_after, self.max_delay)
         backoff = self.base_delay * 2**attempt * (0.5 + jitter.random())
-        return min(backoff, self.max_delay)
+        longest = self.reconnect_delay if status == TRANSPORT_ERROR else self.max_delay
+        return min(backoff, longest)
 
 
 class Reply(NamedTuple):
@@ -200,19 +218,25 @@ class Sender:
                     headers = {**headers, "Idempotency-Key": key, "Content-Type": _JSON}
             elif data is not None:
                 headers = {**headers, "Content-Type": _JSON}
-        attempt = 0
+        attempt, spent = 0, 0.0
         while True:
             start = self.clock()
             status, body, error, retry_after = self._attempt(
                 method, path, name, headers, data, refusals
             )
             end = self.clock()
+            # Counted from the attempts and the waits asked for, not from the clock alone: the
+            # sleep may be simulated (tests), and a step must stay bounded all the same.
+            spent += end - start
+            delay = 0.0
             if not error:
                 outcome: Outcome = "ok"
             elif status in refusals and retry_after is None:
                 outcome = "refused"
-            elif _retryable(status, body, retry_after) and attempt < self.policy.max_retries:
-                outcome = "retried"
+            elif _retryable(status, body, retry_after):
+                delay = self.policy.delay(attempt, retry_after, self._jitter_rng(), status)
+                again = self.policy.again(attempt, status, spent, delay)
+                outcome = "retried" if again else "failed"
             else:
                 outcome = "failed"
             self.record(
@@ -235,7 +259,8 @@ class Sender:
             )
             if outcome != "retried":
                 return Reply(status, body if outcome == "ok" else None, outcome)
-            self.sleep(self.policy.delay(attempt, retry_after, self._jitter_rng()))
+            self.sleep(delay)
+            spent += delay
             attempt += 1
 
     def _jitter_rng(self) -> random.Random:

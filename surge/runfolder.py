@@ -8,8 +8,9 @@ nothing else opens them by hand:
   file per flush, each written whole under a temporary name and then renamed, so memory does not
   grow with the run and a run that crashes keeps every part written before;
 - when it ends, `lateness.json`, `visits.json` (every planned visit accounted for), the expected
-  alerts and whatever the target's admin API answered; `run.json` again, with its end; and last
-  `summary.json`, the figures and the verdict (`surge.verdict`);
+  alerts and whatever the target's admin API answered (its reconcile, its alerts, its ledger's
+  idempotency keys); `run.json` again, with its end; and last `summary.json`, the figures and
+  the verdict (`surge.verdict`);
 - afterwards `load(path)` reads it back, typed, on whatever machine the folder was copied to:
   a folder that is not a run folder, is of a newer format or misses a file is a `RunFolderError`
   (one line, exit 2).
@@ -39,8 +40,9 @@ from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, ProfileError
 from surge.retry import RequestRecord
 
-FORMAT_VERSION = 1
-"""Raised whenever a file or field changes meaning; `load` refuses folders of a newer one."""
+FORMAT_VERSION = 2
+"""Raised whenever a file or field changes meaning; `load` refuses folders of a newer one.
+2: `incidents.json` also holds the crash drills that happened (objects), beside its sentences."""
 
 RUN = "run.json"
 REQUESTS = "requests.parquet"
@@ -51,6 +53,7 @@ INCIDENTS = "incidents.json"
 METRICS = "metrics.csv"
 RECONCILE = "reconcile.json"
 ALERTS = "alerts.json"
+LEDGER = "ledger.json"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 SUMMARY_MD = "summary.md"
@@ -148,6 +151,27 @@ class RunInfo(_Model):
     """Why the run could not start (the target unreachable, onboarding refused)."""
     stopped: Stopped | None = None
     """Why the harness ended the run before its day; None when it did not."""
+
+
+class Crash(_Model):
+    """A crash drill as it happened (`surge.crash`): the embedded core killed with SIGKILL and
+    started again on the same ledger and port. Times are epoch seconds."""
+
+    kind: str = "crash"
+    fault: int
+    """Its index in the profile's `faults`."""
+    killed_at: float
+    restarted_at: float | None = None
+    """When the new process was started; None when it never was."""
+    back_at: float | None = None
+    """When it answered again; None when it did not."""
+
+    @property
+    def restart_s(self) -> float | None:
+        """From starting the new process to its first answer."""
+        if self.restarted_at is None or self.back_at is None:
+            return None
+        return self.back_at - self.restarted_at
 
 
 class ChannelVisits(_Model):
@@ -321,8 +345,9 @@ def write_expected_alerts(folder: Path, alerts: Sequence[Mapping[str, str]]) -> 
 
 
 def write_answer(folder: Path, name: str, answer: Any) -> None:
-    """What the target's admin API answered at the end (`RECONCILE`, `ALERTS`), as it came."""
-    if name not in (RECONCILE, ALERTS):
+    """What the target's admin API answered at the end (`RECONCILE`, `ALERTS`, `LEDGER`), as
+    it came."""
+    if name not in (RECONCILE, ALERTS, LEDGER):
         raise ValueError(f"{name} is not an admin answer of the run folder")
     _write_json(folder / name, answer)
 
@@ -339,9 +364,30 @@ def add_incident(folder: Path, sentence: str) -> None:
     """Note something that happened to the run outside the harness's sight (the embedded core
     ended, the rehearsal was interrupted): the verdict counts each as a reason it is not
     evidence."""
+    _add_to_incidents(folder, sentence)
+
+
+def add_crash(folder: Path, crash: Crash) -> None:
+    """Note a crash drill that happened: a fault the profile asked for, not a reason the run is
+    not evidence (a core that did not come back is one, added as a sentence beside it)."""
+    _add_to_incidents(folder, crash.model_dump(mode="json"))
+
+
+def _add_to_incidents(folder: Path, entry: str | dict[str, Any]) -> None:
     path = folder / INCIDENTS
     known = _read_json(path) if path.exists() else []
-    _write_json(path, [*known, sentence])
+    _write_json(path, [*known, entry])
+
+
+def day_start(folder: Path) -> float | None:
+    """When the run's day started (epoch seconds), as `run.json` says while the run goes; None
+    before the run was prepared, or while the file is being replaced."""
+    try:
+        info = json.loads((folder / RUN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = info.get("day_start") if isinstance(info, dict) else None
+    return float(found) if isinstance(found, int | float) else None
 
 
 def write_summary(folder: Path, summary: Mapping[str, Any]) -> None:
@@ -442,6 +488,9 @@ class RunFolder:
     lateness: Lateness | None
     expected_alerts: list[dict[str, str]]
     incidents: list[str]
+    """What happened outside the harness's sight, each a reason the run is not evidence."""
+    crashes: list[Crash]
+    """The crash drills that happened."""
     reconcile: dict[str, Any] | None
     """`/admin/reconcile`'s answer, when the run had the target's admin token."""
     alerts: list[dict[str, Any]] | None
@@ -464,6 +513,12 @@ class RunFolder:
     def request_count(self) -> int:
         parts = sorted((self.path / REQUESTS).glob("part-*.parquet"))
         return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+
+    def ledger(self) -> dict[str, Any] | None:
+        """The target's ledger export (`LEDGER`): `keys`, each `key`, `answers` (stored
+        answers), `status` (the stored answer's), `entries` (journal entries); or `error`, why
+        it could not be fetched. None when the run had no admin token."""
+        return _optional(self.path / LEDGER, dict)
 
     def metrics(self) -> pa.Table | None:
         """The target's samples over the run (`METRIC_COLUMNS`), when it was scraped."""
@@ -515,6 +570,7 @@ def load(path: Path | str) -> RunFolder:
                 raise RunFolderError(
                     f"{folder}: {name}: missing (the run ended, so it was written)"
                 )
+    incidents, crashes = _incidents(folder / INCIDENTS)
     visits = lateness = None
     if (folder / VISITS).exists():
         visits = _model(Visits, _read_json(folder / VISITS), folder / VISITS)
@@ -530,11 +586,25 @@ def load(path: Path | str) -> RunFolder:
         visits=visits,
         lateness=lateness,
         expected_alerts=_optional(folder / EXPECTED_ALERTS, list) or [],
-        incidents=_optional(folder / INCIDENTS, list) or [],
+        incidents=incidents,
+        crashes=crashes,
         reconcile=_optional(folder / RECONCILE, dict),
         alerts=_optional(folder / ALERTS, list),
         summary=_optional(folder / SUMMARY, dict),
     )
+
+
+def _incidents(path: Path) -> tuple[list[str], list[Crash]]:
+    sentences: list[str] = []
+    crashes: list[Crash] = []
+    for n, entry in enumerate(_optional(path, list) or []):
+        if isinstance(entry, str):
+            sentences.append(entry)
+        elif isinstance(entry, dict) and entry.get("kind") == "crash":
+            crashes.append(_model(Crash, entry, path))
+        else:
+            raise RunFolderError(f"{path}: [{n}]: neither a sentence nor a crash drill")
+    return sentences, crashes
 
 
 def _read_json(path: Path) -> Any:

@@ -7,16 +7,19 @@ could read the target's answers, and nothing happened to it outside the harness'
 embedded core ending, an interruption: `runfolder.add_incident`). `judge` says so, with every
 reason as a sentence; the harness, `surge rehearse` and the gate all call it, and nothing else
 decides. What the systems answered (errors, SLOs, the ledger) is the gate's to judge, not this:
-a run whose requests all failed is valid evidence that the systems failed.
+a run whose requests all failed is valid evidence that the systems failed. The figures name
+those too: every check of the run's writes against the ledger (`surge.durability`) is a line
+of the verdict `surge rehearse` prints and of summary.json, and the gate fails on any.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pyarrow.compute as pc
 
+from surge import durability
 from surge.runfolder import RunFolder
 
 LAG_PERCENTILES = (50, 95, 99)
@@ -184,4 +187,6 @@ def figures(run: RunFolder, verdict: Verdict) -> dict[str, Any]:
         "max_dropped_share": run.info.limits.max_dropped_share,
         "max_late_share": run.info.limits.max_late_share,
     }
+    proven = durability.checks(run)
+    summary["writes"] = None if proven is None else [asdict(check) for check in proven]
     return summary

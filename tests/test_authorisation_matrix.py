@@ -198,6 +198,7 @@ EXAMPLES: dict[str, Example] = {
     "POST /v1/enquiries/{enquiry_id}/close": Example(_fixed("/v1/enquiries/{enquiry}/close")),
     "GET /v1/enquiries/{enquiry_id}": Example(_fixed("/v1/enquiries/{enquiry}")),
     "GET /admin/reconcile": Example(_fixed("/admin/reconcile")),
+    "GET /admin/ledger/keys": Example(_fixed("/admin/ledger/keys")),
     "GET /admin/alerts": Example(_fixed("/admin/alerts")),
     "POST /admin/reset": Example(_fixed("/admin/reset"), lambda i, c: {"customers": 5}),
     "GET /admin/capacity": Example(_fixed("/admin/capacity")),

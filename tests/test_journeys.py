@@ -708,7 +708,7 @@ def test_a_status_0_response_is_a_transport_error() -> None:
         LocustLike(),
         records.append,
         lambda _: None,
-        RetryPolicy(max_retries=1),
+        RetryPolicy(max_retries=1, reconnect_s=0),
         "k",
         "j",
         0.0,
@@ -733,3 +733,24 @@ def test_a_forked_process_makes_idempotency_keys_unlike_its_parents() -> None:
     os.close(read)
     ours = idempotency_key()
     assert theirs.rsplit("-", 1)[0] != ours.rsplit("-", 1)[0]
+
+
+def test_a_system_that_stopped_listening_is_waited_for_beyond_the_retries() -> None:
+    """A core killed and started again (the crash drill) refuses connections for seconds: the
+    step keeps its key and retries until it answers, within `reconnect_s`."""
+    refused = [OSError("connection refused")] * 6
+    reply, records, delays = send(Scripted(*refused, OK), max_retries=3)
+    assert reply.outcome == "ok"
+    assert len({r.key for r in records}) == 1
+    assert [r.outcome for r in records] == ["retried"] * 6 + ["ok"]
+    assert sum(delays) <= RetryPolicy().reconnect_s
+
+
+def test_waiting_for_a_system_to_listen_again_is_bounded() -> None:
+    refused = [OSError("connection refused")] * 50
+    reply, records, delays = send(Scripted(*refused), reconnect_s=3)
+    assert reply.outcome == "failed"
+    assert sum(delays) <= 3
+    assert len(records) < 50
+    unanswered = [(504, {}, b"")] * 10
+    assert len(send(Scripted(*unanswered, OK), reconnect_s=3)[1]) == 4  # max_retries + 1

@@ -54,15 +54,31 @@ def test_a_product_launch_is_mostly_wealth_orders_at_the_counter() -> None:
     assert max(mix, key=mix.__getitem__) == "wealth_order"
 
 
-def test_the_emergency_drill_schedules_the_three_incidents_the_mock_core_accepts() -> None:
+def test_the_emergency_drill_schedules_three_incidents_the_mock_core_accepts_and_a_crash() -> None:
     faults = load_profile("emergency_drill").faults
     assert {(f.kind, f.target) for f in faults} == {
         ("latency", "lane:teller-core"),
         ("lane_down", "lane:fx"),
         ("brownout", "lane:kiosk-gateway"),
+        ("crash", "*"),
     }
     for fault in faults:
-        FaultIn.model_validate(fault.admin_body())  # the body is what POST /admin/faults takes
+        if fault.kind != "crash":  # surge rehearse's to do, not the core's (surge.crash)
+            FaultIn.model_validate(fault.admin_body())  # what POST /admin/faults takes
+
+
+def test_a_crash_fault_takes_only_its_time_and_downtime(tmp_path: Path) -> None:
+    path = tmp_path / "crash.toml"
+    aimed = FAULT.format(at="10:00", duration="2m", kind="crash", target="lane:fx")
+    path.write_text(WEEKDAY + aimed, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"faults\[0\]\.target: a crash fault takes only at"):
+        load_profile(str(path))
+
+
+def test_the_recovery_bound_is_day_time_and_scales_with_the_day() -> None:
+    drill = load_profile("emergency_drill")
+    assert drill.slo.recovery_s == 3600
+    assert drill.scaled(480).slo.recovery_s == 7.5
 
 
 def test_a_path_loads_any_toml_file_and_a_clock_time_becomes_an_offset(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_tokens_exported_for_other_systems_do_not_reach_the_embedded_core() -> N
         admin_token=None,
         locust_args=[],
     )
-    core = embedded.Core(process=None, url="http://127.0.0.1:1", admin_token="a", log=Path("x"))  # type: ignore[arg-type]
+    core = embedded.Core(None, "http://127.0.0.1:1", "a", Path("x"), [], {})  # type: ignore[arg-type]
     exported = {"LOCUST_TELLER_TOKEN": "staging", "LOCUST_KIOSK_TOKEN": "staging", "PATH": "/bin"}
     env = rehearse.locust_environment(chosen, core, exported)
     assert "LOCUST_TELLER_TOKEN" not in env

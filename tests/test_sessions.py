@@ -333,6 +333,26 @@ def test_onboarding_credentials_are_never_answered_and_open_sessions(
     assert (duplicate.status_code, duplicate.json()["field"]) == (409, "card_number")
 
 
+def test_an_onboardings_pin_and_password_are_no_part_of_its_idempotency_fingerprint(
+    api: Api, app: FastAPI
+) -> None:
+    # The fingerprint is kept with the stored answer: a hash of a 6-digit PIN is soon reversed.
+    customer = {
+        "name": "李华",
+        "id_number": "110105194912310046",
+        "phone": "13812345679",
+        "home_branch": "B001",
+        "card_number": "6222000011112231",
+        "pin": "135790",
+        "password": "first-password-1",
+    }
+    first = api.ok(api.post("/v1/customers", customer, key="onboard-once"))
+    retried = {**customer, "pin": "246802", "password": "other-password-2"}
+    again = api.post("/v1/customers", retried, key="onboard-once")
+    assert (again.status_code, again.json()) == (201, first)
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
 def test_a_ledger_from_before_sessions_gains_the_credential_columns_and_keeps_its_rows(
     tmp_path: Path,
 ) -> None:

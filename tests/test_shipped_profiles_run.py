@@ -149,6 +149,7 @@ def test_the_profile_s_faults_are_posted_on_the_scaled_day_and_over_by_the_end(
     scheduled = [
         (f.kind, f.target, pytest.approx(f.at / time_scale), pytest.approx(f.duration / time_scale))
         for f in load_profile(name).faults
+        if f.kind != "crash"  # surge rehearse's to do to its own core: skipped against this one
     ]
     posted = [(f["kind"], f["target"], f["start_in"], f["duration"]) for f in run.faults]
     assert posted == scheduled
@@ -175,6 +176,16 @@ def test_server_errors_happen_only_while_a_scheduled_fault_is_on(
         assert all(r["outcome"] != "failed" for r in records)
 
 
-def test_the_drill_schedules_its_three_incidents() -> None:
+def test_the_drill_schedules_its_four_incidents() -> None:
     kinds = [f.kind for f in load_profile("emergency_drill").faults]
-    assert kinds == ["latency", "lane_down", "brownout"]
+    assert kinds == ["latency", "lane_down", "brownout", "crash"]
+
+
+def test_a_crash_fault_against_a_core_not_embedded_is_skipped_with_one_line(
+    runs: dict[str, Run],
+) -> None:
+    run = runs["emergency_drill"]
+    skipped = [line for line in run.done.stderr.splitlines() if "crash" in line]
+    assert len(skipped) == 1, skipped
+    assert skipped[0].startswith("warning: fault 3 (crash at 14:30) skipped: only surge rehearse")
+    assert runfolder.load(run.folders[0]).crashes == []

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from mock_core import ledger
 from mock_core.channels import CUSTOMER_CHANNELS, KIOSK, TELLER, Caller, allow
+from mock_core.fields import RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import AccountNumber, public_id, row_of
+from mock_core.ids import AccountNumber, CustomerRef, public_id, row_of
 from mock_core.money import Currency, to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routes.paging import Page, page_query
@@ -20,8 +21,8 @@ from mock_core.routing import api_router
 router = api_router("/v1/accounts", "accounts")
 
 
-class AccountIn(BaseModel):
-    customer_id: str = Field(pattern=r"^C\d{8}$")
+class AccountIn(RequestBody):
+    customer_id: CustomerRef
     currency: Currency = "CNY"
     kind: Literal["current", "savings"] = "current"
 

@@ -1,4 +1,5 @@
-"""Administration: ledger reconciliation, AML alerts and reseeding. Admin token only."""
+"""Administration: ledger reconciliation, the ledger's idempotency keys, AML alerts and
+reseeding. Admin token only."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from mock_core import reconcile, seed, sessions, store
 from mock_core.channels import ADMIN, Caller, allow
+from mock_core.fields import ASCII_DIGITS, RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.ids import public_id
 from mock_core.routes.paging import Page, page_query
@@ -42,7 +44,18 @@ class AlertOut(BaseModel):
     detail: str
 
 
-class ResetIn(BaseModel):
+class LedgerKeyOut(BaseModel):
+    key: str
+    answers: int = Field(description="stored answers with this key, whatever their caller")
+    status: int | None = Field(description="the stored answer's status; null without one")
+    entries: int = Field(description="journal entries posted under this key")
+
+
+KEYS_PAGE_MAX = 5000
+"""Keys per page of the ledger export: a long run writes tens of thousands."""
+
+
+class ResetIn(RequestBody):
     seed: int | None = Field(None, ge=0, le=SEED_MAX, description="default: the current seed")
     customers: int | None = Field(None, ge=0, le=100_000)
 
@@ -55,6 +68,34 @@ class ResetOut(BaseModel):
 @router.get("/reconcile", response_model=ReconcileOut)
 async def reconcile_ledger(caller: Caller = Depends(allow(ADMIN))) -> Any:
     return reconcile.reconcile(caller.core.conn)
+
+
+@router.get("/ledger/keys", response_model=Page[LedgerKeyOut])
+async def ledger_keys(
+    caller: Caller = Depends(allow(ADMIN)),
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=255, description="from next_cursor")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=KEYS_PAGE_MAX), ASCII_DIGITS] = 1000,
+) -> Any:
+    """Every idempotency key the ledger holds, in key order: how many answers are stored for it
+    and how many journal entries carry it. What a client checks its acknowledged writes
+    against after a crash: each present once, none posted twice. Keys belong to their caller
+    (mock_core.idempotency), so a key two callers used is counted for both."""
+    rows = caller.core.conn.execute(
+        "WITH answers AS (SELECT key, count(*) AS n, min(status) AS status FROM idempotency"
+        " WHERE key > ? GROUP BY key),"
+        " entries AS (SELECT idempotency_key AS key, count(*) AS n FROM journal"
+        " WHERE idempotency_key > ? GROUP BY idempotency_key)"
+        " SELECT a.key, a.n AS answers, a.status, coalesce(e.n, 0) AS entries"
+        " FROM answers a LEFT JOIN entries e USING (key)"
+        " UNION ALL SELECT e.key, 0, NULL, e.n FROM entries e"
+        " WHERE e.key NOT IN (SELECT key FROM answers)"
+        " ORDER BY 1 LIMIT ?",
+        (cursor or "", cursor or "", limit),
+    ).fetchall()
+    items = [{"key": r[0], "answers": r[1], "status": r[2], "entries": r[3]} for r in rows]
+    return {"items": items, "next_cursor": rows[-1][0] if len(rows) == limit else None}
 
 
 @router.get("/alerts", response_model=Page[AlertOut])

@@ -15,8 +15,9 @@ from fastapi import Depends, Query
 from pydantic import BaseModel, Field
 
 from mock_core.channels import KIOSK, ONLINE, TELLER, Caller, allow
+from mock_core.fields import IsoDate, RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import AppointmentId, public_id, row_of
+from mock_core.ids import AppointmentId, BranchRef, CustomerRef, public_id, row_of
 from mock_core.problems import Problem, not_found
 from mock_core.routes.queue import (
     BranchId,
@@ -50,11 +51,11 @@ class DayOut(BaseModel):
     slots: list[SlotOut]
 
 
-class AppointmentIn(BaseModel):
-    branch_id: str = Field(pattern=r"^B\d{3}$")
-    day: dt.date
-    start: str = Field(pattern=r"^\d\d:\d\d$", description="a window's start, HH:MM (UTC)")
-    customer_id: str = Field(pattern=r"^C\d{8}$")
+class AppointmentIn(RequestBody):
+    branch_id: BranchRef
+    day: IsoDate
+    start: str = Field(pattern=r"^[0-9]{2}:[0-9]{2}$", description="a window's start, HH:MM (UTC)")
+    customer_id: CustomerRef
     service_type: ServiceType
 
 
@@ -145,7 +146,7 @@ def _require_booked(row: sqlite3.Row, appointment_id: str, action: str) -> None:
 @router.get("/branches/{branch_id}/slots", response_model=DayOut)
 async def day_slots(
     branch_id: BranchId,
-    day: Annotated[dt.date, Query(description="YYYY-MM-DD (UTC)")],
+    day: Annotated[IsoDate, Query(description="YYYY-MM-DD (UTC)")],
     caller: Caller = Depends(allow(ONLINE, TELLER, public=True)),
 ) -> Any:
     conn, branching = caller.core.conn, caller.core.settings.branch

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from mock_core import aml, ledger
 from mock_core.channels import KIOSK, TELLER
 from mock_core.checks import require_branch, require_currency, require_funds, require_sane_amount
+from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import public_id, row_of
+from mock_core.ids import AccountRef, BranchRef, CustomerRef, public_id, row_of
 from mock_core.money import Amount, Currency, to_minor, to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routing import api_router
@@ -20,17 +21,17 @@ from mock_core.routing import api_router
 router = api_router("/v1/cash", "cash")
 
 
-class CashOut(BaseModel):
-    account_id: str = Field(min_length=4, max_length=40)
+class CashOut(RequestBody):
+    account_id: AccountRef
     amount: Amount
     currency: Currency = "CNY"
-    branch_id: str = Field(pattern=r"^B\d{3}$")
-    operator_id: str = Field(min_length=1, max_length=40, description="teller or kiosk id")
+    branch_id: BranchRef
+    operator_id: Line = Field(min_length=1, max_length=40, description="teller or kiosk id")
 
 
 class CashIn(CashOut):
-    depositor_id: str | None = Field(
-        None, pattern=r"^C\d{8}$", description="who brought the cash, when not the account holder"
+    depositor_id: CustomerRef | None = Field(
+        None, description="who brought the cash, when not the account holder"
     )
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from mock_core import metrics
 from mock_core.channels import ADMIN, Caller, allow
 from mock_core.faults import FaultIn
+from mock_core.fields import RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.lanes import Lane, mean_service
 from mock_core.problems import Problem
@@ -42,7 +43,7 @@ class CapacityOut(BaseModel):
     lanes: dict[str, LaneOut]
 
 
-class CapacityIn(BaseModel):
+class CapacityIn(RequestBody):
     unlimited: StrictBool | None = Field(None, description="true or false; 0 or 1 are refused")
     lanes: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per lane, the fields to change (as in the config file)"
@@ -96,7 +97,9 @@ async def change_capacity(body: CapacityIn, caller: Caller = Depends(allow(ADMIN
         if lane is None:
             raise Problem(422, "Unknown lane", f"no lane {name}", field=f"lanes.{name}")
         try:
-            changes[name] = LaneSettings.model_validate({**lane.settings.model_dump(), **fields})
+            changes[name] = LaneSettings.model_validate(
+                {**lane.settings.model_dump(), **fields}, strict=True
+            )
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(["lanes", name, *(str(p) for p in first["loc"])])
@@ -127,7 +130,7 @@ async def add_fault(body: FaultIn, w: Write = Depends(write(ADMIN))) -> Any:
 
 @router.delete("/admin/faults/{fault_id}", response_model=FaultOut)
 async def remove_fault(
-    fault_id: Annotated[str, Path(pattern=r"^F\d{4,}$")], caller: Caller = Depends(allow(ADMIN))
+    fault_id: Annotated[str, Path(pattern=r"^F[0-9]{4,}$")], caller: Caller = Depends(allow(ADMIN))
 ) -> Any:
     faults = caller.core.faults
     return faults.remove(fault_id).describe(faults.clock())

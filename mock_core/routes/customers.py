@@ -10,15 +10,16 @@ from pydantic import BaseModel, Field, field_validator
 
 from mock_core import ledger, sessions
 from mock_core.channels import CUSTOMER_CHANNELS, TELLER, Caller, allow
+from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.identity import resident_id_problem
-from mock_core.ids import CustomerId, public_id, row_of
+from mock_core.ids import BranchRef, CustomerId, public_id, row_of
 from mock_core.masking import mask_card, mask_id_number, mask_name, mask_phone
 from mock_core.money import Currency
 from mock_core.problems import Problem, not_found
 from mock_core.routes.accounts import AccountOut, account_out
 from mock_core.routes.paging import Page, page_query
-from mock_core.routes.sessions import CARD_PATTERN, PIN_PATTERN, card_problem
+from mock_core.routes.sessions import CardNumber, Password, Pin
 from mock_core.routing import api_router
 
 router = api_router("/v1/customers", "customers")
@@ -26,35 +27,25 @@ router = api_router("/v1/customers", "customers")
 Segment = Literal["mass", "affluent", "private"]
 
 
-class CustomerIn(BaseModel):
-    name: str = Field(min_length=1, max_length=60)
+class CustomerIn(RequestBody):
+    name: Line = Field(min_length=1, max_length=60)
     id_number: str = Field(description="18-digit PRC resident ID number with a valid check digit")
     phone: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}$")
     segment: Segment = "mass"
-    home_branch: str = Field(pattern=r"^B\d{3}$")
+    home_branch: BranchRef
     open_accounts: list[Currency] = Field(
         default_factory=lambda: ["CNY"], max_length=5, description="current accounts to open"
     )
-    card_number: str | None = Field(
-        None, pattern=CARD_PATTERN, description="the card issued for the kiosk (Luhn)"
-    )
-    pin: str | None = Field(None, pattern=PIN_PATTERN, description="the card's 6-digit PIN")
-    password: str | None = Field(
-        None, min_length=8, max_length=64, description="for online banking"
-    )
+    card_number: CardNumber | None = Field(None, description="the card issued for the kiosk")
+    # Secrets stay out of the idempotency fingerprint (`model_dump`): only their salted hashes
+    # are kept (mock_core.sessions).
+    pin: Pin | None = Field(None, exclude=True, description="the card's 6-digit PIN")
+    password: Password | None = Field(None, exclude=True, description="for online banking")
 
     @field_validator("id_number")
     @classmethod
     def _valid_id(cls, value: str) -> str:
         problem = resident_id_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("card_number")
-    @classmethod
-    def _valid_card(cls, value: str | None) -> str | None:
-        problem = card_problem(value) if value is not None else None
         if problem:
             raise ValueError(problem)
         return value

@@ -10,8 +10,9 @@ from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from mock_core.channels import TELLER, Caller, allow
+from mock_core.fields import Line, RequestBody, Text
 from mock_core.idempotency import Write, write
-from mock_core.ids import EnquiryId, public_id, row_of
+from mock_core.ids import CustomerRef, EnquiryId, public_id, row_of
 from mock_core.problems import Problem, not_found
 from mock_core.routing import api_router
 
@@ -21,16 +22,16 @@ Kind = Literal["enquiry", "complaint"]
 Via = Literal["counter", "kiosk", "online", "phone"]
 
 
-class EnquiryIn(BaseModel):
-    customer_id: str = Field(pattern=r"^C\d{8}$")
+class EnquiryIn(RequestBody):
+    customer_id: CustomerRef
     kind: Kind
     channel: Via = Field(description="where the customer raised it")
-    subject: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=4000)
+    subject: Line = Field(min_length=1, max_length=200)
+    text: Text = Field(min_length=1, max_length=4000)
 
 
-class AnswerIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+class AnswerIn(RequestBody):
+    text: Text = Field(min_length=1, max_length=4000)
 
 
 class MessageOut(BaseModel):

@@ -27,8 +27,9 @@ from pydantic import BaseModel, Field
 from mock_core import ledger
 from mock_core.channels import KIOSK, TELLER
 from mock_core.checks import require_currency, require_funds, require_sane_amount
+from mock_core.fields import RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import public_id, row_of
+from mock_core.ids import AccountRef, id_pattern, public_id, row_of
 from mock_core.money import Amount, Currency, to_minor, to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routing import api_router
@@ -39,7 +40,7 @@ HOME = "CNY"
 RATE_PLACES = Decimal("0.000001")
 
 
-class QuoteIn(BaseModel):
+class QuoteIn(RequestBody):
     sell_currency: Currency
     buy_currency: Currency
     sell_amount: Amount
@@ -57,10 +58,10 @@ class QuoteOut(BaseModel):
     expires_at: float
 
 
-class ExchangeIn(BaseModel):
-    quote_id: str = Field(pattern=r"^Q\d{8}$")
-    from_account: str = Field(min_length=4, max_length=40, description="in the sell currency")
-    to_account: str = Field(min_length=4, max_length=40, description="in the buy currency")
+class ExchangeIn(RequestBody):
+    quote_id: str = Field(pattern=id_pattern("Q"))
+    from_account: AccountRef = Field(description="in the sell currency")
+    to_account: AccountRef = Field(description="in the buy currency")
 
 
 class ExchangeOut(BaseModel):

@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field
 from mock_core import ledger
 from mock_core.channels import TELLER, Caller, allow
 from mock_core.checks import require_currency, require_sane_amount
+from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import LoanId, public_id, row_of
+from mock_core.ids import AccountRef, CustomerRef, LoanId, public_id, row_of
 from mock_core.money import Amount, to_minor, to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routes.customers import customer_row
@@ -28,22 +29,20 @@ LOAN_CURRENCY = "CNY"
 LoanStatus = Literal["pending", "approved", "rejected", "disbursed"]
 
 
-class LoanIn(BaseModel):
-    customer_id: str = Field(pattern=r"^C\d{8}$")
+class LoanIn(RequestBody):
+    customer_id: CustomerRef
     amount: Amount = Field(description="principal in CNY")
     term_months: int = Field(ge=1, le=360)
-    purpose: str = Field(min_length=1, max_length=140)
+    purpose: Line = Field(min_length=1, max_length=140)
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(RequestBody):
     decision: Literal["approve", "reject"]
-    reason: str = Field("", max_length=280)
+    reason: Line = Field("", max_length=280)
 
 
-class DisbursementIn(BaseModel):
-    account_id: str = Field(
-        min_length=4, max_length=40, description="a CNY account of the borrower"
-    )
+class DisbursementIn(RequestBody):
+    account_id: AccountRef = Field(description="a CNY account of the borrower")
 
 
 class LoanOut(BaseModel):

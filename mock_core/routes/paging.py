@@ -7,6 +7,8 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 
+from mock_core.fields import ASCII_DIGITS
+
 T = TypeVar("T")
 
 
@@ -19,7 +21,7 @@ def page_query(
     cursor: Annotated[
         str | None, Query(pattern=r"^[0-9]{1,18}$", description="from next_cursor")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200), ASCII_DIGITS] = 50,
 ) -> tuple[int | None, int]:
     """(the last row number already seen, or None on the first page; the page size)."""
     return (None if cursor is None else int(cursor)), limit

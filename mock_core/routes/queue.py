@@ -14,8 +14,9 @@ from fastapi import Depends, Path
 from pydantic import BaseModel, Field, StrictBool
 
 from mock_core.channels import CUSTOMER_CHANNELS, KIOSK, TELLER, Caller, allow
+from mock_core.fields import RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import TicketId, public_id, row_of
+from mock_core.ids import BRANCH_PATTERN, CustomerRef, TicketId, id_pattern, public_id, row_of
 from mock_core.problems import Problem, not_found
 from mock_core.routing import api_router
 from mock_core.settings import Settings
@@ -37,8 +38,8 @@ PRIORITY_SEGMENTS = ("affluent", "private")
 DAY_SECONDS = 86_400
 IN_USE_WINDOW_SECONDS = 3_600
 
-BranchId = Annotated[str, Path(pattern=r"^B\d{3}$", description="branch id, e.g. B001")]
-CounterId = Annotated[str, Path(pattern=r"^C\d{2}$", description="counter id, e.g. C01")]
+BranchId = Annotated[str, Path(pattern=BRANCH_PATTERN, description="branch id, e.g. B001")]
+CounterId = Annotated[str, Path(pattern=id_pattern("C", 2), description="counter id, e.g. C01")]
 
 
 class BranchOut(BaseModel):
@@ -47,9 +48,9 @@ class BranchOut(BaseModel):
     counters: int
 
 
-class TicketIn(BaseModel):
+class TicketIn(RequestBody):
     service_type: ServiceType
-    customer_id: str | None = Field(None, pattern=r"^C\d{8}$")
+    customer_id: CustomerRef | None = None
     # Strict: a lax bool would turn 0 or "yes" into a priority the caller never asked for.
     priority: StrictBool = Field(
         False, description="also granted to affluent and private customers"

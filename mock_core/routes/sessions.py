@@ -9,50 +9,42 @@ the card (or the customer's online login) for a while: 423 with Retry-After.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from mock_core import sessions
 from mock_core.channels import KIOSK, ONLINE, Caller, allow
+from mock_core.fields import Line, RequestBody
 from mock_core.identity import luhn_valid
-from mock_core.ids import public_id, row_of
+from mock_core.ids import CustomerRef, public_id, row_of
 from mock_core.problems import Problem, ProblemDocument
 from mock_core.routing import api_router
 from mock_core.store import transaction
 
 router = api_router("/v1/sessions", "sessions")
 
-CARD_PATTERN = r"^[0-9]{16,19}$"
-PIN_PATTERN = r"^[0-9]{6}$"
 _FIELDS = {KIOSK: ("card_number", "pin"), ONLINE: ("customer_id", "password")}
 
 
-def card_problem(value: str) -> str | None:
-    """Why `value` is no card number (Luhn), or None."""
-    return None if luhn_valid(value) else "not a card number (Luhn check digit)"
+def _luhn(value: str) -> str:
+    if not luhn_valid(value):
+        raise ValueError("not a card number (Luhn check digit)")
+    return value
 
 
-class SessionIn(BaseModel):
-    card_number: str | None = Field(
-        None, pattern=CARD_PATTERN, description="kiosk: the inserted card, 16-19 digits (Luhn)"
-    )
-    pin: str | None = Field(None, pattern=PIN_PATTERN, description="kiosk: the card's 6-digit PIN")
-    customer_id: str | None = Field(
-        None, pattern=r"^C\d{8}$", description="online: the customer number"
-    )
-    password: str | None = Field(
-        None, min_length=8, max_length=64, description="online: the customer's password"
-    )
+CardNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{16,19}$"), AfterValidator(_luhn)]
+"""16-19 digits with a Luhn check digit: the card a kiosk reads, and the one onboarding issues."""
+Pin = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+Password = Annotated[Line, StringConstraints(min_length=8, max_length=64)]
 
-    @field_validator("card_number")
-    @classmethod
-    def _valid_card(cls, value: str | None) -> str | None:
-        problem = card_problem(value) if value is not None else None
-        if problem:
-            raise ValueError(problem)
-        return value
+
+class SessionIn(RequestBody):
+    card_number: CardNumber | None = Field(None, description="kiosk: the inserted card")
+    pin: Pin | None = Field(None, description="kiosk: the card's 6-digit PIN")
+    customer_id: CustomerRef | None = Field(None, description="online: the customer number")
+    password: Password | None = Field(None, description="online: the customer's password")
 
 
 class SessionOut(BaseModel):

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from mock_core import aml, ledger
 from mock_core.channels import KIOSK, ONLINE, TELLER
 from mock_core.checks import require_currency, require_funds, require_sane_amount
+from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import public_id
+from mock_core.ids import AccountRef, public_id
 from mock_core.money import Amount, Currency, to_minor, to_wire
 from mock_core.problems import Problem
 from mock_core.routing import api_router
@@ -20,12 +21,12 @@ from mock_core.routing import api_router
 router = api_router("/v1/transfers", "transfers")
 
 
-class TransferIn(BaseModel):
-    from_account: str = Field(min_length=4, max_length=40)
-    to_account: str = Field(min_length=4, max_length=40)
+class TransferIn(RequestBody):
+    from_account: AccountRef
+    to_account: AccountRef
     amount: Amount
     currency: Currency = "CNY"
-    reference: str = Field("", max_length=140)
+    reference: Line = Field("", max_length=140)
 
 
 class TransferOut(BaseModel):

@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 from mock_core import ledger
 from mock_core.channels import ONLINE, TELLER, Caller, allow
 from mock_core.checks import require_currency, require_funds, require_sane_amount
+from mock_core.fields import RequestBody
 from mock_core.idempotency import Write, write
-from mock_core.ids import public_id
+from mock_core.ids import AccountRef, CustomerRef, public_id
 from mock_core.money import to_wire
 from mock_core.problems import Problem, not_found
 from mock_core.routes.customers import Segment, customer_row
@@ -46,12 +47,10 @@ class ProductOut(BaseModel):
     min_segment: Segment
 
 
-class OrderIn(BaseModel):
+class OrderIn(RequestBody):
     product_id: str = Field(pattern=PRODUCT_PATTERN)
-    customer_id: str = Field(pattern=r"^C\d{8}$")
-    account_id: str = Field(
-        min_length=4, max_length=40, description="the customer's account in the product currency"
-    )
+    customer_id: CustomerRef
+    account_id: AccountRef = Field(description="the customer's account in the product currency")
     units: int = Field(ge=1, le=100_000_000)
 
 

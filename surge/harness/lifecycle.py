@@ -3,11 +3,13 @@
 - `test_start`: the run folder is opened (`run.json` first) and the request records start
   streaming into it (`_Flusher`); the target is prepared over plain HTTP before any load (its
   branches, the customers onboarded or read from a data pool, the profile's faults posted with
-  an admin token); then this process's `Dispatcher` starts the day, or the master sends its
-  workers their shares (`messages.send_plans`).
+  an admin token, but its crash faults, which only `surge rehearse` does to its embedded core);
+  then this process's `Dispatcher` starts the day, or the master sends its workers their shares
+  (`messages.send_plans`).
 - `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
-  records are written, then every planned visit is accounted for, the target's admin answers are
-  fetched, and the folder is judged (`surge.verdict`) and its summary written.
+  records are written, then every planned visit is accounted for, the target's admin answers
+  (reconcile, alerts, the ledger's keys) are fetched, and the folder is judged
+  (`surge.verdict`) and its summary written.
 - `quitting`: the verdict and the folder's path, and the exit code: 0 valid, 3 not valid.
 
 A worker's share has its own start and stop (`messages.start_share`, `messages.finish_share`).
@@ -38,6 +40,7 @@ from surge.exits import BadInput
 from surge.harness import memory, messages
 from surge.harness.options import Settings, pool_customers, settings
 from surge.harness.state import RunState, begin, current, warn
+from surge.profile import CRASH
 from surge.retry import ERRORS, RequestRecord
 from surge.runfolder import RequestLog, RunInfo, Stopped, Visits
 from surge.scrape import Scraper
@@ -50,6 +53,8 @@ FLUSH_S = 2.0
 dataset: memory holds about this long of records, and a crash loses at most that."""
 _OUTCOME = RequestRecord._fields.index("outcome")
 ADMIN_TIMEOUT_S = 30.0
+LEDGER_PAGE = 5000
+"""Keys per page of the ledger export (the mock core's most)."""
 REPORT_TIMEOUT_S = 300.0
 """The report of a long run (millions of records) takes seconds; a bound all the same."""
 
@@ -158,6 +163,14 @@ def _prepare(run: RunState) -> Pool:
             customers = onboard(
                 client, people, token=chosen.tokens.teller, key_prefix=f"surge-{chosen.seed}"
             )
+        if not chosen.embedded_core:
+            for n, fault in enumerate(chosen.profile.faults):
+                if fault.kind == CRASH:
+                    warn(
+                        f"fault {n} (crash at {chosen.profile.wall_clock(fault.at)}) skipped: "
+                        f"only surge rehearse crashes its embedded mock core, and {run.host} "
+                        "is not it"
+                    )
         if chosen.admin_token:
             _post_faults(run, client)
     return Pool(customers)
@@ -174,6 +187,8 @@ def _post_faults(run: RunState, client: httpx.Client) -> None:
         return
     run.admin = True
     for n, fault in enumerate(run.settings.profile.faults):
+        if fault.kind == CRASH:
+            continue  # not the core's to do (surge.crash)
         headers = {**_admin(token), "Idempotency-Key": f"surge-fault-{run.started}-{n}"}
         answer = client.post("/admin/faults", json=fault.admin_body(), headers=headers)
         if answer.status_code != 201:
@@ -321,6 +336,34 @@ def _fetch_admin(run: RunState, folder: Path) -> None:
             runfolder.write_answer(folder, runfolder.ALERTS, alerts)
     except (httpx.HTTPError, ValueError, KeyError) as error:
         warn(f"could not fetch /admin/reconcile and /admin/alerts: {error}")
+    _fetch_ledger(run, folder, headers)
+
+
+def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
+    """The ledger's idempotency keys, every page (`surge.durability` checks the run's writes
+    against them). A failure is written down instead: the checks then fail, not pass."""
+    keys: list[Any] = []
+    cursor: str | None = None
+    try:
+        with httpx.Client(base_url=run.host, timeout=ADMIN_TIMEOUT_S) as client:
+            while True:
+                params = {"limit": LEDGER_PAGE, **({"cursor": cursor} if cursor else {})}
+                answer = client.get("/admin/ledger/keys", headers=headers, params=params)
+                if answer.status_code == 404 and not keys:
+                    warn(f"{run.host} has no GET /admin/ledger/keys: the writes are not checked")
+                    return
+                answer.raise_for_status()
+                page = answer.json()
+                keys.extend(page["items"])
+                cursor = page.get("next_cursor")
+                if not cursor:
+                    break
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        why = f"GET /admin/ledger/keys: {type(error).__name__}: {error}"[:300]
+        warn(f"could not fetch the ledger's keys: {why}")
+        runfolder.write_answer(folder, runfolder.LEDGER, {"error": why})
+        return
+    runfolder.write_answer(folder, runfolder.LEDGER, {"keys": keys})
 
 
 @events.quitting.add_listener

@@ -78,6 +78,13 @@ def add_arguments(parser: Any) -> None:
         help="Branch surge: write the run folder here (an empty or new folder), not under "
         "--results (surge rehearse names it so)",
     )
+    parser.add_argument(
+        "--embedded-core",
+        action="store_true",
+        include_in_web_ui=False,
+        help="Branch surge: the target is surge rehearse's embedded mock core, which the "
+        "rehearsal crashes for the profile's crash faults (surge rehearse sets it)",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,8 @@ class Settings:
     admin_token: str | None
     report: bool
     """Write report.html at the end (`surge report`)."""
+    embedded_core: bool = False
+    """The target is `surge rehearse`'s embedded core: the rehearsal does the crash faults."""
     error_budget: int = 0
     """End the run once this many requests were retried or failed (0: never): a capacity step
     whose budget is spent cannot pass, so it stops rather than loading a broken target."""
@@ -149,6 +158,7 @@ def settings(
         tokens=journeys.Tokens(options.teller_token, options.kiosk_token, options.online_token),
         admin_token=options.admin_token or None,
         report=not options.no_report,
+        embedded_core=options.embedded_core,
         error_budget=options.stop_after_errors,
     )
 

@@ -1,0 +1,246 @@
+"""The crash drill and the proof of the books: `surge rehearse` kills its embedded mock core with
+SIGKILL mid-surge and starts it again on the same ledger and port; the journeys ride through, and
+at the end the run's own record of its writes is checked against the core's ledger export.
+
+The shipped `emergency_drill` replays its day in `DAY_S` seconds (about 600 visits), its crash
+at 14:30. The checks are also shown to fail: a core that does not come back, a ledger with a
+journal entry doubled or an answer deleted after the run, a recovery beyond its bound.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reports import analysis, gate
+from surge import cli, durability, embedded, runfolder, verdict
+from surge.exits import GATE_FAILED, NOT_VALID
+from surge.profile import Profile, load_profile
+from tests.runs import DAY, make
+from tests.support import Api, auth, serve_api
+from tests.test_gate import cases, surge
+from tests.test_report_analysis import request, slow_between
+
+DAY_S = 12.0
+TIME_SCALE = load_profile("emergency_drill").duration_s / DAY_S
+DRILL = [
+    *("rehearse", "--profile", "emergency_drill"),
+    *("--time-scale", f"{TIME_SCALE:g}", "--rate-scale", f"{TIME_SCALE / 8:g}"),
+]
+FEW_CUSTOMERS = ["--", "--customers", "20"]
+
+
+def folder_of(stdout: str) -> Path:
+    named = [line for line in stdout.splitlines() if line.startswith("Run folder: ")]
+    assert named, stdout[-3000:]
+    return Path(named[-1].removeprefix("Run folder: "))
+
+
+def correctness(junit: Path) -> dict[str, str]:
+    suite = next(
+        node
+        for node in ElementTree.parse(junit).getroot().iter("testsuite")
+        if node.get("name") == "correctness"
+    )
+    found = {}
+    for case in suite.iter("testcase"):
+        kind = next((child.tag for child in case if child.tag in ("failure", "skipped")), None)
+        found[case.get("name", "")] = kind or "passed"
+    return found
+
+
+def writes(folder: Path) -> dict[str, dict[str, Any]]:
+    summary = json.loads((folder / runfolder.SUMMARY).read_text(encoding="utf-8"))
+    return {check["name"]: check for check in summary["writes"]}
+
+
+class Drill:
+    def __init__(self, tmp: Path) -> None:
+        self.done = surge(*DRILL, "--out", str(tmp), *FEW_CUSTOMERS, timeout=150)
+        self.folder = folder_of(self.done.stdout)
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory: pytest.TempPathFactory) -> Drill:
+    return Drill(tmp_path_factory.mktemp("crash"))
+
+
+def test_the_emergency_drill_rides_through_the_crash_and_proves_its_books(drill: Drill) -> None:
+    assert drill.done.returncode in (0, GATE_FAILED), drill.done.stdout[-3000:]
+    read = runfolder.load(drill.folder)
+    assert verdict.judge(read).valid
+    found = correctness(drill.folder / runfolder.JUNIT)
+    assert set(found.values()) == {"passed"}, found
+    assert {f"writes: {name}" for name in durability.DESCRIPTIONS} <= set(found)
+    assert "ledger: money_conserved" in found
+    assert "ledger: slots_within_capacity" in found
+    assert "ledger: products_within_quota" in found
+    proven = writes(drill.folder)
+    acknowledged = proven["acknowledged_once"]["figures"]
+    assert acknowledged["checked"] > 0
+    assert (acknowledged["lost"], acknowledged["doubled"], acknowledged["changed"]) == (0, 0, 0)
+    assert proven["retried_once"]["figures"]["doubled"] == 0
+    unknown = proven["unknown_at_most_once"]["figures"]
+    assert unknown["present"] + unknown["absent"] == unknown["unknown"]
+    assert "every acknowledged write is in the ledger exactly once: ok" in drill.done.stdout
+
+
+def test_the_crash_is_recorded_in_incidents_json_and_the_core_came_back(drill: Drill) -> None:
+    [crash] = runfolder.load(drill.folder).crashes
+    assert crash.fault == 3
+    assert crash.back_at is not None
+    assert crash.restarted_at is not None
+    assert crash.killed_at < crash.restarted_at < crash.back_at
+    assert "crash drill: killed the embedded mock core (SIGKILL)" in drill.done.stdout
+    assert "started it again on the same ledger and port" in drill.done.stdout
+
+
+def test_the_journeys_met_the_crash_and_retried_with_the_same_keys(drill: Drill) -> None:
+    records = runfolder.load(drill.folder).requests(["key", "status", "outcome"]).to_pylist()
+    refused = {r["key"] for r in records if r["status"] == 0 and r["key"]}
+    assert refused, "no write met the crash"
+    answered = {r["key"] for r in records if r["outcome"] == "ok"}
+    assert refused & answered  # the same key, answered once the core was back
+
+
+def test_the_recovery_after_the_crash_is_measured_from_the_core_answering_again(
+    drill: Drill,
+) -> None:
+    read = runfolder.load(drill.folder)
+    [crash] = read.crashes
+    assert crash.back_at is not None
+    assert read.info.day_start is not None
+    recoveries = analysis.analyse(read).slos.recoveries
+    assert len(recoveries) == 4
+    span = recoveries[-1].fault
+    assert span.name == "crash"
+    assert span.end == pytest.approx(crash.back_at - read.info.day_start)
+    assert recoveries[-1].bound_s == pytest.approx(3600 / TIME_SCALE)
+    assert f"recovery after crash at {read.profile.wall_clock(span.start)}" in cases(
+        drill.folder / runfolder.JUNIT
+    )
+
+
+def test_a_core_killed_and_not_restarted_fails_the_proof(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def stays_down(core: embedded.Core) -> None:
+        raise embedded.CoreError("kept down by the test")
+
+    monkeypatch.setattr(embedded, "restart", stays_down)
+    code = cli.main([*DRILL, "--out", str(tmp_path), *FEW_CUSTOMERS])
+    out = capsys.readouterr().out
+    assert code == NOT_VALID, out[-3000:]
+    folder = folder_of(out)
+    found = correctness(folder / runfolder.JUNIT)
+    assert found["writes: acknowledged_once"] == "failure"
+    assert (
+        "the ledger could not be exported"
+        in writes(folder)["acknowledged_once"]["figures"]["error"]
+    )
+    [crash] = runfolder.load(folder).crashes
+    assert crash.back_at is None
+    assert "the crash drill's mock core did not come back" in out
+
+
+def deposit(api: Api, key: str) -> dict[str, Any]:
+    account = api.customer_account()["id"]
+    body = {"account_id": account, "amount": "10.00", "branch_id": "B001", "operator_id": "T1"}
+    return api.ok(api.post("/v1/cash/deposits", body, key=key))
+
+
+def export(api: Api) -> dict[str, Any]:
+    """The ledger export, every page, as the harness keeps it."""
+    keys: list[Any] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.client.get("/admin/ledger/keys", headers=auth("admin"), params=params).json()
+        keys += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return {"keys": keys}
+
+
+def test_a_tampered_ledger_fails_the_proof(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.sqlite"
+    keys = [f"k-{uuid.uuid4().hex}" for _ in range(5)]
+    records = [request(n, 0.01, key=key) for n, key in enumerate(keys)]
+    folder = make(tmp_path / "run", records=records, profile=DAY)
+    with serve_api(db, "--customers", "3", "--unlimited") as api:
+        for key in keys:
+            deposit(api, key)
+        runfolder.write_answer(folder, runfolder.LEDGER, export(api))
+        assert all(check.ok for check in durability.checks(runfolder.load(folder)) or [])
+        with sqlite3.connect(db) as conn:
+            conn.execute(
+                "INSERT INTO journal (kind, idempotency_key, channel, created_at) SELECT kind,"
+                " idempotency_key, channel, created_at FROM journal WHERE idempotency_key = ?",
+                (keys[0],),
+            )
+            conn.execute("DELETE FROM idempotency WHERE key = ?", (keys[1],))
+        tampered = export(api)
+    runfolder.write_answer(folder, runfolder.LEDGER, tampered)
+    acknowledged = (durability.checks(runfolder.load(folder)) or [])[0]
+    assert not acknowledged.ok
+    assert acknowledged.figures == {"checked": 5, "lost": 1, "doubled": 1, "changed": 0}
+    done = surge("gate", str(folder))
+    assert done.returncode == GATE_FAILED
+    assert cases(folder / runfolder.JUNIT)["writes: acknowledged_once"] == "failure"
+
+
+def test_the_ledger_export_counts_answers_and_entries_per_key(tmp_path: Path) -> None:
+    with serve_api(tmp_path / "l.sqlite", "--customers", "3", "--unlimited") as api:
+        deposit(api, "a-key")
+        refused = api.post("/v1/cash/deposits", {"account_id": "nope"}, key="b-key")
+        assert refused.status_code == 422
+        rows = {row["key"]: row for row in export(api)["keys"]}
+        unauthorised = api.client.get("/admin/ledger/keys", headers=auth("teller"))
+    assert rows["a-key"] == {"key": "a-key", "answers": 1, "status": 201, "entries": 1}
+    assert unauthorised.status_code == 403
+
+
+def test_a_recovery_beyond_the_profile_s_bound_fails_the_gate(tmp_path: Path) -> None:
+    """The windows from 11 s and 11.5 s still hold the slow requests: recovery 1 s."""
+    fault = {"at": 9.0, "duration": 2.0, "kind": "error", "target": "*", "status": 503}
+
+    def bounded(recovery_s: float) -> Profile:
+        slos = {"counter": {"p95_ms": 800}, "recovery_s": recovery_s}
+        return Profile.from_dict(DAY.to_dict() | {"slo": slos, "faults": [fault]})
+
+    rows = slow_between(10, 12)
+    late = runfolder.load(make(tmp_path / "late", records=rows, profile=bounded(0.5)))
+    judged = gate.gate(analysis.analyse(late))
+    [case] = [c for c in judged.cases if c.name.startswith("recovery after")]
+    assert case.passed is False
+    assert "the SLOs held again after 1.00 s" in case.message
+    assert surge("gate", str(late.path)).returncode == GATE_FAILED
+    soon = runfolder.load(make(tmp_path / "soon", records=rows, profile=bounded(2.0)))
+    [case] = [c for c in gate.gate(analysis.analyse(soon)).cases if c.name.startswith("recovery")]
+    assert case.passed is True
+
+
+def test_incidents_hold_sentences_and_crashes_and_nothing_else(tmp_path: Path) -> None:
+    folder = make(tmp_path / "run")
+    runfolder.add_incident(folder, "the rehearsal was interrupted (SIGINT)")
+    runfolder.add_crash(folder, runfolder.Crash(fault=0, killed_at=1.0, restarted_at=2.0))
+    read = runfolder.load(folder)
+    assert read.incidents == ["the rehearsal was interrupted (SIGINT)"]
+    assert [c.restart_s for c in read.crashes] == [None]
+    assert verdict.judge(read).reasons == ("the rehearsal was interrupted (SIGINT)",)
+    (folder / runfolder.INCIDENTS).write_text('[{"kind": "meteor"}]', encoding="utf-8")
+    with pytest.raises(runfolder.RunFolderError, match=r"\[0\]: neither a sentence nor a crash"):
+        runfolder.load(folder)
+
+
+def test_a_run_without_a_ledger_export_is_not_checked_rather_than_passed(tmp_path: Path) -> None:
+    read = runfolder.load(make(tmp_path / "run"))
+    assert durability.checks(read) is None
+    judged = gate.gate(analysis.analyse(read))
+    assert [c.passed for c in judged.cases if c.name == "writes"] == [None]
