@@ -1,15 +1,15 @@
 """The capacity search on a lane of known capacity: its error against M/M/c, its minutes of load.
 
-One run writes the one-branch profile of examples/capacity/kiosk_lane.toml, whose only business
-is the kiosk balance enquiry (one GET a visit, through the kiosk-gateway lane; 3,600 kiosk
-arrivals an hour, so the rate multiple K is K visits a second), with a p95 objective on the
+One run writes the one-branch profile of examples/capacity/kiosk_lane.toml, whose only business is
+the kiosk balance enquiry (the login and one GET a visit, both through the kiosk-gateway lane; 1,800
+kiosk arrivals an hour, so the rate multiple K is K requests a second), with a p95 objective on the
 kiosk channel, and a mock core settings file that gives the kiosk-gateway lane `c` slots of
-exponential service of mean `S` and a queue far longer than the search will fill. That lane is
-an M/M/c queue (Poisson arrivals, first come first served), so the highest rate whose p95
-response time stays within the objective is known: `reports.queueing.max_arrival_rate(S, c,
-p95)`, computed in the same run. Then it runs `surge capacity` on them as a child process (the
-embedded mock core, a staircase from about half the prediction, then a bisection until the
-bracket is within 5%) and reads its capacity.json.
+exponential service of mean `S` and a queue far longer than the search will fill. That lane is an
+M/M/c queue (Poisson arrivals, first come first served), so the highest rate whose p95 response time
+stays within the objective is known: `reports.queueing.max_arrival_rate(S, c, p95)`, computed in the
+same run. Then it runs `surge capacity` on them as a child process (the embedded mock core, a
+staircase from about half the prediction, then a bisection until the bracket is within 5%) and reads
+its capacity.json.
 
 The ratio here is the search's answer against that prediction: the request rate the highest
 passing step carried (`sustained.requests_per_s`) over the M/M/c rate. The harness measures the

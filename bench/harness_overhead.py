@@ -60,7 +60,8 @@ from processes import (  # noqa: E402
 
 from surge import journeys, runfolder  # noqa: E402
 from surge.arrivals import Lateness  # noqa: E402
-from surge.customers import Pool, load_pool  # noqa: E402
+from surge.customers import CREDENTIAL_COLUMNS as CREDENTIALS  # noqa: E402
+from surge.customers import Pool, load_pool, luhn_check_digit  # noqa: E402
 from surge.dispatch import Dispatcher  # noqa: E402
 from surge.profile import CHANNELS, load_profile  # noqa: E402
 
@@ -77,6 +78,7 @@ STUB_BODY = {
     "id": "X00000001",
     "ticket": {"id": "T00000001"},
     "quote_id": "Q00000001",
+    "session_token": "S00000001",
     "slots": [{"start": "09:00", "available": 4}, {"start": "09:30", "available": 2}],
 }
 """What every route but GET /v1/branches answers: the fields any journey step reads."""
@@ -250,18 +252,23 @@ def tail(log: Path, workdir: Path, lines: int = 15) -> str:
 
 def write_pool(path: Path) -> None:
     """Distinct customers (the stub would onboard everyone under one id); one in ten high-value
-    with a USD account too, as onboarding gives them."""
+    with a USD account too, as onboarding gives them; each with a kiosk card and PIN and an
+    online password, which the journeys log in with."""
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(("customer_id", "account_id", "currency", "segment", "home_branch"))
+        writer.writerow(
+            ("customer_id", "account_id", "currency", "segment", "home_branch", *CREDENTIALS)
+        )
         for n in range(1, CUSTOMERS + 1):
             high = n % HIGH_VALUE_EVERY == 0
             segment = ("private" if n % 50 == 0 else "affluent") if high else "mass"
             branch = STUB_BRANCHES[n % len(STUB_BRANCHES)]["id"]
             customer = f"C{n:08d}"
-            writer.writerow((customer, f"A{n:08d}", "CNY", segment, branch))
+            card = f"622202{n:012d}"
+            login = (card + luhn_check_digit(card), f"{n:06d}", f"password-{n:08d}")
+            writer.writerow((customer, f"A{n:08d}", "CNY", segment, branch, *login))
             if high:
-                writer.writerow((customer, f"U{n:08d}", "USD", segment, branch))
+                writer.writerow((customer, f"U{n:08d}", "USD", segment, branch, *login))
 
 
 def write_profile(path: Path, visits_per_s: float, seconds: float) -> None:

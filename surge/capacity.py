@@ -43,8 +43,10 @@ WARMUP_SHARE = 0.25
 """Each step runs this share of its measured length before it, not judged."""
 MIN_WARMUP_S = 3.0
 REQUESTS_PER_VISIT = 6
-"""No journey sends more requests than this without retries: a step that has seen more errors
-than its error-rate objective allows for that many requests a visit cannot pass."""
+"""No ordinary journey sends more requests than this without retries (a counter enquiry; an online
+cancel or check-in, its login included), so no day's mean does: a step that has seen more errors
+than its error-rate objective allows for that many requests a visit cannot pass. The suspicious
+patterns send more (a fan-in twelve: six payers' logins and payments) but are a small share."""
 MIN_ERROR_BUDGET = 25
 REACH_TIMEOUT_S = 5.0
 DEFAULT_ERROR_RATE = 0.05

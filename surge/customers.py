@@ -5,6 +5,10 @@ its share (`worker_share`) and onboards them through the API (`onboard`); agains
 cannot onboard, `load_pool` reads existing test customers from a CSV file instead. Either way the
 journeys draw customers from a `Pool`, which costs one random index per draw, so customer data
 never slows the load. Nothing here imports the mock core: the harness talks to it over HTTP only.
+
+A customer carries the credentials its visits log in with (a kiosk session: card number and PIN;
+an online session: customer number and password). They stay in memory: nothing here writes,
+logs or words an error with one, and `Customer`'s repr leaves them out.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +35,16 @@ CustomerSegment = Literal["mass", "affluent", "private"]
 SEGMENTS: tuple[CustomerSegment, ...] = get_args(CustomerSegment)
 HIGH_VALUE: frozenset[str] = frozenset({"affluent", "private"})
 POOL_COLUMNS = ("customer_id", "account_id", "currency", "segment", "home_branch")
+CREDENTIAL_COLUMNS = ("card_number", "pin", "password")
+"""A data pool's optional columns: what a kiosk visit (card number, PIN) and an online visit
+(password) log in with."""
+LOGIN: dict[str, tuple[str, ...]] = {"kiosk": ("card_number", "pin"), "online": ("password",)}
+"""The credentials each channel's session is opened with (the online one with the customer id)."""
+PIN_DIGITS = 6
+PASSWORD_LENGTH = (8, 64)
+"""The shortest and longest password the systems take."""
+_GENERATED_PASSWORD = 16
+_PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -71,9 +85,11 @@ class Person:
     name: str
     id_number: str
     phone: str
-    card_number: str
+    card_number: str = field(repr=False)
     segment: CustomerSegment
     home_branch: str
+    pin: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
 
     @property
     def high_value(self) -> bool:
@@ -93,6 +109,11 @@ class Customer:
     segment: str
     home_branch: str
     accounts: dict[str, tuple[str, ...]] = field(hash=False)
+    card_number: str = field(default="", repr=False)
+    """The kiosk's login with `pin` ("" when the customer has no card the harness knows)."""
+    pin: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    """The online login with `customer_id` ("" when unknown)."""
 
     @property
     def high_value(self) -> bool:
@@ -112,7 +133,9 @@ def generate(
     Names and phones come from Faker in `locale`; resident ID numbers are always PRC numbers
     (the bank is Chinese whoever walks in), and those and the cards are drawn from a seeded
     `random.Random`, which is several times faster than Faker's providers. Exactly
-    `round(count * high_value_share)` people are affluent or private.
+    `round(count * high_value_share)` people are affluent or private. Each person's PIN and
+    password come from a stream of their own, seeded from `seed` too, so a run replays its
+    logins and the people of a seed are the ones they were before people had credentials.
     """
     if count < 0:
         raise ValueError(f"count {count} is negative")
@@ -128,6 +151,7 @@ def generate(
         raise ValueError(f"Faker's {locale!r} locale has no phone numbers")
     fake.seed_instance(seed)
     rng = random.Random(seed)
+    secrets = random.Random(f"credentials {seed}")
     high = set(rng.sample(range(count), round(count * high_value_share)))
     taken: set[str] = set()
     people = []
@@ -147,6 +171,8 @@ def generate(
                 card_number=_card_number(rng),
                 segment=segment,
                 home_branch=rng.choice(branches),
+                pin=f"{secrets.randrange(10**PIN_DIGITS):0{PIN_DIGITS}d}",
+                password="".join(secrets.choices(_PASSWORD_ALPHABET, k=_GENERATED_PASSWORD)),
             )
         )
     return people
@@ -270,7 +296,9 @@ def onboard(
     keys are hashes of `key_prefix` and the ID number (a key never carries personal data), so a
     rerun with the same prefix is answered from the first run's responses; someone the system
     already knows under another key (409 "Customer exists") is looked up instead. Any other
-    answer raises `PoolError`.
+    answer raises `PoolError`. Each person's card number, PIN and password are sent with them
+    (the system keeps them for the kiosk and online logins); a customer looked up keeps the
+    person's, which are the system's when the same seed onboarded them.
     """
     auth = {"Authorization": f"Bearer {token}"}
     gate = _Gate(ONBOARDING_CONCURRENCY)
@@ -316,6 +344,7 @@ def _onboard_one(
         "home_branch": person.home_branch,
         "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
     }
+    body.update(_credentials_of(person))
     headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
     response = _call(gate, where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
     if response.status_code == 201:
@@ -343,7 +372,7 @@ def _onboard_one(
             )
             if paid.status_code != 201:
                 raise PoolError(f"{where}: POST /v1/cash/deposits {_failure(paid)}")
-        return Customer(answer["id"], answer["segment"], answer["home_branch"], accounts)
+        return _customer(person, answer["id"], accounts, answer["segment"], answer["home_branch"])
     existing = _existing_customer(response)
     if existing is None:
         raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
@@ -351,7 +380,33 @@ def _onboard_one(
     found = _call(gate, where, f"GET {path}", client.get, path, None, auth)
     if found.status_code != 200:
         raise PoolError(f"{where}: GET {path} {_failure(found)}")
-    return Customer(existing, person.segment, person.home_branch, _by_currency(_json(found)))
+    return _customer(person, existing, _by_currency(_json(found)))
+
+
+def _credentials_of(person: Person) -> dict[str, str]:
+    """The credentials `person` has (a person made without a PIN or password is onboarded
+    without them, and cannot log in to that channel)."""
+    given = {"card_number": person.card_number, "pin": person.pin, "password": person.password}
+    return {name: value for name, value in given.items() if value}
+
+
+def _customer(
+    person: Person,
+    customer_id: str,
+    accounts: dict[str, tuple[str, ...]],
+    segment: str | None = None,
+    home_branch: str | None = None,
+) -> Customer:
+    """`person` as the customer the system knows, with the credentials onboarding gave them."""
+    return Customer(
+        customer_id,
+        segment or person.segment,
+        home_branch or person.home_branch,
+        accounts,
+        person.card_number,
+        person.pin,
+        person.password,
+    )
 
 
 def _opening_cash(person: Person, digest: str) -> dict[str, str]:
@@ -435,18 +490,21 @@ def _by_currency(accounts: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, 
     return {currency: tuple(ids) for currency, ids in grouped.items()}
 
 
-def load_pool(path: Path | str) -> list[Customer]:
+def load_pool(path: Path | str, logins: Collection[str] = ()) -> list[Customer]:
     """Existing test customers from a `--data-pool` CSV, one row per account.
 
-    Columns (in any order, others ignored): `customer_id,account_id,currency,segment,home_branch`.
-    A customer's rows are consecutive and agree on segment and home branch; every customer needs
-    a CNY account (the journeys move cash in CNY). Problems raise `PoolError` with one line
-    `file: line N: column: reason`.
+    Columns (in any order, others ignored): `customer_id,account_id,currency,segment,home_branch`,
+    and optionally `card_number,pin,password` (`CREDENTIAL_COLUMNS`), which may be left empty.
+    A customer's rows are consecutive and agree on segment, home branch and credentials; every
+    customer needs a CNY account (the journeys move cash in CNY). `logins` names the channels
+    the customers will log in to (`LOGIN`): each customer needs that channel's credentials, since
+    any customer may be drawn for any visit. Problems raise `PoolError` with one line
+    `file: line N: column: reason`, which never quotes a credential.
     """
     name = str(path)
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            return _parse_pool(name, handle)
+            return _parse_pool(name, handle, logins)
     except OSError as error:
         raise PoolError(f"{name}: cannot read: {error.strerror or error}") from error
     except (UnicodeDecodeError, csv.Error) as error:
@@ -459,10 +517,11 @@ class _Draft:
     customer_id: str
     segment: str
     home_branch: str
+    credentials: dict[str, str]
     accounts: dict[str, list[str]]
 
 
-def _parse_pool(name: str, lines: Iterable[str]) -> list[Customer]:
+def _parse_pool(name: str, lines: Iterable[str], logins: Collection[str]) -> list[Customer]:
     reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
@@ -471,9 +530,18 @@ def _parse_pool(name: str, lines: Iterable[str]) -> list[Customer]:
     missing = [c for c in POOL_COLUMNS if c not in header]
     if missing:
         raise PoolError(f"{name}: line 1: header: missing columns {', '.join(missing)}")
+    for channel in logins:
+        absent = [c for c in LOGIN[channel] if c not in header]
+        if absent:
+            raise PoolError(
+                f"{name}: line 1: header: no {' and no '.join(absent)} column, and {channel}"
+                f" visits log in with {_LOGIN_WORDS[channel]}"
+            )
     at = {c: header.index(c) for c in POOL_COLUMNS}
+    secret_at = {c: header.index(c) for c in CREDENTIAL_COLUMNS if c in header}
     drafts: dict[str, _Draft] = {}
     accounts_seen: dict[str, int] = {}
+    cards: dict[str, _Draft] = {}
     last = None
     for row in reader:
         line = reader.line_num
@@ -483,45 +551,54 @@ def _parse_pool(name: str, lines: Iterable[str]) -> list[Customer]:
             raise PoolError(
                 f"{name}: line {line}: row: {len(row)} values for {len(header)} columns"
             )
+        where = f"{name}: line {line}"
         values = {c: row[i].strip() for c, i in at.items()}
         for column, value in values.items():
             if not value:
-                raise PoolError(f"{name}: line {line}: {column}: is empty")
+                raise PoolError(f"{where}: {column}: is empty")
             if any(ch.isspace() for ch in value):
-                raise PoolError(f"{name}: line {line}: {column}: {value!r} contains spaces")
+                raise PoolError(f"{where}: {column}: {value!r} contains spaces")
         if values["segment"] not in SEGMENTS:
             raise PoolError(
-                f"{name}: line {line}: segment: {values['segment']!r} is not one of"
-                f" {', '.join(SEGMENTS)}"
+                f"{where}: segment: {values['segment']!r} is not one of {', '.join(SEGMENTS)}"
             )
         if not re.fullmatch(r"[A-Z]{3}", values["currency"]):
             raise PoolError(
-                f"{name}: line {line}: currency: {values['currency']!r} is not a"
-                " three-letter ISO code"
+                f"{where}: currency: {values['currency']!r} is not a three-letter ISO code"
             )
+        credentials = _credentials(where, {c: row[i] for c, i in secret_at.items()})
         account = values["account_id"]
         if account in accounts_seen:
             raise PoolError(
-                f"{name}: line {line}: account_id: {account} is already on line"
-                f" {accounts_seen[account]}"
+                f"{where}: account_id: {account} is already on line {accounts_seen[account]}"
             )
         accounts_seen[account] = line
         customer = values["customer_id"]
         draft = drafts.get(customer)
         if draft is None:
-            draft = _Draft(line, customer, values["segment"], values["home_branch"], {})
+            segment, branch = values["segment"], values["home_branch"]
+            draft = _Draft(line, customer, segment, branch, credentials, {})
             drafts[customer] = draft
+            card = credentials.get("card_number")
+            if card and (holder := cards.setdefault(card, draft)) is not draft:
+                raise PoolError(
+                    f"{where}: card_number: the same card as {holder.customer_id}'s on line"
+                    f" {holder.line}"
+                )
         elif last != customer:
             raise PoolError(
-                f"{name}: line {line}: customer_id: {customer} reappears after other customers"
+                f"{where}: customer_id: {customer} reappears after other customers"
                 f" (first on line {draft.line}); list a customer's rows together"
             )
         for column in ("segment", "home_branch"):
             if values[column] != getattr(draft, column):
                 raise PoolError(
-                    f"{name}: line {line}: {column}: {values[column]!r} differs from"
+                    f"{where}: {column}: {values[column]!r} differs from"
                     f" {getattr(draft, column)!r} on line {draft.line} for {customer}"
                 )
+        for column in secret_at:
+            if credentials.get(column) != draft.credentials.get(column):
+                raise PoolError(f"{where}: {column}: differs from line {draft.line} for {customer}")
         draft.accounts.setdefault(values["currency"], []).append(account)
         last = customer
     if not drafts:
@@ -531,15 +608,56 @@ def _parse_pool(name: str, lines: Iterable[str]) -> list[Customer]:
             raise PoolError(
                 f"{name}: line {draft.line}: currency: {draft.customer_id} has no CNY account"
             )
+        for channel in logins:
+            for column in LOGIN[channel]:
+                if column not in draft.credentials:
+                    raise PoolError(
+                        f"{name}: line {draft.line}: {column}: {draft.customer_id} has none,"
+                        f" and {channel} visits log in with {_LOGIN_WORDS[channel]}"
+                    )
     return [
         Customer(
             d.customer_id,
             d.segment,
             d.home_branch,
             {currency: tuple(ids) for currency, ids in d.accounts.items()},
+            **d.credentials,
         )
         for d in drafts.values()
     ]
+
+
+_LOGIN_WORDS = {"kiosk": "a card number and PIN", "online": "a password"}
+
+
+def _credentials(where: str, given: Mapping[str, str]) -> dict[str, str]:
+    """A row's credentials that are not empty, checked (and never quoted: they are secrets)."""
+    found = {column: value for column, value in given.items() if value.strip()}
+    card, pin, password = (found.get(c) for c in CREDENTIAL_COLUMNS)
+    if card is not None:
+        card = found["card_number"] = card.strip()
+        if not (card.isascii() and card.isdigit() and 16 <= len(card) <= 19):
+            raise PoolError(f"{where}: card_number: is not 16 to 19 digits")
+        if luhn_check_digit(card[:-1]) != card[-1]:
+            raise PoolError(f"{where}: card_number: fails the Luhn check")
+    if pin is not None:
+        pin = found["pin"] = pin.strip()
+        if not (pin.isascii() and pin.isdigit() and len(pin) == PIN_DIGITS):
+            raise PoolError(f"{where}: pin: is not {PIN_DIGITS} digits")
+    if (card is None) != (pin is None):
+        given_one, other = ("card_number", "pin") if pin is None else ("pin", "card_number")
+        raise PoolError(f"{where}: {other}: is empty, and a {given_one} needs one")
+    if password is not None:
+        shortest, longest = PASSWORD_LENGTH
+        if password != password.strip():
+            raise PoolError(f"{where}: password: begins or ends with a space")
+        if not shortest <= len(password) <= longest:
+            raise PoolError(
+                f"{where}: password: {len(password)} characters, not {shortest} to {longest}"
+            )
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in password):
+            raise PoolError(f"{where}: password: contains a control character")
+    return found
 
 
 class Pool:

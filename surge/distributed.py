@@ -5,7 +5,8 @@ Workers never share a disk with the master, so everything travels as plain (msgp
 - master → each worker, `surge_plan`, sent when the master's test starts and so before the first
   spawn message on the same socket: the worker's share number and the share count, the day's
   start (epoch seconds, so every worker's schedule runs on one clock), the resolved profile, the
-  seed, the branches and the worker's customers.
+  seed, the branches and the worker's customers (with their logins: the message is the only
+  place a worker gets them, and it is never written down).
 - worker → master, `surge_batch` every `BATCH_S`: the request records made since the last batch,
   the expected alerts likewise, and cumulative figures (the whole `Lateness`, visits scheduled and
   finished) that the master keeps the latest of, plus what the shape needs (visits running and
@@ -62,6 +63,7 @@ def customers_to_data(customers: Iterable[Customer]) -> list[dict[str, Any]]:
             "segment": c.segment,
             "home_branch": c.home_branch,
             "accounts": {currency: list(ids) for currency, ids in c.accounts.items()},
+            "credentials": [c.card_number, c.pin, c.password],
         }
         for c in customers
     ]
@@ -74,6 +76,7 @@ def customers_from_data(rows: Iterable[Mapping[str, Any]]) -> list[Customer]:
             row["segment"],
             row["home_branch"],
             {currency: tuple(ids) for currency, ids in row["accounts"].items()},
+            *row["credentials"],
         )
         for row in rows
     ]

@@ -1,10 +1,15 @@
 """What a customer does in one visit: at a counter, at a kiosk, or online. No Locust here.
 
-A visit is one customer doing one piece of business (`Visit.operation`) through one channel's API,
-with that channel's token. `run_visit` sends its requests through `surge.retry` (keys, retries,
-one record per request) and returns what happened; the caller (a Locust user, a test) supplies the
-client, the customer, a `random.Random` seeded for this visit (so a run replays: amounts, products,
-counters and slots all come from it) and the visit's scheduled start.
+A visit is one customer doing one piece of business (`Visit.operation`) through one channel's API.
+At the counter a teller serves them with the teller's token. At a kiosk and online the visit
+starts with step `login` (`POST /v1/sessions` with the channel's token: the kiosk's card number and
+PIN, the online customer number and password) and sends the rest with the session it opened,
+which reaches that customer's own accounts, tickets, appointments and quotes only; a kiosk that
+opens an account still calls a teller (`_Trip.open_account`). `run_visit` sends its requests
+through `surge.retry` (keys, retries, one record per request) and returns what happened; the
+caller (a Locust user, a test) supplies the client, the customer, a `random.Random` seeded for
+this visit (so a run replays: amounts, products, counters and slots all come from it) and the
+visit's scheduled start.
 
 - counter: take a ticket at the home branch, a teller calls the next ticket (priority first, so
   under a surge often another visit's: this visit then completes that one, and every ticket taken
@@ -13,11 +18,13 @@ counters and slots all come from it) and the visit's scheduled start.
 - online: appointment slots (tomorrow, then the next days while they are full), and the transfers
   that lobby diversion sends online.
 - suspicious patterns are journeys too (`PATTERNS`): `run_visit` returns the AML alert they should
-  raise, the ground truth of the report's detection check.
+  raise, the ground truth of the report's detection check. In a fan-in each payer logs in on a
+  session of their own and pays from it; the customer paid into does not log in.
 
 Business refusals (insufficient funds, sold out, slot full) are outcomes the customer meets: they
 are recorded with their status, never retried, and end the visit's dependent steps. A step that
-fails after its retries abandons the visit (`VisitResult.failed_step`).
+fails after its retries abandons the visit (`VisitResult.failed_step`); a login refused (a wrong
+PIN, a locked card) is such a failure, since the harness gave the credentials the system holds.
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ SERVICE = {
     "large_cash": "cash",
 }
 """A counter operation's queue service type."""
-_TOKEN: dict[str, str] = {"counter": "teller", "kiosk": "kiosk", "online": "online"}
+SESSIONS = "/v1/sessions"
 _WHO = ("teller", "kiosk", "online")
 _TICKETS = "/v1/branches/{branch_id}/tickets"
 KIOSK_TICKETS = ("cash", "transfer", "wealth", "fx", "enquiry", "account")
@@ -89,7 +96,8 @@ SUBJECTS = {
 
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """Bearer tokens of the channels the journeys use."""
+    """Bearer tokens of the channels the journeys use: the teller's acts for any customer, the
+    kiosk's and online's only open a customer's session (and read what is public)."""
 
     teller: str
     kiosk: str
@@ -190,6 +198,8 @@ def run_visit(visit: Visit, ctx: Context) -> VisitResult:
         if visit.channel == "counter":
             expected = _at_counter(trip, _COUNTER[visit.operation])
         else:
+            if visit.operation not in _PAYERS_LOG_IN:
+                trip.auth = trip.login(visit.customer)
             expected = (_KIOSK if visit.channel == "kiosk" else _ONLINE)[visit.operation](trip)
     except _GaveUp as gave_up:
         return VisitResult(visit.channel, visit.operation, False, trip.refused, gave_up.step)
@@ -204,6 +214,9 @@ class _Trip:
         self.customer = visit.customer
         self.branch = visit.customer.home_branch
         self.refused = False
+        self.auth: dict[str, str] = ctx.tokens.auth("teller") if visit.channel == "counter" else {}
+        """What the visit's requests are sent with: the teller's token at the counter, else the
+        customer's session once `login` opened it."""
         self.sender = Sender(
             ctx.client,
             ctx.record,
@@ -225,24 +238,43 @@ class _Trip:
         json: Any = None,
         *,
         refusals: tuple[int, ...] = (),
-        who: str | None = None,
+        auth: dict[str, str] | None = None,
         query: str = "",
+        keyed: bool = True,
         **ids: str,
     ) -> Any:
         """The 2xx body; None after a business refusal; `_GaveUp` when the step failed.
 
-        `name` is the route template, filled from `ids`; `who` is the token (default: the
-        channel's own: teller at the counter).
+        `name` is the route template, filled from `ids`; `auth` is the Authorization header
+        (default: the visit's, `self.auth`); `keyed`: see `Sender.send`.
         """
         path = (name.format(**ids) if ids else name) + query
-        headers = self.ctx.tokens.auth(who or _TOKEN[self.visit.channel])
         reply = self.sender.send(
-            step, method, path, name=name, headers=headers, json=json, refusals=refusals
+            step,
+            method,
+            path,
+            name=name,
+            headers=self.auth if auth is None else auth,
+            json=json,
+            refusals=refusals,
+            keyed=keyed,
         )
         if reply.outcome == "failed":
             raise _GaveUp(step)
         self.refused = self.refused or reply.outcome == "refused"
         return reply.body
+
+    def login(self, customer: Customer) -> dict[str, str]:
+        """Open `customer`'s session on the visit's channel (step `login`); its header, made
+        once for the requests sent with it."""
+        channel = self.visit.channel
+        if channel == "kiosk":
+            body = {"card_number": customer.card_number, "pin": customer.pin}
+        else:
+            body = {"customer_id": customer.customer_id, "password": customer.password}
+        channel_token = self.ctx.tokens.auth(channel)
+        opened = self.call("login", "POST", SESSIONS, body, auth=channel_token, keyed=False)
+        return {"Authorization": f"Bearer {opened['session_token']}"}
 
     def account(self, currency: str = "CNY") -> str | None:
         held = self.customer.accounts.get(currency)
@@ -251,7 +283,8 @@ class _Trip:
     def open_account(self, currency: str, kind: str = "current") -> None:
         """Opened by a teller (a kiosk customer's second account was opened at a counter once)."""
         body = {"customer_id": self.customer.customer_id, "currency": currency, "kind": kind}
-        opened = self.call("open_account", "POST", "/v1/accounts", body, who="teller")
+        teller = self.ctx.tokens.auth("teller")
+        opened = self.call("open_account", "POST", "/v1/accounts", body, auth=teller)
         held = self.customer.accounts
         held[currency] = (*held.get(currency, ()), opened["id"])
 
@@ -268,9 +301,13 @@ class _Trip:
         refusals = (422,) if step == "withdraw" else ()
         return self.call(step, "POST", path, body, refusals=refusals) is not None
 
-    def transfer(self, source: str, target: str, minor: int) -> bool:
+    def transfer(
+        self, source: str, target: str, minor: int, auth: dict[str, str] | None = None
+    ) -> bool:
+        """From `source`, on the visit's session or on `auth` (a fan-in payer's)."""
         body = {"from_account": source, "to_account": target, "amount": _money(minor)}
-        return self.call("transfer", "POST", "/v1/transfers", body, refusals=(422,)) is not None
+        sent = self.call("transfer", "POST", "/v1/transfers", body, refusals=(422,), auth=auth)
+        return sent is not None
 
 
 def _others(visit: Visit) -> list[Customer]:
@@ -567,13 +604,17 @@ def _online_transfer(trip: _Trip) -> None:
 
 
 def _fan_in(trip: _Trip) -> ExpectedAlert | None:
-    """Several distinct customers each pay a small sum into the customer's account."""
+    """Several distinct customers each log in and pay a small sum into the customer's account."""
     target = str(trip.account())
-    paid = sum(
-        trip.transfer(payer.accounts["CNY"][0], target, _cents(trip.rng, 50, 300))
-        for payer in trip.rng.sample(_others(trip.visit), FAN_IN_SOURCES)
-    )
+    paid = 0
+    for payer in trip.rng.sample(_others(trip.visit), FAN_IN_SOURCES):
+        session = trip.login(payer)
+        paid += trip.transfer(payer.accounts["CNY"][0], target, _cents(trip.rng, 50, 300), session)
     return _expect(trip, "fan_in", paid >= FAN_IN_RULE, target)
+
+
+_PAYERS_LOG_IN = frozenset({"fan_in"})
+"""Online journeys whose payers log in, each on their own, rather than the visit's customer."""
 
 
 _ONLINE: dict[str, Callable[[_Trip], ExpectedAlert | None]] = {

@@ -477,6 +477,15 @@ class Profile(_Section):
         index = bisect.bisect_right([s.start_s for s in segments], t) - 1
         return segments[index].per_second
 
+    def channels_visited(self) -> frozenset[Channel]:
+        """The channels the day's visits go through: those with arrivals, and those lobby
+        diversion sends counter business to."""
+        visited = {c for c in CHANNELS if any(getattr(p.arrivals_per_hour, c) for p in self.phases)}
+        if "counter" in visited and self.customers.diversion:
+            shares = self.mix.counter.shares()
+            visited |= {channel for op, (channel, _) in DIVERSION.items() if shares[op]}
+        return frozenset(visited)
+
     def expected_visits(self) -> float:
         """Visits the day expects on every channel together (rate × length, all branches)."""
         return sum(s.per_second * (s.end_s - s.start_s) for c in CHANNELS for s in self.segments(c))

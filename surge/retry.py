@@ -126,8 +126,8 @@ class RequestRecord(NamedTuple):
     customer: str
     """The visit's customer (their id at the target, never personal data)."""
     key: str
-    """The write's `Idempotency-Key` ("" for a read): every retry of a step carries the same, so
-    the target's ledger can be checked against the acknowledged writes."""
+    """The write's `Idempotency-Key` ("" for a read and a login): every retry of a step carries
+    the same, so the target's ledger can be checked against the acknowledged writes."""
 
 
 class Recorder(Protocol):
@@ -202,16 +202,22 @@ class Sender:
         headers: dict[str, str],
         json: Any = None,
         refusals: tuple[int, ...] = (),
+        keyed: bool = True,
     ) -> Reply:
-        """Send until settled. `refusals`: statuses that are business outcomes of this step."""
+        """Send until settled. `refusals`: statuses that are business outcomes of this step;
+        `keyed`: a write carries an idempotency key (opening a session moves nothing: no key)."""
         data, key = None, ""
         if method != "GET":
-            key = idempotency_key()
-            if json is None:
-                headers = {**headers, "Idempotency-Key": key}
-            else:
-                headers = {**headers, "Idempotency-Key": key, "Content-Type": _JSON}
+            if json is not None:
                 data = orjson.dumps(json)
+            if keyed:
+                key = idempotency_key()
+                if data is None:
+                    headers = {**headers, "Idempotency-Key": key}
+                else:
+                    headers = {**headers, "Idempotency-Key": key, "Content-Type": _JSON}
+            elif data is not None:
+                headers = {**headers, "Content-Type": _JSON}
         attempt, spent = 0, 0.0
         while True:
             start = self.clock()

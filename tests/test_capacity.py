@@ -24,8 +24,8 @@ from tests.support import free_port
 from tests.test_gate import surge
 
 KIOSK_LANE = Path(__file__).resolve().parent.parent / "examples" / "capacity" / "kiosk_lane.toml"
-"""One branch whose only business is the kiosk's balance enquiry (one GET a visit, through the
-kiosk-gateway lane) at 3,600 an hour: a multiple K offers K requests a second."""
+"""One branch whose only business is the kiosk's balance enquiry (the login and one GET a visit,
+both through the kiosk-gateway lane) at 1,800 an hour: a multiple K offers K requests a second."""
 FEW_CUSTOMERS = ("--", "--customers", "20")
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_core.seed import Credentials
 from surge.customers import (
     ONBOARDING_CONCURRENCY,
     Customer,
@@ -102,6 +103,27 @@ def test_card_numbers_are_16_or_19_digits_and_pass_luhn() -> None:
     assert all(c.isdigit() and luhn_valid(c) for c in cards)
 
 
+def test_each_person_gets_a_pin_and_password_that_the_seed_replays() -> None:
+    crowd = people(seed=5)
+    assert [(p.pin, p.password) for p in crowd] == [(p.pin, p.password) for p in people(seed=5)]
+    assert all(re.fullmatch(r"\d{6}", p.pin) for p in crowd)
+    assert all(8 <= len(p.password) <= 64 and p.password.isalnum() for p in crowd)
+    assert len({p.password for p in crowd}) == len(crowd)
+    assert [p.pin for p in people(seed=6)] != [p.pin for p in crowd]
+    assert all(p.pin not in repr(p) and p.password not in repr(p) for p in crowd)
+
+
+def test_credentials_leave_the_people_of_a_seed_as_they_were() -> None:
+    """The PINs and passwords are drawn from a stream of their own: the IDs, cards and branches
+    of a seed did not move when people got credentials (a run folder of an older run replays)."""
+    drawn = [(p.id_number, p.card_number, p.home_branch, p.segment) for p in people(3, seed=5)]
+    assert drawn == [
+        ("650107196812013674", "6205227001137032", "B001", "mass"),
+        ("340207198710106644", "6217004085081090467", "B004", "mass"),
+        ("410721196802145564", "6205224476074461782", "B003", "private"),
+    ]
+
+
 def test_chinese_people_have_chinese_names_and_mainland_mobile_numbers() -> None:
     for person in people(500):
         assert CJK.search(person.name), person.name
@@ -172,12 +194,35 @@ def test_onboarding_creates_customers_with_cny_and_for_high_value_usd_accounts(l
         assert {a["id"] for a in listed} == {i for ids in customer.accounts.values() for i in ids}
 
 
+def test_onboarded_customers_log_in_with_the_credentials_they_carry(live: Api) -> None:
+    """The card, PIN and password go to the system with each person and stay with the customer:
+    its kiosk and online sessions open, and the onboarding answer shows the card masked."""
+    crowd = people(3, seed=102)
+    sent = Recording(live.client)
+    customers = onboard(sent, crowd, token=TOKENS["teller"], key_prefix="logins")
+    for person, customer in zip(crowd, customers, strict=True):
+        assert (customer.card_number, customer.pin, customer.password) == (
+            person.card_number,
+            person.pin,
+            person.password,
+        )
+        given = Credentials(customer.card_number, customer.pin, customer.password)
+        for channel in ("kiosk", "online"):
+            session = live.login(channel, customer.customer_id, given)
+            mine = live.get(f"/v1/accounts/{customer.accounts['CNY'][0]}", session)
+            assert mine.status_code == 200, mine.text
+    answered = " ".join(sent.bodies)
+    secrets = [s for p in crowd for s in (p.card_number, p.pin, p.password)]
+    assert not [s for s in secrets if re.search(rf"(?<![0-9A-Za-z]){s}(?![0-9A-Za-z])", answered)]
+
+
 class Recording:
     """An httpx.Client that notes how each request was answered."""
 
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
         self.answers: list[tuple[str, int, str | None]] = []
+        self.bodies: list[str] = []
 
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.note("POST", self.client.post(url, **kwargs))
@@ -189,6 +234,7 @@ class Recording:
         self.answers.append(
             (method, response.status_code, response.headers.get("Idempotent-Replayed"))
         )
+        self.bodies.append(response.text)
         return response
 
 
@@ -392,6 +438,99 @@ def test_a_bad_data_pool_is_refused_in_one_line(tmp_path: Path, text: str, error
         load_pool(path)
     assert str(raised.value).startswith(f"{path}: {error}")
     assert "\n" not in str(raised.value)
+
+
+CARD, OTHER_CARD = "6222020000000000018", "6217000000000000014"  # Luhn-valid
+LOGINS = "customer_id,account_id,currency,segment,home_branch,card_number,pin,password\n"
+
+
+def test_a_data_pool_gives_each_customer_the_logins_its_rows_carry(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        LOGINS
+        + f"C1,A1,CNY,mass,B001,{CARD},123456,pass word 1\n"
+        + f"C1,A2,USD,mass,B001,{CARD},123456,pass word 1\n"
+        + "C2,A3,CNY,mass,B001,,,\n",
+    )
+    first, second = load_pool(path)
+    assert (first.card_number, first.pin, first.password) == (CARD, "123456", "pass word 1")
+    assert (second.card_number, second.pin, second.password) == ("", "", "")
+    assert not [secret for secret in ("123456", CARD, "pass") if secret in repr(first)]
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ("C1,A1,CNY,mass,B001,622202000000001,123456,secret-pw", "card_number: is not 16 to 19"),
+        ("C1,A1,CNY,mass,B001,6222020000000000019,123456,secret-pw", "card_number: fails the Luhn"),
+        (f"C1,A1,CNY,mass,B001,{CARD},12345,secret-pw", "pin: is not 6 digits"),
+        (f"C1,A1,CNY,mass,B001,{CARD},12345a,secret-pw", "pin: is not 6 digits"),
+        (f"C1,A1,CNY,mass,B001,{CARD},,secret-pw", "pin: is empty, and a card_number needs one"),
+        ("C1,A1,CNY,mass,B001,,123456,secret-pw", "card_number: is empty, and a pin needs one"),
+        (f"C1,A1,CNY,mass,B001,{CARD},123456,secret", "password: 6 characters, not 8 to 64"),
+        (f"C1,A1,CNY,mass,B001,{CARD},123456,{'p' * 65}", "password: 65 characters, not 8 to"),
+        (f"C1,A1,CNY,mass,B001,{CARD},123456, secret-pw", "password: begins or ends with a space"),
+        (f"C1,A1,CNY,mass,B001,{CARD},123456,secret\u202epw", "password: contains a control"),
+        (
+            f"C1,A1,CNY,mass,B001,{CARD},123456,secret-pw\n"
+            f"C1,A2,USD,mass,B001,{CARD},654321,secret-pw",
+            "line 3: pin: differs from line 2 for C1",
+        ),
+        (
+            f"C1,A1,CNY,mass,B001,{CARD},123456,secret-pw\nC1,A2,USD,mass,B001,,,secret-pw",
+            "line 3: card_number: differs from line 2 for C1",
+        ),
+        (
+            f"C1,A1,CNY,mass,B001,{CARD},123456,secret-pw\n"
+            f"C2,A2,CNY,mass,B001,{CARD},654321,secret-pw",
+            "line 3: card_number: the same card as C1's on line 2",
+        ),
+    ],
+)
+def test_a_bad_login_in_a_data_pool_is_one_line_that_never_quotes_it(
+    tmp_path: Path, row: str, error: str
+) -> None:
+    path = write(tmp_path, LOGINS + row + "\n")
+    with pytest.raises(PoolError) as raised:
+        load_pool(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: line ")
+    assert error in message
+    assert "\n" not in message
+    secrets = [value for line in row.splitlines() for value in line.split(",")[5:] if value]
+    assert not [secret for secret in secrets if secret in message.removeprefix(str(path))]
+
+
+@pytest.mark.parametrize(
+    ("text", "logins", "error"),
+    [
+        (HEADER + "C1,A1,CNY,mass,B001\n", ["kiosk"], "line 1: header: no card_number and no pin"),
+        (
+            "customer_id,account_id,currency,segment,home_branch,card_number,pin\n"
+            f"C1,A1,CNY,mass,B001,{CARD},123456\n",
+            ["kiosk", "online"],
+            "line 1: header: no password column, and online visits log in with a password",
+        ),
+        (
+            LOGINS + f"C1,A1,CNY,mass,B001,{CARD},123456,\nC2,A2,CNY,mass,B001,,,secret-pw\n",
+            ["kiosk"],
+            "line 3: card_number: C2 has none, and kiosk visits log in with a card number and PIN",
+        ),
+        (
+            LOGINS + f"C1,A1,CNY,mass,B001,{CARD},123456,\n",
+            ["online"],
+            "line 2: password: C1 has none, and online visits log in with a password",
+        ),
+    ],
+)
+def test_a_data_pool_without_the_logins_of_the_days_channels_is_refused(
+    tmp_path: Path, text: str, logins: list[str], error: str
+) -> None:
+    path = write(tmp_path, text)
+    load_pool(path)  # without logins to make, the pool serves (counter visits)
+    with pytest.raises(PoolError) as raised:
+        load_pool(path, logins)
+    assert str(raised.value).startswith(f"{path}: {error}")
 
 
 def test_a_missing_data_pool_file_is_refused_in_one_line(tmp_path: Path) -> None:

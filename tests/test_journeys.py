@@ -1,4 +1,5 @@
-"""The journeys against a real mock core: each visit's business, retries, refusals and AML truth."""
+"""The journeys against a real mock core: each visit's business, its login and session, retries,
+refusals and AML truth."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import pytest
 from faker import Faker
 from orjson import loads
 
+from mock_core.identity import luhn_check_digit
+from mock_core.seed import Credentials, credentials
 from surge.customers import Customer
 from surge.journeys import (
     FAN_IN_SOURCES,
@@ -30,6 +33,7 @@ from surge.retry import RequestRecord, RetryPolicy, Sender, idempotency_key
 from tests.support import TOKENS, Api, auth, serve
 
 SCHEDULED = 1_700_000_000.0
+SEED = 11
 
 
 class Spy:
@@ -62,7 +66,7 @@ class Target:
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     db = tmp_path_factory.mktemp("journeys") / "ledger.sqlite"
     with (
-        serve(db, "--customers", "40", "--seed", "11", "--unlimited") as (base, _),
+        serve(db, "--customers", "40", "--seed", str(SEED), "--unlimited") as (base, _),
         httpx.Client(base_url=base, timeout=10) as client,
     ):
         api = Api(client)
@@ -73,7 +77,18 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 currency = account["currency"]
                 accounts[currency] = (*accounts.get(currency, ()), account["id"])
                 balances[account["id"]] = Decimal(account["balance"])
-            people.append(Customer(item["id"], item["segment"], item["home_branch"], accounts))
+            login = credentials(SEED, int(item["id"][1:]))
+            people.append(
+                Customer(
+                    item["id"],
+                    item["segment"],
+                    item["home_branch"],
+                    accounts,
+                    login.card_number,
+                    login.pin,
+                    login.password,
+                )
+            )
         branches = fetch_branches(client, tokens())
         yield Target(api, client, branches, people, balances)
 
@@ -91,17 +106,26 @@ def richest(target: Target, *, segments=("affluent", "private"), cny_accounts: i
     return max(eligible, key=lambda p: target.balances[p.accounts["CNY"][0]])
 
 
+_CARDS = iter(range(1, 10_000))
+
+
 def onboard(target: Target, segment: str = "mass") -> Customer:
-    """A new customer with one empty CNY account."""
+    """A new customer with one empty CNY account, a card and PIN and a password."""
+    card = f"6228480{next(_CARDS):011d}"
+    card += luhn_check_digit(card)
     body = {
         "name": "测试客户",
         "id_number": Faker("zh_CN").ssn(),
         "phone": "13800138000",
         "segment": segment,
         "home_branch": "B002",
+        "card_number": card,
+        "pin": "246810",
+        "password": "journeys-password",
     }
     created = target.api.ok(target.api.post("/v1/customers", body))
-    return Customer(created["id"], segment, "B002", {"CNY": (created["accounts"][0]["id"],)})
+    accounts = {"CNY": (created["accounts"][0]["id"],)}
+    return Customer(created["id"], segment, "B002", accounts, card, "246810", "journeys-password")
 
 
 def go(
@@ -178,25 +202,52 @@ def test_each_counter_operation_is_ticket_call_business_complete(target, operati
 
 
 KIOSK_STEPS = {
-    "balance": ["balance"],
-    "statement": ["statement"],
-    "cash_deposit": ["deposit"],
-    "cash_withdrawal": ["withdraw"],
-    "own_transfer": ["transfer"],
-    "fx_quote": ["quote"],
-    "ticket": ["take_ticket"],
+    "balance": ["login", "balance"],
+    "statement": ["login", "statement"],
+    "cash_deposit": ["login", "deposit"],
+    "cash_withdrawal": ["login", "withdraw"],
+    "own_transfer": ["login", "transfer"],
+    "fx_quote": ["login", "quote"],
+    "ticket": ["login", "take_ticket"],
 }
 
 
+def assert_logged_in(spy: Spy, channel: str, customer: Customer) -> str:
+    """The visit's first request opened `customer`'s session with the channel's token and no
+    key, and every later one carried that session; returns its token."""
+    method, path, headers, body = spy.sent[0]
+    assert (method, path, headers["Authorization"]) == (
+        "POST",
+        "/v1/sessions",
+        f"Bearer {TOKENS[channel]}",
+    )
+    assert "Idempotency-Key" not in headers
+    if channel == "kiosk":
+        assert body == {"card_number": customer.card_number, "pin": customer.pin}
+    else:
+        assert body == {"customer_id": customer.customer_id, "password": customer.password}
+    opened = spy.responses[0].json()
+    assert (opened["customer_id"], opened["channel"]) == (customer.customer_id, channel)
+    session = f"Bearer {opened['session_token']}"
+    for _, path, headers, _ in spy.sent[1:]:
+        teller = path == "/v1/accounts"  # a kiosk's new account is opened by a teller
+        assert headers["Authorization"] == (auth("teller")["Authorization"] if teller else session)
+    return opened["session_token"]
+
+
 @pytest.mark.parametrize("operation", JOURNEYS["kiosk"])
-def test_each_kiosk_operation_completes_within_kiosk_limits(target, operation) -> None:
+def test_each_kiosk_operation_logs_in_and_completes_within_kiosk_limits(target, operation) -> None:
     spy = Spy(target.client)
-    result, records, _ = go(target, "kiosk", operation, richest(target, cny_accounts=2), client=spy)
+    customer = richest(target, cny_accounts=2)
+    result, records, _ = go(target, "kiosk", operation, customer, client=spy)
     assert result.ok, records
     assert not result.refused, records
     assert_clean(records, "kiosk", operation)
     assert steps(records) == KIOSK_STEPS[operation]
-    assert all(h["Authorization"] == f"Bearer {TOKENS['kiosk']}" for _, _, h, _ in spy.sent)
+    assert records[0].name == "/v1/sessions"
+    assert records[0].key == ""
+    assert all(r.key for r in records[1:] if r.method == "POST")
+    assert_logged_in(spy, "kiosk", customer)
     for _, _, _, body in spy.sent:
         if body and "amount" in body:
             assert Decimal(body["amount"]) <= 5_000
@@ -205,25 +256,27 @@ def test_each_kiosk_operation_completes_within_kiosk_limits(target, operation) -
 def test_a_kiosk_own_transfer_opens_the_second_account_when_the_customer_has_one(target) -> None:
     customer = richest(target, segments=("mass",))
     customer.accounts["CNY"] = customer.accounts["CNY"][:1]
-    result, records, _ = go(target, "kiosk", "own_transfer", customer)
+    spy = Spy(target.client)
+    result, records, _ = go(target, "kiosk", "own_transfer", customer, client=spy)
     assert result.ok, records
     assert not result.refused, records
-    assert steps(records) == ["open_account", "transfer"]
+    assert steps(records) == ["login", "open_account", "transfer"]
+    assert_logged_in(spy, "kiosk", customer)  # the account opened by a teller, as at a counter
     assert len(customer.accounts["CNY"]) == 2
     assert balance(target.api, customer.accounts["CNY"][1]) > 0
 
 
 ONLINE_STEPS = {
-    "browse_slots": ["browse_slots"],
-    "book": ["browse_slots", "book"],
-    "cancel": ["browse_slots", "book", "cancel"],
-    "check_in": ["browse_slots", "book", "check_in"],
-    "transfer": ["transfer"],
+    "browse_slots": ["login", "browse_slots"],
+    "book": ["login", "browse_slots", "book"],
+    "cancel": ["login", "browse_slots", "book", "cancel"],
+    "check_in": ["login", "browse_slots", "book", "check_in"],
+    "transfer": ["login", "transfer"],
 }
 
 
 @pytest.mark.parametrize("operation", JOURNEYS["online"][:5])
-def test_each_online_operation_completes(target, operation) -> None:
+def test_each_online_operation_logs_in_and_completes(target, operation) -> None:
     spy = Spy(target.client)
     customer = richest(target) if operation == "transfer" else onboard(target)
     result, records, _ = go(target, "online", operation, customer, client=spy)
@@ -231,18 +284,85 @@ def test_each_online_operation_completes(target, operation) -> None:
     assert not result.refused, records
     assert_clean(records, "online", operation)
     assert steps(records) == ONLINE_STEPS[operation]
+    assert_logged_in(spy, "online", customer)
     if operation != "transfer":
         tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
-        assert spy.sent[0][1].endswith(f"?day={tomorrow}")
+        assert spy.sent[1][1].endswith(f"?day={tomorrow}")
     if operation == "check_in":
         assert spy.responses[-1].json()["ticket"]["priority"] is True
+
+
+def test_a_journeys_session_reaches_its_customer_and_no_other(target) -> None:
+    """The session a kiosk visit opened reads the customer's own account; another customer's
+    account, statement and cash are answered 404, as for accounts that do not exist."""
+    spy = Spy(target.client)
+    customer = richest(target)
+    result, _, _ = go(target, "kiosk", "balance", customer, client=spy)
+    assert result.ok
+    session = {"Authorization": f"Bearer {assert_logged_in(spy, 'kiosk', customer)}"}
+    mine = customer.accounts["CNY"][0]
+    other = next(p for p in target.people if p.customer_id != customer.customer_id)
+    theirs = other.accounts["CNY"][0]
+    assert target.client.get(f"/v1/accounts/{mine}", headers=session).status_code == 200
+    assert target.client.get(f"/v1/accounts/{theirs}", headers=session).status_code == 404
+    statement = target.client.get(f"/v1/accounts/{theirs}/statement", headers=session)
+    assert statement.status_code == 404
+    withdrawal = {"account_id": theirs, "amount": "100.00", "currency": "CNY",
+                  "branch_id": "B001", "operator_id": "K-B001-01"}  # fmt: skip
+    taken = target.client.post(
+        "/v1/cash/withdrawals",
+        json=withdrawal,
+        headers={**session, "Idempotency-Key": idempotency_key()},
+    )
+    assert taken.status_code == 404, taken.text
+    assert balance(target.api, theirs) == target.balances[theirs]
+
+
+@pytest.mark.parametrize(("channel", "operation"), [("kiosk", "balance"), ("online", "book")])
+def test_a_refused_login_abandons_the_visit_at_step_login(target, channel, operation) -> None:
+    """A wrong PIN or password is a harness bug, not a customer's outcome: the step fails,
+    nothing else is sent, and the credential appears in no record."""
+    right = onboard(target)
+    wrong = Customer(
+        right.customer_id, right.segment, right.home_branch, right.accounts,
+        right.card_number, "135799", "not-the-password",
+    )  # fmt: skip
+    spy = Spy(target.client)
+    result, records, delays = go(target, channel, operation, wrong, client=spy)
+    assert (result.ok, result.failed_step) == (False, "login")
+    assert [(r.step, r.name, r.status, r.outcome) for r in records] == [
+        ("login", "/v1/sessions", 401, "failed")
+    ]
+    assert len(spy.sent) == 1
+    assert delays == []
+    for secret in ("135799", "not-the-password", right.card_number):
+        assert all(secret not in str(field) for r in records for field in r)
+
+
+def test_each_fan_in_payer_logs_in_on_a_session_of_its_own(target) -> None:
+    payers = [p for p in target.people if target.balances[p.accounts["CNY"][0]] > 1_000]
+    spy = Spy(target.client)
+    result, records, _ = go(target, "online", "fan_in", onboard(target), client=spy,
+                            counterparties=payers)  # fmt: skip
+    assert result.ok, records
+    assert steps(records) == ["login", "transfer"] * FAN_IN_SOURCES
+    logins = [body["customer_id"] for _, path, _, body in spy.sent if path == "/v1/sessions"]
+    by_id = {p.customer_id: p for p in payers}
+    assert len(set(logins)) == FAN_IN_SOURCES
+    for n in range(FAN_IN_SOURCES):
+        (_, _, _, login), (_, _, paid, transfer) = spy.sent[2 * n : 2 * n + 2]
+        payer = by_id[login["customer_id"]]
+        assert login["password"] == payer.password
+        token = spy.responses[2 * n].json()["session_token"]
+        assert paid["Authorization"] == f"Bearer {token}"
+        assert transfer["from_account"] == payer.accounts["CNY"][0]
 
 
 def test_a_full_day_sends_the_customer_to_the_next_one(target) -> None:
     """Tomorrow's windows all full: the customer books the day after."""
     customer = onboard(target)
     tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
-    slots = target.api.ok(target.api.get("/v1/branches/B002/slots", "online", day=tomorrow), 200)
+    slots = target.api.ok(target.api.get("/v1/branches/B002/slots", day=tomorrow), 200)
     for slot in slots["slots"]:
         for _ in range(slot["available"]):
             filler = onboard(target)
@@ -253,12 +373,14 @@ def test_a_full_day_sends_the_customer_to_the_next_one(target) -> None:
                 "customer_id": filler.customer_id,
                 "service_type": "cash",
             }
-            target.api.ok(target.api.post("/v1/appointments", body, "online"))
+            given = Credentials(filler.card_number, filler.pin, filler.password)
+            session = target.api.login("online", filler.customer_id, given)
+            target.api.ok(target.api.post("/v1/appointments", body, session))
     spy = Spy(target.client)
     result, records, _ = go(target, "online", "book", customer, client=spy)
     assert result.ok
     assert not result.refused
-    assert steps(records) == ["browse_slots", "browse_slots", "book"]
+    assert steps(records) == ["login", "browse_slots", "browse_slots", "book"]
     assert spy.sent[-1][3]["day"] != tomorrow
 
 
@@ -346,16 +468,17 @@ def test_a_503_is_retried_with_the_same_key_after_retry_after_and_posts_once(
         target, "kiosk", "cash_deposit", customer, client=spy, sleep=faults.sleep
     )
     assert result.ok, records
-    assert [(r.status, r.retries, r.outcome) for r in records] == [
-        (503, 0, "retried"),
-        (201, 1, "ok"),
+    assert [(r.step, r.status, r.retries, r.outcome) for r in records] == [
+        ("login", 201, 0, "ok"),
+        ("deposit", 503, 0, "retried"),
+        ("deposit", 201, 1, "ok"),
     ]
-    assert records[0].error == "503 Injected fault"
+    assert records[1].error == "503 Injected fault"
     assert faults.delays == [1.0]  # the fault's Retry-After
-    keys = [h["Idempotency-Key"] for _, _, h, _ in spy.sent]
+    keys = [h["Idempotency-Key"] for _, _, h, _ in spy.sent[1:]]
     assert len(keys) == 2
     assert keys[0] == keys[1]
-    assert balance(target.api, customer.accounts["CNY"][0]) == Decimal(spy.sent[0][3]["amount"])
+    assert balance(target.api, customer.accounts["CNY"][0]) == Decimal(spy.sent[1][3]["amount"])
     assert target.api.reconcile()["ok"]
 
 
@@ -368,11 +491,11 @@ def test_a_lost_acknowledgement_is_retried_and_answered_from_the_record(target, 
         target, "kiosk", "cash_deposit", customer, client=spy, sleep=faults.sleep
     )
     assert result.ok, records
-    assert [(r.status, r.outcome) for r in records] == [(0, "retried"), (201, "ok")]
-    assert records[0].error
+    assert [(r.status, r.outcome) for r in records] == [(201, "ok"), (0, "retried"), (201, "ok")]
+    assert records[1].error
     assert spy.responses[-1].headers["Idempotent-Replayed"] == "true"
     account = customer.accounts["CNY"][0]
-    assert balance(target.api, account) == Decimal(spy.sent[0][3]["amount"])
+    assert balance(target.api, account) == Decimal(spy.sent[1][3]["amount"])
     lines = target.api.ok(target.api.get(f"/v1/accounts/{account}/statement"), 200)["items"]
     assert len(lines) == 1
     report = target.api.reconcile()
@@ -402,9 +525,10 @@ def test_insufficient_funds_is_an_outcome_not_an_error_or_a_retry(target) -> Non
     assert result.ok
     assert result.refused
     assert [(r.step, r.status, r.outcome, r.retries) for r in records] == [
-        ("withdraw", 422, "refused", 0)
+        ("login", 201, "ok", 0),
+        ("withdraw", 422, "refused", 0),
     ]
-    assert records[0].error == "422 Insufficient funds"
+    assert records[1].error == "422 Insufficient funds"
     assert delays == []
 
 
@@ -501,6 +625,21 @@ def send(client: Scripted, method: str = "POST", refusals=(), **policy: Any):
         "step", method, "/x", name="/x", headers={"Authorization": "Bearer t"}, refusals=refusals
     )
     return reply, records, delays
+
+
+def test_an_unkeyed_post_carries_its_json_and_no_key_and_is_recorded_without_one() -> None:
+    """A login moves nothing: no Idempotency-Key, so no key for the ledger checks to look for."""
+    client = Scripted((503, {}, b""), OK)
+    records: list[RequestRecord] = []
+    headers = {"Authorization": "Bearer t"}
+    reply = sender(client, [], records).send(
+        "login", "POST", "/v1/sessions", name="/v1/sessions", headers=headers,
+        json={"pin": "123456"}, keyed=False,
+    )  # fmt: skip
+    assert reply.outcome == "ok"
+    assert client.sent == [{**headers, "Content-Type": "application/json"}] * 2
+    assert [(r.key, r.outcome) for r in records] == [("", "retried"), ("", "ok")]
+    assert headers == {"Authorization": "Bearer t"}  # the shared header is never changed
 
 
 def test_retry_after_is_honoured_up_to_the_cap() -> None:

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from surge import verdict
 from tests.support import serve
 from tests.test_locust_run import TIME_SCALE, busy_weekday, locust, run_folder
@@ -37,8 +39,11 @@ class _Unreadable(BaseHTTPRequestHandler):
 def test_visits_the_harness_cannot_run_make_the_run_not_valid_evidence(tmp_path: Path) -> None:
     pool = tmp_path / "pool.csv"
     pool.write_text(
-        "customer_id,account_id,currency,segment,home_branch\n"
-        + "".join(f"C0000000{n},A0000000{n},CNY,mass,B001\n" for n in range(1, 4)),
+        "customer_id,account_id,currency,segment,home_branch,card_number,pin,password\n"
+        + "".join(
+            f"C0000000{n},A0000000{n},CNY,mass,B001,{card},12345{n},password-{n}\n"
+            for n, card in enumerate(CARDS, 1)
+        ),
         encoding="utf-8",
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Unreadable)
@@ -61,6 +66,42 @@ def test_visits_the_harness_cannot_run_make_the_run_not_valid_evidence(tmp_path:
     assert not verdict.judge(read).valid
     assert read.visits is not None
     assert read.visits.error > 0
+
+
+CARDS = ("6222020000000000018", "6222020000000000026", "6222020000000000034")  # Luhn-valid
+
+
+@pytest.mark.parametrize(
+    ("columns", "row", "error"),
+    [
+        ("", "", "pool.csv: line 1: header: no card_number and no pin column, and kiosk visits"),
+        (
+            ",card_number,pin,password",
+            f",{CARDS[0]},123456,",
+            "pool.csv: line 2: password: C00000001 has none, and online visits log in with",
+        ),
+    ],
+)
+def test_a_data_pool_without_the_logins_the_day_needs_exits_2_before_any_load(
+    tmp_path: Path, columns: str, row: str, error: str
+) -> None:
+    """The day has kiosk and online visits, and any customer may be drawn for one."""
+    pool = tmp_path / "pool.csv"
+    pool.write_text(
+        f"customer_id,account_id,currency,segment,home_branch{columns}\n"
+        f"C00000001,A00000001,CNY,mass,B001{row}\n",
+        encoding="utf-8",
+    )
+    done = locust(
+        "http://127.0.0.1:9",  # nothing listens: the pool is refused before the target is asked
+        *("--profile", str(busy_weekday(tmp_path, "pool")), "--data-pool", str(pool)),
+        *("--results", str(tmp_path / "results")),
+    )
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert error in line
+    assert "123456" not in done.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_saturated_core_gives_late_and_dropped_visits_and_exit_code_3(tmp_path: Path) -> None:

@@ -132,14 +132,32 @@ def test_the_run_folder_records_the_resolved_profile_and_every_request(unsaturat
 
 def test_every_write_is_recorded_with_its_idempotency_key_and_customer(unsaturated: Run) -> None:
     rows = records(unsaturated.read)
-    writes = [r for r in rows if r["method"] != "GET"]
+    writes = [r for r in rows if r["method"] != "GET" and r["step"] != "login"]
     assert writes
     assert all(r["key"] for r in writes)
-    assert all(r["key"] == "" for r in rows if r["method"] == "GET")
+    assert all(r["key"] == "" for r in rows if r["method"] == "GET" or r["step"] == "login")
     assert all(re.fullmatch(r"C\d{8}", r["customer"]) for r in rows)
     retried = [r for r in writes if r["retries"] > 0]
     for retry in retried:  # a retry carries the key of its step's first attempt
         assert any(r["key"] == retry["key"] and r["retries"] == 0 for r in writes)
+
+
+def test_every_kiosk_and_online_visit_logs_in_first_and_counter_visits_never(
+    unsaturated: Run,
+) -> None:
+    visits: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in sorted(records(unsaturated.read), key=lambda r: r["start"]):
+        visits.setdefault((r["channel"], r["journey"], r["scheduled"], r["customer"]), []).append(r)
+    firsts = {channel: [rows[0] for key, rows in visits.items() if key[0] == channel]
+              for channel in CHANNELS}  # fmt: skip
+    assert firsts["kiosk"]
+    assert firsts["online"]
+    for channel in ("kiosk", "online"):
+        assert {(r["step"], r["method"], r["name"]) for r in firsts[channel]} == {
+            ("login", "POST", "/v1/sessions")
+        }
+    logins = [r for rows in visits.values() for r in rows if r["step"] == "login"]
+    assert all(r["channel"] != "counter" and r["outcome"] != "failed" for r in logins)
 
 
 def test_locust_counts_every_request_and_no_business_refusal_as_a_failure(

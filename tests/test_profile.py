@@ -428,3 +428,18 @@ def test_the_launch_profile_sends_most_wealth_orders_to_the_launch_product() -> 
     assert len(wealth) > 20
     assert all(not v.launch for v in visits if v.operation != "wealth_order")
     assert 0.7 < sum(v.launch for v in wealth) / len(wealth) < 0.97
+
+
+def test_the_channels_visited_are_those_with_arrivals_and_where_diversion_sends_business() -> None:
+    payday = load_profile("payday")
+    assert payday.channels_visited() == {"counter", "kiosk", "online"}
+    data = payday.to_dict()
+    for phase in data["phases"]:
+        phase["arrivals_per_hour"].update(kiosk=0, online=0)
+    data["customers"]["diversion"] = 0
+    assert Profile.from_dict(data).channels_visited() == {"counter"}
+    data["customers"]["diversion"] = 0.1  # cash and enquiries to a kiosk, transfers online
+    assert Profile.from_dict(data).channels_visited() == {"counter", "kiosk", "online"}
+    data["mix"]["counter"] = {"loan_application": 1.0}
+    data["staffing"]["handling_minutes"] = {"loan_application": 30}
+    assert Profile.from_dict(data).channels_visited() == {"counter"}

@@ -34,11 +34,11 @@ from locust.runners import MasterRunner
 
 from surge import children, exits, journeys, runfolder, verdict
 from surge.arrivals import Lateness
-from surge.customers import Pool, PoolError, generate, load_pool, onboard
+from surge.customers import Pool, PoolError, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
-from surge.harness.options import Settings, settings
+from surge.harness.options import Settings, pool_customers, settings
 from surge.harness.state import RunState, begin, current, warn
 from surge.profile import CRASH
 from surge.retry import ERRORS, RequestRecord
@@ -151,7 +151,7 @@ def _prepare(run: RunState) -> Pool:
     with httpx.Client(base_url=run.host, timeout=10) as client:
         run.branches = journeys.fetch_branches(client, chosen.tokens)
         if chosen.data_pool is not None:
-            customers = load_pool(chosen.data_pool)
+            customers = pool_customers(chosen)
         else:
             people = generate(
                 chosen.customers,

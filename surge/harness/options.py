@@ -2,8 +2,9 @@
 
 `--profile` is Locust's own option, reused: it already exists and the web UI has a field for
 it (Locust keeps it in `environment.profile`). The others are added here. Bad values end the
-process at `init` with one line and exit code 2, before any load; a worker gets its options
-from the master when the test starts, and is not checked at its own init.
+process at `init` with one line and exit code 2, before any load (a `--data-pool` file is read
+then, and a customer without the logins the day's channels need is bad input); a worker gets
+its options from the master when the test starts, and is not checked at its own init.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from locust import events
 from locust.env import Environment
 
 from surge import exits, journeys, runfolder
+from surge.customers import LOGIN, Customer, PoolError, load_pool
 from surge.exits import BadInput
 from surge.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
 from surge.runfolder import Limits
@@ -162,6 +164,15 @@ def settings(
     )
 
 
+def pool_customers(chosen: Settings) -> list[Customer]:
+    """The `--data-pool` customers, each with the logins of the channels the day visits; a
+    `PoolError` (one line) otherwise."""
+    assert chosen.data_pool is not None
+    visited = chosen.profile.channels_visited()
+    logins = [c for c in CHANNELS if c in visited and c in LOGIN]  # in order: one message
+    return load_pool(chosen.data_pool, logins)
+
+
 def _empty_folder(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
 
@@ -184,8 +195,10 @@ def check_arguments(environment: Environment, **_: Any) -> None:
     if options is None or options.worker:
         return
     try:
-        settings(options, environment.profile)
-    except BadInput as error:
+        chosen = settings(options, environment.profile)
+        if chosen.data_pool is not None:
+            pool_customers(chosen)
+    except (BadInput, PoolError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(exits.BAD_INPUT)
     if not environment.stop_timeout:
