@@ -40,7 +40,7 @@ from typing import Any, Literal
 import orjson
 
 from surge.customers import Customer
-from surge.profile import OPERATIONS, Channel
+from surge.profile import CHANNELS, DIVERSION, OPERATIONS, Channel, Profile
 from surge.retry import Client, Recorder, RetryPolicy, Sender
 
 Pattern = Literal["structuring", "large_cash", "fan_in"]
@@ -465,6 +465,65 @@ def _expect(trip: _Trip, rule: str, done: bool, account: str | None = None) -> E
 
 _COUNTERPARTIES = {"transfer": 1, "fan_in": FAN_IN_SOURCES}
 """Operations that pay other customers, and how many distinct ones they need."""
+
+_AT_COUNTER = frozenset({"take_ticket", "call_next", "complete_ticket"})
+_LOGGED_IN = frozenset({"open_session"})
+_BOOKED = frozenset({"open_session", "browse_slots", "book"})
+USES: dict[Channel, dict[str, frozenset[str]]] = {
+    "counter": {
+        journey: _AT_COUNTER | business
+        for journey, business in {
+            "cash_deposit": {"deposit"},
+            "cash_withdrawal": {"withdraw"},
+            "transfer": {"transfer"},
+            "loan_application": {"apply_loan", "decide_loan"},
+            "wealth_order": {"order_wealth"},
+            "fx_exchange": {"open_account", "quote_fx", "exchange_fx"},
+            "enquiry": {"open_enquiry", "answer_enquiry", "close_enquiry"},
+            "complaint": {"open_enquiry", "answer_enquiry"},
+            "structuring": {"deposit"},
+            "large_cash": {"deposit"},
+        }.items()
+    },
+    "kiosk": {
+        journey: _LOGGED_IN | business
+        for journey, business in {
+            "balance": {"balance"},
+            "statement": {"statement"},
+            "cash_deposit": {"deposit"},
+            "cash_withdrawal": {"withdraw"},
+            "own_transfer": {"open_account", "transfer"},
+            "fx_quote": {"quote_fx"},
+            "ticket": {"take_ticket"},
+        }.items()
+    },
+    "online": {
+        "browse_slots": _LOGGED_IN | {"browse_slots"},
+        "book": _BOOKED,
+        "cancel": _BOOKED | {"cancel"},
+        "check_in": _BOOKED | {"check_in"},
+        "transfer": _LOGGED_IN | {"transfer"},
+        "fan_in": _LOGGED_IN | {"transfer"},
+    },
+}
+"""The binding operations (`surge.binding.OPERATIONS`) each journey may call."""
+
+
+def journeys_of(profile: Profile) -> set[tuple[Channel, str]]:
+    """The (channel, journey) pairs the profile's day may visit: its mixes' operations on the
+    channels with arrivals, the suspicious patterns, and what lobby diversion sends elsewhere."""
+    arriving = [c for c in CHANNELS if any(getattr(p.arrivals_per_hour, c) for p in profile.phases)]
+    customers = profile.customers
+    found: set[tuple[Channel, str]] = set()
+    for channel in arriving:
+        shares = getattr(profile.mix, channel).shares()
+        found |= {(channel, op) for op, share in shares.items() if share > 0}
+        if customers.suspicious_share > 0:
+            found |= {(channel, p) for p, on in PATTERNS.items() if on == channel}
+        if channel == "counter" and customers.diversion > 0:
+            found |= {DIVERSION[op] for op in DIVERSION if shares.get(op, 0) > 0}
+    return found
+
 
 _COUNTER: dict[str, CounterBusiness] = {
     "cash_deposit": _deposit,
