@@ -152,6 +152,12 @@ class RunInfo(_Model):
     """Why the run could not start (the target unreachable, onboarding refused)."""
     stopped: Stopped | None = None
     """Why the harness ended the run before its day; None when it did not."""
+    mock_core: bool | None = None
+    """The target answered as the mock core (`surge.target`); None: not known (no answer)."""
+    skipped: list[str] = Field(default_factory=list)
+    """The mock core's parts skipped against another target, a line each."""
+    credentials: dict[str, str] = Field(default_factory=dict)
+    """Which kinds of the bank's credentials the run used (`token`, `tls`), never a value."""
 
 
 class Crash(_Model):

@@ -38,7 +38,7 @@ from surge.customers import Pool, PoolError, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
-from surge.harness.options import Settings, pool_customers, settings
+from surge.harness.options import Settings, pool_customers, settings, target
 from surge.harness.state import RunState, begin, current, warn
 from surge.profile import CRASH
 from surge.retry import ERRORS, RequestRecord
@@ -114,6 +114,7 @@ def start_run(environment: Environment, **_: Any) -> None:
         return
     try:
         chosen = settings(options, environment.profile)
+        found = target(environment, chosen)
     except BadInput as error:  # changed in the web UI since init
         warn(str(error))
         return
@@ -122,7 +123,7 @@ def start_run(environment: Environment, **_: Any) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     log = RequestLog(folder)
     run = RunState(chosen, environment.host or "", sink=log.add, started=started)
-    run.folder, run.log = folder, log
+    run.folder, run.log, run.target = folder, log, found
     begin(environment, run)
     _write_run(run, environment)
     _flushers[id(log)] = _Flusher(log, run)
@@ -134,8 +135,10 @@ def start_run(environment: Environment, **_: Any) -> None:
         run.error = f"could not prepare the run against {run.host}: {error}"
         print(f"error: {run.error}", file=sys.stderr)
         return
-    if chosen.admin_token:
-        scraper = Scraper(run.host, _admin(chosen.admin_token))
+    if not found.mock_core:
+        _skip(run, "the scrape of the target's /metrics")
+    elif chosen.admin_token:
+        scraper = Scraper(run.host, _admin(chosen.admin_token), chosen.credentials)
         run.scraper = scraper if scraper.start() else None
     if run.fleet is None:
         lateness = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
@@ -148,7 +151,7 @@ def start_run(environment: Environment, **_: Any) -> None:
 def _prepare(run: RunState) -> Pool:
     """Branches, customers and faults, over plain HTTP before the load starts."""
     chosen = run.settings
-    with httpx.Client(base_url=run.host, timeout=10) as client:
+    with chosen.credentials.http_client(run.host, timeout=10) as client:
         run.branches = journeys.fetch_branches(client, chosen.tokens)
         if chosen.data_pool is not None:
             customers = pool_customers(chosen)
@@ -163,17 +166,36 @@ def _prepare(run: RunState) -> Pool:
             customers = onboard(
                 client, people, token=chosen.tokens.teller, key_prefix=f"surge-{chosen.seed}"
             )
-        if not chosen.embedded_core:
-            for n, fault in enumerate(chosen.profile.faults):
-                if fault.kind == CRASH:
-                    warn(
-                        f"fault {n} (crash at {chosen.profile.wall_clock(fault.at)}) skipped: "
-                        f"only surge rehearse crashes its embedded mock core, and {run.host} "
-                        "is not it"
-                    )
-        if chosen.admin_token:
-            _post_faults(run, client)
+        _prepare_faults(run, client)
     return Pool(customers)
+
+
+def _prepare_faults(run: RunState, client: httpx.Client) -> None:
+    """The profile's faults, the mock core's to do: posted to it, crashes left to `surge
+    rehearse`'s embedded core; against any other target, skipped, and with them the admin
+    answers the report's correctness checks read."""
+    chosen, profile = run.settings, run.settings.profile
+    assert run.target is not None
+    if not run.target.mock_core:
+        if profile.faults:
+            _skip(run, f"the profile's {len(profile.faults)} faults")
+        _skip(run, "/admin/reconcile, /admin/alerts and /admin/ledger/keys")
+        return
+    if not chosen.embedded_core:
+        for n, fault in enumerate(profile.faults):
+            if fault.kind == CRASH:
+                warn(
+                    f"fault {n} (crash at {profile.wall_clock(fault.at)}) skipped: only surge "
+                    f"rehearse crashes its embedded mock core, and {run.host} is not it"
+                )
+    if chosen.admin_token:
+        _post_faults(run, client)
+
+
+def _skip(run: RunState, what: str) -> None:
+    assert run.target is not None
+    run.skipped.append(run.target.skipped(what))
+    warn(run.skipped[-1])
 
 
 def _admin(token: str) -> dict[str, str]:
@@ -281,6 +303,9 @@ def _write_run(run: RunState, environment: Environment) -> None:
         limits=chosen.limits,
         error=run.error,
         stopped=run.stopped,
+        mock_core=run.target.mock_core if run.target and run.target.answered else None,
+        skipped=run.skipped,
+        credentials=chosen.credentials.describe(),
     )
     runfolder.write_run(run.folder, info, chosen.profile)
 
@@ -321,7 +346,7 @@ def _account(run: RunState) -> Visits:
 def _fetch_admin(run: RunState, folder: Path) -> None:
     headers = _admin(str(run.settings.admin_token))
     try:
-        with httpx.Client(base_url=run.host, timeout=ADMIN_TIMEOUT_S) as client:
+        with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
             reconcile = client.get("/admin/reconcile", headers=headers)
             runfolder.write_answer(folder, runfolder.RECONCILE, reconcile.json())
             alerts: list[Any] = []
@@ -345,7 +370,7 @@ def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
     keys: list[Any] = []
     cursor: str | None = None
     try:
-        with httpx.Client(base_url=run.host, timeout=ADMIN_TIMEOUT_S) as client:
+        with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
             while True:
                 params = {"limit": LEDGER_PAGE, **({"cursor": cursor} if cursor else {})}
                 answer = client.get("/admin/ledger/keys", headers=headers, params=params)
