@@ -374,6 +374,11 @@ def load(spec: str) -> type[Binding]:
     return found
 
 
+def spec_of(binding: type[Binding]) -> str:
+    """The `package.module:Name` that names `binding`."""
+    return f"{binding.__module__}:{binding.__qualname__}"
+
+
 def needed(profile: Profile, *, onboarding: bool = False) -> frozenset[str]:
     """The operations the profile's day calls (and `onboard` when the customers are onboarded
     rather than read from a data pool)."""
@@ -391,5 +396,5 @@ def missing(binding: type[Binding], profile: Profile, *, onboarding: bool = Fals
     lacking = sorted(needed(profile, onboarding=onboarding) - binding.operations)
     if not lacking:
         return None
-    what = f"{binding.__module__}:{binding.__qualname__}"
-    return f"--binding: {what} does not support {', '.join(lacking)}, which this run needs"
+    lacks = ", ".join(lacking)
+    return f"--binding: {spec_of(binding)} does not support {lacks}, which this run needs"

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import httpx
 import tomli_w
 
-from surge import credentials, exits, rehearse, runfolder, search
+from surge import binding, credentials, exits, rehearse, runfolder, search
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.search import Done, Range, Status, Step
@@ -127,6 +127,7 @@ def search_of(
     max_users: int | None,
     locust_args: list[str],
     allow_hosts: Sequence[str] = (),
+    binding_spec: str = binding.DEFAULT,
 ) -> Search:
     """Check the arguments; raises `BadInput` (one line)."""
     if not 0 < low <= high:
@@ -152,6 +153,7 @@ def search_of(
         locust_args=locust_args,
         core_config=core_config,
         allow_hosts=allow_hosts,
+        binding_spec=binding_spec,
     )
     if host is not None:
         _reachable(host)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reports.i18n import LANGUAGES
-from surge import capacity, exits, rehearse
+from surge import binding, capacity, exits, rehearse
 from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
@@ -162,6 +162,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         locust_args=args.locust_args,
         core_config=args.core_config,
         allow_hosts=args.allow_host,
+        binding_spec=args.binding,
     )
     from reports import report
 
@@ -243,6 +244,12 @@ def _add_target(parser: Any) -> None:
         help="the embedded mock core's settings (lanes, tokens, AML rules), in its own TOML format",
     )
     parser.add_argument(
+        "--binding",
+        default=binding.DEFAULT,
+        metavar="PACKAGE.MODULE:NAME",
+        help=f"the binding to the systems' API (default {binding.DEFAULT}, docs/architecture.md)",
+    )
+    parser.add_argument(
         "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"
     )
     parser.add_argument(
@@ -270,6 +277,7 @@ def _capacity(args: argparse.Namespace) -> int:
         max_users=args.max_users,
         locust_args=args.locust_args,
         allow_hosts=args.allow_host,
+        binding_spec=args.binding,
     )
     from reports import capacity_search, steps
 

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from surge.arrivals import Counts, Lateness
+from surge.binding import DEFAULT as DEFAULT_BINDING
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, ProfileError
 from surge.retry import RequestRecord
@@ -158,6 +159,9 @@ class RunInfo(_Model):
     """The mock core's parts skipped against another target, a line each."""
     credentials: dict[str, str] = Field(default_factory=dict)
     """Which kinds of the bank's credentials the run used (`token`, `tls`), never a value."""
+    binding: str = DEFAULT_BINDING
+    """The binding the journeys drove the target through (`--binding`); folders written before
+    bindings were the mock core's."""
 
 
 class Crash(_Model):
