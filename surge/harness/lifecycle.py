@@ -17,6 +17,7 @@ A worker's share has its own start and stop (`messages.start_share`, `messages.f
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
@@ -254,6 +255,8 @@ def _close(run: RunState, environment: Environment) -> None:
     _write_run(run, environment)
     if run.admin:
         _fetch_admin(run, folder)
+    elif run.target is not None and not run.target.mock_core:
+        _binding_reconcile(run, folder)
     written = runfolder.load(folder)
     run.verdict = verdict.judge(written)
     runfolder.write_summary(folder, verdict.figures(written, run.verdict))
@@ -363,6 +366,26 @@ def _fetch_admin(run: RunState, folder: Path) -> None:
     except (httpx.HTTPError, ValueError, KeyError) as error:
         warn(f"could not fetch /admin/reconcile and /admin/alerts: {error}")
     _fetch_ledger(run, folder, headers)
+
+
+def _binding_reconcile(run: RunState, folder: Path) -> None:
+    """Against another target, the binding's own check of that system's ledger, if it has one
+    (`Binding.reconcile`), written where the mock core's reconcile goes: the verdict and the
+    report read it the same way, and say it could not run when the binding has none."""
+    if run.binding is None:
+        return
+    try:
+        with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
+            checks = run.binding.reconcile(client)
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
+        warn(f"could not run the binding's ledger check: {type(error).__name__}: {error}")
+        return
+    if checks is not None:
+        answer = {
+            "ok": all(c.ok for c in checks),
+            "checks": [dataclasses.asdict(c) for c in checks],
+        }
+        runfolder.write_answer(folder, runfolder.RECONCILE, answer)
 
 
 def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
