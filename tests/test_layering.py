@@ -54,6 +54,17 @@ def test_the_mock_core_imports_nothing_of_the_harness() -> None:
     assert crossing(modules("mock_core"), ("surge", "loadtests", "reports", "locust")) == []
 
 
+def test_the_example_api_is_another_system_that_imports_nothing_of_this_project() -> None:
+    server = modules("examples/bindings/branch_api_server")
+    assert server
+    assert crossing(server, ("surge", "mock_core", "loadtests", "reports")) == []
+
+
+def test_the_example_binding_reaches_its_api_over_http_only() -> None:
+    binding = ROOT / "examples" / "bindings" / "branch_api.py"
+    assert crossing([binding], ("mock_core", "examples", "reports")) == []
+
+
 def test_the_harness_does_not_import_the_reports_but_for_the_command_line() -> None:
     harness = [path for path in modules("surge") if path != ROOT / "surge" / "cli.py"]
     assert crossing(harness, ("reports",)) == []
