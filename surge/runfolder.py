@@ -295,11 +295,15 @@ def create(root: Path, started: float, profile: str) -> Path:
 
 
 def check_writable(folder: Path) -> None:
-    """Raise `BadInput` (the line `create` gives) unless a folder can be made in `folder`
-    (which is made if missing): checked before a run starts, not once its load is on."""
+    """Raise `BadInput` (the line `create` gives) unless a folder can be made in `folder`:
+    checked before a run starts, not once its load is on. Nothing is left behind, so a run
+    refused later at its start leaves no results folder: a missing `folder` is judged by its
+    nearest existing parent."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=".writable-", dir=folder))
+        os.rmdir(tempfile.mkdtemp(prefix=".writable-", dir=existing))
     except OSError as error:
         raise _unwritable(folder, error) from None
 
