@@ -60,6 +60,8 @@ from processes import (  # noqa: E402
 
 from surge import journeys, runfolder  # noqa: E402
 from surge.arrivals import Lateness  # noqa: E402
+from surge.binding import BindingOptions, Tokens  # noqa: E402
+from surge.bindings.mock_core import MockCore  # noqa: E402
 from surge.customers import CREDENTIAL_COLUMNS as CREDENTIALS  # noqa: E402
 from surge.customers import Pool, load_pool, luhn_check_digit  # noqa: E402
 from surge.dispatch import Dispatcher  # noqa: E402
@@ -329,10 +331,11 @@ def record_visits(profile_path: Path, pool_path: Path, out: Path) -> float:
     profile = load_profile(str(profile_path))
     dispatcher = Dispatcher(profile, profile.seed, Pool(load_pool(pool_path)), Lateness())
     dispatcher.t0 = time.time()
-    tokens = journeys.Tokens("teller-local-token", "kiosk-local-token", "online-local-token")
+    tokens = Tokens("teller-local-token", "kiosk-local-token", "online-local-token")
+    bound = MockCore(BindingOptions("http://127.0.0.1", tokens))
     branches = {b["id"]: int(b["counters"]) for b in STUB_BRANCHES}
     recorder = _Recorder()
-    context = journeys.Context(recorder, tokens, lambda _: None, branches, lambda _: None)
+    context = journeys.Context(recorder, bound, lambda _: None, branches, lambda _: None)
     visits = []
     for arrival in itertools.islice(iter(dispatcher.schedule()), RECORDED_VISITS):
         recorder.visit = []

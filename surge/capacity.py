@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import httpx
 import tomli_w
 
-from surge import exits, rehearse, runfolder, search
+from surge import binding, exits, rehearse, runfolder, search
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.search import Done, Range, Status, Step
@@ -126,6 +126,7 @@ def search_of(
     seed: int | None,
     max_users: int | None,
     locust_args: list[str],
+    binding_spec: str = binding.DEFAULT,
 ) -> Search:
     """Check the arguments; raises `BadInput` (one line)."""
     if not 0 < low <= high:
@@ -150,6 +151,7 @@ def search_of(
         admin_token=admin_token,
         locust_args=locust_args,
         core_config=core_config,
+        binding_spec=binding_spec,
     )
     if host is not None:
         _reachable(host)

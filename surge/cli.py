@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reports.i18n import LANGUAGES
-from surge import capacity, exits, rehearse
+from surge import binding, capacity, exits, rehearse
 from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
@@ -161,6 +161,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         locust_args=args.locust_args,
         core_config=args.core_config,
+        binding_spec=args.binding,
     )
     from reports import report
 
@@ -234,6 +235,12 @@ def _add_target(parser: Any) -> None:
         help="the embedded mock core's settings (lanes, tokens, AML rules), in its own TOML format",
     )
     parser.add_argument(
+        "--binding",
+        default=binding.DEFAULT,
+        metavar="PACKAGE.MODULE:NAME",
+        help=f"the binding to the systems' API (default {binding.DEFAULT}, docs/architecture.md)",
+    )
+    parser.add_argument(
         "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"
     )
     parser.add_argument(
@@ -260,6 +267,7 @@ def _capacity(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_users=args.max_users,
         locust_args=args.locust_args,
+        binding_spec=args.binding,
     )
     from reports import capacity_search, steps
 

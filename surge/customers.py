@@ -26,10 +26,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, get_args
 
 from faker import Faker
 from faker.providers.ssn.zh_CN import Provider as _ChineseSsn
+
+if TYPE_CHECKING:
+    from surge.binding import Binding
 
 CustomerSegment = Literal["mass", "affluent", "private"]
 SEGMENTS: tuple[CustomerSegment, ...] = get_args(CustomerSegment)
@@ -55,7 +58,6 @@ _BIRTH_DAYS = date(2006, 12, 31).toordinal() - _BIRTH_FIRST + 1  # adults aged a
 _CARD_BINS = ("622202", "621700", "622848", "621661", "622588", "620522")  # UnionPay issuers
 _PRIVATE_SHARE = 0.2  # of high-value customers; the rest are affluent
 _PHONE_TRIES = 100
-_EXISTS = re.compile(r"\bcustomer (\w+)\s*$")
 
 T = TypeVar("T")
 
@@ -94,6 +96,25 @@ class Person:
     @property
     def high_value(self) -> bool:
         return self.segment in HIGH_VALUE
+
+    def customer(
+        self,
+        customer_id: str,
+        accounts: dict[str, tuple[str, ...]],
+        segment: str | None = None,
+        home_branch: str | None = None,
+    ) -> Customer:
+        """This person as the customer the system knows, with the credentials they were
+        onboarded with (the person's segment and home branch unless the system says others)."""
+        return Customer(
+            customer_id,
+            segment or self.segment,
+            home_branch or self.home_branch,
+            accounts,
+            self.card_number,
+            self.pin,
+            self.password,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,47 +298,41 @@ class _Gate:
 
 
 def onboard(
-    client: OnboardingClient, people: Sequence[Person], *, token: str, key_prefix: str
+    client: OnboardingClient, people: Sequence[Person], *, binding: Binding, key_prefix: str
 ) -> list[Customer]:
-    """Onboard `people` through `POST /v1/customers` (as a teller), in order of `people`.
+    """Onboard `people` through the binding (`Binding.onboard`), in order of `people`.
 
     Up to `ONBOARDING_CONCURRENCY` people are onboarded at once, each by one thread (a greenlet
     under Locust's gevent), one request after another; the client must be safe to share across
     threads (httpx.Client is). A request the target refuses for want of capacity (503, 504) is
     sent again with its own key after its `Retry-After`, up to `PUSH_BACK_TRIES` sends, and from
-    then on onboarding sends one request at a time (`_Gate`). Each distinct person is onboarded
-    once, so a person listed twice gets the same customer without two requests racing on one
-    key. The first refusal in the order of `people` is raised; people not started by then are
-    not onboarded.
+    then on onboarding sends one request at a time (`OnboardingWire`). Each distinct person is
+    onboarded once, so a person listed twice gets the same customer without two requests racing
+    on one key. The first refusal in the order of `people` is raised; people not started by then
+    are not onboarded.
 
     Everyone gets a CNY account, high-value customers a USD account too, and a new customer pays
-    in opening cash at the home branch (`_opening_cash`): a customer with empty accounts would
+    in opening cash at the home branch (`opening_cash`): a customer with empty accounts would
     meet "insufficient funds" on every withdrawal and transfer of the rehearsal. The idempotency
     keys are hashes of `key_prefix` and the ID number (a key never carries personal data), so a
-    rerun with the same prefix is answered from the first run's responses; someone the system
-    already knows under another key (409 "Customer exists") is looked up instead. Any other
-    answer raises `PoolError`. Each person's card number, PIN and password are sent with them
-    (the system keeps them for the kiosk and online logins); a customer looked up keeps the
-    person's, which are the system's when the same seed onboarded them.
+    rerun with the same prefix is answered from the first run's responses. Each person's card
+    number, PIN and password are sent with them (the system keeps them for the kiosk and online
+    logins); a customer the system already knew keeps the person's, which are the system's when
+    the same seed onboarded them.
     """
-    auth = {"Authorization": f"Bearer {token}"}
     gate = _Gate(ONBOARDING_CONCURRENCY)
     first_seen: dict[Person, int] = {}
     for n, person in enumerate(people, 1):
         first_seen.setdefault(person, n)
+
+    def one(person: Person, n: int) -> Customer:
+        digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
+        wire = OnboardingWire(client, gate, f"onboarding person {n} of {len(people)}")
+        key = f"{key_prefix}-{digest[:32]}"
+        return binding.onboard(wire, person, key, opening_cash(person, digest))
+
     with ThreadPoolExecutor(ONBOARDING_CONCURRENCY, thread_name_prefix="onboard") as pool:
-        futures = {
-            person: pool.submit(
-                _onboard_one,
-                client,
-                gate,
-                person,
-                auth,
-                key_prefix,
-                f"onboarding person {n} of {len(people)}",
-            )
-            for person, n in first_seen.items()
-        }
+        futures = {person: pool.submit(one, person, n) for person, n in first_seen.items()}
         try:
             onboarded = {person: future.result() for person, future in futures.items()}
         except BaseException:
@@ -326,127 +341,59 @@ def onboard(
     return [onboarded[person] for person in people]
 
 
-def _onboard_one(
-    client: OnboardingClient,
-    gate: _Gate,
-    person: Person,
-    auth: Mapping[str, str],
-    key_prefix: str,
-    where: str,
-) -> Customer:
-    """One person's customer: created and paid in, or, if the system knows them, looked up."""
-    digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
-    body = {
-        "name": person.name,
-        "id_number": person.id_number,
-        "phone": person.phone,
-        "segment": person.segment,
-        "home_branch": person.home_branch,
-        "open_accounts": ["CNY", "USD"] if person.high_value else ["CNY"],
-    }
-    body.update(_credentials_of(person))
-    headers = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}"}
-    response = _call(gate, where, "POST /v1/customers", client.post, "/v1/customers", body, headers)
-    if response.status_code == 201:
-        answer = _json(response)
-        if not isinstance(answer, dict):
-            raise PoolError(f"{where}: POST /v1/customers answered 201 without a customer")
-        accounts = _by_currency(answer["accounts"])
-        for currency, amount in _opening_cash(person, digest).items():
-            deposit = {
-                "account_id": accounts[currency][0],
-                "amount": amount,
-                "currency": currency,
-                "branch_id": person.home_branch,
-                "operator_id": "ONBOARDING",
-            }
-            keyed = {**auth, "Idempotency-Key": f"{key_prefix}-{digest[:32]}-{currency}"}
-            paid = _call(
-                gate,
-                where,
-                "POST /v1/cash/deposits",
-                client.post,
-                "/v1/cash/deposits",
-                deposit,
-                keyed,
-            )
-            if paid.status_code != 201:
-                raise PoolError(f"{where}: POST /v1/cash/deposits {_failure(paid)}")
-        return _customer(person, answer["id"], accounts, answer["segment"], answer["home_branch"])
-    existing = _existing_customer(response)
-    if existing is None:
-        raise PoolError(f"{where}: POST /v1/customers {_failure(response)}")
-    path = f"/v1/customers/{existing}/accounts"
-    found = _call(gate, where, f"GET {path}", client.get, path, None, auth)
-    if found.status_code != 200:
-        raise PoolError(f"{where}: GET {path} {_failure(found)}")
-    return _customer(person, existing, _by_currency(_json(found)))
-
-
-def _credentials_of(person: Person) -> dict[str, str]:
-    """The credentials `person` has (a person made without a PIN or password is onboarded
-    without them, and cannot log in to that channel)."""
-    given = {"card_number": person.card_number, "pin": person.pin, "password": person.password}
-    return {name: value for name, value in given.items() if value}
-
-
-def _customer(
-    person: Person,
-    customer_id: str,
-    accounts: dict[str, tuple[str, ...]],
-    segment: str | None = None,
-    home_branch: str | None = None,
-) -> Customer:
-    """`person` as the customer the system knows, with the credentials onboarding gave them."""
-    return Customer(
-        customer_id,
-        segment or person.segment,
-        home_branch or person.home_branch,
-        accounts,
-        person.card_number,
-        person.pin,
-        person.password,
-    )
-
-
-def _opening_cash(person: Person, digest: str) -> dict[str, str]:
-    """Opening cash by currency, varied per person by the key digest so a pool is not uniform.
+def opening_cash(person: Person, digest: str) -> dict[str, int]:
+    """Opening cash in minor units by currency (the accounts to open), varied per person by the
+    key digest so a pool is not uniform.
 
     Each customer's total stays under RMB 50,000, the large-cash reporting threshold, so
     onboarding itself raises no anti-money-laundering alert the rehearsal did not ask for.
     """
     spread = int(digest[:8], 16) / 0xFFFFFFFF
     if not person.high_value:
-        return {"CNY": f"{5_000 + 10_000 * spread:.2f}"}
-    return {"CNY": f"{20_000 + 10_000 * spread:.2f}", "USD": f"{1_500 + 1_000 * spread:.2f}"}
+        return {"CNY": 500_000 + round(1_000_000 * spread)}
+    return {"CNY": 2_000_000 + round(1_000_000 * spread), "USD": 150_000 + round(100_000 * spread)}
 
 
-def _call(
-    gate: _Gate,
-    where: str,
-    what: str,
-    method: Callable[..., OnboardingResponse],
-    url: str,
-    body: Any,
-    headers: Mapping[str, str],
-) -> OnboardingResponse:
-    """The answer to one request, sent again (same key) while the target lacks the capacity."""
-    for sent in range(1, PUSH_BACK_TRIES + 1):
-        with gate.slot():
-            try:
-                if body is None:
-                    response: OnboardingResponse = method(url, headers=headers)
-                else:
-                    response = method(url, json=body, headers=headers)
-            except Exception as error:  # the client's own transport errors, whichever client
-                raise PoolError(
-                    f"{where}: {what} failed: {type(error).__name__}: {error}"
-                ) from error
-        if response.status_code not in (503, 504) or sent == PUSH_BACK_TRIES:
-            break
-        gate.push_back()
-        time.sleep(_retry_after(response))
-    return response
+class OnboardingWire:
+    """One person's onboarding requests, each sent again (same key) while the target lacks the
+    capacity (503, 504), and one at a time from then on; a transport error is a `PoolError`."""
+
+    def __init__(self, client: OnboardingClient, gate: _Gate, where: str) -> None:
+        self._client = client
+        self._gate = gate
+        self.where = where
+        """Whom the requests onboard, for the one line of a `PoolError`."""
+
+    def post(self, url: str, body: Any, headers: Mapping[str, str]) -> OnboardingResponse:
+        return self._send(f"POST {url}", self._client.post, url, body, headers)
+
+    def get(self, url: str, headers: Mapping[str, str]) -> OnboardingResponse:
+        return self._send(f"GET {url}", self._client.get, url, None, headers)
+
+    def _send(
+        self,
+        what: str,
+        method: Callable[..., OnboardingResponse],
+        url: str,
+        body: Any,
+        headers: Mapping[str, str],
+    ) -> OnboardingResponse:
+        for sent in range(1, PUSH_BACK_TRIES + 1):
+            with self._gate.slot():
+                try:
+                    if body is None:
+                        response: OnboardingResponse = method(url, headers=headers)
+                    else:
+                        response = method(url, json=body, headers=headers)
+                except Exception as error:  # the client's own transport errors, whichever client
+                    raise PoolError(
+                        f"{self.where}: {what} failed: {type(error).__name__}: {error}"
+                    ) from error
+            if response.status_code not in (503, 504) or sent == PUSH_BACK_TRIES:
+                break
+            self._gate.push_back()
+            time.sleep(_retry_after(response))
+        return response
 
 
 def _retry_after(response: OnboardingResponse) -> float:
@@ -455,39 +402,6 @@ def _retry_after(response: OnboardingResponse) -> float:
         return min(float(response.headers.get("Retry-After", "")), PUSH_BACK_WAIT_S)
     except ValueError:
         return 1.0
-
-
-def _json(response: OnboardingResponse) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _existing_customer(response: OnboardingResponse) -> str | None:
-    """The customer id in a 409 "Customer exists" problem, or None for any other answer."""
-    problem = _json(response)
-    if response.status_code != 409 or not isinstance(problem, dict):
-        return None
-    if problem.get("title") != "Customer exists":
-        return None
-    match = _EXISTS.search(str(problem.get("detail", "")))
-    return match[1] if match else None
-
-
-def _failure(response: OnboardingResponse) -> str:
-    problem = _json(response)
-    if isinstance(problem, dict) and ("title" in problem or "detail" in problem):
-        reason = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))
-        return f"answered {response.status_code}: {reason}"
-    return f"answered {response.status_code}"
-
-
-def _by_currency(accounts: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
-    grouped: dict[str, list[str]] = {}
-    for account in accounts:
-        grouped.setdefault(account["currency"], []).append(account["id"])
-    return {currency: tuple(ids) for currency, ids in grouped.items()}
 
 
 def load_pool(path: Path | str, logins: Collection[str] = ()) -> list[Customer]:

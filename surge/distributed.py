@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from surge.arrivals import Lateness
+from surge.binding import DEFAULT as DEFAULT_BINDING
 from surge.customers import Customer
 from surge.dispatch import PRIOR_VISIT_S, Dispatcher, users_needed
 from surge.profile import CHANNELS, Profile
@@ -99,6 +100,8 @@ class SharePlan:
     seed: int
     branches: dict[str, int]
     customers: list[dict[str, Any]]
+    binding: str = DEFAULT_BINDING
+    """The master's `--binding`: every worker drives the target through the same."""
 
     def to_data(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}

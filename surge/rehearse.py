@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from surge import children, durability, embedded, exits, runfolder, shipped, verdict
+from surge import binding, children, durability, embedded, exits, runfolder, shipped, verdict
 from surge.crash import CrashDrill
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, format_duration, resolve
@@ -124,6 +124,8 @@ class Rehearsal:
     """…as read."""
     command: str = "rehearse"
     """The `surge` command running it, which its messages name."""
+    binding: str = binding.DEFAULT
+    """`--binding`: the journeys' binding to the target's API, passed to Locust."""
 
     @property
     def bound_s(self) -> float:
@@ -143,6 +145,7 @@ def rehearsal(
     admin_token: str | None,
     locust_args: list[str],
     core_config: Path | None = None,
+    binding_spec: str = binding.DEFAULT,
 ) -> Rehearsal:
     """Check the arguments; raises `BadInput` (one line)."""
     if core_config is not None and host is not None:
@@ -166,6 +169,7 @@ def rehearsal(
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out: {out} is not a folder")
     scaled = resolve(profile, time_scale, rate_scale or time_scale)
+    _check_binding(binding_spec, scaled, onboarding="--data-pool" not in locust_args)
     return Rehearsal(
         profile_arg=profile,
         profile=scaled,
@@ -178,7 +182,18 @@ def rehearsal(
         locust_args=tuple(locust_args),
         core_config=core_config,
         core_settings=core_settings,
+        binding=binding_spec,
     )
+
+
+def _check_binding(spec: str, profile: Profile, *, onboarding: bool) -> None:
+    """Before any process starts: the binding loads and does every operation the day needs."""
+    try:
+        lacking = binding.missing(binding.load(spec), profile, onboarding=onboarding)
+    except binding.BindingError as error:
+        raise BadInput(str(error)) from None
+    if lacking:
+        raise BadInput(lacking)
 
 
 def locust_command(
@@ -210,6 +225,8 @@ def locust_command(
         command += ["--seed", str(chosen.seed)]
     if chosen.max_users is not None:
         command += ["--max-users", str(chosen.max_users)]
+    if chosen.binding != binding.DEFAULT:
+        command += ["--binding", chosen.binding]
     if chosen.workers > 1:
         port = str(children.free_port())
         command += ["--processes", str(chosen.workers)]

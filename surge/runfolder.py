@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from surge.arrivals import Counts, Lateness
+from surge.binding import DEFAULT as DEFAULT_BINDING
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, ProfileError
 from surge.retry import RequestRecord
@@ -152,6 +153,9 @@ class RunInfo(_Model):
     """Why the run could not start (the target unreachable, onboarding refused)."""
     stopped: Stopped | None = None
     """Why the harness ended the run before its day; None when it did not."""
+    binding: str = DEFAULT_BINDING
+    """The binding the journeys drove the target through (`--binding`); folders written before
+    bindings were the mock core's."""
 
 
 class Crash(_Model):

@@ -21,6 +21,8 @@ import httpx
 import pytest
 
 from mock_core.seed import Credentials
+from surge.binding import BindingOptions, Tokens
+from surge.bindings.mock_core import MockCore
 from surge.customers import (
     ONBOARDING_CONCURRENCY,
     Customer,
@@ -35,6 +37,10 @@ from surge.customers import (
     worker_share,
 )
 from tests.support import TOKENS, Api, serve_api
+
+MOCK_CORE = MockCore(
+    BindingOptions("http://127.0.0.1", Tokens(TOKENS["teller"], TOKENS["kiosk"], TOKENS["online"]))
+)
 
 BRANCHES = ["B001", "B002", "B003", "B004"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -183,7 +189,7 @@ def customer_count(api: Api) -> int:
 def test_onboarding_creates_customers_with_cny_and_for_high_value_usd_accounts(live: Api) -> None:
     crowd = people(12, seed=101, high_value_share=0.5)
     before = customer_count(live)
-    customers = onboard(live.client, crowd, token=TOKENS["teller"], key_prefix="run-a")
+    customers = onboard(live.client, crowd, binding=MOCK_CORE, key_prefix="run-a")
     assert customer_count(live) == before + 12
     assert len({c.customer_id for c in customers}) == 12
     for person, customer in zip(crowd, customers, strict=True):
@@ -199,7 +205,7 @@ def test_onboarded_customers_log_in_with_the_credentials_they_carry(live: Api) -
     its kiosk and online sessions open, and the onboarding answer shows the card masked."""
     crowd = people(3, seed=102)
     sent = Recording(live.client)
-    customers = onboard(sent, crowd, token=TOKENS["teller"], key_prefix="logins")
+    customers = onboard(sent, crowd, binding=MOCK_CORE, key_prefix="logins")
     for person, customer in zip(crowd, customers, strict=True):
         assert (customer.card_number, customer.pin, customer.password) == (
             person.card_number,
@@ -240,16 +246,16 @@ class Recording:
 
 def test_onboarding_again_is_answered_from_the_first_run_and_creates_nobody(live: Api) -> None:
     crowd = people(8, seed=202)
-    first = onboard(live.client, crowd, token=TOKENS["teller"], key_prefix="run-b")
+    first = onboard(live.client, crowd, binding=MOCK_CORE, key_prefix="run-b")
     count = customer_count(live)
     rerun = Recording(live.client)
-    assert onboard(rerun, crowd, token=TOKENS["teller"], key_prefix="run-b") == first
+    assert onboard(rerun, crowd, binding=MOCK_CORE, key_prefix="run-b") == first
     # Every onboarding and every opening deposit (two for high-value people) is a replay.
     deposits = sum(2 if p.high_value else 1 for p in crowd)
     assert rerun.answers == [("POST", 201, "true")] * (8 + deposits)
     # Under another prefix the keys are new: the 409 names the customer, who is looked up.
     other = Recording(live.client)
-    assert onboard(other, crowd, token=TOKENS["teller"], key_prefix="run-c") == first
+    assert onboard(other, crowd, binding=MOCK_CORE, key_prefix="run-c") == first
     assert Counter(other.answers) == {("POST", 409, None): 8, ("GET", 200, None): 8}
     assert customer_count(live) == count
     assert live.reconcile()["ok"]
@@ -288,7 +294,7 @@ def test_onboarding_runs_people_concurrently_and_keeps_one_customer_each_in_orde
     # Default lanes: every request holds a teller-core slot for its service time, so they overlap.
     with serve_api(tmp_path / "ledger.sqlite", "--customers", "0", "--seed", "5") as core:
         sender = InFlight(core.client)
-        customers = onboard(sender, crowd, token=TOKENS["teller"], key_prefix="run-f")
+        customers = onboard(sender, crowd, binding=MOCK_CORE, key_prefix="run-f")
         assert 1 < sender.most <= ONBOARDING_CONCURRENCY
         listed = []
         for person, customer in zip(crowd, customers, strict=True):
@@ -304,7 +310,7 @@ def test_onboarding_runs_people_concurrently_and_keeps_one_customer_each_in_orde
         assert len(set(listed)) == 40
         assert customer_count(core) == 40
         # Again, concurrently: every person's own keys answer with the same customer.
-        assert onboard(core.client, crowd, token=TOKENS["teller"], key_prefix="run-f") == customers
+        assert onboard(core.client, crowd, binding=MOCK_CORE, key_prefix="run-f") == customers
         assert customer_count(core) == 40
         assert core.reconcile()["ok"]
 
@@ -321,7 +327,7 @@ def test_a_target_too_small_for_the_concurrency_is_onboarded_one_request_at_a_ti
     crowd = people(6, seed=707)
     with serve_api(tmp_path / "ledger.sqlite", "--config", str(config), "--customers", "0") as core:
         sender = Recording(core.client)
-        customers = onboard(sender, crowd, token=TOKENS["teller"], key_prefix="run-h")
+        customers = onboard(sender, crowd, binding=MOCK_CORE, key_prefix="run-h")
         pushed_back = [status for _, status, _ in sender.answers if status in (503, 504)]
         assert pushed_back  # the first concurrent sends were refused, and sent again
         assert len({c.customer_id for c in customers}) == 6
@@ -332,9 +338,7 @@ def test_a_target_too_small_for_the_concurrency_is_onboarded_one_request_at_a_ti
 def test_a_person_listed_twice_is_onboarded_once(live: Api) -> None:
     first, second = people(2, seed=606)
     before = customer_count(live)
-    customers = onboard(
-        live.client, [first, second, first], token=TOKENS["teller"], key_prefix="run-g"
-    )
+    customers = onboard(live.client, [first, second, first], binding=MOCK_CORE, key_prefix="run-g")
     assert customers[0] == customers[2] != customers[1]
     assert customer_count(live) == before + 2
 
@@ -342,7 +346,7 @@ def test_a_person_listed_twice_is_onboarded_once(live: Api) -> None:
 def test_an_onboarding_refusal_is_one_line_naming_the_person_and_the_answer(live: Api) -> None:
     [stranger] = people(1, seed=303, branches=["B999"])
     with pytest.raises(PoolError) as raised:
-        onboard(live.client, [stranger], token=TOKENS["teller"], key_prefix="run-d")
+        onboard(live.client, [stranger], binding=MOCK_CORE, key_prefix="run-d")
     message = str(raised.value)
     assert message.startswith("onboarding person 1 of 1: POST /v1/customers answered 422")
     assert "Unknown branch" in message
@@ -357,7 +361,7 @@ def test_an_unreachable_system_is_a_pool_error() -> None:
             PoolError, match=r"^onboarding person 1 of 1: POST /v1/customers failed: ConnectError"
         ),
     ):
-        onboard(client, people(1), token="t", key_prefix="x")
+        onboard(client, people(1), binding=MOCK_CORE, key_prefix="x")
 
 
 # --- the CSV data pool --------------------------------------------------------------------------
@@ -602,7 +606,7 @@ def test_a_pool_that_cannot_serve_is_refused(build: Any, error: str) -> None:
 def test_new_customers_pay_in_opening_cash_below_the_large_cash_threshold(live: Api) -> None:
     crowd = people(6, seed=404, high_value_share=0.5)
     alerts_before = len(live.ok(live.get("/admin/alerts", "admin", limit=200), 200)["items"])
-    customers = onboard(live.client, crowd, token=TOKENS["teller"], key_prefix="run-e")
+    customers = onboard(live.client, crowd, binding=MOCK_CORE, key_prefix="run-e")
     for customer in customers:
         balances = {
             a["currency"]: Decimal(a["balance"])

@@ -18,15 +18,15 @@ from orjson import loads
 
 from mock_core.identity import luhn_check_digit
 from mock_core.seed import Credentials, credentials
+from surge.binding import BindingOptions, Tokens
+from surge.bindings.mock_core import MockCore
 from surge.customers import Customer
 from surge.journeys import (
     FAN_IN_SOURCES,
     JOURNEYS,
     Context,
-    Tokens,
     Visit,
     VisitResult,
-    fetch_branches,
     run_visit,
 )
 from surge.retry import RequestRecord, RetryPolicy, Sender, idempotency_key
@@ -89,12 +89,13 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                     login.password,
                 )
             )
-        branches = fetch_branches(client, tokens())
+        branches = mock_core().branches(client)
         yield Target(api, client, branches, people, balances)
 
 
-def tokens() -> Tokens:
-    return Tokens(TOKENS["teller"], TOKENS["kiosk"], TOKENS["online"])
+def mock_core() -> MockCore:
+    tokens = Tokens(TOKENS["teller"], TOKENS["kiosk"], TOKENS["online"])
+    return MockCore(BindingOptions("http://127.0.0.1", tokens))
 
 
 def richest(target: Target, *, segments=("affluent", "private"), cny_accounts: int = 1) -> Customer:
@@ -144,7 +145,7 @@ def go(
     delays: list[float] = []
     ctx = Context(
         client=client or Spy(target.client),
-        tokens=tokens(),
+        binding=mock_core(),
         record=records.append,
         branches=branches or target.branches,
         sleep=sleep or delays.append,

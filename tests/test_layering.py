@@ -85,3 +85,34 @@ def test_only_the_run_folders_schema_names_its_files(folder: str) -> None:
         if RUN_FOLDER_FILES.search(line)
     ]
     assert named == []
+
+
+API_PATH = re.compile(r"""["']/(v1|admin)/""")
+
+
+def test_the_journeys_know_no_api_only_the_binding() -> None:
+    """The journeys call the binding (`surge.binding`): no path of an API, no HTTP client, no
+    particular binding (docs/architecture.md, the binding seam)."""
+    journeys = ROOT / "surge" / "journeys.py"
+    http = ("httpx", "locust", "gevent", "orjson", "mock_core")
+    assert crossing([journeys], http) == []
+    assert not any(name.startswith("surge.bindings") for name in imported(journeys))
+    paths = [
+        f"{n}: {line.strip()}"
+        for n, line in enumerate(journeys.read_text(encoding="utf-8").splitlines(), 1)
+        if API_PATH.search(line) or "/v1/" in line
+    ]
+    assert paths == []
+
+
+def test_only_the_bindings_and_the_harness_preparation_name_the_mock_cores_business_paths() -> None:
+    """The customer routes the journeys and onboarding use live in the mock core's binding."""
+    allowed = {ROOT / "surge" / "bindings" / "mock_core.py"}
+    named = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in modules("surge")
+        if path not in allowed
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"""["']/v1/""", line)
+    ]
+    assert named == []

@@ -32,13 +32,14 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from surge import children, exits, journeys, runfolder, verdict
+from surge import children, exits, runfolder, verdict
 from surge.arrivals import Lateness
+from surge.binding import spec_of
 from surge.customers import Pool, PoolError, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
-from surge.harness.options import Settings, pool_customers, settings
+from surge.harness.options import Settings, bind, pool_customers, settings
 from surge.harness.state import RunState, begin, current, warn
 from surge.profile import CRASH
 from surge.retry import ERRORS, RequestRecord
@@ -148,8 +149,9 @@ def start_run(environment: Environment, **_: Any) -> None:
 def _prepare(run: RunState) -> Pool:
     """Branches, customers and faults, over plain HTTP before the load starts."""
     chosen = run.settings
+    run.binding = binding = bind(chosen, run.host)
     with httpx.Client(base_url=run.host, timeout=10) as client:
-        run.branches = journeys.fetch_branches(client, chosen.tokens)
+        run.branches = binding.branches(client)
         if chosen.data_pool is not None:
             customers = pool_customers(chosen)
         else:
@@ -160,9 +162,7 @@ def _prepare(run: RunState) -> Pool:
                 branches=sorted(run.branches),
                 high_value_share=chosen.profile.customers.high_value_share,
             )
-            customers = onboard(
-                client, people, token=chosen.tokens.teller, key_prefix=f"surge-{chosen.seed}"
-            )
+            customers = onboard(client, people, binding=binding, key_prefix=f"surge-{chosen.seed}")
         if not chosen.embedded_core:
             for n, fault in enumerate(chosen.profile.faults):
                 if fault.kind == CRASH:
@@ -281,6 +281,7 @@ def _write_run(run: RunState, environment: Environment) -> None:
         limits=chosen.limits,
         error=run.error,
         stopped=run.stopped,
+        binding=spec_of(chosen.binding),
     )
     runfolder.write_run(run.folder, info, chosen.profile)
 

@@ -23,14 +23,15 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
 
-from surge import distributed
+from surge import binding, distributed
 from surge.arrivals import Lateness
+from surge.binding import BindingError, spec_of
 from surge.customers import Pool, PoolError
 from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox, SharePlan
 from surge.exits import BadInput
 from surge.harness import memory
-from surge.harness.options import settings
+from surge.harness.options import bind, settings
 from surge.harness.state import RunState, begin, current, runs, warn
 from surge.profile import Profile
 
@@ -68,6 +69,7 @@ def send_plans(run: RunState, runner: MasterRunner, pool: Pool) -> None:
             seed=chosen.seed,
             branches=run.branches,
             customers=distributed.customers_to_data(pool.for_worker(share, workers).customers),
+            binding=spec_of(chosen.binding),
         )
         runner.send_message(distributed.PLAN, plan.to_data(), client_id=client_id)
 
@@ -85,9 +87,10 @@ def start_share(environment: Environment) -> None:
         return
     try:
         profile = Profile.from_dict(plan.profile, source="the master's profile")
-        chosen = replace(settings(options, None, scaled=profile), seed=plan.seed)
+        bound = binding.load(plan.binding)
+        chosen = replace(settings(options, None, scaled=profile), seed=plan.seed, binding=bound)
         pool = Pool(distributed.customers_from_data(plan.customers))
-    except (BadInput, PoolError) as error:
+    except (BadInput, BindingError, PoolError) as error:
         warn(f"worker share {plan.share}: {error}")
         return
     outbox = Outbox(plan.share)
@@ -99,6 +102,7 @@ def start_share(environment: Environment) -> None:
         branches=dict(plan.branches),
         expected_alerts=outbox.alerts,
     )
+    run.binding = bind(chosen, run.host)
     lateness = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
     run.dispatcher = Dispatcher(
         profile, plan.seed, pool, lateness, worker=plan.share, workers=plan.workers

@@ -18,7 +18,8 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from surge import exits, journeys, runfolder
+from surge import binding, exits, runfolder
+from surge.binding import Binding, BindingError, BindingOptions, Tokens
 from surge.customers import LOGIN, Customer, PoolError, load_pool
 from surge.exits import BadInput
 from surge.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
@@ -49,6 +50,11 @@ def add_arguments(parser: Any) -> None:
     add("--customers", type=int, default=200, help="Branch surge: customers to onboard")
     add("--locale", default=None, help="Branch surge: Faker locale (the profile's)")
     add("--data-pool", default=None, help="Branch surge: CSV of existing customers")
+    add(
+        "--binding",
+        default=binding.DEFAULT,
+        help="Branch surge: package.module:Name, the binding to the target's API",
+    )
     add("--late-after", type=float, default=0.5, help="Branch surge: seconds, a visit is late")
     add("--drop-after", type=float, default=10.0, help="Branch surge: seconds, it is dropped")
     add("--max-dropped-share", type=float, default=0.05, help="Branch surge: else not valid")
@@ -105,10 +111,12 @@ class Settings:
     late_after: float
     drop_after: float
     limits: Limits
-    tokens: journeys.Tokens
+    tokens: Tokens
     admin_token: str | None
     report: bool
     """Write report.html at the end (`surge report`)."""
+    binding: type[Binding]
+    """The binding to the target's API (`--binding`), checked to support the day's operations."""
     embedded_core: bool = False
     """The target is `surge rehearse`'s embedded core: the rehearsal does the crash faults."""
     error_budget: int = 0
@@ -123,6 +131,10 @@ def settings(
 
     A worker passes the master's resolved profile as `scaled`: it has no profile file of its own.
     """
+    try:
+        bound = binding.load(options.binding)
+    except BindingError as error:
+        raise BadInput(str(error)) from None
     if options.max_users < len(CHANNELS):
         raise BadInput(f"--max-users: at least {len(CHANNELS)} (one user per channel)")
     if options.customers < 2 and not options.data_pool:
@@ -140,6 +152,9 @@ def settings(
         if run_folder is not None and run_folder.exists() and not _empty_folder(run_folder):
             raise BadInput(f"--run-folder: {run_folder} is not an empty folder")
         runfolder.check_writable(run_folder or Path(options.results))
+        lacking = binding.missing(bound, profile, onboarding=not options.data_pool)
+        if lacking:
+            raise BadInput(lacking)
     else:
         profile = scaled
     return Settings(
@@ -156,12 +171,18 @@ def settings(
         late_after=options.late_after,
         drop_after=options.drop_after,
         limits=Limits(options.max_dropped_share, options.max_late_share),
-        tokens=journeys.Tokens(options.teller_token, options.kiosk_token, options.online_token),
+        tokens=Tokens(options.teller_token, options.kiosk_token, options.online_token),
         admin_token=options.admin_token or None,
         report=not options.no_report,
         embedded_core=options.embedded_core,
         error_budget=options.stop_after_errors,
+        binding=bound,
     )
+
+
+def bind(chosen: Settings, host: str) -> Binding:
+    """The run's binding, made once per process (a worker makes its own, of the master's)."""
+    return chosen.binding(BindingOptions(host, chosen.tokens))
 
 
 def pool_customers(chosen: Settings) -> list[Customer]:

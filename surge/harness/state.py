@@ -18,6 +18,7 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
+from surge.binding import Binding
 from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox
 from surge.harness.options import Settings
@@ -50,6 +51,8 @@ class RunState:
     outbox: Outbox | None = None
     """What a worker has yet to ship to the master (a worker only)."""
     branches: dict[str, int] = field(default_factory=dict)
+    binding: Binding | None = None
+    """The binding this process's journeys call (`options.bind`), made as the run starts."""
     visits: dict[str, int] = field(default_factory=lambda: {"ok": 0, "abandoned": 0, "error": 0})
     """How the visits this process started ended."""
     expected_alerts: list[dict[str, str]] = field(default_factory=list)

@@ -68,8 +68,9 @@ class SurgeUser(FastHttpUser):
 
     def _context_for(self, run: RunState) -> journeys.Context:
         if self._context is None or self._context[0] is not run:
+            assert run.binding is not None  # made before the dispatcher that hands out visits
             context = journeys.Context(
-                Session(self.client), run.settings.tokens, run.keep, run.branches, gevent.sleep
+                Session(self.client), run.binding, run.keep, run.branches, gevent.sleep
             )
             self._context = (run, context)
         return self._context[1]

@@ -1,0 +1,400 @@
+"""The seam between the journeys and a system's API: a `Binding` does each business step.
+
+The journeys (`surge.journeys`) decide what a visit does and in what order; a binding says how
+each step is asked of one system: its paths, bodies, tokens and statuses. The mock core's binding
+(`surge.bindings.mock_core:MockCore`) is the default and the reference; `--binding
+package.module:Name` names another (`load`). Every request still goes through the visit's one
+send-retry-record path (`Wire`, over `surge.retry.Sender`), so keys, retries, records, the report
+and the gate work the same whatever the binding. docs/architecture.md draws the boundary.
+
+A step method takes the visit's `Wire`, then the `Actor` it acts as where it acts for someone,
+then business arguments (amounts in integer minor units: the binding formats them for its API),
+and returns a `Result`: done, refused by a business rule (the customer meets it), or failed (the
+step gave up after its retries), with the value the next step needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
+
+from surge.retry import Reply, Sender
+
+if TYPE_CHECKING:
+    from surge.credentials import Credentials
+    from surge.customers import Customer, OnboardingWire, Person
+    from surge.durability import Check
+    from surge.profile import Profile
+
+T = TypeVar("T")
+
+Outcome = Literal["done", "refused", "failed"]
+
+OPERATIONS: frozenset[str] = frozenset(
+    {
+        "open_session",
+        "take_ticket",
+        "call_next",
+        "complete_ticket",
+        "open_account",
+        "deposit",
+        "withdraw",
+        "transfer",
+        "balance",
+        "statement",
+        "apply_loan",
+        "decide_loan",
+        "order_wealth",
+        "quote_fx",
+        "exchange_fx",
+        "open_enquiry",
+        "answer_enquiry",
+        "close_enquiry",
+        "browse_slots",
+        "book",
+        "check_in",
+        "cancel",
+        "onboard",
+        "branches",
+    }
+)
+"""Every business operation a binding may support (`Binding.operations`)."""
+
+STEPS: dict[str, str] = {
+    "open_session": "login",
+    "take_ticket": "take_ticket",
+    "call_next": "call_next",
+    "complete_ticket": "complete",
+    "open_account": "open_account",
+    "deposit": "deposit",
+    "withdraw": "withdraw",
+    "transfer": "transfer",
+    "balance": "balance",
+    "statement": "statement",
+    "apply_loan": "apply",
+    "decide_loan": "decide",
+    "order_wealth": "order",
+    "quote_fx": "quote",
+    "exchange_fx": "exchange",
+    "open_enquiry": "open",
+    "answer_enquiry": "answer",
+    "close_enquiry": "close",
+    "browse_slots": "browse_slots",
+    "book": "book",
+    "check_in": "check_in",
+    "cancel": "cancel",
+}
+"""The step name a visit's operation is recorded under (`RequestRecord.step`): the report and the
+gate group by it, so a binding records its requests under these whatever its API calls them."""
+
+
+class Result(NamedTuple, Generic[T]):
+    """A business step's outcome and what the next step needs of it (None unless done)."""
+
+    outcome: Outcome
+    value: T | None = None
+
+
+DONE: Result[Any] = Result("done")
+REFUSED: Result[Any] = Result("refused")
+FAILED: Result[Any] = Result("failed")
+"""Shared results of steps that give the next step nothing: made once, not per step."""
+
+
+def result(reply: Reply, value: T | None = None) -> Result[T]:
+    """A settled request's `Result`, with `value` when it was done."""
+    if reply.outcome == "ok":
+        return DONE if value is None else Result("done", value)
+    return REFUSED if reply.outcome == "refused" else FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who a step acts as: the staff (a teller, for any customer) or a customer's session (their
+    own accounts only). `headers` are what the binding sends for them; the journeys never read
+    them."""
+
+    who: str
+    """"staff", or the channel of a customer's session ("kiosk", "online")."""
+    headers: dict[str, str]
+    """Shared by every request sent as this actor: copy it to add headers."""
+    customer_id: str = ""
+    """The session's customer ("" for the staff)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Bearer tokens of the channels the mock core knows: the teller's acts for any customer, the
+    kiosk's and online's only open a customer's session (and read what is public)."""
+
+    teller: str
+    kiosk: str
+    online: str
+
+
+@dataclass(frozen=True, slots=True)
+class BindingOptions:
+    """What a binding is made with, once per harness process."""
+
+    host: str
+    """The target's base URL."""
+    tokens: Tokens
+    """The channel tokens (the mock core's own by default, docs/mock-core.md)."""
+    credentials: Credentials | None = None
+    """How the target authenticates the harness (`surge.credentials`); None: the tokens."""
+
+
+@dataclass(slots=True)
+class Wire:
+    """One visit's send-retry-record path: every request of its steps goes through `send`."""
+
+    sender: Sender
+    failed_step: str | None = None
+    """The step that failed after its retries, the one the visit reports abandoning."""
+
+    def send(
+        self,
+        step: str,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        headers: dict[str, str],
+        json: Any = None,
+        refusals: tuple[int, ...] = (),
+        keyed: bool = True,
+    ) -> Reply:
+        """`Sender.send`: `name` is the route template the record groups by; `refusals` the
+        statuses that are business answers of the step; `keyed`: see `Sender.send`."""
+        reply = self.sender.send(
+            step,
+            method,
+            path,
+            name=name,
+            headers=headers,
+            json=json,
+            refusals=refusals,
+            keyed=keyed,
+        )
+        if reply.outcome == "failed":
+            self.failed_step = step
+        return reply
+
+
+class Binding(Protocol):
+    """The business steps of one system's API. Made once per harness process with
+    `Binding(options)`; methods of operations it lacks are never called (`missing`)."""
+
+    operations: ClassVar[frozenset[str]]
+    """The operations of `OPERATIONS` it supports."""
+    is_mock_core: ClassVar[bool]
+    """True only for the mock core's binding; the target is recognised from its own answer."""
+
+    def __init__(self, options: BindingOptions) -> None: ...
+
+    def staff(self) -> Actor:
+        """The teller the counter's steps (and a kiosk's account opening) act as."""
+        ...
+
+    def open_session(self, wire: Wire, channel: str, customer: Customer) -> Result[Actor]:
+        """Log `customer` in on `channel` ("kiosk": card and PIN, "online": password)."""
+        ...
+
+    def take_ticket(
+        self, wire: Wire, actor: Actor, branch: str, service: str, customer_id: str, priority: bool
+    ) -> Result[str]:
+        """A queue ticket at `branch`; value: the ticket id."""
+        ...
+
+    def call_next(self, wire: Wire, actor: Actor, branch: str, counter: str) -> Result[str]:
+        """The next ticket `counter` serves; value: its id, None when nobody waits."""
+        ...
+
+    def complete_ticket(self, wire: Wire, actor: Actor, ticket_id: str) -> Result[None]: ...
+
+    def open_account(
+        self, wire: Wire, actor: Actor, customer_id: str, currency: str, kind: str
+    ) -> Result[str]:
+        """value: the new account's id."""
+        ...
+
+    def deposit(
+        self,
+        wire: Wire,
+        actor: Actor,
+        account_id: str,
+        minor: int,
+        currency: str,
+        branch: str,
+        operator: str,
+    ) -> Result[None]: ...
+
+    def withdraw(
+        self,
+        wire: Wire,
+        actor: Actor,
+        account_id: str,
+        minor: int,
+        currency: str,
+        branch: str,
+        operator: str,
+    ) -> Result[None]:
+        """Refused: insufficient funds or over a limit."""
+        ...
+
+    def transfer(
+        self, wire: Wire, actor: Actor, source: str, target: str, minor: int
+    ) -> Result[None]:
+        """Refused: insufficient funds or over a limit."""
+        ...
+
+    def balance(self, wire: Wire, actor: Actor, account_id: str) -> Result[None]: ...
+
+    def statement(self, wire: Wire, actor: Actor, account_id: str, limit: int) -> Result[None]: ...
+
+    def apply_loan(
+        self, wire: Wire, actor: Actor, customer_id: str, minor: int, term_months: int, purpose: str
+    ) -> Result[str]:
+        """value: the application's id."""
+        ...
+
+    def decide_loan(
+        self, wire: Wire, actor: Actor, loan_id: str, approve: bool, reason: str
+    ) -> Result[None]: ...
+
+    def order_wealth(
+        self, wire: Wire, actor: Actor, product: str, customer_id: str, account_id: str, units: int
+    ) -> Result[None]:
+        """Refused: sold out, or the account cannot pay."""
+        ...
+
+    def quote_fx(
+        self, wire: Wire, actor: Actor, sell: str, buy: str, sell_minor: int
+    ) -> Result[str]:
+        """value: the quote's id."""
+        ...
+
+    def exchange_fx(
+        self, wire: Wire, actor: Actor, quote_id: str, source: str, target: str
+    ) -> Result[None]:
+        """Refused: insufficient funds, or the quote expired."""
+        ...
+
+    def open_enquiry(
+        self,
+        wire: Wire,
+        actor: Actor,
+        customer_id: str,
+        kind: str,
+        channel: str,
+        subject: str,
+        text: str,
+    ) -> Result[str]:
+        """value: the enquiry's id."""
+        ...
+
+    def answer_enquiry(
+        self, wire: Wire, actor: Actor, enquiry_id: str, text: str
+    ) -> Result[None]: ...
+
+    def close_enquiry(self, wire: Wire, actor: Actor, enquiry_id: str) -> Result[None]: ...
+
+    def browse_slots(
+        self, wire: Wire, actor: Actor, branch: str, day: str
+    ) -> Result[Sequence[str]]:
+        """value: the starts of the slots of `day` (ISO date) with a place left."""
+        ...
+
+    def book(
+        self,
+        wire: Wire,
+        actor: Actor,
+        branch: str,
+        day: str,
+        start: str,
+        customer_id: str,
+        service: str,
+    ) -> Result[str]:
+        """Refused: the slot filled first; value: the appointment's id."""
+        ...
+
+    def check_in(self, wire: Wire, actor: Actor, appointment_id: str) -> Result[None]: ...
+
+    def cancel(self, wire: Wire, actor: Actor, appointment_id: str) -> Result[None]: ...
+
+    def branches(self, client: Any) -> dict[str, int]:
+        """Counters per branch, read once before the load over `client` (an httpx.Client on the
+        target); raises RuntimeError (one line) when the target does not answer them."""
+        ...
+
+    def onboard(self, wire: OnboardingWire, person: Person, key_prefix: str) -> Customer:
+        """`person` as a customer of the system, with money to spend; raises `PoolError`."""
+        ...
+
+    def reconcile(self, client: Any) -> list[Check] | None:
+        """The binding's own check of the target's ledger, or None: it has none."""
+        ...
+
+
+DEFAULT = "surge.bindings.mock_core:MockCore"
+
+
+class BindingError(Exception):
+    """A `--binding` that cannot be used, in one line."""
+
+
+def load(spec: str) -> type[Binding]:
+    """The binding class `package.module:Name` names; raises `BindingError` (one line)."""
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise BindingError(f"--binding: {spec!r} is not package.module:Name")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise BindingError(f"--binding: no module {module_name!r}") from None
+        raise BindingError(f"--binding: module {module_name!r} failed to import: {error}") from None
+    except Exception as error:  # the module's own code failed: say so, not where
+        raise BindingError(
+            f"--binding: module {module_name!r} failed to import: {type(error).__name__}: {error}"
+        ) from None
+    found = getattr(module, name, None)
+    if found is None:
+        raise BindingError(f"--binding: module {module_name!r} has no {name!r}")
+    operations = getattr(found, "operations", None)
+    if not isinstance(found, type) or not isinstance(operations, frozenset):
+        raise BindingError(
+            f"--binding: {spec} is not a binding (a class with an `operations` frozenset)"
+        )
+    unknown = sorted(operations - OPERATIONS)
+    if unknown:
+        raise BindingError(f"--binding: {spec} names unknown operations {', '.join(unknown)}")
+    return found
+
+
+def spec_of(binding: type[Binding]) -> str:
+    """The `package.module:Name` that names `binding`."""
+    return f"{binding.__module__}:{binding.__qualname__}"
+
+
+def needed(profile: Profile, *, onboarding: bool = False) -> frozenset[str]:
+    """The operations the profile's day calls (and `onboard` when the customers are onboarded
+    rather than read from a data pool)."""
+    # Imported here: the journeys import this module, and the table is theirs.
+    from surge.journeys import USES, journeys_of
+
+    used = {"branches", *(("onboard",) if onboarding else ())}
+    for channel, journey in journeys_of(profile):
+        used |= USES[channel][journey]
+    return frozenset(used)
+
+
+def missing(binding: type[Binding], profile: Profile, *, onboarding: bool = False) -> str | None:
+    """One line naming the operations the day needs and `binding` lacks, or None."""
+    lacking = sorted(needed(profile, onboarding=onboarding) - binding.operations)
+    if not lacking:
+        return None
+    lacks = ", ".join(lacking)
+    return f"--binding: {spec_of(binding)} does not support {lacks}, which this run needs"

@@ -1,0 +1,160 @@
+"""The binding seam (`surge.binding`, docs/architecture.md): loading `--binding`, the operations
+a day needs, and the journeys of a real Locust run through a binding other than the default."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from surge import binding
+from surge.binding import OPERATIONS, STEPS, BindingError, load, missing, needed
+from surge.bindings.mock_core import MockCore
+from surge.profile import Profile, load_profile, resolve
+from tests.small_bindings import CALLS_FILE, NoLoans, NoOnboarding
+from tests.support import serve
+from tests.test_locust_run import busy_weekday, locust, records, run_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_default_binding_is_the_mock_cores_and_does_every_operation() -> None:
+    assert load(binding.DEFAULT) is MockCore
+    assert MockCore.operations == OPERATIONS
+    assert MockCore.is_mock_core
+    assert set(STEPS) == OPERATIONS - {"onboard", "branches"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "line"),
+    [
+        (
+            "surge.bindings.mock_core",
+            "--binding: 'surge.bindings.mock_core' is not package.module:Name",
+        ),
+        ("no_such_package.bindings:Core", "--binding: no module 'no_such_package.bindings'"),
+        (
+            "surge.bindings.mock_core:Nope",
+            "--binding: module 'surge.bindings.mock_core' has no 'Nope'",
+        ),
+        (
+            "tests.small_bindings:NOT_A_CLASS",
+            "--binding: tests.small_bindings:NOT_A_CLASS is not a binding (a class with an "
+            "`operations` frozenset)",
+        ),
+        (
+            "tests.small_bindings:Broken",
+            "--binding: tests.small_bindings:Broken names unknown operations teleport",
+        ),
+    ],
+)
+def test_a_binding_that_cannot_be_used_is_one_line(spec: str, line: str) -> None:
+    with pytest.raises(BindingError) as raised:
+        load(spec)
+    assert str(raised.value) == line
+
+
+def test_a_day_needs_the_operations_of_its_mixes_and_onboarding_only_when_it_onboards() -> None:
+    payday = resolve("payday", 480, 480)
+    assert needed(payday, onboarding=True) == OPERATIONS
+    assert "onboard" not in needed(payday)
+    assert missing(MockCore, payday, onboarding=True) is None
+    assert missing(NoOnboarding, payday) is None
+    assert missing(NoOnboarding, payday, onboarding=True) == (
+        "--binding: tests.small_bindings:NoOnboarding does not support onboard, which this run needs"
+    )
+    assert missing(NoLoans, payday) == (
+        "--binding: tests.small_bindings:NoLoans does not support apply_loan, decide_loan, "
+        "exchange_fx, quote_fx, which this run needs"
+    )
+
+
+def test_a_day_without_loans_or_fx_runs_on_a_binding_without_them() -> None:
+    profile = load_profile("weekday").to_dict()
+    counter = profile["mix"]["counter"]
+    counter["cash_deposit"] += counter.pop("loan_application") + counter.pop("fx_exchange")
+    kiosk = profile["mix"]["kiosk"]
+    kiosk["balance"] += kiosk.pop("fx_quote")
+    assert missing(NoLoans, Profile.from_dict(profile, source="weekday without loans")) is None
+
+
+def test_a_binding_lacking_an_operation_the_day_needs_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as target:
+        target.bind(("127.0.0.1", 0))
+        target.listen()
+        target.setblocking(False)
+        host = f"http://127.0.0.1:{target.getsockname()[1]}"
+        done = locust(
+            host,
+            *("--profile", "payday", "--time-scale", "2880"),
+            *("--binding", "tests.small_bindings:NoLoans", "--results", str(tmp_path)),
+            timeout=60,
+        )
+        with pytest.raises(BlockingIOError):
+            target.accept()  # nobody connected
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --binding: tests.small_bindings:NoLoans does not support apply_loan, "
+        "decide_loan, exchange_fx, quote_fx, which this run needs"
+    )
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["rehearse", "capacity"])
+def test_surge_refuses_an_unknown_binding_before_it_starts_anything(
+    command: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "surge", command, "--binding", "nowhere:Core"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["surge: --binding: no module 'nowhere'"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_real_run_drives_the_journeys_through_the_named_binding(tmp_path: Path) -> None:
+    """Every step recorded went through the binding: a call per settled step, under the step
+    name the operation records; nothing called that the day does not need."""
+    profile = busy_weekday(tmp_path, "through-a-binding")
+    calls = tmp_path / "calls.json"
+    with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                *("-f", "loadtests", "--headless", "--host", host, "--no-report"),
+                *("--profile", str(profile), "--time-scale", "5760"),
+                *("--results", str(tmp_path / "results"), "--customers", "20"),
+                *("--binding", "tests.small_bindings:Counting"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+            env={**os.environ, CALLS_FILE: str(calls)},
+        )
+    assert done.returncode in (0, 3), done.stderr[-3000:]
+    read = run_folder(tmp_path / "results")
+    assert read.info.binding == "tests.small_bindings:Counting"
+    called = Counter(json.loads(calls.read_text(encoding="utf-8")))
+    settled = Counter(r["step"] for r in records(read) if r["outcome"] != "retried")
+    assert settled
+    assert {STEPS[op]: n for op, n in called.items() if op in STEPS} == dict(settled)
+    assert called["branches"] == 1
+    assert called["onboard"] == 20
+    assert set(called) <= needed(load_profile(str(profile)), onboarding=True)
