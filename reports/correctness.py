@@ -12,7 +12,9 @@
   movement that raised it to the alert.
 
 Without the target's admin answers (no admin token, or a target that is not the mock core)
-each part says it could not be checked rather than passing.
+each part says it could not be checked rather than passing; against a target that is not the
+mock core (`surge.target`, run.json's `mock_core`) the report lists them as checks that could
+not run, unless the binding supplied its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from reports.frames import Frames, percentiles
+from reports.i18n import N_
 from surge import durability
 from surge.durability import Check
 from surge.runfolder import RunFolder
@@ -57,6 +60,22 @@ class Correctness:
     """None: the alerts were not fetched."""
     false_alerts: dict[str, int] | None
     """Alerts on ordinary customers (those with no suspicious visit at all), by rule."""
+    not_mock_core: bool = False
+    """The target answered, and not as the mock core: what needs its admin answers could not
+    run (rather than: the run had no admin token)."""
+
+    @property
+    def could_not_run(self) -> list[str]:
+        """The checks that could not run against a target that is not the mock core, named for
+        the report (message ids)."""
+        if not self.not_mock_core:
+            return []
+        parts = [
+            (self.reconcile, N_("the ledger's reconcile")),
+            (self.writes, N_("the writes against the ledger")),
+            (self.patterns, N_("anti-money-laundering recall")),
+        ]
+        return [name for found, name in parts if found is None]
 
     @property
     def reconciled(self) -> bool | None:
@@ -81,6 +100,7 @@ def correctness(run: RunFolder, frames: Frames) -> Correctness:
         gave_up=int((outcome == "failed").sum()),
         patterns=patterns,
         false_alerts=false_alerts,
+        not_mock_core=run.info.mock_core is False,
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import httpx
 import tomli_w
 
-from surge import binding, exits, rehearse, runfolder, search
+from surge import binding, credentials, exits, rehearse, runfolder, search
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.search import Done, Range, Status, Step
@@ -127,6 +127,7 @@ def search_of(
     max_users: int | None,
     locust_args: list[str],
     binding_spec: str = binding.DEFAULT,
+    allow_hosts: Sequence[str] = (),
 ) -> Search:
     """Check the arguments; raises `BadInput` (one line)."""
     if not 0 < low <= high:
@@ -152,6 +153,7 @@ def search_of(
         locust_args=locust_args,
         core_config=core_config,
         binding_spec=binding_spec,
+        allow_hosts=allow_hosts,
     )
     if host is not None:
         _reachable(host)
@@ -166,7 +168,8 @@ def _reachable(host: str) -> None:
     """Any HTTP answer will do (a bank's API need not have the mock core's /healthz): a search
     against nothing would only measure the refusals."""
     try:
-        httpx.get(host, timeout=REACH_TIMEOUT_S)
+        with credentials.from_environment().http_client(host, REACH_TIMEOUT_S) as client:
+            client.get("")
     except httpx.HTTPError as error:
         raise BadInput(f"--host: cannot reach {host}: {error}") from None
 

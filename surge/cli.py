@@ -162,6 +162,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         locust_args=args.locust_args,
         core_config=args.core_config,
         binding_spec=args.binding,
+        allow_hosts=args.allow_host,
     )
     from reports import report
 
@@ -224,6 +225,14 @@ def _add_target(parser: Any) -> None:
     parser.add_argument("--seed", type=_count, metavar="N", help="seed (default: the profile's)")
     parser.add_argument("--max-users", type=_count, metavar="N", help="most Locust users (500)")
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="with --host: a host besides the mock core the journeys may write to (its name or "
+        "name:port); repeatable. Credentials: SURGE_CREDENTIALS or SURGE_* (docs/credentials.md)",
+    )
+    parser.add_argument(
         "--admin-token",
         metavar="TOKEN",
         help="with --host: for faults and /admin/reconcile (or LOCUST_ADMIN_TOKEN)",
@@ -268,6 +277,7 @@ def _capacity(args: argparse.Namespace) -> int:
         max_users=args.max_users,
         locust_args=args.locust_args,
         binding_spec=args.binding,
+        allow_hosts=args.allow_host,
     )
     from reports import capacity_search, steps
 

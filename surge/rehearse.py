@@ -29,7 +29,7 @@ import threading
 import time
 import tomllib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +126,8 @@ class Rehearsal:
     """The `surge` command running it, which its messages name."""
     binding: str = binding.DEFAULT
     """`--binding`: the journeys' binding to the target's API, passed to Locust."""
+    allow_hosts: tuple[str, ...] = ()
+    """`--allow-host`: the hosts besides the mock core the journeys may write to."""
 
     @property
     def bound_s(self) -> float:
@@ -146,6 +148,7 @@ def rehearsal(
     locust_args: list[str],
     core_config: Path | None = None,
     binding_spec: str = binding.DEFAULT,
+    allow_hosts: Sequence[str] = (),
 ) -> Rehearsal:
     """Check the arguments; raises `BadInput` (one line)."""
     if core_config is not None and host is not None:
@@ -162,8 +165,9 @@ def rehearsal(
         parts = urlsplit(host)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadInput(f"--host: {host!r} is not an http:// or https:// URL")
-    elif admin_token is not None:
-        raise BadInput("--admin-token: only with --host (the embedded core makes its own)")
+    elif admin_token is not None or allow_hosts:
+        flag = "--admin-token" if admin_token is not None else "--allow-host"
+        raise BadInput(f"{flag}: only with --host (the embedded core is the mock core)")
     if locust_args and not locust_args[0].startswith("-"):
         raise BadInput(f"{locust_args[0]!r}: Locust's own options go after `--`")
     if out.exists() and not out.is_dir():
@@ -183,6 +187,7 @@ def rehearsal(
         core_config=core_config,
         core_settings=core_settings,
         binding=binding_spec,
+        allow_hosts=tuple(allow_hosts),
     )
 
 
@@ -221,6 +226,8 @@ def locust_command(
     ]
     if embedded_core:
         command.append("--embedded-core")
+    for allowed in chosen.allow_hosts:
+        command += ["--allow-host", allowed]
     if chosen.seed is not None:
         command += ["--seed", str(chosen.seed)]
     if chosen.max_users is not None:
@@ -543,15 +550,21 @@ def _proven(run: RunFolder) -> list[str]:
     """A line per check of the run's writes against the ledger (`surge.durability`)."""
     checks = durability.checks(run)
     if checks is None:
-        return ["not checked (no admin token for /admin/ledger/keys)"]
+        return [_unchecked(run, "/admin/ledger/keys")]
     return [check.line() for check in checks]
 
 
 def _reconciled(run: RunFolder) -> str:
     reconcile = run.reconcile
     if reconcile is None:
-        return "not checked (no admin token for /admin/reconcile)"
+        return _unchecked(run, "/admin/reconcile")
     if reconcile.get("ok") is True:
         return "reconciled: ok"
     failed = [c.get("name", "?") for c in reconcile.get("checks", []) if not c.get("ok")]
     return f"reconcile FAILED: {', '.join(failed) or 'see reconcile.json'}"
+
+
+def _unchecked(run: RunFolder, path: str) -> str:
+    if run.info.mock_core is False:
+        return f"could not run ({run.info.host} is not the mock core)"
+    return f"not checked (no admin token for {path})"

@@ -156,6 +156,12 @@ class RunInfo(_Model):
     binding: str = DEFAULT_BINDING
     """The binding the journeys drove the target through (`--binding`); folders written before
     bindings were the mock core's."""
+    mock_core: bool | None = None
+    """The target answered as the mock core (`surge.target`); None: not known (no answer)."""
+    skipped: list[str] = Field(default_factory=list)
+    """The mock core's parts skipped against another target, a line each."""
+    credentials: dict[str, str] = Field(default_factory=dict)
+    """Which kinds of the bank's credentials the run used (`token`, `tls`), never a value."""
 
 
 class Crash(_Model):

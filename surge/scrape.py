@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import gevent
 import httpx
 
+from surge.credentials import NONE, Credentials
+
 INTERVAL_S = 2.0
 MAX_SCRAPES = 1800
 """An hour at `INTERVAL_S`; a longer run keeps its first hour of samples, and the last scrape."""
@@ -57,6 +59,8 @@ class Scraper:
 
     host: str
     headers: dict[str, str]
+    credentials: Credentials = NONE
+    """How to connect (the CA bundle, a client certificate), as the harness's other calls."""
     clock: Callable[[], float] = time.time
     rows: list[tuple[float, str, str, float]] = field(default_factory=list, repr=False)
     """The samples kept so far, as `surge.runfolder.METRIC_COLUMNS`."""
@@ -74,7 +78,7 @@ class Scraper:
 
     def start(self) -> bool:
         """Scrape once now; keep scraping in the background only if that worked."""
-        client = httpx.Client(base_url=self.host, timeout=INTERVAL_S)
+        client = self.credentials.http_client(self.host, INTERVAL_S)
         try:
             ok = self._scrape(client)
         except httpx.HTTPError:
@@ -103,7 +107,7 @@ class Scraper:
         self._greenlet.kill(block=True)
         # A target gone by the end leaves the figures up to the last kept scrape.
         with (
-            httpx.Client(base_url=self.host, timeout=INTERVAL_S) as client,
+            self.credentials.http_client(self.host, INTERVAL_S) as client,
             contextlib.suppress(httpx.HTTPError),
         ):
             self._scrape(client, last=True)

@@ -181,6 +181,8 @@ def test_a_host_that_is_not_the_systems_ends_the_search_as_not_valid_evidence(
                 "5",
                 "--out",
                 str(tmp_path / "out"),
+                "--allow-host",  # not the mock core: allowed, to see what it answers
+                "127.0.0.1",
             )
         finally:
             server.terminate()

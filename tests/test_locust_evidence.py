@@ -54,6 +54,7 @@ def test_visits_the_harness_cannot_run_make_the_run_not_valid_evidence(tmp_path:
             *("--profile", str(busy_weekday(tmp_path, "unreadable"))),
             *("--time-scale", str(4 * TIME_SCALE), "--results", str(tmp_path / "results")),
             *("--data-pool", str(pool)),
+            *("--allow-host", "127.0.0.1"),  # not the mock core: allowed, to see what it answers
         )
     finally:
         server.shutdown()

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from surge.customers import Pool, PoolError, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
-from surge.harness.options import Settings, bind, pool_customers, settings
+from surge.harness.options import Settings, bind, pool_customers, settings, target
 from surge.harness.state import RunState, begin, current, warn
 from surge.profile import CRASH
 from surge.retry import ERRORS, RequestRecord
@@ -115,6 +116,7 @@ def start_run(environment: Environment, **_: Any) -> None:
         return
     try:
         chosen = settings(options, environment.profile)
+        found = target(environment, chosen)
     except BadInput as error:  # changed in the web UI since init
         warn(str(error))
         return
@@ -123,7 +125,7 @@ def start_run(environment: Environment, **_: Any) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     log = RequestLog(folder)
     run = RunState(chosen, environment.host or "", sink=log.add, started=started)
-    run.folder, run.log = folder, log
+    run.folder, run.log, run.target = folder, log, found
     begin(environment, run)
     _write_run(run, environment)
     _flushers[id(log)] = _Flusher(log, run)
@@ -135,8 +137,10 @@ def start_run(environment: Environment, **_: Any) -> None:
         run.error = f"could not prepare the run against {run.host}: {error}"
         print(f"error: {run.error}", file=sys.stderr)
         return
-    if chosen.admin_token:
-        scraper = Scraper(run.host, _admin(chosen.admin_token))
+    if not found.mock_core:
+        _skip(run, "the scrape of the target's /metrics")
+    elif chosen.admin_token:
+        scraper = Scraper(run.host, _admin(chosen.admin_token), chosen.credentials)
         run.scraper = scraper if scraper.start() else None
     if run.fleet is None:
         lateness = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
@@ -150,7 +154,7 @@ def _prepare(run: RunState) -> Pool:
     """Branches, customers and faults, over plain HTTP before the load starts."""
     chosen = run.settings
     run.binding = binding = bind(chosen, run.host)
-    with httpx.Client(base_url=run.host, timeout=10) as client:
+    with chosen.credentials.http_client(run.host, timeout=10) as client:
         run.branches = binding.branches(client)
         if chosen.data_pool is not None:
             customers = pool_customers(chosen)
@@ -163,17 +167,36 @@ def _prepare(run: RunState) -> Pool:
                 high_value_share=chosen.profile.customers.high_value_share,
             )
             customers = onboard(client, people, binding=binding, key_prefix=f"surge-{chosen.seed}")
-        if not chosen.embedded_core:
-            for n, fault in enumerate(chosen.profile.faults):
-                if fault.kind == CRASH:
-                    warn(
-                        f"fault {n} (crash at {chosen.profile.wall_clock(fault.at)}) skipped: "
-                        f"only surge rehearse crashes its embedded mock core, and {run.host} "
-                        "is not it"
-                    )
-        if chosen.admin_token:
-            _post_faults(run, client)
+        _prepare_faults(run, client)
     return Pool(customers)
+
+
+def _prepare_faults(run: RunState, client: httpx.Client) -> None:
+    """The profile's faults, the mock core's to do: posted to it, crashes left to `surge
+    rehearse`'s embedded core; against any other target, skipped, and with them the admin
+    answers the report's correctness checks read."""
+    chosen, profile = run.settings, run.settings.profile
+    assert run.target is not None
+    if not run.target.mock_core:
+        if profile.faults:
+            _skip(run, f"the profile's {len(profile.faults)} faults")
+        _skip(run, "/admin/reconcile, /admin/alerts and /admin/ledger/keys")
+        return
+    if not chosen.embedded_core:
+        for n, fault in enumerate(profile.faults):
+            if fault.kind == CRASH:
+                warn(
+                    f"fault {n} (crash at {profile.wall_clock(fault.at)}) skipped: only surge "
+                    f"rehearse crashes its embedded mock core, and {run.host} is not it"
+                )
+    if chosen.admin_token:
+        _post_faults(run, client)
+
+
+def _skip(run: RunState, what: str) -> None:
+    assert run.target is not None
+    run.skipped.append(run.target.skipped(what))
+    warn(run.skipped[-1])
 
 
 def _admin(token: str) -> dict[str, str]:
@@ -232,6 +255,8 @@ def _close(run: RunState, environment: Environment) -> None:
     _write_run(run, environment)
     if run.admin:
         _fetch_admin(run, folder)
+    elif run.target is not None and run.target.answered and not run.target.mock_core:
+        _binding_reconcile(run, folder)
     written = runfolder.load(folder)
     run.verdict = verdict.judge(written)
     runfolder.write_summary(folder, verdict.figures(written, run.verdict))
@@ -282,6 +307,9 @@ def _write_run(run: RunState, environment: Environment) -> None:
         error=run.error,
         stopped=run.stopped,
         binding=spec_of(chosen.binding),
+        mock_core=run.target.mock_core if run.target and run.target.answered else None,
+        skipped=run.skipped,
+        credentials=chosen.credentials.describe(),
     )
     runfolder.write_run(run.folder, info, chosen.profile)
 
@@ -322,7 +350,7 @@ def _account(run: RunState) -> Visits:
 def _fetch_admin(run: RunState, folder: Path) -> None:
     headers = _admin(str(run.settings.admin_token))
     try:
-        with httpx.Client(base_url=run.host, timeout=ADMIN_TIMEOUT_S) as client:
+        with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
             reconcile = client.get("/admin/reconcile", headers=headers)
             runfolder.write_answer(folder, runfolder.RECONCILE, reconcile.json())
             alerts: list[Any] = []
@@ -340,13 +368,30 @@ def _fetch_admin(run: RunState, folder: Path) -> None:
     _fetch_ledger(run, folder, headers)
 
 
+def _binding_reconcile(run: RunState, folder: Path) -> None:
+    """Against a target that is not the mock core, the binding's own check of its ledger, when
+    it has one, written as the mock core's reconcile is (the report then shows it instead of
+    "could not run")."""
+    if run.binding is None:
+        return
+    try:
+        with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
+            checks = run.binding.reconcile(client)
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        warn(f"the binding's ledger check could not run: {error}")
+        return
+    if checks is not None:
+        answer = {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+        runfolder.write_answer(folder, runfolder.RECONCILE, answer)
+
+
 def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
     """The ledger's idempotency keys, every page (`surge.durability` checks the run's writes
     against them). A failure is written down instead: the checks then fail, not pass."""
     keys: list[Any] = []
     cursor: str | None = None
     try:
-        with httpx.Client(base_url=run.host, timeout=ADMIN_TIMEOUT_S) as client:
+        with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
             while True:
                 params = {"limit": LEDGER_PAGE, **({"cursor": cursor} if cursor else {})}
                 answer = client.get("/admin/ledger/keys", headers=headers, params=params)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,14 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from surge import binding, exits, runfolder
+from surge import binding, credentials, exits, runfolder
 from surge.binding import Binding, BindingError, BindingOptions, Tokens
+from surge.credentials import Credentials
 from surge.customers import LOGIN, Customer, PoolError, load_pool
 from surge.exits import BadInput
 from surge.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
 from surge.runfolder import Limits
+from surge.target import Target, check_writes, recognise
 
 STOP_TIMEOUT_S = 30.0
 """Locust's --stop-timeout when none is given: users stop after their visit, never inside it."""
@@ -77,6 +80,13 @@ def add_arguments(parser: Any) -> None:
         help="Branch surge: end the run once N requests failed (0: never)",
     )
     add("--no-report", action="store_true", help="Branch surge: no report.html at the end")
+    add(
+        "--allow-host",
+        action="append",
+        default=[],
+        help="Branch surge: a host (name or name:port) the journeys may write to besides the "
+        "mock core; repeatable",
+    )
     parser.add_argument(
         "--run-folder",
         default=None,
@@ -122,6 +132,10 @@ class Settings:
     error_budget: int = 0
     """End the run once this many requests were retried or failed (0: never): a capacity step
     whose budget is spent cannot pass, so it stops rather than loading a broken target."""
+    allow_hosts: tuple[str, ...] = ()
+    """Hosts besides the mock core that the journeys may write to (`surge.target`)."""
+    credentials: Credentials = credentials.NONE
+    """The bank's credentials, from the environment or its file (`surge.credentials`)."""
 
 
 def settings(
@@ -177,12 +191,14 @@ def settings(
         embedded_core=options.embedded_core,
         error_budget=options.stop_after_errors,
         binding=bound,
+        allow_hosts=tuple(options.allow_host or ()),
+        credentials=credentials.from_environment(),
     )
 
 
 def bind(chosen: Settings, host: str) -> Binding:
     """The run's binding, made once per process (a worker makes its own, of the master's)."""
-    return chosen.binding(BindingOptions(host, chosen.tokens))
+    return chosen.binding(BindingOptions(host, chosen.tokens, chosen.credentials))
 
 
 def pool_customers(chosen: Settings) -> list[Customer]:
@@ -209,9 +225,26 @@ def _seed(given: int | str | None, default: int) -> int:
         raise BadInput(f"--seed: a whole number, not {given!r}") from None
 
 
+_targets: weakref.WeakKeyDictionary[Environment, Target] = weakref.WeakKeyDictionary()
+"""The decision made at start about each environment's target (`target`)."""
+
+
+def target(environment: Environment, chosen: Settings) -> Target:
+    """Is the target the mock core, and may the journeys write to it? Decided once, at init
+    where the host is known then; a `BadInput` (one line) when the writes may not go there."""
+    host = environment.host or ""
+    known = _targets.get(environment)
+    if known is not None and known.host == host and known.answered:
+        return known
+    found = recognise(host, chosen.credentials)
+    check_writes(found, chosen.allow_hosts)
+    _targets[environment] = found
+    return found
+
+
 @events.init.add_listener
 def check_arguments(environment: Environment, **_: Any) -> None:
-    """Refuse bad input before any load: one line, exit code 2."""
+    """Refuse bad input before any load, and before any write: one line, exit code 2."""
     options = environment.parsed_options
     if options is None or options.worker:
         return
@@ -219,6 +252,9 @@ def check_arguments(environment: Environment, **_: Any) -> None:
         chosen = settings(options, environment.profile)
         if chosen.data_pool is not None:
             pool_customers(chosen)
+        chosen.credentials.check()
+        if environment.host:
+            target(environment, chosen)
     except (BadInput, PoolError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(exits.BAD_INPUT)

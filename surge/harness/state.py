@@ -25,6 +25,7 @@ from surge.harness.options import Settings
 from surge.retry import RequestRecord
 from surge.runfolder import RequestLog, Stopped
 from surge.scrape import Scraper
+from surge.target import Target
 from surge.verdict import Verdict
 
 SHRINK_TICKS = 5
@@ -58,6 +59,10 @@ class RunState:
     expected_alerts: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
     """Why the run could not start (the target unreachable, onboarding refused)."""
+    target: Target | None = None
+    """What the target is (the mock core or not), decided at start (`options.target`)."""
+    skipped: list[str] = field(default_factory=list)
+    """The mock core's parts skipped against another target, a line each (`Target.skipped`)."""
     admin: bool = False
     """The target took the admin token: faults were posted, reconcile and alerts are fetched."""
     scraper: Scraper | None = None

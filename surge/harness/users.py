@@ -12,8 +12,9 @@ import time
 
 import gevent
 from locust import FastHttpUser, constant, task
+from locust.env import Environment
 
-from surge import arrivals, journeys
+from surge import arrivals, credentials, journeys
 from surge.arrivals import Timeliness
 from surge.dispatch import Dispatcher
 from surge.harness.state import RunState, current, warn
@@ -32,6 +33,15 @@ class SurgeUser(FastHttpUser):
     wait_time = constant(0)
     _context: tuple[RunState, journeys.Context] | None = None
     """The run this user's context was built for, and the context (built once, not per visit)."""
+
+    def __init__(self, environment: Environment) -> None:
+        # The bank's TLS settings reach Locust's client through its own option; with them the
+        # target's certificate and name are checked (Locust's default checks neither).
+        factory = credentials.from_environment().ssl_context_factory()
+        if factory is not None:
+            self.ssl_context_factory = factory
+            self.insecure = False
+        super().__init__(environment)
 
     @task
     def next_visit(self) -> None:

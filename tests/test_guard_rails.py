@@ -1,0 +1,220 @@
+"""Guard rails for a real target (`surge.target`): the mock core's own parts are skipped against
+another system, with a line each and the report's "could not run" rows, and writes go only to
+the mock core or a host named in `--allow-host`.
+
+The other system is a tiny loopback app that is not the mock core: it passes the mock core's API
+through (so the journeys have something to do) but answers `/openapi.json` as itself, and it
+counts every request it is sent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from surge import credentials, rehearse
+from surge.exits import BadInput
+from surge.target import Target, allowed, check_writes, recognise
+from tests.support import serve
+from tests.test_locust_evidence import one_branch
+from tests.test_locust_run import TIME_SCALE, locust, run_folder
+
+OTHER_TITLE = "the bank's branch gateway"
+
+
+class OtherSystem:
+    """Counts what it is sent, by method and path; forwards all but `/openapi.json`."""
+
+    def __init__(self, upstream: str) -> None:
+        self.sent: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        self._client = httpx.Client(base_url=upstream, timeout=30)
+        system = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self) -> None:
+                path = self.path.split("?")[0]
+                with system._lock:
+                    system.sent[(self.command, path)] += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if path == "/openapi.json":
+                    status, data = 200, b'{"info": {"title": "%s"}}' % OTHER_TITLE.encode()
+                    kind = "application/json"
+                else:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    answer = system._client.request(
+                        self.command, self.path, content=body, headers=headers
+                    )
+                    status, data = answer.status_code, answer.content
+                    kind = answer.headers.get("content-type", "application/json")
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def writes(self) -> int:
+        return sum(n for (method, _), n in self.sent.items() if method != "GET")
+
+    def __enter__(self) -> OtherSystem:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._client.close()
+
+
+@pytest.fixture(scope="module")
+def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    db = tmp_path_factory.mktemp("core") / "ledger.sqlite"
+    with serve(db, "--unlimited", "--customers", "20") as (host, _):
+        yield host
+
+
+def test_the_mock_core_is_recognised_by_its_own_answer_and_another_system_is_not(
+    core: str,
+) -> None:
+    assert recognise(core, credentials.NONE) == Target(core, mock_core=True)
+    with OtherSystem(core) as other:
+        assert recognise(other.url, credentials.NONE) == Target(other.url, mock_core=False)
+    assert other.sent == {("GET", "/openapi.json"): 1}
+    assert recognise("http://127.0.0.1:9", credentials.NONE).answered is False
+
+
+def test_allow_host_names_a_host_by_its_name_or_name_and_port() -> None:
+    assert allowed("https://staging.bank.example:8443/api", ["STAGING.bank.example"])
+    assert allowed("https://staging.bank.example:8443", ["staging.bank.example:8443"])
+    assert not allowed("https://staging.bank.example:8443", ["staging.bank.example:443"])
+    assert not allowed("https://stagign.bank.example", ["staging.bank.example"])
+    with pytest.raises(BadInput, match=r"--allow-host does not name stagign\.bank\.example"):
+        check_writes(Target("https://stagign.bank.example", mock_core=False), [])
+
+
+def test_allow_host_needs_a_host_to_allow() -> None:
+    with pytest.raises(BadInput, match="--allow-host: only with --host"):
+        rehearse.rehearsal(
+            profile="payday",
+            host=None,
+            time_scale=480,
+            rate_scale=None,
+            workers=1,
+            out=Path("results"),
+            seed=None,
+            max_users=None,
+            admin_token=None,
+            locust_args=[],
+            allow_hosts=["127.0.0.1"],
+        )
+
+
+def test_a_host_neither_the_mock_core_nor_allowed_exits_2_before_any_write(
+    core: str, tmp_path: Path
+) -> None:
+    with OtherSystem(core) as other:
+        done = locust(other.url, "--results", str(tmp_path / "results"), timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: --host: {other.url} is not the mock core (its /openapi.json says otherwise) "
+        "and --allow-host does not name 127.0.0.1: no write sent"
+    ]
+    assert other.writes() == 0
+    assert other.sent == {("GET", "/openapi.json"): 1}
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_an_unreadable_credential_file_exits_2_before_any_request(
+    core: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SURGE_CREDENTIALS", str(tmp_path / "missing.toml"))
+    with OtherSystem(core) as other:
+        done = locust(other.url, "--allow-host", "127.0.0.1", timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: SURGE_CREDENTIALS={tmp_path / 'missing.toml'}: cannot read it: [Errno 2] No "
+        f"such file or directory: '{tmp_path / 'missing.toml'}'"
+    ]
+    assert other.sent == {}
+
+
+@pytest.fixture(scope="module")
+def allowed_run(core: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[OtherSystem, Path]:
+    """A short day against the other system, allowed, with an admin token and a fault: what
+    would reach the mock core's admin API does not."""
+    folder = tmp_path_factory.mktemp("allowed")
+    profile = one_branch(folder)
+    text = profile.read_text(encoding="utf-8")
+    profile.write_text(
+        text + '\n[[faults]]\nat = "10:00"\nduration = "15m"\nkind = "latency"\n'
+        'target = "lane:teller-core"\n'
+        'latency = { distribution = "lognormal", median = 0.8, p95 = 3.0 }\n',
+        encoding="utf-8",
+    )
+    with OtherSystem(core) as other:
+        done = locust(
+            other.url,
+            *("--profile", str(profile), "--time-scale", str(4 * TIME_SCALE)),
+            *("--results", str(folder / "results"), "--customers", "10"),
+            *("--allow-host", "127.0.0.1", "--admin-token", "admin-local-token"),
+            report=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    other.stderr = done.stderr  # type: ignore[attr-defined]
+    return other, run_folder(folder / "results").path
+
+
+def test_allow_host_lets_the_writes_through(allowed_run: tuple[OtherSystem, Path]) -> None:
+    other, _ = allowed_run
+    assert other.writes() > 0
+
+
+def test_the_mock_cores_parts_are_skipped_with_a_line_each(
+    allowed_run: tuple[OtherSystem, Path],
+) -> None:
+    other, folder = allowed_run
+    warnings = [line for line in other.stderr.splitlines() if "skipped" in line]  # type: ignore[attr-defined]
+    assert warnings == [
+        f"warning: the profile's 1 faults skipped: {other.url} is not the mock core",
+        f"warning: /admin/reconcile, /admin/alerts and /admin/ledger/keys skipped: {other.url} "
+        "is not the mock core",
+        f"warning: the scrape of the target's /metrics skipped: {other.url} is not the mock core",
+    ]
+    assert not [path for _, path in other.sent if path.startswith(("/admin", "/metrics"))]
+    read = run_folder(folder.parent)
+    assert read.info.mock_core is False
+    assert read.info.skipped == [line.removeprefix("warning: ") for line in warnings]
+    assert read.info.credentials == {"token": "none", "tls": "none"}
+
+
+def test_the_report_says_which_checks_could_not_run(allowed_run: tuple[OtherSystem, Path]) -> None:
+    """The profile's customers are zh_CN, so the report is in Chinese (reports/i18n.py)."""
+    other, folder = allowed_run
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    table = html.split('<table id="table-could-not-run">')[1].split("</table>")[0]
+    rows = table.split("<tr><td")[1:]
+    checks = ["账本对账", "写入与账本的核对", "反洗钱召回率"]  # reconcile, writes, AML recall
+    assert [check in row for row, check in zip(rows, checks, strict=True)] == [True] * 3
+    assert all(f"{other.url} 不是模拟核心系统" in row for row in rows)
+    assert html.count(f"无法运行：{other.url} 不是模拟核心系统") == 3  # each part's own line
