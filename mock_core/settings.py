@@ -140,7 +140,7 @@ def _default_lanes() -> dict[str, LaneSettings]:
     """A mid-size bank's branch systems for a region of a few branches; see docs/capacity.md."""
     return {
         "teller-core": _lane(48, 480, 5.0, 40, 150),
-        "kiosk-gateway": _lane(24, 240, 5.0, 60, 250),
+        "kiosk-gateway": _lane(48, 480, 5.0, 60, 250),
         "booking": _lane(16, 160, 5.0, 50, 200),
         "queue": _lane(16, 160, 3.0, 15, 50),
         "fx": _lane(8, 80, 5.0, 80, 300),

@@ -113,6 +113,7 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
         rows=_rows,
         objective_value=lambda metric, value: _metric(words, metric, value),
         result=lambda judgement: _result(words, judgement),
+        breached=lambda judgement: _breached(words, judgement),
         lane_rows=_lane_rows(analysis),
         regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
         ordinary_alerts=", ".join(
@@ -142,7 +143,7 @@ def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> s
         limit = _metric(words, metric, j.objective.limit)
         result = _result(words, j)
         lines.append(
-            f"| {j.objective.name} | {limit} | {value} | {j.breached} / {j.windows} | {result} |"
+            f"| {j.objective.name} | {limit} | {value} | {_breached(words, j)} | {result} |"
         )
     if judged is not None and judged.failures:
         failed = words("The gate failed:")
@@ -157,6 +158,16 @@ def _result(words: Words, judgement: Judgement) -> str:
     if judgement.value is None:
         return words("skipped")
     return words("held") if judgement.held else words("broke")
+
+
+def _breached(words: Words, judgement: Judgement) -> str:
+    """Windows breached of those judged, and those breached during incidents, which the
+    recovery bound judges instead (reports.slo)."""
+    counted = f"{judgement.breached} / {judgement.windows}"
+    if not judgement.excused:
+        return counted
+    more = words("{n} more during incidents", n=judgement.excused)
+    return f"{counted} ({more})"
 
 
 def _metric(words: Words, metric: str, value: float | None) -> str:

@@ -10,6 +10,12 @@ from the fault's end (a crash's: the core answering again) to the start of the f
 starting then or later, in which every objective held (an objective is held in a window too
 thin to judge it), which the profile's `[slo] recovery_s` may bound.
 
+When it does, that bound is the objective of each incident's stretch: a window that overlaps a
+fault or the `recovery_s` after its end is not counted as a breach (`Judgement.excused` counts
+those), since the drill expects the objectives to break while the fault lasts and asks only that
+they hold again in time. Without the bound every window counts. The whole-run value counts every
+request either way.
+
 Definitions (profiles/README.md): `p95_ms`, `p99_ms` are response-time percentiles of every
 request attempt of the channel (or of the operation, on whatever channel); `error_rate` is the
 share of attempts the system got wrong (retried or failed, `frames.ERRORS`); a channel's
@@ -73,11 +79,13 @@ class Judgement:
     windows: int
     """Windows judged."""
     breached: int
-    """Windows that breached it."""
+    """Windows that breached it, outside the incidents' stretches."""
     first_breach: float | None
     """Start (run seconds) of the first window that breached it."""
     worst: float | None
     worst_at: float | None
+    excused: int = 0
+    """Windows that breached it within an incident's stretch, judged by the recovery bound."""
 
     @property
     def held(self) -> bool:
@@ -151,6 +159,8 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
     requests = frames.requests[columns].sort_values("t", kind="stable")  # for `_windows`
     starts = np.arange(0.0, max(frames.duration_s - length, 0.0) + step / 2, step)
     series = pd.DataFrame(index=pd.Index(starts, name="t"))
+    spans = faults(profile) if fault_spans is None else fault_spans
+    incident = _incidents(starts, length, spans, profile.slo.recovery_s)
     judgements = []
     for objective in objectives(profile):
         column = "channel" if objective.scope == "channel" else "journey"
@@ -158,7 +168,8 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
         value = _value(mine, objective.metric)
         per_window = _windows(mine, objective.metric, starts, length, step)
         series[objective.name] = per_window
-        breached = per_window[per_window > objective.limit]
+        over_limit = per_window > objective.limit
+        breached = per_window[over_limit & ~incident]
         judged = per_window.dropna()
         judgements.append(
             Judgement(
@@ -171,14 +182,27 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
                 first_breach=float(breached.index[0]) if len(breached) else None,
                 worst=float(judged.max()) if len(judged) else None,
                 worst_at=float(judged.idxmax()) if len(judged) else None,
+                excused=int((over_limit & incident).sum()),
             )
         )
     limits = {j.objective.name: j.objective.limit for j in judgements}
     over = pd.DataFrame({name: series[name] > limit for name, limit in limits.items()})
     series["held"] = ~over.any(axis=1) if limits else True
-    spans = faults(profile) if fault_spans is None else fault_spans
     recoveries = [_recovery(fault, series["held"], profile.slo.recovery_s) for fault in spans]
     return Slos(length, step, judgements, recoveries, series.reset_index())
+
+
+def _incidents(
+    starts: np.ndarray, length: float, spans: Sequence[Span], bound_s: float | None
+) -> np.ndarray:
+    """Per window start, whether the window overlaps a fault or the recovery bound after it;
+    all False when the profile bounds no recovery."""
+    inside = np.zeros(len(starts), dtype=bool)
+    if bound_s is None:
+        return inside
+    for span in spans:
+        inside |= (starts < span.end + bound_s) & (starts + length > span.start)
+    return inside
 
 
 def _value(requests: pd.DataFrame, metric: str) -> float | None:

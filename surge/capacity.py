@@ -126,8 +126,8 @@ def search_of(
     seed: int | None,
     max_users: int | None,
     locust_args: list[str],
-    allow_hosts: Sequence[str] = (),
     binding_spec: str = binding.DEFAULT,
+    allow_hosts: Sequence[str] = (),
 ) -> Search:
     """Check the arguments; raises `BadInput` (one line)."""
     if not 0 < low <= high:
@@ -152,8 +152,8 @@ def search_of(
         admin_token=admin_token,
         locust_args=locust_args,
         core_config=core_config,
-        allow_hosts=allow_hosts,
         binding_spec=binding_spec,
+        allow_hosts=allow_hosts,
     )
     if host is not None:
         _reachable(host)

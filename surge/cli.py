@@ -161,8 +161,8 @@ def _rehearse(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         locust_args=args.locust_args,
         core_config=args.core_config,
-        allow_hosts=args.allow_host,
         binding_spec=args.binding,
+        allow_hosts=args.allow_host,
     )
     from reports import report
 
@@ -276,8 +276,8 @@ def _capacity(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_users=args.max_users,
         locust_args=args.locust_args,
-        allow_hosts=args.allow_host,
         binding_spec=args.binding,
+        allow_hosts=args.allow_host,
     )
     from reports import capacity_search, steps
 

@@ -124,10 +124,10 @@ class Rehearsal:
     """…as read."""
     command: str = "rehearse"
     """The `surge` command running it, which its messages name."""
-    allow_hosts: tuple[str, ...] = ()
-    """`--allow-host`: the hosts besides the mock core the journeys may write to."""
     binding: str = binding.DEFAULT
     """`--binding`: the journeys' binding to the target's API, passed to Locust."""
+    allow_hosts: tuple[str, ...] = ()
+    """`--allow-host`: the hosts besides the mock core the journeys may write to."""
 
     @property
     def bound_s(self) -> float:
@@ -147,8 +147,8 @@ def rehearsal(
     admin_token: str | None,
     locust_args: list[str],
     core_config: Path | None = None,
-    allow_hosts: Sequence[str] = (),
     binding_spec: str = binding.DEFAULT,
+    allow_hosts: Sequence[str] = (),
 ) -> Rehearsal:
     """Check the arguments; raises `BadInput` (one line)."""
     if core_config is not None and host is not None:
@@ -186,8 +186,8 @@ def rehearsal(
         locust_args=tuple(locust_args),
         core_config=core_config,
         core_settings=core_settings,
-        allow_hosts=tuple(allow_hosts),
         binding=binding_spec,
+        allow_hosts=tuple(allow_hosts),
     )
 
 

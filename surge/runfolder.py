@@ -153,15 +153,15 @@ class RunInfo(_Model):
     """Why the run could not start (the target unreachable, onboarding refused)."""
     stopped: Stopped | None = None
     """Why the harness ended the run before its day; None when it did not."""
+    binding: str = DEFAULT_BINDING
+    """The binding the journeys drove the target through (`--binding`); folders written before
+    bindings were the mock core's."""
     mock_core: bool | None = None
     """The target answered as the mock core (`surge.target`); None: not known (no answer)."""
     skipped: list[str] = Field(default_factory=list)
     """The mock core's parts skipped against another target, a line each."""
     credentials: dict[str, str] = Field(default_factory=dict)
     """Which kinds of the bank's credentials the run used (`token`, `tls`), never a value."""
-    binding: str = DEFAULT_BINDING
-    """The binding the journeys drove the target through (`--binding`); folders written before
-    bindings were the mock core's."""
 
 
 class Crash(_Model):
@@ -305,11 +305,15 @@ def create(root: Path, started: float, profile: str) -> Path:
 
 
 def check_writable(folder: Path) -> None:
-    """Raise `BadInput` (the line `create` gives) unless a folder can be made in `folder`
-    (which is made if missing): checked before a run starts, not once its load is on."""
+    """Raise `BadInput` (the line `create` gives) unless a folder can be made in `folder`:
+    checked before a run starts, not once its load is on. Nothing is left behind, so a run
+    refused later at its start leaves no results folder: a missing `folder` is judged by its
+    nearest existing parent."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=".writable-", dir=folder))
+        os.rmdir(tempfile.mkdtemp(prefix=".writable-", dir=existing))
     except OSError as error:
         raise _unwritable(folder, error) from None
 

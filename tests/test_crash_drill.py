@@ -226,6 +226,31 @@ def test_a_recovery_beyond_the_profile_s_bound_fails_the_gate(tmp_path: Path) ->
     assert case.passed is True
 
 
+def test_windows_breached_within_an_incidents_recovery_bound_are_judged_by_the_bound(
+    tmp_path: Path,
+) -> None:
+    """Without the bound every window counts, so any recovery after 0 s failed the gate. The
+    day's p95 holds (1 s slow of 20); the windows from 8.5 s to 10.5 s breach it."""
+    fault = {"at": 9.0, "duration": 2.0, "kind": "error", "target": "*", "status": 503}
+    rows = slow_between(10, 11)
+
+    def judged(slos: dict[str, Any]) -> gate.Gate:
+        profile = Profile.from_dict(DAY.to_dict() | {"slo": slos, "faults": [fault]})
+        return gate.gate(
+            analysis.analyse(
+                runfolder.load(make(tmp_path / str(len(slos)), records=rows, profile=profile))
+            )
+        )
+
+    unbounded = judged({"counter": {"p95_ms": 800}})
+    [p95] = [c for c in unbounded.cases if c.name == "counter.p95_ms"]
+    assert p95.passed is False
+    bounded = judged({"counter": {"p95_ms": 800}, "recovery_s": 2.0})
+    [p95] = [c for c in bounded.cases if c.name == "counter.p95_ms"]
+    assert p95.passed is True
+    assert bounded.failures == []
+
+
 def test_incidents_hold_sentences_and_crashes_and_nothing_else(tmp_path: Path) -> None:
     folder = make(tmp_path / "run")
     runfolder.add_incident(folder, "the rehearsal was interrupted (SIGINT)")

@@ -1,8 +1,9 @@
 """A bounded fuzz run of the OpenAPI document: no 5xx, and every answer matches its documentation.
 
 Schemathesis generates requests for every operation from `/openapi.json` and sends them, in
-process, with the token of a channel that may call the operation, so requests get past the scope
-check into the handlers: valid ones (positive mode: each must be answered as documented, a
+process, with the credential of a channel that may call the operation (the teller's where it may,
+else a seeded customer's session, or the channel token for the login itself), so requests get
+past the scope check into the handlers: valid ones (positive mode: each must be answered as documented, a
 business refusal included) and invalid ones (negative mode: a wrong type, a missing field, a
 value out of its bounds; each must be a documented 4xx problem, never a 5xx). Each mode has its
 own test and examples, so neither crowds the other out of a small budget; the examples are
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from fastapi import FastAPI
@@ -27,12 +29,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
+from starlette.testclient import TestClient
 
 from mock_core.app import create_app
 from mock_core.settings import load_settings
-from tests.support import auth
+from tests.support import SEED, Api, Who, auth
 
-ONLINE_ONLY = {("POST", "/v1/appointments"), ("POST", "/v1/appointments/{appointment_id}/cancel")}
 # Invalid requests are still generated and must get a documented 4xx problem. Not
 # negative_data_rejection: it counts a repeated or unknown query parameter as invalid, which HTTP
 # frameworks accept by design (the last value wins, unknown names are ignored).
@@ -48,7 +50,8 @@ def _app() -> FastAPI:
     """Built at import, as schemathesis needs its schema to generate the tests; the store lives in
     a temporary directory removed when the interpreter exits."""
     return create_app(
-        load_settings(seed=7, customers=8, unlimited=True), Path(_STORE.name) / "ledger.sqlite"
+        load_settings(seed=SEED, customers=8, unlimited=True),
+        Path(_STORE.name) / "ledger.sqlite",
     )
 
 
@@ -78,11 +81,20 @@ positive = _schema(GenerationMode.POSITIVE)
 negative = _schema(GenerationMode.NEGATIVE)
 
 
-def channel_for(method: str, path: str) -> str:
-    """The channel whose token passes the operation's scope check."""
-    if path.startswith("/admin/"):
-        return "admin"
-    return "online" if (method, path) in ONLINE_ONLY else "teller"
+with TestClient(APP) as _client:
+    SESSIONS = {channel: Api(_client).login(channel) for channel in ("kiosk", "online")}
+    """Customer C00000001's, open for the module (kiosk sessions last 5 minutes)."""
+
+
+def credential_for(operation: dict[str, Any]) -> Who:
+    """What passes the operation's scope check, from the channels its document declares."""
+    channels = operation.get("x-channels", ["teller"])  # none: /healthz and /metrics are open
+    sessions = operation.get("x-session-channels", [])
+    if "teller" in channels or "admin" in channels:
+        return "teller" if "teller" in channels else "admin"
+    if sessions:
+        return SESSIONS[sessions[0]]
+    return channels[0]
 
 
 def _restore_drill_controls() -> None:
@@ -95,7 +107,7 @@ def _restore_drill_controls() -> None:
 
 
 def _call(case: schemathesis.Case) -> None:
-    headers = auth(channel_for(case.method, case.operation.path))
+    headers = auth(credential_for(case.operation.definition.raw))
     try:
         case.call_and_validate(headers=headers, checks=CHECKS)
     finally:

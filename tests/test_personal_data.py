@@ -5,12 +5,14 @@ own through `--core-config`, as an operator would). The pool's people are those 
 onboarded: `surge.customers.generate` with the run's seed, locale and branches, as
 `surge.harness.lifecycle` calls it. Then every file of the run folder, whatever it is (JSON,
 logs, the report, Parquet read back as its values), is searched for each person's full resident
-ID, phone and card number, and for each token (issue 12).
+ID, phone and card number, for the PIN and password its logins used, and for each token
+(issue 12).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +96,24 @@ def test_no_file_holds_a_full_id_phone_or_card_number_of_the_pool(
         for person in pool
         for value in (person.id_number, person.phone.lstrip("+"), person.card_number)
         if value in text
+    ]
+    assert found == []
+
+
+def test_no_file_holds_a_pin_or_password_the_pool_logged_in_with(
+    folder: Path, pool: list[Person]
+) -> None:
+    logins = [r for r in runfolder.load(folder).requests().to_pylist() if r["step"] == "login"]
+    assert logins
+    assert all(r["outcome"] == "ok" for r in logins)
+    secrets_of = {s for person in pool for s in (person.pin, person.password)}
+    assert len(secrets_of) == 2 * CUSTOMERS
+    # A PIN is six digits, which a timestamp can hold: a secret counts standing alone only.
+    found = [
+        (path.name, secret)
+        for path, text in texts(folder)
+        for secret in secrets_of
+        if re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", text)
     ]
     assert found == []
 

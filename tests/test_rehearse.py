@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tomllib
@@ -20,7 +19,6 @@ import httpx
 import pytest
 
 from surge import runfolder, verdict
-from surge.customers import generate
 from surge.profile import load_profile
 
 TIME_SCALE, RATE_SCALE = "4320", "100"  # weekday's 8 hours in under 7 s, about 60 visits
@@ -124,43 +122,6 @@ def test_the_admin_token_reaches_locust_without_entering_the_recorded_command_li
     read = runfolder.load(short.folder)
     assert not any("token" in arg for arg in read.info.command_line)
     assert read.alerts is not None
-
-
-def test_no_card_number_pin_or_password_reaches_any_file_of_the_run_folder(
-    short: Rehearsal,
-) -> None:
-    """The rehearsal's customers, generated again as the harness did from what run.json
-    recorded: their logins opened sessions, and none of their credentials is in a file (the
-    records are read column by column too, since Parquet compresses them)."""
-    read = runfolder.load(short.folder)
-    assert isinstance(read.info.customers, int)
-    crowd = generate(
-        read.info.customers,
-        seed=read.info.seed,
-        locale=read.profile.customers.locale,
-        branches=[f"B{n:03d}" for n in range(1, read.profile.branches + 1)],
-        high_value_share=read.profile.customers.high_value_share,
-    )
-    rows = read.requests().to_pylist()
-    logins = [r for r in rows if r["step"] == "login"]
-    assert logins
-    assert all(r["outcome"] == "ok" for r in logins)
-    secrets = {s for p in crowd for s in (p.card_number, p.pin, p.password)}
-    assert len(secrets) == 3 * len(crowd)
-    texts = {
-        str(path.relative_to(short.folder)): path.read_bytes().decode("utf-8", errors="replace")
-        for path in short.folder.rglob("*")
-        if path.is_file()
-    }
-    texts["requests"] = "\n".join(" ".join(map(str, row.values())) for row in rows)
-    # A PIN is six digits, which a timestamp can hold: a secret counts standing alone only.
-    found = [
-        (name, secret)
-        for name, text in texts.items()
-        for secret in secrets
-        if re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", text)
-    ]
-    assert found == []
 
 
 def test_the_embedded_core_and_locust_are_gone_when_the_rehearsal_ends(short: Rehearsal) -> None:

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from surge import runfolder
+from surge.exits import GATE_FAILED
 from tests.runs import lateness, make
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +33,17 @@ def surge(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A short weekday rehearsal against the embedded core (so the target's metrics, ledger and
-    alerts are in the folder): its run folder."""
+    """A short emergency drill against the embedded core (so its faults, the target's metrics,
+    ledger and alerts are in the folder): its run folder."""
     out = tmp_path_factory.mktemp("report") / "results"
     done = surge(
         "rehearse",
         *("--profile", "emergency_drill", "--time-scale", "2880", "--rate-scale", "150"),
         *("--out", str(out), "--", "--customers", "20"),
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # Valid evidence (exit 3 is not) whatever the gate says: on a day of 10 s the crash drill's restart (1-2 s)
+    # is an outage of an hour or more, which the drill's error rates do not allow.
+    assert done.returncode in (0, GATE_FAILED), done.stdout[-3000:] + done.stderr[-3000:]
     [folder] = out.iterdir()
     return folder
 

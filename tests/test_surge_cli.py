@@ -64,7 +64,7 @@ def test_show_json_is_only_the_resolved_profile_and_takes_a_path() -> None:
     result = surge("profiles", "show", str(profiles_dir() / "emergency_drill.toml"), "--json")
     assert result.returncode == 0, result.stderr
     resolved = json.loads(result.stdout)
-    assert [fault["at"] for fault in resolved["faults"]] == [3600, 8100, 10800]
+    assert [fault["at"] for fault in resolved["faults"]] == [3600, 8100, 10800, 19800]
 
 
 def test_check_prints_ok_for_a_valid_profile() -> None:

@@ -17,11 +17,11 @@ A worker's share has its own start and stop (`messages.start_share`, `messages.f
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -255,7 +255,7 @@ def _close(run: RunState, environment: Environment) -> None:
     _write_run(run, environment)
     if run.admin:
         _fetch_admin(run, folder)
-    elif run.target is not None and not run.target.mock_core:
+    elif run.target is not None and run.target.answered and not run.target.mock_core:
         _binding_reconcile(run, folder)
     written = runfolder.load(folder)
     run.verdict = verdict.judge(written)
@@ -306,10 +306,10 @@ def _write_run(run: RunState, environment: Environment) -> None:
         limits=chosen.limits,
         error=run.error,
         stopped=run.stopped,
+        binding=spec_of(chosen.binding),
         mock_core=run.target.mock_core if run.target and run.target.answered else None,
         skipped=run.skipped,
         credentials=chosen.credentials.describe(),
-        binding=spec_of(chosen.binding),
     )
     runfolder.write_run(run.folder, info, chosen.profile)
 
@@ -369,22 +369,19 @@ def _fetch_admin(run: RunState, folder: Path) -> None:
 
 
 def _binding_reconcile(run: RunState, folder: Path) -> None:
-    """Against another target, the binding's own check of that system's ledger, if it has one
-    (`Binding.reconcile`), written where the mock core's reconcile goes: the verdict and the
-    report read it the same way, and say it could not run when the binding has none."""
+    """Against a target that is not the mock core, the binding's own check of its ledger, when
+    it has one, written as the mock core's reconcile is (the report then shows it instead of
+    "could not run")."""
     if run.binding is None:
         return
     try:
         with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
             checks = run.binding.reconcile(client)
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
-        warn(f"could not run the binding's ledger check: {type(error).__name__}: {error}")
+    except (httpx.HTTPError, ValueError, KeyError) as error:
+        warn(f"the binding's ledger check could not run: {error}")
         return
     if checks is not None:
-        answer = {
-            "ok": all(c.ok for c in checks),
-            "checks": [dataclasses.asdict(c) for c in checks],
-        }
+        answer = {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
         runfolder.write_answer(folder, runfolder.RECONCILE, answer)
 
 

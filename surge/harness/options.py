@@ -190,9 +190,9 @@ def settings(
         report=not options.no_report,
         embedded_core=options.embedded_core,
         error_budget=options.stop_after_errors,
+        binding=bound,
         allow_hosts=tuple(options.allow_host or ()),
         credentials=credentials.from_environment(),
-        binding=bound,
     )
 
 
