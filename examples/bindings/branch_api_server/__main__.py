@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if not args.core.startswith(("http://", "https://")):
+        print(f"error: --core: {args.core!r} is not an http(s) URL", file=sys.stderr)
+        return 2
     if args.token_ttl <= 0:
         print("error: --token-ttl: a positive number of seconds", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ acknowledged and `GET /api/v2/ledger/integrity` reports the core's own reconcile
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from examples.bindings.branch_api_server.errors import ApiError, from_core
 TITLE = "Branch API v2 (example gateway)"
 CORE_TIMEOUT_S = 30.0
 _EXISTS = re.compile(r"\bcustomer (\w+)\s*$")
+_log = logging.getLogger("branch_api")
 
 Minor = Annotated[StrictInt, Field(gt=0, le=10**14)]
 Service = Literal["CASH", "TRANSFER", "LOAN", "WEALTH", "FX", "ENQUIRY", "COMPLAINT", "ACCOUNT"]
@@ -541,6 +543,11 @@ def _errors(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return ApiError(exc.status_code, code, str(exc.detail), headers=exc.headers).response()
 
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        _log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return ApiError(500, "internal", "the gateway failed; see its log").response()
+
     app.add_exception_handler(ApiError, on_api)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)
