@@ -20,10 +20,12 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal, NamedTuple, Protocol
 
 import orjson
@@ -320,10 +322,29 @@ def _seconds(value: str | None) -> float | None:
 
 
 def _title(response: Response) -> str:
-    """The problem document's title, or the start of the body when it is not one."""
+    """How the record words an error answer: a problem document's `title`, else an error code
+    the body names as a bare word (`code`, `error`, `error.code`: other APIs' shapes, see
+    docs/bindings.md), else the status's own phrase. Never the body's free text, which may name
+    an account or a customer."""
     try:
         body = orjson.loads(response.content or b"")
     except orjson.JSONDecodeError:
-        return response.text[:80].strip()
-    title = body.get("title") if isinstance(body, dict) else None
-    return str(title) if title else response.text[:80].strip()
+        body = None
+    if isinstance(body, dict):
+        title = body.get("title")
+        if isinstance(title, str) and title:
+            return title[:_TITLE_MAX]
+        error = body.get("error")
+        nested = error.get("code") if isinstance(error, dict) else None
+        for code in (body.get("code"), error, nested):
+            if isinstance(code, str) and _CODE.fullmatch(code):
+                return code
+    try:
+        return HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return "unknown status"
+
+
+_TITLE_MAX = 80
+_CODE = re.compile(r"[A-Za-z][A-Za-z_.-]{0,63}")
+"""An error code as APIs name them: a word, with no digits that could be an account's."""

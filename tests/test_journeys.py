@@ -685,6 +685,28 @@ def test_a_409_in_flight_is_retried_and_a_409_answer_is_not() -> None:
     assert send(unexpected)[0].outcome == "failed"
 
 
+@pytest.mark.parametrize(
+    ("body", "worded"),
+    [
+        (b'{"title": "Sold out"}', "409 Sold out"),
+        (
+            b'{"error": {"code": "insufficient_funds", "message": "account 6222"}}',
+            "409 insufficient_funds",
+        ),
+        (b'{"code": "LIMIT_REACHED", "detail": "customer C00000007"}', "409 LIMIT_REACHED"),
+        (b'{"error": "account 6222020000000000018 is closed"}', "409 Conflict"),
+        (b"account 6222020000000000018 is closed", "409 Conflict"),
+    ],
+)
+def test_an_error_answer_is_recorded_by_its_title_or_code_never_its_free_text(
+    body: bytes, worded: str
+) -> None:
+    """Another API's error shape (docs/bindings.md) must not put an account number in the
+    records, which the report groups errors by."""
+    reply, records, _ = send(Scripted((409, {}, body)), refusals=(409,))
+    assert (reply.outcome, records[0].error) == ("refused", worded)
+
+
 def test_an_unreadable_acknowledgement_is_asked_for_again() -> None:
     client = Scripted((201, {}, b'{"id": "T0'), (201, {}, b'{"id": "T1"}'))
     reply, records, _ = send(client)
