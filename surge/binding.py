@@ -16,7 +16,7 @@ step gave up after its retries), with the value the next step needs.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
 
@@ -329,8 +329,12 @@ class Binding(Protocol):
         target); raises RuntimeError (one line) when the target does not answer them."""
         ...
 
-    def onboard(self, wire: OnboardingWire, person: Person, key_prefix: str) -> Customer:
-        """`person` as a customer of the system, with money to spend; raises `PoolError`."""
+    def onboard(
+        self, wire: OnboardingWire, person: Person, key: str, opening: Mapping[str, int]
+    ) -> Customer:
+        """`person` as a customer of the system with an account per currency of `opening`,
+        paid in (minor units); `key` is the person's own, the same in every run of a seed, so
+        a repeat finds the customer instead of making another. Raises `PoolError`."""
         ...
 
     def reconcile(self, client: Any) -> list[Check] | None:
