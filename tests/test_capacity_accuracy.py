@@ -51,9 +51,11 @@ def test_the_search_brackets_a_lanes_capacity_within_10_percent_of_erlang_c(
     assert found["ending"] == "bracketed", done.stdout[-3000:]
     offered = 2 * sum(found["sustained"]["visits_per_s"].values())  # the login and the balance
     assert abs(offered / predicted - 1) <= 0.10 + 1e-6, done.stdout[-3000:]
-    [carried] = [s for s in found["steps"] if s["multiple"] == found["sustained"]["multiple"]]
-    started = sum(carried["judged"]["started_per_s"].values())
-    assert started >= 0.95 * sum(carried["judged"]["offered_per_s"].values())
+    # Every run of the answer's step (an unclear step is repeated): the generator kept up.
+    carried = [s for s in found["steps"] if s["multiple"] == found["sustained"]["multiple"]]
+    for run in carried:
+        started = sum(run["judged"]["started_per_s"].values())
+        assert started >= 0.95 * sum(run["judged"]["offered_per_s"].values())
     assert found["lane"] == "kiosk-gateway"
     assert found["broke_first"] == "kiosk.p95_ms"
     for language, title in (("en", "Capacity search"), ("zh_CN", "容量搜索")):
