@@ -3,6 +3,8 @@ server process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -143,3 +145,19 @@ def serve_api(db: Path, *args: str) -> Iterator[Api]:
     """`serve`, with an `Api` on a client of the running server."""
     with serve(db, *args) as (base, _), httpx.Client(base_url=base, timeout=10) as client:
         yield Api(client)
+
+
+def surge_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`surge ARGS` run in this process, for commands that start no process of their own (bad
+    input, `gate`, `report`, `profiles`): what the command prints and returns, without a Python
+    start-up (a second of CPU each, on a suite that is CPU-bound). A traceback would still fail
+    the test: it escapes as an exception here."""
+    from surge import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess(["surge", *args], code, out.getvalue(), err.getvalue())

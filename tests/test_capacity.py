@@ -20,7 +20,7 @@ import tomli_w
 from reports import capacity_search
 from surge import capacity, runfolder
 from tests.runs import make
-from tests.support import free_port
+from tests.support import free_port, surge_in_process
 from tests.test_gate import surge
 
 KIOSK_LANE = Path(__file__).resolve().parent.parent / "examples" / "capacity" / "kiosk_lane.toml"
@@ -68,7 +68,7 @@ def lane(tmp: Path, *, p95_ms: float, slots: int, mean_s: float, queue: int = 80
 def test_bad_input_exits_2_with_one_line_and_starts_nothing(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
-    done = surge("capacity", *args, "--out", str(tmp_path / "out"))
+    done = surge_in_process("capacity", *args, "--out", str(tmp_path / "out"))
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("surge: ")
     assert message in done.stderr

@@ -11,12 +11,18 @@ from pathlib import Path
 from surge import runfolder
 from surge.profile import Profile
 from tests.runs import DAY, lateness, make
+from tests.support import surge_in_process
 from tests.test_report_analysis import request
+
+IN_PROCESS = frozenset({"gate", "report", "profiles"})
+"""Commands that start no process: run in this one (`support.surge_in_process`)."""
 
 
 def surge(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    if env is None and args[0] in IN_PROCESS:
+        return surge_in_process(*args)
     return subprocess.run(
         [sys.executable, "-m", "surge", *args],
         capture_output=True,

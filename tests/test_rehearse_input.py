@@ -13,6 +13,7 @@ import tomli_w
 from mock_core.settings import load_settings
 from surge import embedded, rehearse
 from surge.profile import Profile, list_profiles, load_profile
+from tests.support import surge_in_process
 from tests.test_rehearse import surge
 
 
@@ -166,7 +167,7 @@ def test_bad_input_exits_2_with_one_line_and_starts_nothing(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
     out = tmp_path / "results"
-    done = surge("rehearse", *args, "--out", str(out))
+    done = surge_in_process("rehearse", *args, "--out", str(out))
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith(message), done.stderr

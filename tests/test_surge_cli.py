@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from surge.profile import list_profiles, profiles_dir
-
-
-def surge(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "surge", *args], capture_output=True, text=True, timeout=60
-    )
+from tests.support import surge_in_process
 
 
 def assert_one_line_refusal(result: subprocess.CompletedProcess[str], message: str) -> None:
@@ -29,7 +23,7 @@ def assert_one_line_refusal(result: subprocess.CompletedProcess[str], message: s
 
 @pytest.mark.parametrize("args", [["profiles", "list"], ["profiles"]])
 def test_list_shows_every_profile_with_its_day_and_description(args: list[str]) -> None:
-    result = surge(*args)
+    result = surge_in_process(*args)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == list_profiles()
@@ -39,7 +33,7 @@ def test_list_shows_every_profile_with_its_day_and_description(args: list[str]) 
 
 
 def test_show_prints_the_rate_table_and_the_resolved_profile() -> None:
-    result = surge("profiles", "show", "payday", "--time-scale", "60")
+    result = surge_in_process("profiles", "show", "payday", "--time-scale", "60")
     assert result.returncode == 0, result.stderr
     table, _, document = result.stdout.partition("\n{")
     assert "lunch_peak    11:30  2m" in table  # the wall clock kept, the length divided by 60
@@ -50,7 +44,9 @@ def test_show_prints_the_rate_table_and_the_resolved_profile() -> None:
 
 
 def test_show_with_a_rate_scale_prints_the_raised_rates_and_records_the_factor() -> None:
-    result = surge("profiles", "show", "payday", "--time-scale", "60", "--rate-scale", "1.5")
+    result = surge_in_process(
+        "profiles", "show", "payday", "--time-scale", "60", "--rate-scale", "1.5"
+    )
     assert result.returncode == 0, result.stderr
     table, _, document = result.stdout.partition("\n{")
     assert "(8m at time scale 60, rate scale 1.5)" in table
@@ -61,14 +57,16 @@ def test_show_with_a_rate_scale_prints_the_raised_rates_and_records_the_factor()
 
 
 def test_show_json_is_only_the_resolved_profile_and_takes_a_path() -> None:
-    result = surge("profiles", "show", str(profiles_dir() / "emergency_drill.toml"), "--json")
+    result = surge_in_process(
+        "profiles", "show", str(profiles_dir() / "emergency_drill.toml"), "--json"
+    )
     assert result.returncode == 0, result.stderr
     resolved = json.loads(result.stdout)
     assert [fault["at"] for fault in resolved["faults"]] == [3600, 8100, 10800, 19800]
 
 
 def test_check_prints_ok_for_a_valid_profile() -> None:
-    result = surge("profiles", "check", str(profiles_dir() / "weekday.toml"))
+    result = surge_in_process("profiles", "check", str(profiles_dir() / "weekday.toml"))
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
 
 
@@ -76,7 +74,7 @@ def test_check_names_the_file_field_and_reason_of_a_broken_profile(tmp_path: Pat
     path = tmp_path / "payday.toml"
     text = (profiles_dir() / "payday.toml").read_text(encoding="utf-8")
     path.write_text(text.replace("cash_deposit = 0.12", "cash_deposit = 0.07"), encoding="utf-8")
-    result = surge("profiles", "check", str(path))
+    result = surge_in_process("profiles", "check", str(path))
     assert_one_line_refusal(result, f"{path}: mix.counter: shares sum to 0.95, not 1")
 
 
@@ -101,4 +99,4 @@ def test_check_names_the_file_field_and_reason_of_a_broken_profile(tmp_path: Pat
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
-    assert_one_line_refusal(surge(*args), message)
+    assert_one_line_refusal(surge_in_process(*args), message)
