@@ -487,6 +487,9 @@ def run_harness(
             str(max_users),
             "--data-pool",
             str(pool),
+            # The stub is not the mock core: its writes are allowed by name (docs/bindings.md).
+            "--allow-host",
+            "127.0.0.1",
             "--results",
             str(results),
             "--only-summary",
