@@ -433,7 +433,7 @@ def _run_locust(
                     drill.poll(incidents)
                 if stop.reason is not None:
                     print(
-                        "surge {chosen.command}: interrupted: stopping Locust (not valid evidence)"
+                        f"surge {chosen.command}: interrupted: stopping Locust (not valid evidence)"
                     )
                     incidents.append(f"the rehearsal was interrupted ({stop.reason})")
                     break

@@ -37,7 +37,7 @@ def test_ctrl_c_stops_the_core_and_locust_and_exits_3(tmp_path: Path) -> None:
             child.wait(timeout=10)
     output = "".join(lines) + rest
     assert child.returncode == 3, output
-    assert "interrupted" in output
+    assert "surge rehearse: interrupted: stopping Locust (not valid evidence)" in output
     assert "Traceback" not in output
     core = next(line for line in lines if "embedded mock core at " in line)
     assert refused(core.split("embedded mock core at ")[1].strip())
