@@ -189,8 +189,6 @@ class Binding(Protocol):
 
     operations: ClassVar[frozenset[str]]
     """The operations of `OPERATIONS` it supports."""
-    is_mock_core: ClassVar[bool]
-    """True only for the mock core's binding; the target is recognised from its own answer."""
 
     def __init__(self, options: BindingOptions) -> None: ...
 

@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_the_default_binding_is_the_mock_cores_and_does_every_operation() -> None:
     assert load(binding.DEFAULT) is MockCore
     assert MockCore.operations == OPERATIONS
-    assert MockCore.is_mock_core
     assert set(STEPS) == OPERATIONS - {"onboard", "branches"}
 
 

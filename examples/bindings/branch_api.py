@@ -46,7 +46,6 @@ class BranchApi:
     """Branch API v2, reached with OAuth2 client credentials."""
 
     operations: ClassVar[frozenset[str]] = OPERATIONS
-    is_mock_core: ClassVar[bool] = False
 
     def __init__(self, options: BindingOptions) -> None:
         given = options.credentials or credentials.from_environment()

@@ -51,7 +51,6 @@ class MockCore:
     """The mock core's API (docs/mock-core.md)."""
 
     operations: ClassVar[frozenset[str]] = OPERATIONS
-    is_mock_core: ClassVar[bool] = True
 
     def __init__(self, options: BindingOptions) -> None:
         tokens = options.tokens
