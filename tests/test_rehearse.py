@@ -2,28 +2,39 @@
 
 The rehearsals here are real processes (the `surge` command, its `mock-core` and `locust`
 children) replaying `weekday` compressed to a few seconds; one rehearsal is shared by the
-tests here. Bad input is in tests/test_rehearse_input.py, stops in tests/test_rehearse_stops.py.
+tests here. Its embedded core is given channel tokens of its own through `--core-config`, as an
+operator would, so that the personal-data tests at the end can search the run folder for them:
+after a rehearsal it holds no full ID, phone or card number of the customer pool, no PIN or
+password the pool logged in with, and no token (issue 12). Bad input is in
+tests/test_rehearse_input.py, stops in tests/test_rehearse_stops.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 
 from surge import runfolder, verdict
+from surge.customers import Person, generate
 from surge.profile import load_profile
 
 TIME_SCALE, RATE_SCALE = "4320", "100"  # weekday's 8 hours in under 7 s, about 60 visits
 SHORT = ["--profile", "weekday", "--time-scale", TIME_SCALE, "--rate-scale", RATE_SCALE]
-FEW_CUSTOMERS = ["--", "--customers", "20"]  # onboarding 200 through the core's lanes takes 25 s
+CUSTOMERS = 20
+FEW_CUSTOMERS = ["--", "--customers", str(CUSTOMERS)]  # onboarding 200 takes 25 s
+TOKENS = {who: f"{who}-{secrets.token_hex(12)}" for who in ("teller", "kiosk", "online")}
 
 
 def surge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -66,7 +77,15 @@ def refused(url: str) -> bool:
 class Rehearsal:
     def __init__(self, tmp: Path) -> None:
         self.out = tmp / "results"
-        self.done = surge("rehearse", *SHORT, "--out", str(self.out), *FEW_CUSTOMERS)
+        config = tmp / "core.toml"
+        config.write_text(
+            "[tokens]\n" + "".join(f'{who} = "{token}"\n' for who, token in TOKENS.items()),
+            encoding="utf-8",
+        )
+        self.done = surge(
+            "rehearse", *SHORT, "--core-config", str(config), "--out", str(self.out),
+            *FEW_CUSTOMERS,
+        )  # fmt: skip
         lines = self.done.stdout.strip().splitlines()
         named = [line for line in lines if line.startswith("Run folder: ")]
         self.folder = Path(named[-1].removeprefix("Run folder: ")) if named else self.out
@@ -128,3 +147,90 @@ def test_the_embedded_core_and_locust_are_gone_when_the_rehearsal_ends(short: Re
     host = read_json(short.folder / "run.json")["host"]
     assert refused(host)
     assert processes_naming(str(short.out)) == []
+
+
+@pytest.fixture(scope="module")
+def pool(short: Rehearsal) -> list[Person]:
+    """The people the harness onboarded: `generate` with the run's seed, locale and branches,
+    as `surge.harness.lifecycle` calls it."""
+    read = runfolder.load(short.folder)
+    # The embedded core's branches, as mock_core/seed.py names them.
+    branches = [f"B{n:03d}" for n in range(1, read.profile.branches + 1)]
+    return generate(
+        CUSTOMERS,
+        seed=read.info.seed,
+        locale=read.profile.customers.locale,
+        branches=branches,
+        high_value_share=read.profile.customers.high_value_share,
+    )
+
+
+def texts(folder: Path) -> Iterator[tuple[Path, str]]:
+    """Every file under `folder` as text: Parquet as the JSON of its rows (its bytes are
+    encoded and compressed, so a number in it would not show as text), the rest as read."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix == ".parquet":
+            yield path, json.dumps(pq.read_table(path).to_pylist(), default=str)
+        else:
+            yield path, path.read_bytes().decode("utf-8", errors="replace")
+
+
+def test_the_rehearsal_onboarded_the_pool_and_recorded_its_visits(
+    short: Rehearsal, pool: list[Person]
+) -> None:
+    read = runfolder.load(short.folder)
+    assert read.request_count > 0
+    assert len({p.id_number for p in pool}) == CUSTOMERS
+    assert {"run.json", "report.html", "locust.log", "mock-core.toml"} <= {
+        p.name for p in short.folder.iterdir()
+    }
+
+
+def test_no_file_holds_a_full_id_phone_or_card_number_of_the_pool(
+    short: Rehearsal, pool: list[Person]
+) -> None:
+    secrets_of = {
+        what: getattr(person, what)
+        for person in pool
+        for what in ("id_number", "phone", "card_number")
+    }
+    assert secrets_of
+    found = [
+        (path.name, value)
+        for path, text in texts(short.folder)
+        for person in pool
+        for value in (person.id_number, person.phone.lstrip("+"), person.card_number)
+        if value in text
+    ]
+    assert found == []
+
+
+def test_no_file_holds_a_pin_or_password_the_pool_logged_in_with(
+    short: Rehearsal, pool: list[Person]
+) -> None:
+    logins = [
+        r for r in runfolder.load(short.folder).requests().to_pylist() if r["step"] == "login"
+    ]
+    assert logins
+    assert all(r["outcome"] == "ok" for r in logins)
+    secrets_of = {s for person in pool for s in (person.pin, person.password)}
+    assert len(secrets_of) == 2 * CUSTOMERS
+    # A PIN is six digits, which a timestamp can hold: a secret counts standing alone only.
+    found = [
+        (path.name, secret)
+        for path, text in texts(short.folder)
+        for secret in secrets_of
+        if re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", text)
+    ]
+    assert found == []
+
+
+def test_no_file_holds_a_token(short: Rehearsal) -> None:
+    found = [
+        (path.name, who)
+        for path, text in texts(short.folder)
+        for who, token in TOKENS.items()
+        if token in text
+    ]
+    assert found == []
+    assert not [path.name for path, text in texts(short.folder) if "Bearer " in text]
