@@ -161,3 +161,24 @@ def surge_in_process(*args: str) -> subprocess.CompletedProcess[str]:
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else 1
     return subprocess.CompletedProcess(["surge", *args], code, out.getvalue(), err.getvalue())
+
+
+IN_PROCESS = frozenset({"gate", "report", "profiles"})
+"""Commands that start no process: run in this one (`surge_in_process`)."""
+
+
+def surge(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 150
+) -> subprocess.CompletedProcess[str]:
+    """`surge ARGS` as a user runs it: its own process, bounded by `timeout`; in this one for
+    `IN_PROCESS` commands without an environment of their own."""
+    if env is None and args[0] in IN_PROCESS:
+        return surge_in_process(*args)
+    return subprocess.run(
+        [sys.executable, "-m", "surge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )

@@ -3,34 +3,14 @@ JUnit test case per check and the documented exit codes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from surge import runfolder
 from surge.profile import Profile
 from tests.runs import DAY, lateness, make
-from tests.support import surge_in_process
+from tests.support import surge
 from tests.test_report_analysis import request
-
-IN_PROCESS = frozenset({"gate", "report", "profiles"})
-"""Commands that start no process: run in this one (`support.surge_in_process`)."""
-
-
-def surge(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    if env is None and args[0] in IN_PROCESS:
-        return surge_in_process(*args)
-    return subprocess.run(
-        [sys.executable, "-m", "surge", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env=env,
-    )
 
 
 def day(p95_ms: float) -> Profile:

@@ -15,8 +15,6 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,22 +27,13 @@ import pytest
 from surge import runfolder, verdict
 from surge.customers import Person, generate
 from surge.profile import load_profile
+from tests.support import surge
 
 TIME_SCALE, RATE_SCALE = "4320", "100"  # weekday's 8 hours in under 7 s, about 60 visits
 SHORT = ["--profile", "weekday", "--time-scale", TIME_SCALE, "--rate-scale", RATE_SCALE]
 CUSTOMERS = 20
 FEW_CUSTOMERS = ["--", "--customers", str(CUSTOMERS)]  # onboarding 200 takes 25 s
 TOKENS = {who: f"{who}-{secrets.token_hex(12)}" for who in ("teller", "kiosk", "online")}
-
-
-def surge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "surge", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def read_json(path: Path) -> Any:

@@ -5,8 +5,6 @@ each is kept in `test-artefacts/`."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,19 +14,10 @@ from playwright.sync_api import Browser
 from surge import runfolder
 from surge.exits import GATE_FAILED
 from tests.runs import lateness, make
+from tests.support import surge
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTEFACTS = ROOT / "test-artefacts"
-
-
-def surge(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "surge", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
