@@ -22,7 +22,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from reports import correctness, gate, render
+from reports import correctness, gate, outputs, render
 from reports.capacity import KNEE_FACTOR
 from reports.frames import frames
 from reports.gate import Case, Gate, Gated
@@ -66,6 +66,8 @@ class Search:
 @dataclass(frozen=True)
 class Concluded(Gated):
     search: Search
+    kept: tuple[str, ...] = ()
+    """The folder's own files left as they were: it is read-only (`reports.outputs`)."""
 
 
 def is_search(folder: Path) -> bool:
@@ -93,26 +95,30 @@ def conclude(
     language: str | None = None,
     junit: Path | None = None,
 ) -> Concluded:
-    """Gate the search in `folder` and write its junit.xml, summary.md and report.html (or
-    `output`), in `language` (by default the profile's customers')."""
+    """Gate the search in `folder` and write its junit.xml (or `junit`), summary.md and
+    report.html (or `output`), in `language` (by default the profile's customers'); a read-only
+    folder keeps its own (`reports.outputs`)."""
     search = load(folder)
+    outputs.check(output, "-o")
+    outputs.check(junit, "--junit")
     judged = Gate(_answer_cases(search) + _ledger_cases(search))
     if language is None:
         language = language_for(load_profile(str(folder / STEP_PROFILE)))
     elif language not in LANGUAGES:
         raise BadInput(f"--lang: {language!r} is not one of {', '.join(LANGUAGES)}")
     words = Words(language)
-    runfolder.write_output(folder / runfolder.JUNIT if junit is None else junit, judged.junit())
+    written = outputs.Outputs(folder)
+    written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
     markdown = _markdown(search, words, judged)
-    runfolder.write_output(folder / runfolder.SUMMARY_MD, markdown)
+    written.write(runfolder.SUMMARY_MD, markdown)
     if os.environ.get(STEP_SUMMARY):
         with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:
             out.write(markdown + "\n")
     path = None
     if html:
-        path = output or folder / runfolder.REPORT
-        runfolder.write_output(path, _html(search, words, language, judged))
-    return Concluded(gate=judged, report=path, search=search)
+        page = _html(search, words, language, judged)
+        path = written.write(runfolder.REPORT, page, output, "-o", required=True)
+    return Concluded(gate=judged, report=path, search=search, kept=tuple(written.kept))
 
 
 def _answer_cases(search: Search) -> list[Case]:

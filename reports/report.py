@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports import render
+from reports import outputs, render
 from reports.analysis import Analysis, analyse, summary
 from reports.gate import Gate, Gated, gate
 from reports.i18n import LANGUAGES, language_for
@@ -27,6 +27,8 @@ STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 @dataclass(frozen=True)
 class Conclusion(Gated):
     analysis: Analysis
+    kept: tuple[str, ...] = ()
+    """The folder's own files left as they were: it is read-only (`reports.outputs`)."""
 
 
 def conclude(
@@ -40,9 +42,12 @@ def conclude(
     junit: Path | None = None,
 ) -> Conclusion:
     """Analyse `folder` (against `baseline`), write summary.json, summary.md, junit.xml (or
-    `junit`) and, with `html`, report.html (or `output`). Raises `BadInput` (one line) for a
-    folder it cannot read, a baseline of another profile, a language it does not have."""
+    `junit`) and, with `html`, report.html (or `output`): a read-only folder keeps its own
+    (`reports.outputs`). Raises `BadInput` (one line) for a folder it cannot read, a baseline
+    of another profile, a language it does not have, a file it cannot write."""
     run = runfolder.load(folder)
+    outputs.check(output, "-o")
+    outputs.check(junit, "--junit")
     chosen = language or language_for(run.profile)
     if chosen not in LANGUAGES:
         raise BadInput(f"--lang: {chosen!r} is not one of {', '.join(LANGUAGES)}")
@@ -59,18 +64,19 @@ def conclude(
         before = analyse(earlier)
     analysis = analyse(run)
     judged = gate(analysis, before, max_regression)
-    runfolder.write_summary(run.path, summary(analysis) | {"gate": _cases(judged)})
+    written = outputs.Outputs(run.path)
+    written.summary(summary(analysis) | {"gate": _cases(judged)})
     markdown = render.markdown(analysis, chosen, judged)
-    runfolder.write_output(run.path / runfolder.SUMMARY_MD, markdown)
-    runfolder.write_output(junit or run.path / runfolder.JUNIT, judged.junit())
+    written.write(runfolder.SUMMARY_MD, markdown)
+    written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
     if os.environ.get(STEP_SUMMARY):
         with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:
             out.write(markdown + "\n")
     path = None
     if html:
-        path = output or run.path / runfolder.REPORT
-        runfolder.write_output(path, render.html(analysis, chosen, judged))
-    return Conclusion(gate=judged, report=path, analysis=analysis)
+        page = render.html(analysis, chosen, judged)
+        path = written.write(runfolder.REPORT, page, output, "-o", required=True)
+    return Conclusion(gate=judged, report=path, analysis=analysis, kept=tuple(written.kept))
 
 
 def _cases(judged: Gate) -> dict[str, object]:

@@ -338,15 +338,23 @@ def _add_capacity(commands: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from reports import capacity_search, report
 
+    concluded: report.Conclusion | capacity_search.Concluded
     if capacity_search.is_search(args.run_dir):
-        searched = capacity_search.conclude(args.run_dir, output=args.output, language=args.lang)
-        print(f"{rehearse.REPORT}{searched.report}")
-        return exits.OK
-    concluded = report.conclude(
-        args.run_dir, output=args.output, language=args.lang, baseline=args.baseline
-    )
+        concluded = capacity_search.conclude(args.run_dir, output=args.output, language=args.lang)
+    else:
+        concluded = report.conclude(
+            args.run_dir, output=args.output, language=args.lang, baseline=args.baseline
+        )
+    _say_kept(args.run_dir, concluded.kept)
     print(f"{rehearse.REPORT}{concluded.report}")
     return exits.OK
+
+
+def _say_kept(folder: Path, kept: tuple[str, ...]) -> None:
+    """One line when a read-only folder kept its own files (`reports.outputs`)."""
+    if kept:
+        names = f"{', '.join(kept[:-1])} and {kept[-1]}" if len(kept) > 1 else kept[0]
+        print(f"surge: {folder} is read-only: {names} not written there", file=sys.stderr)
 
 
 def _gate(args: argparse.Namespace) -> int:
@@ -368,6 +376,7 @@ def _gate(args: argparse.Namespace) -> int:
             max_regression=args.max_regression,
             junit=args.junit,
         )
+    _say_kept(args.run_dir, concluded.kept)
     for failure in concluded.failures:
         print(f"surge gate: {failure}")
     passed = len(concluded.gate.cases) - len(concluded.gate.failures)
