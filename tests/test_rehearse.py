@@ -97,6 +97,8 @@ def test_a_short_rehearsal_is_valid_evidence_and_ends_with_its_folder_and_report
     assert short.folder.name.endswith("-weekday")
     for name in ("run.json", "summary.json", "reconcile.json", "locust.log"):
         assert (short.folder / name).is_file(), name
+    # A user Locust lost track of (tests/test_shape_ramps.py) would be an ERROR line there.
+    assert "didn't have proper args" not in (short.folder / "locust.log").read_text("utf-8")
     read = runfolder.load(short.folder)
     assert verdict.judge(read).valid
     assert read.request_count > 0

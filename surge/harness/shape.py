@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from locust import LoadTestShape
-from locust.runners import MasterRunner, Runner
+from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 
 from surge.dispatch import pool_size
 from surge.harness.state import RunState, current
@@ -24,6 +24,9 @@ SATURATED = 0.9
 the pool stops growing, as more users would only slow every visit and ask for more users."""
 DRAIN_S = 30.0
 """After the day's end, how long queued and running visits may take before the run stops."""
+
+Answer = tuple[int, float]
+"""Users and the rate to start or stop them at: what a shape's tick gives Locust."""
 
 
 def tick(shape: LoadTestShape) -> tuple[int, float] | None:
@@ -53,7 +56,26 @@ def tick(shape: LoadTestShape) -> tuple[int, float] | None:
         run.needs.clear()  # hold the pool: neither grow it nor go back to an earlier larger need
         need = min(need, runner.user_count)
     run.needs.append(max(least, min(run.settings.max_users, need)))
-    return max(run.needs), SPAWN_RATE
+    return steady(runner, (max(run.needs), SPAWN_RATE))
+
+
+def steady(runner: Runner | None, answer: Answer) -> Answer:
+    """`answer`, or the last one while Locust is still stopping users for it.
+
+    Locust's shape loop was written for a `start` that returns once the users are started or
+    stopped; the local runner's (and a master's) returns at once, and a new answer kills the
+    ramp under way. A ramp-down waits for each user it stopped to end its visit: killed midway,
+    the users it had stopped end later unseen, and one ending in the same turn of the event loop
+    as Locust's next look at its users is the "user that didn't have proper args" error (a dead
+    greenlet still in the users' group). So a new count waits until the ramp-down is done; the
+    end of the run (no answer) does not: Locust's stop waits for every user itself.
+    """
+    last = None if runner is None else runner.shape_last_tick
+    if runner is None or last is None or runner.state != STATE_SPAWNING:
+        return answer
+    if runner.user_count > last[0]:  # users stopped for the last answer are still running
+        return last
+    return answer
 
 
 def _generator_busy(run: RunState, runner: Runner) -> float:
