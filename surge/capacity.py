@@ -25,10 +25,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
 import tomli_w
 
-from surge import binding, credentials, exits, rehearse, runfolder, search
+from surge import binding, exits, rehearse, runfolder, search
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.search import Done, Range, Status, Step
@@ -48,7 +47,6 @@ cancel or check-in, its login included), so no day's mean does: a step that has 
 than its error-rate objective allows for that many requests a visit cannot pass. The suspicious
 patterns send more (a fan-in twelve: six payers' logins and payments) but are a small share."""
 MIN_ERROR_BUDGET = 25
-REACH_TIMEOUT_S = 5.0
 DEFAULT_ERROR_RATE = 0.05
 """The error budget's share when the profile sets no error-rate objective."""
 
@@ -155,23 +153,11 @@ def search_of(
         binding_spec=binding_spec,
         allow_hosts=allow_hosts,
     )
-    if host is not None:
-        _reachable(host)
     try:  # a --to beyond what one run may schedule is refused now, not at that step
         resolve(profile, 1.0, high)
     except BadInput as error:
         raise BadInput(str(error).replace("--rate-scale:", "--to:", 1)) from None
     return Search(loaded, chosen, low, high, precision, step_s, replace(base, command="capacity"))
-
-
-def _reachable(host: str) -> None:
-    """Any HTTP answer will do (a bank's API need not have the mock core's /healthz): a search
-    against nothing would only measure the refusals."""
-    try:
-        with credentials.from_environment().http_client(host, REACH_TIMEOUT_S) as client:
-            client.get("")
-    except httpx.HTTPError as error:
-        raise BadInput(f"--host: cannot reach {host}: {error}") from None
 
 
 def _phase(profile: Profile, name: str | None) -> Phase:

@@ -184,8 +184,8 @@ def _add_rehearse(commands: Any) -> None:
             "hundred requests a second against the embedded core; with start-up about a minute "
             "and a half. "
             "Exit codes: 0 valid evidence and the gate passed, 1 an SLO or check failed, 2 bad "
-            "input, 3 not valid evidence (the generator fell "
-            "behind, the target was unreachable, the run was interrupted)."
+            "input (an unreachable --host among it), 3 not valid evidence (the generator fell "
+            "behind, the target stopped answering, the run was interrupted)."
         ),
     )
     run.add_argument(

@@ -39,12 +39,23 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from surge import binding, children, durability, embedded, exits, runfolder, shipped, verdict
+from surge import (
+    binding,
+    children,
+    credentials,
+    durability,
+    embedded,
+    exits,
+    runfolder,
+    shipped,
+    verdict,
+)
 from surge.crash import CrashDrill
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, format_duration, resolve
 from surge.progress import Progress
 from surge.runfolder import RunFolder
+from surge.target import check_reachable
 from surge.verdict import Verdict
 
 DEFAULT_TIME_SCALE = 480.0
@@ -165,6 +176,7 @@ def rehearsal(
         parts = urlsplit(host)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadInput(f"--host: {host!r} is not an http:// or https:// URL")
+        check_reachable(host, credentials.from_environment())
     elif admin_token is not None or allow_hosts:
         flag = "--admin-token" if admin_token is not None else "--allow-host"
         raise BadInput(f"{flag}: only with --host (the embedded core is the mock core)")

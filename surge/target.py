@@ -26,6 +26,7 @@ from surge.exits import BadInput
 MOCK_CORE_TITLE = "branch-surge mock core"
 """`info.title` of the mock core's `/openapi.json` (mock_core/app.py)."""
 PROBE_TIMEOUT_S = 10.0
+REACH_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,17 @@ class Target:
     def skipped(self, what: str) -> str:
         """The one line saying a mock-core-only part is skipped against this target."""
         return f"{what} skipped: {self.host} is not the mock core"
+
+
+def check_reachable(host: str, credentials: Credentials) -> None:
+    """Refuse (bad input) a `--host` that gives no HTTP answer at all, before anything starts:
+    a rehearsal or a search against nothing would only record that nothing answered. Any
+    answer will do (a bank's API need not have the mock core's /healthz)."""
+    try:
+        with credentials.http_client(host, REACH_TIMEOUT_S) as client:
+            client.get("")
+    except httpx.HTTPError as error:
+        raise BadInput(f"--host: cannot reach {host}: {error}") from None
 
 
 def recognise(host: str, credentials: Credentials) -> Target:

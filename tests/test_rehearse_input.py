@@ -175,6 +175,21 @@ def test_bad_input_exits_2_with_one_line_and_starts_nothing(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", ["rehearse", "capacity"])
+def test_an_unreachable_host_is_bad_input_before_anything_starts(
+    tmp_path: Path, command: str
+) -> None:
+    """Both commands check the target the same way (`surge.target.check_reachable`): no run
+    folder, no report of a run that never reached anything."""
+    out = tmp_path / "results"
+    done = surge_in_process(command, "--host", "http://127.0.0.1:9", "--out", str(out))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("surge: --host: cannot reach http://127.0.0.1:9: "), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "results"
     out.write_text("", encoding="utf-8")

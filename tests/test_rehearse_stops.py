@@ -1,5 +1,5 @@
-"""`surge rehearse` cut short or unable to start: Ctrl-C, an unreachable host, an option Locust
-refuses. Each ends with the documented exit code, nothing left running, and the run folder
+"""`surge rehearse` cut short or unable to start: Ctrl-C, an option Locust refuses (an
+unreachable host is bad input before anything starts: tests/test_rehearse_input.py). Each ends with the documented exit code, nothing left running, and the run folder
 (or none) saying so. Real processes, as in tests/test_rehearse.py."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-from surge import runfolder, verdict
 from tests.test_rehearse import FEW_CUSTOMERS, SHORT, processes_naming, refused, surge
 
 
@@ -42,21 +41,6 @@ def test_ctrl_c_stops_the_core_and_locust_and_exits_3(tmp_path: Path) -> None:
     core = next(line for line in lines if "embedded mock core at " in line)
     assert refused(core.split("embedded mock core at ")[1].strip())
     assert processes_naming(str(out)) == []
-
-
-def test_an_unreachable_host_is_a_run_that_could_not_start_and_exits_3(tmp_path: Path) -> None:
-    out = tmp_path / "results"
-    done = surge("rehearse", *SHORT, "--host", "http://127.0.0.1:9", "--out", str(out))
-    assert done.returncode == 3, done.stdout + done.stderr
-    assert "  why       the run could not start: could not prepare the run" in done.stdout
-    assert "Traceback" not in done.stdout + done.stderr
-    [folder] = out.iterdir()
-    read = runfolder.load(folder)
-    assert read.info.error is not None
-    assert "127.0.0.1:9" in read.info.error
-    assert read.visits is not None
-    assert read.visits.total.not_reached == read.visits.total.planned > 0
-    assert not verdict.judge(read).valid
 
 
 def test_an_option_locust_refuses_exits_2_and_leaves_no_run_folder(tmp_path: Path) -> None:
