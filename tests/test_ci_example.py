@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +68,13 @@ class Gated:
     outputs: dict[str, str]
 
 
-def gate(tmp: Path, name: str, profile: Path, baseline: Path | None = None) -> Gated:
+def gate(
+    tmp: Path,
+    name: str,
+    profile: Path,
+    baseline: Path | None = None,
+    core_config: Path | None = None,
+) -> Gated:
     """The workflow's gate step, its command as the workflow writes it, in the repository."""
     inherited = {
         k: v for k, v in os.environ.items() if not k.startswith(("SURGE_", "LOCUST_", "GITHUB_"))
@@ -83,6 +90,7 @@ def gate(tmp: Path, name: str, profile: Path, baseline: Path | None = None) -> G
         "SURGE_MAX_REGRESSION": "1",
         "SURGE_LOCUST_ARGS": "--customers 20",
         "SURGE_BASELINE": str(baseline or ""),
+        "SURGE_CORE_CONFIG": str(core_config or ""),
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_OUTPUT": str(outputs),
     }
@@ -108,11 +116,23 @@ def gate(tmp: Path, name: str, profile: Path, baseline: Path | None = None) -> G
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Gated, Gated]:
     tmp = tmp_path_factory.mktemp("ci")
     profile = loose_weekday(tmp)
-    first = gate(tmp, "main", profile)
+    config = wider_kiosks(tmp)
+    first = gate(tmp, "main", profile, core_config=config)
     assert first.done.returncode == 0, first.done.stdout[-3000:] + first.done.stderr[-3000:]
     baseline = Path(first.outputs["run_folder"])
-    second = gate(tmp, "pull-request", profile, baseline)
+    second = gate(tmp, "pull-request", profile, baseline, core_config=config)
     return first, second
+
+
+KIOSK_SLOTS = 64
+"""The kiosk gateway's slots in the runs' core config (the core's own default is 48)."""
+
+
+def wider_kiosks(tmp: Path) -> Path:
+    """A core config in the mock core's format, as a team sizing the core like its systems."""
+    config = tmp / "core.toml"
+    config.write_text(f"[lanes.kiosk-gateway]\nslots = {KIOSK_SLOTS}\n", encoding="utf-8")
+    return config
 
 
 def cases(junit: Path) -> dict[str, str]:
@@ -136,6 +156,14 @@ def test_the_run_gated_against_the_baseline_passes_with_its_files(
     assert Path(second.outputs["run_folder"]).parent.resolve() == second.out.resolve()
 
 
+def test_the_core_config_reaches_the_embedded_core(runs: tuple[Gated, Gated]) -> None:
+    for run in runs:
+        kept = Path(run.outputs["run_folder"]) / "mock-core.toml"
+        assert (
+            tomllib.loads(kept.read_text("utf-8"))["lanes"]["kiosk-gateway"]["slots"] == KIOSK_SLOTS
+        )
+
+
 def test_each_run_writes_the_step_summary_once(runs: tuple[Gated, Gated]) -> None:
     first, second = runs
     for gated in runs:
@@ -151,6 +179,6 @@ def test_the_workflow_uploads_what_the_script_leaves() -> None:
     [upload] = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert set(upload["with"]["path"].split()) == {"results/report.html", "results/junit.xml"}
     assert step("gate")["run"] == f"bash {SCRIPT}"
-    assert "SURGE_BASELINE" in step("gate")["env"]
+    assert {"SURGE_BASELINE", "SURGE_CORE_CONFIG"} <= set(step("gate")["env"])
     # PyYAML reads YAML 1.1, where a bare `on` is the boolean true.
     assert {"pull_request", "push"} <= set(workflow()[True])

@@ -10,6 +10,8 @@
 #   SURGE_PROFILE         a shipped profile or a .toml path (default payday)
 #   SURGE_HOST            the systems to rehearse, http(s)://…; empty: an embedded mock core on
 #                         loopback, started and stopped by `surge rehearse`
+#   SURGE_CORE_CONFIG     without SURGE_HOST: the embedded core's settings, a TOML file in the
+#                         mock core's own format (lanes, tokens, AML rules: docs/capacity.md)
 #   SURGE_BASELINE        a run folder of the same profile to gate against (p95, p99 and error
 #                         rate regressions); empty: SLOs and correctness checks only
 #   SURGE_MAX_REGRESSION  the worsening allowed against the baseline (default 0.1: 10%)
@@ -42,6 +44,7 @@ fi
 
 args=(--profile "$profile" --out "$out")
 [[ -n ${SURGE_HOST:-} ]] && args+=(--host "$SURGE_HOST")
+[[ -n ${SURGE_CORE_CONFIG:-} ]] && args+=(--core-config "$SURGE_CORE_CONFIG")
 [[ -n ${SURGE_TIME_SCALE:-} ]] && args+=(--time-scale "$SURGE_TIME_SCALE")
 [[ -n ${SURGE_RATE_SCALE:-} ]] && args+=(--rate-scale "$SURGE_RATE_SCALE")
 [[ -n ${SURGE_SEED:-} ]] && args+=(--seed "$SURGE_SEED")
