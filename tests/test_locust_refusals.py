@@ -48,6 +48,15 @@ def test_a_bad_rate_scale_is_refused_with_one_line_and_exit_code_2(
     assert "Traceback" not in done.stderr
 
 
+def test_an_option_that_is_not_of_its_kind_is_refused_with_one_line_and_exit_code_2() -> None:
+    """The harness's options are text (as the web UI posts them, tests/test_locust_web_ui.py),
+    read by the harness: what is not a number is its refusal, not argparse's."""
+    done = locust("http://127.0.0.1:9", "--max-users", "many", timeout=60)
+    assert done.returncode == 2
+    assert "error: --max-users: 'many' is not a whole number" in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr
+
+
 def test_a_profile_file_writing_more_than_the_cap_is_refused_whatever_the_scale(
     tmp_path: Path,
 ) -> None:
