@@ -29,7 +29,7 @@ Answer = tuple[int, float]
 """Users and the rate to start or stop them at: what a shape's tick gives Locust."""
 
 
-def tick(shape: LoadTestShape) -> tuple[int, float] | None:
+def tick(shape: LoadTestShape) -> Answer | None:
     """Users needed now (`surge.dispatch.pool_size`), or None when the day is done.
 
     Locust splits a user count evenly across the three classes (equal weights), and users help
@@ -63,11 +63,12 @@ def steady(runner: Runner | None, answer: Answer) -> Answer:
     """`answer`, or the last one while Locust is still stopping users for it.
 
     Locust's shape loop was written for a `start` that returns once the users are started or
-    stopped; the local runner's (and a master's) returns at once, and a new answer kills the
-    ramp under way. A ramp-down waits for each user it stopped to end its visit: killed midway,
-    the users it had stopped end later unseen, and one ending in the same turn of the event loop
-    as Locust's next look at its users is the "user that didn't have proper args" error (a dead
-    greenlet still in the users' group). So a new count waits until the ramp-down is done; the
+    stopped; the local runner's returns at once (a master's once its workers have their counts),
+    and a new answer kills the ramp under way (a worker's, at the master's next count). A
+    ramp-down waits for each user it stopped to end its visit: killed midway, the users it had
+    stopped end later unseen, and one ending in the same turn of the event loop as Locust's next
+    look at its users is the "user that didn't have proper args" error (a dead greenlet still in
+    the users' group). So a new count waits until the ramp-down is done; the
     end of the run (no answer) does not: Locust's stop waits for every user itself.
     """
     last = None if runner is None else runner.shape_last_tick
