@@ -68,8 +68,8 @@ def steady(runner: Runner | None, answer: Answer) -> Answer:
     ramp-down waits for each user it stopped to end its visit: killed midway, the users it had
     stopped end later unseen, and one ending in the same turn of the event loop as Locust's next
     look at its users is the "user that didn't have proper args" error (a dead greenlet still in
-    the users' group). So a new count waits until the ramp-down is done; the
-    end of the run (no answer) does not: Locust's stop waits for every user itself.
+    the users' group). So a new count waits until the ramp-down is done; the end of the run (no
+    answer) does not: Locust's stop waits for every user itself.
     """
     last = None if runner is None else runner.shape_last_tick
     if runner is None or last is None or runner.state != STATE_SPAWNING:
