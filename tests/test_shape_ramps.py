@@ -1,5 +1,5 @@
-"""The shape gives Locust a new count only once Locust is done with the last one
-(`surge.harness.shape.steady`): a ramp-down waits for the visits of the users it stopped, and
+"""The shape gives Locust a count its running users can meet only once Locust is done with
+the last one (`surge.harness.shape.steady`): a ramp-down waits for the visits of the users it stopped, and
 a new answer then would kill it midway, leaving those users to end unseen: the pool below the
 shape's answer, and Locust's "user that didn't have proper args" errors when one of them ends
 in the same turn of the event loop as Locust's next look at its users."""

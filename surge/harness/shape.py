@@ -60,7 +60,8 @@ def tick(shape: LoadTestShape) -> Answer | None:
 
 
 def steady(runner: Runner | None, answer: Answer) -> Answer:
-    """`answer`, or the last one while Locust is still stopping users for it.
+    """`answer`, or the last one while Locust is still stopping users for it and the users
+    alive can meet `answer`.
 
     Locust's shape loop was written for a `start` that returns once the users are started or
     stopped; the local runner's returns at once (a master's once its workers have their counts),
@@ -68,13 +69,16 @@ def steady(runner: Runner | None, answer: Answer) -> Answer:
     ramp-down waits for each user it stopped to end its visit: killed midway, the users it had
     stopped end later unseen, and one ending in the same turn of the event loop as Locust's next
     look at its users is the "user that didn't have proper args" error (a dead greenlet still in
-    the users' group). So a new count waits until the ramp-down is done; the end of the run (no
-    answer) does not: Locust's stop waits for every user itself.
+    the users' group). So a count the users alive can meet waits until the ramp-down is done:
+    the shrinking pool at a day's end, tick after tick. A count above them (a surge coming back
+    after a fault) is given at once, since late visits matter more than Locust's bookkeeping;
+    and the end of the run (no answer) is not held: Locust's stop waits for every user itself.
     """
     last = None if runner is None else runner.shape_last_tick
     if runner is None or last is None or runner.state != STATE_SPAWNING:
         return answer
-    if runner.user_count > last[0]:  # users stopped for the last answer are still running
+    ramping_down = runner.user_count > last[0]  # users stopped for it are still running
+    if ramping_down and answer[0] <= runner.user_count:
         return last
     return answer
 
