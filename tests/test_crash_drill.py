@@ -207,7 +207,8 @@ def test_the_ledger_export_counts_answers_and_entries_per_key(tmp_path: Path) ->
 
 
 def test_a_recovery_beyond_the_profile_s_bound_fails_the_gate(tmp_path: Path) -> None:
-    """The windows from 11 s and 11.5 s still hold the slow requests: recovery 1 s."""
+    """Slow from 10 s to 12 s, the fault over at 11 s: the SLOs hold again a bin before 12 s
+    (tests/test_report_analysis.py), 0.98 s after the fault, beyond a bound of 0.5 s."""
     fault = {"at": 9.0, "duration": 2.0, "kind": "error", "target": "*", "status": 503}
 
     def bounded(recovery_s: float) -> Profile:
@@ -219,7 +220,7 @@ def test_a_recovery_beyond_the_profile_s_bound_fails_the_gate(tmp_path: Path) ->
     judged = gate.gate(analysis.analyse(late))
     [case] = [c for c in judged.cases if c.name.startswith("recovery after")]
     assert case.passed is False
-    assert "the SLOs held again after 1.00 s" in case.message
+    assert "the SLOs held again after 0.98 s" in case.message
     assert surge("gate", str(late.path)).returncode == GATE_FAILED
     soon = runfolder.load(make(tmp_path / "soon", records=rows, profile=bounded(2.0)))
     [case] = [c for c in gate.gate(analysis.analyse(soon)).cases if c.name.startswith("recovery")]

@@ -89,7 +89,7 @@ def test_a_swarm_started_from_the_form_replays_the_profile(web_run: tuple[str, P
     assert folder.visits is not None
     total = folder.visits.total
     assert total.started == total.planned > 0
-    assert folder.visits.ok + folder.visits.abandoned == total.started
+    assert folder.visits.ok + folder.visits.unfinished == total.started
     assert folder.request_count > 0
     assert folder.info.seed == folder.profile.seed
     assert folder.info.profile == "browser"
