@@ -8,14 +8,18 @@ visit's scheduled start), `error_rate <= r` a share r of errors (attempts the sy
 `surge.retry.ERRORS`). Counts add across windows, workers and runs, where percentiles do not, so
 the judgement is on counts and the percentile is only shown.
 
-- **The whole run** holds an objective when its bad share is within the budget.
 - **A stretch of the day** breaches it when, for one of the `RULES`, a long window and the short
   window that ends with it both burn the budget faster than the rule's rate (the SRE Workbook's
   multi-window, multi-burn-rate alert), and the long window's excess is significant for its
   counts: the one-sided exact (Clopper-Pearson) lower bound of its bad share, at `CONFIDENCE`,
-  lies above the rule's rate times the budget. A long window over the rate without that evidence
-  is a warning, not a breach. Windows end every `BIN_DAY_S` of the day and are named by their
-  end, so a breach is never shown before its cause.
+  lies above the rule's rate times the budget. A long window that did so alone, its short window
+  no longer burning, was an excursion over by then: a warning, not a breach. Windows end every
+  `BIN_DAY_S` of the day and are named by their end, so a breach is never shown before its
+  cause.
+- **The whole run** holds it when its bad share is not significantly over the budget: the same
+  bound, on counts deflated by how much more the bad requests cluster than independent ones
+  would (`Judgement.dispersion`), lies within it. A share over the budget by a margin the counts
+  cannot tell from chance is shown, not failed.
 
 With `[slo] recovery_s`, a run is a drill: each fault's stretch (from its start to the bound
 after its end) is the recovery's to judge, so the whole run and the windows are judged on the
@@ -35,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports.frames import ERRORS, Frames, percentiles
+from reports.frames import ERRORS, Frames, rank
 from reports.i18n import N_
 from reports.timeline import Span, faults
 from surge.profile import CHANNELS, Profile
@@ -43,8 +47,13 @@ from surge.profile import CHANNELS, Profile
 BIN_DAY_S = 75.0
 """Windows end every this much of the rehearsed day, and every window is a whole number of
 these: the shortest window of `RULES`."""
-CONFIDENCE = 0.95
-"""Of the one-sided exact bound that makes a window's breach (and a recovery's hold) significant."""
+CONFIDENCE = 0.999
+"""Of the one-sided exact bound that makes a breach significant, of a window or of the whole run:
+a day has hundreds of window ends and a profile tens of objectives, so each judgement must be
+wrong far less often than one in twenty (docs/report.md gives the false-alarm rate it makes)."""
+RECOVERY_CONFIDENCE = 0.95
+"""…and that a recovery's window must not be over its budget at: a recovery read a window late
+costs a few minutes of the day, one read too early hides a backlog still draining."""
 BUDGETS = {"p95_ms": 0.05, "p99_ms": 0.01, "customer_wait_p95_s": 0.05}
 """The share of requests a percentile objective allows beyond its limit; `error_rate`'s budget
 is its own limit."""
@@ -106,12 +115,12 @@ class Objective:
         """What it counts as bad: `slow`, `overdue` or `errors` (`JUDGES`)."""
         return JUDGES[self.metric]
 
-    def bad(self, requests: pd.DataFrame) -> np.ndarray:
-        """Which of `requests` (rows of `Frames.requests`) spend its budget."""
+    def bad(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Which requests spend its budget, of `columns` (`response_ms`, `wait_s` and `error`,
+        whether each attempt was an error, one value per request)."""
         if self.percent is None:
-            return requests["outcome"].isin(ERRORS).to_numpy()
-        values = requests[self.column].to_numpy(dtype=np.float64, na_value=np.nan)
-        return values > self.limit
+            return columns["error"]
+        return columns[self.column] > self.limit
 
     @property
     def column(self) -> str:
@@ -172,9 +181,13 @@ class Judgement:
     excused: int
     """Window ends where a rule fired only with the incidents' requests."""
     warnings: int
-    """Long windows over a rule's rate without a significant excess or a burning short window."""
+    """Window ends where a long window was significantly over its rule's rate but its short
+    window no longer burned: an excursion over by then, a warning rather than a breach."""
     worst: Window | None
     """The long window of the hour's rule that burned fastest."""
+    dispersion: float = 1.0
+    """How much more its bad requests vary across the day's quarter hours than independent
+    requests would (at least 1): neighbours share a queue, so n requests weigh as n / this."""
 
     @property
     def judged(self) -> Counts:
@@ -182,12 +195,21 @@ class Judgement:
         return self.outside if self.outside is not None else self.whole
 
     @property
-    def passed(self) -> bool | None:
-        """Within its budget over the (judged) run; None when none of its requests were sent."""
+    def over_budget(self) -> bool:
+        """Its judged share is beyond the budget, significantly or not."""
         share = self.judged.share
-        if share is None:
+        return share is not None and share > self.objective.budget + 1e-12
+
+    @property
+    def passed(self) -> bool | None:
+        """Not significantly over its budget over the (judged) run: the one-sided exact bound of
+        its share, at `CONFIDENCE`, on counts deflated by their `dispersion`, is within the
+        budget. None when none of its requests were sent."""
+        counts = self.judged
+        if counts.share is None:
             return None
-        return share <= self.objective.budget + 1e-12
+        bad, requests = counts.bad / self.dispersion, counts.requests / self.dispersion
+        return bool(lower_bound(np.array([bad]), np.array([requests]))[0] <= self.objective.budget)
 
     @property
     def first_breach(self) -> Window | None:
@@ -285,16 +307,21 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
     inside = np.zeros(len(requests), dtype=bool)
     for stretch in incidents:
         inside |= (t >= stretch.start) & (t < stretch.end)
-    series = pd.DataFrame(index=pd.Index((np.arange(bins) + 1) * bin_s, name="t"))
+    series: dict[str, np.ndarray] = {"t": (np.arange(bins) + 1) * bin_s}
     breach = np.zeros(bins, dtype=bool)
+    keys = {column: _Keys(requests[column]) for column in ("channel", "journey")}
+    columns = {
+        "response_ms": requests["response_ms"].to_numpy(dtype=np.float64, na_value=np.nan),
+        "wait_s": requests["wait_s"].to_numpy(dtype=np.float64, na_value=np.nan),
+        "error": requests["outcome"].isin(ERRORS).to_numpy(),
+    }
     judgements, every_of = [], {}
     for objective in objectives(profile):
-        column = "channel" if objective.scope == "channel" else "journey"
-        mine = (requests[column] == objective.key).to_numpy()
-        bad = objective.bad(requests)
+        mine = keys["channel" if objective.scope == "channel" else "journey"].rows(objective.key)
+        bad = objective.bad(columns)
         every = _binned(slot, mine, bad, bins, bin_s)
         outside = _binned(slot, mine & ~inside, bad, bins, bin_s) if incidents else every
-        judgement = _judgement(objective, requests[mine], every, outside, bool(incidents))
+        judgement = _judgement(objective, columns, mine, every, outside, bool(incidents))
         judgements.append(judgement)
         every_of[objective.name] = every
         series[objective.name] = _windows(outside, RULES[0].long_day_s).burn(objective.budget)
@@ -305,30 +332,37 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
         _recovery(span, every_of, judgements, bound, profile.time_scale) for span in spans
     ]
     return Slos(
-        bin_s, RULES, profile.time_scale, judgements, recoveries, incidents, series.reset_index()
+        bin_s, RULES, profile.time_scale, judgements, recoveries, incidents, pd.DataFrame(series)
     )
 
 
 @dataclass(frozen=True)
 class _Binned:
-    """Per bin of the day (`bin_s` run seconds): requests and bad ones."""
+    """Per bin of the day (`bin_s` run seconds): requests and bad ones, and their running sums
+    (from 0 before the first bin), of which every window's counts are differences."""
 
     requests: np.ndarray
     bad: np.ndarray
     bin_s: float
+    requests_sum: np.ndarray
+    bad_sum: np.ndarray
 
     def total(self) -> Counts:
-        return Counts(int(self.requests.sum()), int(self.bad.sum()))
+        return Counts(int(self.requests_sum[-1]), int(self.bad_sum[-1]))
 
 
 def _binned(
     slot: np.ndarray, mine: np.ndarray, bad: np.ndarray, bins: int, bin_s: float
 ) -> _Binned:
-    return _Binned(
-        np.bincount(slot[mine], minlength=bins),
-        np.bincount(slot[mine & bad], minlength=bins),
-        bin_s,
-    )
+    requests = np.bincount(slot[mine], minlength=bins)
+    bad_ones = np.bincount(slot[mine & bad], minlength=bins)
+    return _Binned(requests, bad_ones, bin_s, _running(requests), _running(bad_ones))
+
+
+def _running(per_bin: np.ndarray) -> np.ndarray:
+    running = np.zeros(len(per_bin) + 1, dtype=np.int64)
+    np.cumsum(per_bin, out=running[1:])
+    return running
 
 
 @dataclass(frozen=True)
@@ -360,51 +394,62 @@ def _windows(binned: _Binned, span_day_s: float) -> _Sums:
     start reach back only to it."""
     width = max(1, round(span_day_s / BIN_DAY_S))
     return _Sums(
-        _trailing(binned.requests, width),
-        _trailing(binned.bad, width),
+        _trailing(binned.requests_sum, width),
+        _trailing(binned.bad_sum, width),
         width * binned.bin_s,
         binned.bin_s,
     )
 
 
-def _trailing(per_bin: np.ndarray, width: int) -> np.ndarray:
-    total = np.r_[0, np.cumsum(per_bin)]
-    ends = np.arange(1, len(per_bin) + 1)
-    return total[ends] - total[np.maximum(ends - width, 0)]
+def _trailing(running: np.ndarray, width: int) -> np.ndarray:
+    """Sums of the windows of `width` bins ending at each bin (shorter near the day's start)."""
+    ends = np.arange(1, len(running))
+    return running[ends] - running[np.maximum(ends - width, 0)]
 
 
 def _alerts(binned: _Binned, rule: Rule, budget: float) -> tuple[_Sums, np.ndarray, np.ndarray]:
     """The rule's long windows, where it fired (long and short window over its rate, the long
-    one significantly), and where the long window was over its rate."""
+    one significantly), and where the long window alone did (an excursion that had stopped: a
+    warning). Only whole long windows are judged: one cut short by the day's start is a shorter
+    window, which the other rule holds to its own, higher rate."""
     long, short = _windows(binned, rule.long_day_s), _windows(binned, rule.short_day_s)
-    over = np.nan_to_num(long.burn(budget)) > rule.burn
-    significant = lower_bound(long.bad, long.requests) > rule.burn * budget
+    whole = np.arange(len(long.requests)) + 1 >= round(rule.long_day_s / BIN_DAY_S)
+    significant = whole & (np.nan_to_num(long.burn(budget)) > rule.burn)
+    at = np.flatnonzero(significant)  # the exact bound only where the point estimate is over
+    significant[at] = lower_bound(long.bad[at], long.requests[at]) > rule.burn * budget
     burning = np.nan_to_num(short.burn(budget)) > rule.burn
-    return long, over & significant & burning, over
+    return long, significant & burning, significant & ~burning
 
 
-def lower_bound(bad: np.ndarray, requests: np.ndarray) -> np.ndarray:
-    """The one-sided exact (Clopper-Pearson) lower bound at `CONFIDENCE` of each bad share: below
-    it with probability at most 1 - `CONFIDENCE` whatever the true share."""
+def lower_bound(
+    bad: np.ndarray, requests: np.ndarray, confidence: float = CONFIDENCE
+) -> np.ndarray:
+    """The one-sided exact (Clopper-Pearson) lower bound at `confidence` of each bad share: the
+    true share is below it with probability at most 1 - `confidence`, whatever it is."""
     bad, requests = np.asarray(bad, dtype=float), np.asarray(requests, dtype=float)
     with np.errstate(invalid="ignore"):
-        bound = stats.beta.ppf(1 - CONFIDENCE, bad, requests - bad + 1)
+        bound = stats.beta.ppf(1 - confidence, bad, requests - bad + 1)
     return np.where(bad > 0, np.nan_to_num(bound), 0.0)
 
 
 def _judgement(
-    objective: Objective, mine: pd.DataFrame, every: _Binned, outside: _Binned, drill: bool
+    objective: Objective,
+    columns: dict[str, np.ndarray],
+    mine: np.ndarray,
+    every: _Binned,
+    outside: _Binned,
+    drill: bool,
 ) -> Judgement:
     budget, bins = objective.budget, len(every.requests)
     fired, warned = np.zeros(bins, dtype=bool), np.zeros(bins, dtype=bool)
     breaches: list[Window] = []
     for rule in RULES:
-        long, now, over = _alerts(outside, rule, budget)
+        long, now, alone = _alerts(outside, rule, budget)
         breaches += [  # one per end, the hour's rule first
             long.window(rule, int(n), budget) for n in np.flatnonzero(now & ~fired)
         ]
         fired |= now
-        warned |= over
+        warned |= alone
     excused = 0
     if drill:
         with_incidents = np.zeros(bins, dtype=bool)
@@ -421,21 +466,60 @@ def _judgement(
         objective=objective,
         whole=every.total(),
         outside=outside.total() if drill else None,
-        value=_value(mine, objective),
+        value=_value(columns, mine, objective),
         windows=len(judged),
         breaches=tuple(sorted(breaches, key=lambda w: w.end)),
         excused=excused,
         warnings=int((warned & ~fired).sum()),
         worst=worst,
+        dispersion=_dispersion(outside),
     )
 
 
-def _value(requests: pd.DataFrame, objective: Objective) -> float | None:
-    if requests.empty:
+class _Keys:
+    """A column's few distinct values (channels, journeys) and each row's code among them: rows
+    are picked by comparing codes, not strings."""
+
+    def __init__(self, values: pd.Series) -> None:
+        self.codes, uniques = pd.factorize(values)
+        self.names = [str(name) for name in uniques]
+
+    def rows(self, key: str) -> np.ndarray:
+        if key not in self.names:
+            return np.zeros(len(self.codes), dtype=bool)
+        return np.asarray(self.codes == self.names.index(key))
+
+
+def _dispersion(binned: _Binned) -> float:
+    """Pearson's dispersion of the bad counts across the day's quarter hours (windows of the
+    quarter rule, end to end) against one share for the whole day: 1 for independent requests,
+    more when bad ones come together; never taken below 1."""
+    width = max(1, round(RULES[1].long_day_s / BIN_DAY_S))
+    blocks = -(-len(binned.requests) // width)
+    pad = blocks * width - len(binned.requests)
+    requests = np.concatenate([binned.requests, np.zeros(pad)]).reshape(blocks, width).sum(axis=1)
+    bad = np.concatenate([binned.bad, np.zeros(pad)]).reshape(blocks, width).sum(axis=1)
+    used = requests > 0
+    share = bad.sum() / max(requests.sum(), 1)
+    if used.sum() < 2 or not 0 < share < 1:
+        return 1.0
+    expected = requests[used] * share
+    pearson = float((((bad[used] - expected) ** 2) / (expected * (1 - share))).sum())
+    return max(1.0, pearson / (used.sum() - 1))
+
+
+def _value(columns: dict[str, np.ndarray], mine: np.ndarray, objective: Objective) -> float | None:
+    """The whole run's percentile (nearest rank, as every table's), or its error share."""
+    if not mine.any():
         return None
     if objective.percent is None:
-        return float(requests["outcome"].isin(ERRORS).mean())
-    return float(percentiles(requests[objective.column], ps=(objective.percent,)).iloc[0, 0])
+        return float(columns["error"][mine].mean())
+    values = columns[objective.column][mine]
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    at = rank(len(values), objective.percent)
+    return float(np.partition(values, at)[at])
 
 
 def _recovery(
@@ -456,9 +540,9 @@ def _recovery(
     held: np.ndarray | None = None
     for judgement in judgements:
         counts = every_of[judgement.objective.name]
-        ahead_n = _leading(counts.requests, width)[first:]
-        ahead_bad = _leading(counts.bad, width)[first:]
-        ok = lower_bound(ahead_bad, ahead_n) <= judgement.objective.budget
+        ahead_n = _leading(counts.requests_sum, width)[first:]
+        ahead_bad = _leading(counts.bad_sum, width)[first:]
+        ok = lower_bound(ahead_bad, ahead_n, RECOVERY_CONFIDENCE) <= judgement.objective.budget
         held = ok if held is None else held & ok
     found = np.flatnonzero(held) if held is not None else np.array([], dtype=np.int64)
     if not len(found):
@@ -466,8 +550,7 @@ def _recovery(
     return Recovery(fault, max(0.0, (first + int(found[0])) * bin_s - fault.end), bound_s)
 
 
-def _leading(per_bin: np.ndarray, width: int) -> np.ndarray:
+def _leading(running: np.ndarray, width: int) -> np.ndarray:
     """Sums of the windows of `width` bins starting at each bin (shorter near the day's end)."""
-    total = np.r_[0, np.cumsum(per_bin)]
-    starts = np.arange(len(per_bin))
-    return total[np.minimum(starts + width, len(per_bin))] - total[starts]
+    starts = np.arange(len(running) - 1)
+    return running[np.minimum(starts + width, len(running) - 1)] - running[starts]
