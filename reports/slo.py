@@ -175,7 +175,8 @@ class Judgement:
     """The whole run's percentile (its error share for `error_rate`), shown beside the counts;
     None when the run sent none of its requests."""
     windows: int
-    """Window ends judged (with any of its requests in the long window)."""
+    """Window ends judged by a rule: its long window whole (the day's first hour or quarter hour
+    past, clear of the incidents' stretches) and holding any of its requests."""
     breaches: tuple[Window, ...]
     """Each window end where a rule fired (outside the incidents), the hour's rule first."""
     excused: int
@@ -184,7 +185,7 @@ class Judgement:
     """Window ends where a long window was significantly over its rule's rate but its short
     window no longer burned: an excursion over by then, a warning rather than a breach."""
     worst: Window | None
-    """The long window of the hour's rule that burned fastest."""
+    """The judged hour that burned fastest (a quarter hour on a day shorter than an hour)."""
     dispersion: float = 1.0
     """How much more its bad requests vary across the day's quarter hours than independent
     requests would (at least 1): neighbours share a queue, so n requests weigh as n / this."""
@@ -249,9 +250,9 @@ class Slos:
     incidents: list[Span]
     """The stretches the recovery bound judges (empty without `recovery_s`)."""
     windows: pd.DataFrame
-    """Per window end `t` (run seconds): each objective's burn rate over the hour's long window
-    (columns by `Objective.name`, NaN without requests), and `breach` (any objective breached
-    there, by any rule)."""
+    """Per window end `t` (run seconds): each objective's burn rate over the hour up to it, every
+    request counted, the incidents' too (columns by `Objective.name`, NaN without requests), and
+    `breach` (any objective breached there, by any rule)."""
 
     @property
     def held(self) -> bool:
@@ -304,9 +305,13 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
     spans = list(faults(profile) if fault_spans is None else fault_spans)
     bound = profile.slo.recovery_s
     incidents = [] if bound is None else [Span(s.name, s.start, s.end + bound) for s in spans]
+    scheduled = requests["scheduled_t"].to_numpy() if "scheduled_t" in requests else t
     inside = np.zeros(len(requests), dtype=bool)
-    for stretch in incidents:
-        inside |= (t >= stretch.start) & (t < stretch.end)
+    excluded = np.zeros(bins, dtype=bool)
+    starts = np.arange(bins) * bin_s
+    for stretch in incidents:  # a request of a visit due in the stretch is the incident's too
+        inside |= _within(t, stretch) | _within(scheduled, stretch)
+        excluded |= (starts < stretch.end) & (starts + bin_s > stretch.start)
     series: dict[str, np.ndarray] = {"t": (np.arange(bins) + 1) * bin_s}
     breach = np.zeros(bins, dtype=bool)
     keys = {column: _Keys(requests[column]) for column in ("channel", "journey")}
@@ -320,11 +325,11 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
         mine = keys["channel" if objective.scope == "channel" else "journey"].rows(objective.key)
         bad = objective.bad(columns)
         every = _binned(slot, mine, bad, bins, bin_s)
-        outside = _binned(slot, mine & ~inside, bad, bins, bin_s) if incidents else every
+        outside = _binned(slot, mine & ~inside, bad, bins, bin_s, excluded) if incidents else every
         judgement = _judgement(objective, columns, mine, every, outside, bool(incidents))
         judgements.append(judgement)
         every_of[objective.name] = every
-        series[objective.name] = _windows(outside, RULES[0].long_day_s).burn(objective.budget)
+        series[objective.name] = _windows(every, RULES[0].long_day_s).burn(objective.budget)
         for window in judgement.breaches:
             breach[round(window.end / bin_s) - 1] = True
     series["breach"] = breach
@@ -346,17 +351,32 @@ class _Binned:
     bin_s: float
     requests_sum: np.ndarray
     bad_sum: np.ndarray
+    excluded_sum: np.ndarray
+    """…and of the bins an incident's stretch left out (a drill's): no window holding one is
+    judged, as it would be a shorter window held to a longer one's rate."""
 
     def total(self) -> Counts:
         return Counts(int(self.requests_sum[-1]), int(self.bad_sum[-1]))
 
 
+def _within(t: np.ndarray, stretch: Span) -> np.ndarray:
+    return np.asarray((t >= stretch.start) & (t < stretch.end))
+
+
 def _binned(
-    slot: np.ndarray, mine: np.ndarray, bad: np.ndarray, bins: int, bin_s: float
+    slot: np.ndarray,
+    mine: np.ndarray,
+    bad: np.ndarray,
+    bins: int,
+    bin_s: float,
+    excluded: np.ndarray | None = None,
 ) -> _Binned:
     requests = np.bincount(slot[mine], minlength=bins)
     bad_ones = np.bincount(slot[mine & bad], minlength=bins)
-    return _Binned(requests, bad_ones, bin_s, _running(requests), _running(bad_ones))
+    left_out = np.zeros(bins, dtype=np.int64) if excluded is None else excluded.astype(np.int64)
+    return _Binned(
+        requests, bad_ones, bin_s, _running(requests), _running(bad_ones), _running(left_out)
+    )
 
 
 def _running(per_bin: np.ndarray) -> np.ndarray:
@@ -407,14 +427,21 @@ def _trailing(running: np.ndarray, width: int) -> np.ndarray:
     return running[ends] - running[np.maximum(ends - width, 0)]
 
 
+def _whole(binned: _Binned, rule: Rule) -> np.ndarray:
+    """Window ends whose long window is whole: not cut short by the day's start, holding no bin
+    an incident's stretch left out."""
+    width = max(1, round(rule.long_day_s / BIN_DAY_S))
+    ends = np.arange(1, len(binned.requests) + 1)
+    return np.asarray((ends >= width) & (_trailing(binned.excluded_sum, width) == 0))
+
+
 def _alerts(binned: _Binned, rule: Rule, budget: float) -> tuple[_Sums, np.ndarray, np.ndarray]:
     """The rule's long windows, where it fired (long and short window over its rate, the long
     one significantly), and where the long window alone did (an excursion that had stopped: a
-    warning). Only whole long windows are judged: one cut short by the day's start is a shorter
-    window, which the other rule holds to its own, higher rate."""
+    warning). Only whole long windows are judged: one cut short by the day's start or by an
+    incident's stretch is a shorter window, which the other rule holds to its own, higher rate."""
     long, short = _windows(binned, rule.long_day_s), _windows(binned, rule.short_day_s)
-    whole = np.arange(len(long.requests)) + 1 >= round(rule.long_day_s / BIN_DAY_S)
-    significant = whole & (np.nan_to_num(long.burn(budget)) > rule.burn)
+    significant = _whole(binned, rule) & (np.nan_to_num(long.burn(budget)) > rule.burn)
     at = np.flatnonzero(significant)  # the exact bound only where the point estimate is over
     significant[at] = lower_bound(long.bad[at], long.requests[at]) > rule.burn * budget
     burning = np.nan_to_num(short.burn(budget)) > rule.burn
@@ -456,18 +483,21 @@ def _judgement(
         for rule in RULES:
             with_incidents |= _alerts(every, rule, budget)[1]
         excused = int((with_incidents & ~fired).sum())
-    hour = _windows(outside, RULES[0].long_day_s)
-    burns = hour.burn(budget)
-    judged = np.flatnonzero(hour.requests > 0)
+    judged = np.zeros(bins, dtype=bool)
     worst = None
-    if len(judged):
-        worst = hour.window(RULES[0], int(judged[np.argmax(burns[judged])]), budget)
+    for rule in RULES:  # the fastest hour; a quarter hour on a day shorter than an hour
+        long = _windows(outside, rule.long_day_s)
+        ends = (long.requests > 0) & _whole(outside, rule)
+        judged |= ends
+        if worst is None and ends.any():
+            at = np.flatnonzero(ends)
+            worst = long.window(rule, int(at[np.argmax(long.burn(budget)[at])]), budget)
     return Judgement(
         objective=objective,
         whole=every.total(),
         outside=outside.total() if drill else None,
         value=_value(columns, mine, objective),
-        windows=len(judged),
+        windows=int(judged.sum()),
         breaches=tuple(sorted(breaches, key=lambda w: w.end)),
         excused=excused,
         warnings=int((warned & ~fired).sum()),
