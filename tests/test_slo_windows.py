@@ -36,8 +36,8 @@ def test_a_day_at_four_fifths_of_every_budget_never_breaches_over_200_seeds() ->
 
 def test_a_day_at_its_budgets_breaches_no_window_and_rarely_fails_its_whole_run() -> None:
     """At the budget exactly the whole run's exact bound is wrong at most 1 in 1,000 per
-    objective (2 in 2,200 judgements of 100 days were, by the draw); windows, held to twice or
-    four times the budget, never."""
+    objective (1 in 2,200 judgements of these 100 days is, by the draw); windows, held to twice
+    or four times the budget, never."""
     breached, failed, judged = [], 0, 0
     for seed in SEEDS[:100]:
         for judgement in slo.judge(steady_day(seed, share_of_budget=1.0), PAYDAY).judgements:
