@@ -83,8 +83,8 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             "recoveries": [_plain(r) | {"passed": r.passed} for r in a.slos.recoveries],
         },
         "capacity": {
-            "knee_per_s": a.capacity.knee.at_per_s,
-            "baseline_p95_ms": a.capacity.knee.baseline_p95_ms,
+            "upturn_per_s": a.capacity.upturn.at_per_s,
+            "baseline_p95_ms": a.capacity.upturn.baseline_p95_ms,
             "carried": [_plain(c) | {"share": c.share} for c in a.capacity.carried],
             "lanes": [_plain(lane) | {"peak_share": lane.peak_share} for lane in a.capacity.lanes],
             "saturated": [_plain(s) for s in a.capacity.saturated],

@@ -117,7 +117,7 @@ def charts(analysis: Analysis, words: Words) -> list[Chart]:
         _in_flight,
         _lanes,
         _server,
-        _knee,
+        _upturn,
         _carried,
         _branch,
         _diversion,
@@ -311,7 +311,7 @@ def _server(analysis: Analysis, words: Words) -> Chart | None:
     )
 
 
-def _knee(analysis: Analysis, words: Words) -> Chart | None:
+def _upturn(analysis: Analysis, words: Words) -> Chart | None:
     requests = analysis.timeline.requests.dropna(subset=["p95"])
     if requests.empty:
         return None
@@ -324,10 +324,10 @@ def _knee(analysis: Analysis, words: Words) -> Chart | None:
         name=words("one window"),
         marker={"size": 5, "opacity": 0.5},
     )
-    curve = analysis.capacity.knee.curve
-    figure.add_scatter(x=curve["per_s"], y=curve["p95"], name=words("median by load"))
-    if analysis.capacity.knee.at_per_s is not None:
-        figure.add_vline(x=analysis.capacity.knee.at_per_s, line={"color": "#d62728"})
+    upturn = analysis.capacity.upturn
+    figure.add_scatter(x=upturn.curve["per_s"], y=upturn.curve["p95"], name=words("median by load"))
+    if upturn.at_per_s is not None:
+        figure.add_vline(x=upturn.at_per_s, line={"color": "#d62728"})
     figure.update_layout(
         xaxis={"title": words("requests per second")},
         yaxis={"title": words("p95 response (ms)"), "type": "log"},
@@ -335,7 +335,7 @@ def _knee(analysis: Analysis, words: Words) -> Chart | None:
         height=360,
         margin={"t": 40, "r": 20, "b": 50, "l": 60},
     )
-    return _chart("chart-knee", words("Latency against throughput"), figure)
+    return _chart("chart-upturn", words("Latency against throughput"), figure)
 
 
 def _carried(analysis: Analysis, words: Words) -> Chart | None:

@@ -195,19 +195,20 @@ def _lanes(capacity: Capacity) -> list[Finding]:
                 "chart-lanes",
             )
         )
-    if capacity.knee.at_per_s is not None:
+    if capacity.upturn.at_per_s is not None:
         out.append(
             Finding(
                 "warn",
                 N_(
                     "Latency turned up at about {per_s} requests a second: the windows' p95 passed "
-                    "twice its {baseline} at light load."
+                    "twice its {baseline} at light load (where response times start to grow, not "
+                    "the capacity: the objectives may hold beyond it)."
                 ),
                 {
-                    "per_s": Figure("number", capacity.knee.at_per_s),
-                    "baseline": Figure("ms", capacity.knee.baseline_p95_ms),
+                    "per_s": Figure("number", capacity.upturn.at_per_s),
+                    "baseline": Figure("ms", capacity.upturn.baseline_p95_ms),
                 },
-                "chart-knee",
+                "chart-upturn",
             )
         )
     return out

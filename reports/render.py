@@ -222,6 +222,8 @@ def _fastest(words: Words, judgement: Judgement, clock: Callable[[float], str]) 
     worst = judgement.worst
     if worst is None or worst.burn is None:
         return "–"
+    if worst.burn == 0:  # every hour alike: no moment to name
+        return "0×"
     return f"{words.number(worst.burn, 1)}× ({clock(worst.end)})"
 
 
