@@ -124,6 +124,7 @@ def _judgement(judgement: slo.Judgement) -> dict[str, Any]:
             "first_breach": _window(judgement.first_breach),
             "excused": judgement.excused,
             "warnings": judgement.warnings,
+            "while_saturated": judgement.while_saturated,
             "worst": _window(judgement.worst),
         }
     )

@@ -138,6 +138,20 @@ def _slo(slos: Slos, profile: Profile) -> list[Finding]:
                 "slo-table",
             )
         )
+    strained = [j for j in slos.judgements if j.while_saturated]
+    if strained:
+        out.append(
+            Finding(
+                "warn",
+                N_(
+                    "{objectives} breached windows while the load generator was saturated: not "
+                    "counted against the target, whose answers were timed late by the harness; "
+                    "give the run more --workers or a quieter machine."
+                ),
+                {"objectives": Figure("text", ", ".join(j.objective.name for j in strained))},
+                "chart-slo",
+            )
+        )
     warned = [j for j in slos.judgements if j.warnings and j.held]
     if warned:
         out.append(

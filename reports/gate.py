@@ -169,6 +169,11 @@ def _slo(judgement: Judgement, analysis: Analysis) -> Case:
         )
     elif judgement.passed:
         line += ", and no stretch of the day burned it too fast"
+    if judgement.while_saturated:
+        line += (
+            f" ({judgement.while_saturated} more windows breached while the load generator was "
+            "saturated: not counted against the target)"
+        )
     return Case("slo", objective.name, judgement.held, line)
 
 

@@ -249,6 +249,13 @@ def _breached(words: Words, judgement: Judgement) -> str:
         notes.append(words("warnings: {n}", n=words.number(judgement.warnings)))
     if judgement.excused:
         notes.append(words("{n} more during incidents", n=words.number(judgement.excused)))
+    if judgement.while_saturated:
+        notes.append(
+            words(
+                "{n} more while the load generator was saturated",
+                n=words.number(judgement.while_saturated),
+            )
+        )
     return f"{counted} ({'; '.join(notes)})" if notes else counted
 
 

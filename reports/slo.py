@@ -186,6 +186,9 @@ class Judgement:
     window no longer burned: an excursion over by then, a warning rather than a breach."""
     worst: Window | None
     """The judged hour that burned fastest (a quarter hour on a day shorter than an hour)."""
+    while_saturated: int = 0
+    """Window ends that breached while the load generator was saturated within their long
+    window: marked, not counted (the timing was the harness's as much as the target's)."""
     dispersion: float = 1.0
     """How much more its bad requests vary across the day's quarter hours than independent
     requests would (at least 1): neighbours share a queue, so n requests weigh as n / this."""
@@ -294,9 +297,18 @@ def _of(scope: str, key: str, limits: dict[str, float | None]) -> list[Objective
     ]
 
 
-def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None = None) -> Slos:
+def judge(
+    frames: Frames,
+    profile: Profile,
+    fault_spans: Sequence[Span] | None = None,
+    saturated: Sequence[Span] = (),
+) -> Slos:
     """The objectives of `profile`, and the recovery after each of `fault_spans` (the faults as
-    they happened, `timeline.faults`; as scheduled when not given)."""
+    they happened, `timeline.faults`; as scheduled when not given). A breach whose long window
+    holds any of `saturated` (the stretches when the load generator was, `reports.generator`)
+    is marked and not counted: slow answers timed then are the harness's own as much as the
+    target's, and a generator's shortfall is never read as the target's (a window that held
+    is evidence all the same: the harness only ever adds to a response time)."""
     bin_s = BIN_DAY_S / profile.time_scale
     bins = max(1, math.ceil(frames.duration_s / bin_s - 1e-9))
     requests = frames.requests
@@ -311,7 +323,11 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
     starts = np.arange(bins) * bin_s
     for stretch in incidents:  # a request of a visit due in the stretch is the incident's too
         inside |= _within(t, stretch) | _within(scheduled, stretch)
-        excluded |= (starts < stretch.end) & (starts + bin_s > stretch.start)
+        excluded |= _overlapping(starts, bin_s, stretch)
+    strained = np.zeros(bins, dtype=np.int64)
+    for stretch in saturated:
+        strained |= _overlapping(starts, bin_s, stretch)
+    strained_sum = _running(strained)
     series: dict[str, np.ndarray] = {"t": (np.arange(bins) + 1) * bin_s}
     breach = np.zeros(bins, dtype=bool)
     keys = {column: _Keys(requests[column]) for column in ("channel", "journey")}
@@ -326,7 +342,9 @@ def judge(frames: Frames, profile: Profile, fault_spans: Sequence[Span] | None =
         bad = objective.bad(columns)
         every = _binned(slot, mine, bad, bins, bin_s)
         outside = _binned(slot, mine & ~inside, bad, bins, bin_s, excluded) if incidents else every
-        judgement = _judgement(objective, columns, mine, every, outside, bool(incidents))
+        judgement = _judgement(
+            objective, columns, mine, every, outside, bool(incidents), strained_sum
+        )
         judgements.append(judgement)
         every_of[objective.name] = every
         series[objective.name] = _windows(every, RULES[0].long_day_s).burn(objective.budget)
@@ -357,6 +375,11 @@ class _Binned:
 
     def total(self) -> Counts:
         return Counts(int(self.requests_sum[-1]), int(self.bad_sum[-1]))
+
+
+def _overlapping(starts: np.ndarray, bin_s: float, stretch: Span) -> np.ndarray:
+    """Which bins (starting at `starts`, `bin_s` long) overlap `stretch`."""
+    return np.asarray((starts < stretch.end) & (starts + bin_s > stretch.start))
 
 
 def _within(t: np.ndarray, stretch: Span) -> np.ndarray:
@@ -466,12 +489,17 @@ def _judgement(
     every: _Binned,
     outside: _Binned,
     drill: bool,
+    strained_sum: np.ndarray,
 ) -> Judgement:
     budget, bins = objective.budget, len(every.requests)
     fired, warned = np.zeros(bins, dtype=bool), np.zeros(bins, dtype=bool)
+    marked = np.zeros(bins, dtype=bool)
     breaches: list[Window] = []
     for rule in RULES:
         long, now, alone = _alerts(outside, rule, budget)
+        strained = _trailing(strained_sum, max(1, round(rule.long_day_s / BIN_DAY_S))) > 0
+        marked |= now & strained
+        now &= ~strained
         breaches += [  # one per end, the hour's rule first
             long.window(rule, int(n), budget) for n in np.flatnonzero(now & ~fired)
         ]
@@ -502,6 +530,7 @@ def _judgement(
         excused=excused,
         warnings=int((warned & ~fired).sum()),
         worst=worst,
+        while_saturated=int((marked & ~fired).sum()),
         dispersion=_dispersion(outside),
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from reports import frames, slo
+from reports.timeline import Span
 from surge import runfolder
 from surge.profile import Profile
 from surge.retry import RequestRecord
@@ -111,3 +112,22 @@ def test_a_run_folder_is_judged_as_its_frames_are(tmp_path: Path) -> None:
         assert (a.whole.requests, a.whole.bad) == (b.whole.requests, b.whole.bad)
         assert [w.end for w in a.breaches] == pytest.approx([w.end for w in b.breaches])
         assert a.passed == b.passed
+
+
+def test_a_burst_while_the_load_generator_was_saturated_is_marked_not_counted() -> None:
+    """The same burst, the generator saturated through it: its breaches are marked, not
+    counted (the harness timed those answers late); one an hour later still counts."""
+    burst = Burst("kiosk", NOON, NOON + TEN_MINUTES, slow=0.5)
+    strained = [Span("the local runner: loop 40 ms late", NOON - 0.5, NOON + TEN_MINUTES)]
+    day = steady_day(3, burst=burst)
+    marked = {
+        j.objective.name: j for j in slo.judge(day, kiosk_only(), saturated=strained).judgements
+    }
+    assert marked["kiosk.p95_ms"].breaches == ()
+    assert marked["kiosk.p95_ms"].while_saturated > 0
+    later = [Span("the local runner: CPU 97%", NOON + 7.5, NOON + 8.0)]
+    counted = {
+        j.objective.name: j for j in slo.judge(day, kiosk_only(), saturated=later).judgements
+    }
+    assert counted["kiosk.p95_ms"].breaches != ()
+    assert counted["kiosk.p95_ms"].while_saturated == 0
