@@ -307,7 +307,7 @@ def write_lateness_and_visits(
     folder: Path, records: Synthetic, template: RunFolder, requests: int
 ) -> None:
     """Every visit started (at its first request), on time or late as the template's limits
-    have it; a visit whose step gave up was abandoned."""
+    have it; a visit whose step gave up is unfinished."""
     limits = template.lateness or Lateness()
     lateness = Lateness(late_after_s=limits.late_after_s, drop_after_s=limits.drop_after_s)
     first = _firsts(records.visit)
@@ -320,7 +320,7 @@ def write_lateness_and_visits(
     visits = Visits.account(
         {0: planned},
         {0: lateness},
-        run={"ok": int((~failed).sum()), "abandoned": int(failed.sum())},
+        run={"ok": int((~failed).sum()), "unfinished": int(failed.sum())},
         requests={0: requests},
     )
     runfolder.write_lateness(folder, lateness)

@@ -74,15 +74,17 @@ def summary(analysis: Analysis) -> dict[str, Any]:
         "by_route": _rows(a.routes),
         "visit_times": _rows(a.visits),
         "slo": {
-            "window_s": a.slos.window_s,
-            "step_s": a.slos.step_s,
+            "bin_s": a.slos.bin_s,
+            "rules": [_plain(rule) for rule in a.slos.rules],
+            "confidence": slo.CONFIDENCE,
             "held": a.slos.held,
-            "objectives": [_plain(j) | {"name": j.objective.name} for j in a.slos.judgements],
+            "incidents": [_plain(span) for span in a.slos.incidents],
+            "objectives": [_judgement(j) for j in a.slos.judgements],
             "recoveries": [_plain(r) | {"passed": r.passed} for r in a.slos.recoveries],
         },
         "capacity": {
-            "knee_per_s": a.capacity.knee.at_per_s,
-            "baseline_p95_ms": a.capacity.knee.baseline_p95_ms,
+            "upturn_per_s": a.capacity.upturn.at_per_s,
+            "baseline_p95_ms": a.capacity.upturn.baseline_p95_ms,
             "carried": [_plain(c) | {"share": c.share} for c in a.capacity.carried],
             "lanes": [_plain(lane) | {"peak_share": lane.peak_share} for lane in a.capacity.lanes],
             "saturated": [_plain(s) for s in a.capacity.saturated],
@@ -99,6 +101,48 @@ def summary(analysis: Analysis) -> dict[str, Any]:
             }
             for f in a.findings
         ],
+    }
+
+
+def _judgement(judgement: slo.Judgement) -> dict[str, Any]:
+    """An objective's judgement with its counts, the first breach and the fastest hour (every
+    breach is in the report's chart, not here: a long incident has hundreds)."""
+    objective = judgement.objective
+    return _clean(
+        {
+            "name": objective.name,
+            **asdict(objective),
+            "budget": objective.budget,
+            "judges": objective.judges,
+            "whole": _counts(judgement.whole),
+            "outside": None if judgement.outside is None else _counts(judgement.outside),
+            "value": judgement.value,
+            "passed": judgement.passed,
+            "held": judgement.held,
+            "windows": judgement.windows,
+            "breached": len(judgement.breaches),
+            "first_breach": _window(judgement.first_breach),
+            "excused": judgement.excused,
+            "warnings": judgement.warnings,
+            "while_saturated": judgement.while_saturated,
+            "worst": _window(judgement.worst),
+        }
+    )
+
+
+def _counts(counts: slo.Counts) -> dict[str, Any]:
+    return {"requests": counts.requests, "bad": counts.bad, "share": counts.share}
+
+
+def _window(window: slo.Window | None) -> dict[str, Any] | None:
+    if window is None:
+        return None
+    return {
+        "rule": window.rule,
+        "start": window.start,
+        "end": window.end,
+        **_counts(window.counts),
+        "burn": window.burn,
     }
 
 

@@ -1,4 +1,4 @@
-"""What this run shows of the systems' capacity: where latency turns up with load (the knee), the
+"""What this run shows of the systems' capacity: where latency turns up with load (the upturn), the
 load offered against the load carried per channel, the lanes that saturated and when, and the
 headroom each lane kept in each phase ("the kiosk gateway ran at 62% of its slots at the lunch
 peak"). The lane figures need the target's metrics (`metrics.csv`); the rest comes from the
@@ -15,9 +15,10 @@ import pandas as pd
 from reports.timeline import Span, Timeline
 from surge.profile import CHANNELS
 
-KNEE_FACTOR = 2.0
-"""The knee: the load at which the windows' median p95 first exceeds this many times the p95 at
-the lightest load the run had."""
+UPTURN_FACTOR = 2.0
+"""The upturn: the load at which the windows' median p95 first exceeds this many times the p95
+at the lightest load the run had. Where latency starts to grow with load, not the capacity: the
+objectives may well hold beyond it (docs/report.md)."""
 LOAD_BINS = 10
 SATURATED = 0.9
 """A lane is saturated while at least this share of its slots is busy, or anything queues or is
@@ -25,12 +26,12 @@ refused."""
 
 
 @dataclass(frozen=True, slots=True)
-class Knee:
+class Upturn:
     curve: pd.DataFrame
     """Per load bin: `per_s` (requests per second, the bin's median) and `p95` (ms, the median
     of its windows' p95)."""
     at_per_s: float | None
-    """Requests per second where the knee is; None when latency did not turn up."""
+    """Requests per second where latency turned up; None when it did not."""
     baseline_p95_ms: float | None
 
 
@@ -72,7 +73,7 @@ class Saturation:
 
 @dataclass(frozen=True)
 class Capacity:
-    knee: Knee
+    upturn: Upturn
     carried: list[Carried]
     lanes: list[LanePhase]
     """Every lane in every phase (empty without the target's metrics)."""
@@ -86,18 +87,18 @@ class Capacity:
 
 def capacity(timeline: Timeline) -> Capacity:
     return Capacity(
-        knee=knee(timeline),
+        upturn=upturn(timeline),
         carried=_carried(timeline),
         lanes=_lane_phases(timeline),
         saturated=_saturated(timeline),
     )
 
 
-def knee(timeline: Timeline) -> Knee:
+def upturn(timeline: Timeline) -> Upturn:
     windows = timeline.requests.dropna(subset=["p95"])
     per_s = (windows["ok"] + windows["refused"] + windows["errors"]) / timeline.window_s
     if len(windows) < 3 or per_s.max() <= 0:
-        return Knee(pd.DataFrame({"per_s": [], "p95": []}), None, None)
+        return Upturn(pd.DataFrame({"per_s": [], "p95": []}), None, None)
     bins = pd.qcut(per_s.rank(method="first"), min(LOAD_BINS, len(windows)), labels=False)
     curve = (
         pd.DataFrame({"per_s": per_s, "p95": windows["p95"], "bin": bins})
@@ -107,9 +108,9 @@ def knee(timeline: Timeline) -> Knee:
         .reset_index(drop=True)
     )
     baseline = float(curve["p95"].iloc[0])
-    above = curve[curve["p95"] > KNEE_FACTOR * baseline]
+    above = curve[curve["p95"] > UPTURN_FACTOR * baseline]
     at = float(above["per_s"].iloc[0]) if len(above) else None
-    return Knee(curve, at, baseline)
+    return Upturn(curve, at, baseline)
 
 
 def _carried(timeline: Timeline) -> list[Carried]:

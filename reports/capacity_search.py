@@ -2,7 +2,8 @@
 `junit.xml`, and the exit code `surge capacity` ends with.
 
 The search's answer comes from `capacity.json` (written step by step by `surge.capacity`); the
-curve over the steps (latency against the throughput carried), the knee and the USL fit
+curve over the steps (latency against the throughput carried), the upturn (where p95 doubled:
+not the answer, which the objectives decide) and the USL fit
 (`reports.scalability`, on the in-flight requests of each step by Little's law: throughput x
 mean response time) are drawn from its steps. The gate's cases: the search's answer (a target
 that does not carry the lowest step fails; a search cut short or stopped by the generator is
@@ -23,7 +24,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from reports import correctness, gate, outputs, render
-from reports.capacity import KNEE_FACTOR
+from reports.capacity import UPTURN_FACTOR
 from reports.frames import frames
 from reports.gate import Case, Gate, Gated
 from reports.i18n import LANGUAGES, Words, language_for
@@ -170,8 +171,8 @@ def usl(search: Search) -> UslFit | None:
         return None
 
 
-def knee(search: Search) -> float | None:
-    """Requests a second at the first step whose p95 is `KNEE_FACTOR` times the lightest
+def upturn(search: Search) -> float | None:
+    """Requests a second at the first step whose p95 is `UPTURN_FACTOR` times the lightest
     step's."""
     steps = [s for s in search.latest if s["judged"]["p95_ms"]]
     if not steps:
@@ -181,7 +182,7 @@ def knee(search: Search) -> float | None:
         (
             s["judged"]["requests_per_s"]
             for s in steps
-            if s["judged"]["p95_ms"] >= KNEE_FACTOR * first
+            if s["judged"]["p95_ms"] >= UPTURN_FACTOR * first
         ),
         None,
     )
@@ -252,7 +253,7 @@ def _html(search: Search, words: Words, language: str, judged: Gate) -> str:
         data=search.data,
         answer=_answer(search, words),
         headroom=_headroom(search, words),
-        knee=knee(search),
+        upturn=upturn(search),
         fit=fit,
         finite=math.isfinite,
         colours=COLOURS,

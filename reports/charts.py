@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import plotly.graph_objects as go
 
 from reports.analysis import Analysis
@@ -116,7 +117,7 @@ def charts(analysis: Analysis, words: Words) -> list[Chart]:
         _in_flight,
         _lanes,
         _server,
-        _knee,
+        _upturn,
         _carried,
         _branch,
         _diversion,
@@ -205,21 +206,56 @@ def _latency(analysis: Analysis, words: Words) -> Chart:
     return _chart("chart-latency", words("Response time and customer wait"), figure)
 
 
+BURN_SHOWN = 10.0
+"""Burn rates above this are drawn at it: a crash's stretch would flatten every other line."""
+
+
 def _slo(analysis: Analysis, words: Words) -> Chart | None:
+    """Each objective's burn rate over the hour up to each moment, drawn at the moment (the
+    window's end, so a breach never shows before its cause): only the objectives that spent
+    their budget faster than it allows somewhere, the others counted in the title."""
     slos = analysis.slos
     if not slos.judgements:
         return None
     windows = slos.windows
-    x = clock(analysis.run.profile, windows["t"] + slos.window_s / 2)
+    x = clock(analysis.run.profile, windows["t"])
     figure = go.Figure()
-    for judgement in slos.judgements:
+    shown = [j for j in slos.judgements if j.worst is not None and (j.worst.burn or 0) > 1.0]
+    for judgement in shown:
         name = judgement.objective.name
-        ratio = windows[name] / judgement.objective.limit
-        if ratio.notna().any():
-            figure.add_scatter(x=x, y=ratio, name=name, mode="lines")
-    figure.add_hline(y=1.0, line={"color": "#d62728", "dash": "dash"})
-    _time_layout(figure, analysis, words, words("value / objective (above 1: breached)"))
-    title = words("SLOs in sliding windows of {window}", window=words.seconds(slos.window_s))
+        burn = windows[name].clip(upper=BURN_SHOWN)
+        figure.add_scatter(x=x, y=burn, name=name, mode="lines", legendgroup=name)
+        ends = {round(w.end / slos.bin_s) - 1 for w in judgement.breaches}
+        if ends:
+            at = sorted(ends)
+            figure.add_scatter(
+                x=[x[n] for n in at],
+                y=[burn.iloc[n] for n in at],
+                mode="markers",
+                marker={"color": "#d62728", "size": 5, "symbol": "x"},
+                name=words("{objective} breached", objective=name),
+                legendgroup=name,
+                showlegend=False,
+            )
+    figure.add_hline(y=slos.rules[0].burn, line={"color": "#d62728", "dash": "dash"})
+    figure.add_hline(y=1.0, line={"color": "#7f7f7f", "dash": "dot"})
+    _time_layout(figure, analysis, words, words("burn rate over the hour (1: the budget's rate)"))
+    peak = float(np.nanmax(windows[[j.objective.name for j in shown]].to_numpy(), initial=0.0))
+    figure.update_yaxes(range=[0, max(3.0, min(BURN_SHOWN, peak)) * 1.05])
+    broke = [j for j in slos.judgements if j.breaches]
+    title = (
+        words(
+            "Budget burn: {broke} of {total} objectives breached in a stretch of the day",
+            broke=words.number(len(broke)),
+            total=words.number(len(slos.judgements)),
+        )
+        if broke
+        else words(
+            "Budget burn: no stretch of the day spent a budget too fast ({others} objectives "
+            "never over their budget's rate)",
+            others=words.number(len(slos.judgements) - len(shown)),
+        )
+    )
     return _chart("chart-slo", title, figure)
 
 
@@ -275,7 +311,7 @@ def _server(analysis: Analysis, words: Words) -> Chart | None:
     )
 
 
-def _knee(analysis: Analysis, words: Words) -> Chart | None:
+def _upturn(analysis: Analysis, words: Words) -> Chart | None:
     requests = analysis.timeline.requests.dropna(subset=["p95"])
     if requests.empty:
         return None
@@ -288,10 +324,10 @@ def _knee(analysis: Analysis, words: Words) -> Chart | None:
         name=words("one window"),
         marker={"size": 5, "opacity": 0.5},
     )
-    curve = analysis.capacity.knee.curve
-    figure.add_scatter(x=curve["per_s"], y=curve["p95"], name=words("median by load"))
-    if analysis.capacity.knee.at_per_s is not None:
-        figure.add_vline(x=analysis.capacity.knee.at_per_s, line={"color": "#d62728"})
+    upturn = analysis.capacity.upturn
+    figure.add_scatter(x=upturn.curve["per_s"], y=upturn.curve["p95"], name=words("median by load"))
+    if upturn.at_per_s is not None:
+        figure.add_vline(x=upturn.at_per_s, line={"color": "#d62728"})
     figure.update_layout(
         xaxis={"title": words("requests per second")},
         yaxis={"title": words("p95 response (ms)"), "type": "log"},
@@ -299,7 +335,7 @@ def _knee(analysis: Analysis, words: Words) -> Chart | None:
         height=360,
         margin={"t": 40, "r": 20, "b": 50, "l": 60},
     )
-    return _chart("chart-knee", words("Latency against throughput"), figure)
+    return _chart("chart-upturn", words("Latency against throughput"), figure)
 
 
 def _carried(analysis: Analysis, words: Words) -> Chart | None:

@@ -19,11 +19,15 @@ from reports.staffing import Staffing
 from surge.profile import Profile
 from surge.verdict import REASONS, SHARES, Verdict
 
+MOST_BROKEN = 3
+"""Broken objectives told one by one; the rest are counted (the SLO table has each)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Figure:
-    """A value in a finding, with how to show it: `text`, `number`, `percent`, `ms`, `seconds`,
-    `minutes` or `clock` (a run time shown as the rehearsed day's wall clock)."""
+    """A value in a finding, with how to show it: `text`, `word` (a word of the catalogue, said
+    in the report's language), `number`, `percent`, `ms`, `seconds`, `minutes` or `clock` (a run
+    time shown as the rehearsed day's wall clock)."""
 
     kind: str
     value: Any
@@ -50,7 +54,7 @@ def findings(
     found = [
         _cause(code, figures) for code, figures in ((c.code, c.figures) for c in verdict.causes)
     ]
-    found += _slo(slos)
+    found += _slo(slos, profile)
     found += _lanes(capacity)
     found += _recoveries(slos, profile)
     found += _branch(staffing)
@@ -66,38 +70,101 @@ def _cause(code: str, figures: dict[str, Any]) -> Finding:
     return Finding("bad", REASONS[code], typed, "verdict")
 
 
-def _slo(slos: Slos) -> list[Finding]:
-    broken = [j for j in slos.judgements if j.first_breach is not None or j.passed is False]
-    if not broken:
-        if not slos.judgements:
-            return []
-        return [
+def _slo(slos: Slos, profile: Profile) -> list[Finding]:
+    """The objectives that broke, the first to breach first (from the same judgements as the
+    SLO table, the banner and junit.xml), or that every one held; and the warnings."""
+    if not slos.judgements:
+        return []
+    broken = slos.broken
+    out = []
+    for judgement in broken[:MOST_BROKEN]:
+        objective, first = judgement.objective, judgement.first_breach
+        figures = {
+            "objective": Figure("text", objective.name),
+            "judges": Figure("word", objective.judges),
+            "budget": Figure("percent", objective.budget),
+        }
+        if first is None:
+            out.append(
+                Finding(
+                    "bad",
+                    N_(
+                        "{objective} spent more than its budget over the run: {share} of its "
+                        "requests were {judges}, against {budget}."
+                    ),
+                    figures | {"share": Figure("percent", judgement.judged.share)},
+                    "slo-table",
+                )
+            )
+            continue
+        out.append(
             Finding(
-                "good",
-                N_("Every SLO held over the whole run and in every {window} window."),
-                {"window": Figure("seconds", slos.window_s)},
+                "bad",
+                N_(
+                    "{objective} breached from {clock}: in the {span} up to then {share} of its "
+                    "requests were {judges}, {burn} times the rate its budget of {budget} allows."
+                ),
+                figures
+                | {
+                    "clock": Figure("clock", first.end),
+                    "span": Figure("minutes", first.span_s * profile.time_scale / 60),
+                    "share": Figure("percent", first.counts.share),
+                    "burn": Figure("number", first.burn),
+                },
                 "chart-slo",
             )
-        ]
-    first = min(broken, key=lambda j: j.first_breach if j.first_breach is not None else 1e18)
-    out = [
-        Finding(
-            "bad",
-            N_(
-                "The first SLO to break was {objective} at {clock}: {worst} at worst, against "
-                "{limit}; {count} of {total} objectives broke."
-            ),
-            {
-                "objective": Figure("text", first.objective.name),
-                "clock": Figure("clock", first.first_breach or 0.0),
-                "worst": _metric(first.objective.metric, first.worst),
-                "limit": _metric(first.objective.metric, first.objective.limit),
-                "count": Figure("number", len(broken)),
-                "total": Figure("number", len(slos.judgements)),
-            },
-            "chart-slo",
         )
-    ]
+    if len(broken) > MOST_BROKEN:
+        out.append(
+            Finding(
+                "bad",
+                N_("{count} of {total} objectives broke in all: the SLO table lists them."),
+                {
+                    "count": Figure("number", len(broken)),
+                    "total": Figure("number", len(slos.judgements)),
+                },
+                "slo-table",
+            )
+        )
+    if not broken:
+        out.append(
+            Finding(
+                "good",
+                N_(
+                    "Every SLO held: each within its budget over the run, and no stretch of the "
+                    "day spent a budget too fast."
+                ),
+                {},
+                "slo-table",
+            )
+        )
+    strained = [j for j in slos.judgements if j.while_saturated]
+    if strained:
+        out.append(
+            Finding(
+                "warn",
+                N_(
+                    "{objectives} breached windows while the load generator was saturated: not "
+                    "counted against the target, whose answers were timed late by the harness; "
+                    "give the run more --workers or a quieter machine."
+                ),
+                {"objectives": Figure("text", ", ".join(j.objective.name for j in strained))},
+                "chart-slo",
+            )
+        )
+    warned = [j for j in slos.judgements if j.warnings and j.held]
+    if warned:
+        out.append(
+            Finding(
+                "warn",
+                N_(
+                    "{objectives}: a window ran over a burn rate without enough requests to show "
+                    "a breach; a warning, not a failure."
+                ),
+                {"objectives": Figure("text", ", ".join(j.objective.name for j in warned))},
+                "chart-slo",
+            )
+        )
     return out
 
 
@@ -142,19 +209,20 @@ def _lanes(capacity: Capacity) -> list[Finding]:
                 "chart-lanes",
             )
         )
-    if capacity.knee.at_per_s is not None:
+    if capacity.upturn.at_per_s is not None:
         out.append(
             Finding(
                 "warn",
                 N_(
                     "Latency turned up at about {per_s} requests a second: the windows' p95 passed "
-                    "twice its {baseline} at light load."
+                    "twice its {baseline} at light load (where response times start to grow, not "
+                    "the capacity: the objectives may hold beyond it)."
                 ),
                 {
-                    "per_s": Figure("number", capacity.knee.at_per_s),
-                    "baseline": Figure("ms", capacity.knee.baseline_p95_ms),
+                    "per_s": Figure("number", capacity.upturn.at_per_s),
+                    "baseline": Figure("ms", capacity.upturn.baseline_p95_ms),
                 },
-                "chart-knee",
+                "chart-upturn",
             )
         )
     return out

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from surge.retry import ERRORS
 from surge.runfolder import RunFolder
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
@@ -24,9 +25,6 @@ ERROR_KINDS = ("5xx", "timeout", "reset", "no_response", "4xx")
 """What went wrong with an attempt that was retried or failed: a 5xx (504 is a timeout), no
 response because the connection was reset or timed out or refused, a 4xx that is not a business
 refusal. Business refusals (`outcome` refused) are answers, not errors."""
-ERRORS = ("retried", "failed")
-"""Outcomes of attempts the system got wrong: retried ones too (the customer may not have seen
-them, the system still failed them); `error_rate` is their share of all attempts."""
 _COLUMNS = (
     "channel",
     "journey",

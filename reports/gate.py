@@ -33,7 +33,7 @@ import pandas as pd
 from reports.analysis import Analysis
 from reports.correctness import Correctness
 from reports.frames import ERRORS
-from reports.slo import Judgement, Recovery
+from reports.slo import Judgement, Objective, Recovery
 from surge import exits
 from surge.profile import format_duration
 
@@ -146,22 +146,45 @@ def _validity(analysis: Analysis) -> Case:
 
 
 def _slo(judgement: Judgement, analysis: Analysis) -> Case:
-    objective = judgement.objective
-    unit = _unit(objective.metric)
-    if judgement.value is None:
-        return Case("slo", objective.name, None, "no requests of it in the run")
-    whole = f"{unit(judgement.value)} over the whole run against {unit(objective.limit)}"
-    if not judgement.held:
-        clock = analysis.run.profile.wall_clock
-        where = (
-            f"; {judgement.breached} of {judgement.windows} windows breached it, the first at "
-            f"{clock(judgement.first_breach)}, the worst {unit(judgement.worst)} at "
-            f"{clock(judgement.worst_at or 0.0)}"
-            if judgement.first_breach is not None
-            else ""
+    """One line from the objective's judgement: its budget over the run (outside the incidents'
+    stretches in a drill), then the first stretch of the day that burned it too fast."""
+    objective, counts = judgement.objective, judgement.judged
+    if counts.share is None:
+        return Case("slo", objective.name, None, f"{objective.name}: no requests of it in the run")
+    clock = analysis.run.profile.wall_clock
+    where = " outside the incidents" if judgement.outside is not None else ""
+    line = (
+        f"{objective.name}: {counts.share:.2%} of {counts.requests} requests{where} "
+        f"{_bad(objective)}, against a budget of {objective.budget:.2%}"
+    )
+    if objective.percent is not None:
+        line += f" (p{objective.percent:g} {_unit(objective.metric)(judgement.value)})"
+    first = judgement.first_breach
+    if first is not None:
+        line += (
+            f"; {len(judgement.breaches)} of {judgement.windows} windows breached it, first the "
+            f"{format_duration(round(first.span_s * analysis.run.profile.time_scale))} up to "
+            f"{clock(first.end)}: {first.counts.share or 0:.1%} {_bad(objective)}, "
+            f"{first.burn or 0:.1f} times the budget's rate"
         )
-        return Case("slo", objective.name, False, f"{objective.name}: {whole}{where}")
-    return Case("slo", objective.name, True, f"{objective.name}: {whole}, in every window")
+    elif judgement.passed:
+        line += ", and no stretch of the day burned it too fast"
+    if judgement.while_saturated:
+        line += (
+            f" ({judgement.while_saturated} more windows breached while the load generator was "
+            "saturated: not counted against the target)"
+        )
+    return Case("slo", objective.name, judgement.held, line)
+
+
+def _bad(objective: Objective) -> str:
+    """What spends the objective's budget, as a predicate of its requests."""
+    unit = _unit(objective.metric)
+    if objective.metric == "error_rate":
+        return "were errors"
+    if objective.metric == "customer_wait_p95_s":
+        return f"answered after the customer had waited over {unit(objective.limit)}"
+    return f"slower than {unit(objective.limit)}"
 
 
 def _recovery(recovery: Recovery, analysis: Analysis) -> Case:

@@ -9,6 +9,7 @@ comes from the catalogue in the report's language (`reports.i18n`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from reports.frames import ERROR_KINDS
 from reports.gate import Gate
 from reports.i18n import N_, Words
 from reports.latency import OUTCOMES
-from reports.slo import Judgement
+from reports.slo import Counts, Judgement, Objective
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADINGS = {
@@ -60,6 +61,8 @@ def shown(words: Words, analysis: Analysis, figure: Figure) -> str:
             return words.minutes(value)
         case "clock":
             return analysis.run.profile.wall_clock(float(value))
+        case "word":
+            return words(str(value))
         case _:
             return str(value)
 
@@ -73,17 +76,24 @@ def verdict_line(words: Words, analysis: Analysis) -> str:
     """The report's first sentence: was the run evidence, and did the systems carry the day."""
     if not analysis.verdict.valid:
         return words("Not valid evidence: the run does not show what the systems carry.")
-    broken = [j for j in analysis.slos.judgements if not j.held]
+    broken = analysis.slos.broken
     if not broken:
         return words("Valid evidence: the systems carried the day within every SLO.")
-    first = min(broken, key=lambda j: j.first_breach if j.first_breach is not None else 1e18)
-    at = first.first_breach
+    first = broken[0]
+    counted = {
+        "broken": words.number(len(broken)),
+        "total": words.number(len(analysis.slos.judgements)),
+        "objective": first.objective.name,
+    }
+    if first.first_breach is None:
+        return words(
+            "Valid evidence: {broken} of {total} SLOs broke, {objective} over the whole run.",
+            **counted,
+        )
     return words(
         "Valid evidence: {broken} of {total} SLOs broke, the first {objective} at {clock}.",
-        broken=words.number(len(broken)),
-        total=words.number(len(analysis.slos.judgements)),
-        objective=first.objective.name,
-        clock=analysis.run.profile.wall_clock(at) if at is not None else "–",
+        **counted,
+        clock=analysis.run.profile.wall_clock(first.first_breach.end),
     )
 
 
@@ -112,8 +122,7 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
         headings=HEADINGS,
         rows=_rows,
         objective_value=lambda metric, value: _metric(words, metric, value),
-        result=lambda judgement: _result(words, judgement),
-        breached=lambda judgement: _breached(words, judgement),
+        slo_table=slo_table(words, analysis),
         lane_rows=_lane_rows(analysis),
         regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
         ordinary_alerts=", ".join(
@@ -133,18 +142,13 @@ def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> s
         "",
         verdict_line(words, analysis),
         "",
-        f"| {words('objective')} | {words('objective value')} | {words('whole run')} | "
-        f"{words('windows breached')} | {words('result')} |",
-        "|---|---|---|---|---|",
     ]
-    for j in analysis.slos.judgements:
-        metric = j.objective.metric
-        value = _metric(words, metric, j.value)
-        limit = _metric(words, metric, j.objective.limit)
-        result = _result(words, j)
-        lines.append(
-            f"| {j.objective.name} | {limit} | {value} | {_breached(words, j)} | {result} |"
-        )
+    headings, rows = slo_table(words, analysis)
+    lines += [
+        f"| {' | '.join(headings)} |",
+        f"|{'---|' * len(headings)}",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
     if judged is not None and judged.failures:
         failed = words("The gate failed:")
         lines += ["", f"**{failed}**", ""]
@@ -153,21 +157,106 @@ def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
+SLO_COLUMNS = (
+    N_("objective"),
+    N_("result"),
+    N_("objective value"),
+    N_("whole run"),
+    N_("outside incidents"),
+    N_("first breach"),
+    N_("windows breached"),
+    N_("fastest hour"),
+)
+"""The SLO table's columns, in the report and in summary.md; `outside incidents` only in a drill."""
+
+
+def slo_table(words: Words, analysis: Analysis) -> tuple[list[str], list[list[str]]]:
+    """The SLO table's headings and rows, each cell as the language writes it: one table for
+    report.html and summary.md, from the judgements the gate and findings read."""
+    slos, clock = analysis.slos, analysis.run.profile.wall_clock
+    drill = bool(slos.incidents)
+    columns = [c for c in SLO_COLUMNS if drill or c != "outside incidents"]
+    rows = []
+    for j in slos.judgements:
+        objective = j.objective
+        judges = words(objective.judges)
+        first = j.first_breach
+        cells = {
+            "objective": objective.name,
+            "objective value": _limit(words, objective),
+            "whole run": _whole(words, j, judges),
+            "outside incidents": _spent(words, j.outside, judges) if j.outside else "–",
+            "fastest hour": _fastest(words, j, clock),
+            "windows breached": _breached(words, j),
+            "first breach": clock(first.end) if first is not None else "–",
+            "result": _result(words, j),
+        }
+        rows.append([cells[c] for c in columns])
+    return [words(c) for c in columns], rows
+
+
+def _limit(words: Words, objective: Objective) -> str:
+    """The objective as the profile states it, and the budget that is its meaning."""
+    limit = _metric(words, objective.metric, objective.limit)
+    if objective.percent is None:
+        return f"{words('errors')} ≤ {limit}"
+    wait = words("wait") + " " if objective.metric == "customer_wait_p95_s" else ""
+    budget = words(
+        "budget {share} {judges}",
+        share=words.percent(objective.budget, 0),
+        judges=words(objective.judges),
+    )
+    return f"{wait}p{objective.percent:g} ≤ {limit} ({budget})"
+
+
+def _whole(words: Words, judgement: Judgement, judges: str) -> str:
+    """Its share spent over every request, and the percentile it bounds beside it."""
+    objective, spent = judgement.objective, _spent(words, judgement.whole, judges)
+    if judgement.value is None or objective.percent is None:
+        return spent
+    return f"{spent} (p{objective.percent:g} {_metric(words, objective.metric, judgement.value)})"
+
+
+def _fastest(words: Words, judgement: Judgement, clock: Callable[[float], str]) -> str:
+    """The hour that burned its budget fastest, as a multiple of the rate the budget allows."""
+    worst = judgement.worst
+    if worst is None or worst.burn is None:
+        return "–"
+    if worst.burn == 0:  # every hour alike: no moment to name
+        return "0×"
+    return f"{words.number(worst.burn, 1)}× ({clock(worst.end)})"
+
+
+def _spent(words: Words, counts: Counts | None, judges: str) -> str:
+    if counts is None or counts.share is None:
+        return "–"
+    return f"{words.percent(counts.share, 2)} {judges}"
+
+
 def _result(words: Words, judgement: Judgement) -> str:
     """Held, broke, or skipped when the run sent none of its requests: as junit.xml says it."""
-    if judgement.value is None:
+    if judgement.passed is None:
         return words("skipped")
     return words("held") if judgement.held else words("broke")
 
 
 def _breached(words: Words, judgement: Judgement) -> str:
-    """Windows breached of those judged, and those breached during incidents, which the
-    recovery bound judges instead (reports.slo)."""
-    counted = f"{judgement.breached} / {judgement.windows}"
-    if not judgement.excused:
-        return counted
-    more = words("{n} more during incidents", n=judgement.excused)
-    return f"{counted} ({more})"
+    """Window ends breached of those judged, the warnings, and those breached only with the
+    incidents' requests, which the recovery bound judges instead (reports.slo)."""
+    counted = f"{words.number(len(judgement.breaches))} / {words.number(judgement.windows)}"
+    notes = []
+    if judgement.warnings:
+        notes.append(words("warnings: {n}", n=words.number(judgement.warnings)))
+    if judgement.excused:
+        notes.append(words("{n} more during incidents", n=words.number(judgement.excused)))
+    if judgement.while_saturated:
+        notes.append(
+            words(
+                "{n} more while the load generator was saturated",
+                n=words.number(judgement.while_saturated),
+            )
+        )
+    return f"{counted} ({'; '.join(notes)})" if notes else counted
 
 
 def _metric(words: Words, metric: str, value: float | None) -> str:

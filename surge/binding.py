@@ -152,7 +152,7 @@ class Wire:
 
     sender: Sender
     failed_step: str | None = None
-    """The step that failed after its retries, the one the visit reports abandoning."""
+    """The step that failed after its retries, which left the visit unfinished."""
 
     def send(
         self,

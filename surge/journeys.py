@@ -24,7 +24,8 @@ and the visit's scheduled start.
 
 Business refusals (insufficient funds, sold out, slot full) are outcomes the customer meets: they
 are recorded with their status, never retried, and end the visit's dependent steps. A step that
-fails after its retries abandons the visit (`VisitResult.failed_step`); a login refused (a wrong
+fails after its retries leaves the visit unfinished (`VisitResult.failed_step`): the customer
+could not complete their business; a login refused (a wrong
 PIN, a locked card) is such a failure, since the harness gave the credentials the system holds.
 """
 
@@ -140,7 +141,7 @@ class VisitResult:
     channel: Channel
     journey: str
     ok: bool
-    """False when a step failed after its retries and the visit was abandoned."""
+    """False when a step failed after its retries: the visit is unfinished."""
     refused: bool
     """The customer met a business refusal (funds, sold out, no place left)."""
     failed_step: str | None = None

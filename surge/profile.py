@@ -333,10 +333,11 @@ class Fault(_Section):
                     raise _Located(name, "a crash fault takes only at, duration and kind")
         return self
 
-    def admin_body(self) -> dict[str, Any]:
-        """The JSON for `POST /admin/faults`, posted at t=0 (so `start_in` is `at`)."""
+    def admin_body(self, day_in_s: float = 0.0) -> dict[str, Any]:
+        """The JSON for `POST /admin/faults`, posted `day_in_s` seconds before the day starts
+        (so `start_in` is `at` after that)."""
         body = self.model_dump(mode="json", exclude={"at"}, exclude_none=True)
-        return {**body, "start_in": self.at}
+        return {**body, "start_in": self.at + day_in_s}
 
 
 class Staffing(_Section):

@@ -546,12 +546,14 @@ def outcome(run: RunFolder, judged: Verdict, target: str) -> str:
         lines.append(
             f"  visits    {total.planned} planned: {total.started} started ({total.late} late), "
             f"{total.dropped} dropped, {total.lost} lost with workers, {total.not_reached} not "
-            f"reached (p99 start lag {'-' if lag is None else f'{lag * 1000:.0f} ms'})"
+            f"reached (p99 start lag {'-' if lag is None else f'{lag * 1000:.0f} ms'}); "
+            f"{run.visits.unfinished} unfinished"
         )
     counts = verdict.figures(run, judged)["requests"]
     lines.append(
-        f"  requests  {counts['total']}: {counts['failed']} failed, {counts['refused']} refused "
-        f"by business rules, {counts['retried']} retried"
+        f"  requests  {counts['total']}: {counts['errors']} errors ({counts['retried']} retried, "
+        f"{counts['failed']} failed after their retries), {counts['refused']} refused by "
+        "business rules"
     )
     lines.append(f"  ledger    {_reconciled(run)}")
     lines += [f"  writes    {line}" for line in _proven(run)]

@@ -31,12 +31,14 @@ from typing import Any, Literal, NamedTuple, Protocol
 import orjson
 
 Outcome = Literal["ok", "refused", "retried", "failed"]
-ERRORS: tuple[Outcome, ...] = ("retried", "failed")
-"""Outcomes of attempts the system got wrong (a retried one too: the customer may not have seen
-it, the system still failed it); an error rate is their share of all attempts."""
 """ok: 2xx; refused: a business refusal the customer meets (insufficient funds, sold out, slot
 full), not an error; retried: this attempt failed and the step was sent again; failed: the step
-gave up (an unexpected status, or retries spent)."""
+gave up (an unexpected status, or retries spent): a failed request."""
+ERRORS: tuple[Outcome, ...] = ("retried", "failed")
+"""The outcomes of errors, attempts the system got wrong (a 5xx, a timeout, a reset, a 4xx that is
+no business refusal), retried or not: the customer may not have seen a retried one, the system
+still got it wrong. An error rate is their share of all attempts (profiles/README.md defines
+errors, failed requests and unfinished visits)."""
 
 # Keys: a random prefix per process and a counter, unique across processes and runs; a uuid4 per
 # write cost an os.urandom call on the generator's hot path. Locust's --processes forks workers

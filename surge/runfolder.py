@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from surge.arrivals import Counts, Lateness
 from surge.binding import DEFAULT as DEFAULT_BINDING
@@ -228,8 +228,9 @@ class Visits(_Model):
     channels: dict[str, ChannelVisits]
     ok: int
     """Started visits that ran to their end."""
-    abandoned: int
-    """Started visits given up after a step failed for good."""
+    unfinished: int = Field(validation_alias=AliasChoices("unfinished", "abandoned"))
+    """Started visits whose customer could not complete their business: a step failed after its
+    retries (`abandoned` in folders of before 2026-12)."""
     error: int
     """Started visits that failed inside the harness (an answer the journeys could not read)."""
     shares: list[Share]
@@ -278,7 +279,7 @@ class Visits(_Model):
         return cls(channels=channels, shares=shares, **{k: run.get(k, 0) for k in _RUN_OUTCOMES})
 
 
-_RUN_OUTCOMES = ("ok", "abandoned", "error")
+_RUN_OUTCOMES = ("ok", "unfinished", "error")
 
 
 def folder_name(started: float, profile: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from surge import durability
+from surge.retry import ERRORS
 from surge.runfolder import RunFolder
 
 LAG_PERCENTILES = (50, 95, 99)
@@ -159,6 +160,7 @@ def figures(run: RunFolder, verdict: Verdict) -> dict[str, Any]:
     summary["requests"] = {
         "total": sum(by_outcome.values()),
         **{name: by_outcome.get(name, 0) for name in ("ok", "refused", "retried", "failed")},
+        "errors": sum(by_outcome.get(name, 0) for name in ERRORS),
     }
     if run.visits is not None:
         total = run.visits.total
@@ -168,7 +170,7 @@ def figures(run: RunFolder, verdict: Verdict) -> dict[str, Any]:
             "dropped_share": _share(total.dropped, total.due),
             "late_share": _share(total.late, total.due),
             "ok": run.visits.ok,
-            "abandoned": run.visits.abandoned,
+            "unfinished": run.visits.unfinished,
             "error": run.visits.error,
         }
         summary["channels"] = {

@@ -3,9 +3,14 @@ would leave them, without running load."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from reports.frames import Frames
 from surge import runfolder
 from surge.arrivals import Lateness
 from surge.profile import CHANNELS, Profile, load_profile
@@ -105,3 +110,105 @@ def make(
     runfolder.write_expected_alerts(folder, [])
     runfolder.write_run(folder, info(end=end, **changes), profile)
     return folder
+
+
+PAYDAY = load_profile("payday").scaled(480)
+"""The default rehearsal's day: payday's eight hours in 60 s."""
+CHANNEL_SHARES = {"counter": 0.39, "kiosk": 0.42, "online": 0.19}
+"""Of the default payday rehearsal's requests (its logins included)."""
+
+
+@dataclass(frozen=True)
+class Burst:
+    """A stretch of the day (run seconds) in which a share of one channel's requests are slow
+    (beyond every latency objective covering them), as when its lane saturates."""
+
+    channel: str
+    start: float
+    end: float
+    slow: float
+
+
+def steady_day(
+    seed: int,
+    *,
+    profile: Profile = PAYDAY,
+    per_s: float = 400.0,
+    share_of_budget: float = 0.8,
+    burst: Burst | None = None,
+) -> Frames:
+    """A stationary day of independent requests, Poisson in time at `per_s`: each objective of
+    the profile covering a request spends `share_of_budget` of its budget (a request beyond the
+    tightest p95 limit covering it with probability 0.05 times that, …), plus `burst`."""
+    rng = np.random.default_rng(seed)
+    slow95, slow99 = 0.05 * share_of_budget, 0.01 * share_of_budget
+    names: list[tuple[str, str]] = []
+    parts: list[dict[str, np.ndarray]] = []
+    for channel, channel_share in CHANNEL_SHARES.items():
+        for journey, share in getattr(profile.mix, channel).shares().items():
+            n = int(rng.poisson(per_s * profile.duration_s * channel_share * share))
+            if not n:
+                continue
+            limit = _tightest(profile, channel, journey)
+            t = rng.uniform(0.0, profile.duration_s, n)
+            u = rng.random(n)
+            response = np.where(
+                u < slow99,
+                limit["p99_ms"] * 1.5,
+                np.where(
+                    u < slow95,
+                    (limit["p95_ms"] + limit["p99_ms"]) / 2,
+                    limit["p95_ms"] * rng.uniform(0.05, 0.9, n),
+                ),
+            )
+            if burst is not None and channel == burst.channel:
+                hit = (t >= burst.start) & (t < burst.end) & (rng.random(n) < burst.slow)
+                response = np.where(hit, limit["p99_ms"] * 2, response)
+            late = rng.random(n) < 0.05 * share_of_budget
+            parts.append(
+                {
+                    "pair": np.full(n, len(names)),
+                    "t": t,
+                    "error": rng.random(n) < limit["error_rate"] * share_of_budget,
+                    "response_ms": response,
+                    "wait_s": limit["wait_s"] * np.where(late, 1.5, rng.uniform(0.0, 0.9, n)),
+                }
+            )
+            names.append((channel, journey))
+    day = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    channels = pd.Categorical([c for c, _ in names])
+    journeys = pd.Categorical([j for _, j in names])
+    requests = pd.DataFrame(
+        {
+            "channel": pd.Categorical.from_codes(channels.codes[day["pair"]], channels.categories),
+            "journey": pd.Categorical.from_codes(journeys.codes[day["pair"]], journeys.categories),
+            "t": day["t"],
+            "outcome": pd.Categorical.from_codes(day["error"].astype(np.int8), ["ok", "retried"]),
+            "response_ms": day["response_ms"],
+            "wait_s": day["wait_s"],
+        }
+    )
+    return Frames(requests, pd.DataFrame(), 0.0, profile.duration_s)
+
+
+def _tightest(profile: Profile, channel: str, journey: str) -> dict[str, float]:
+    """The tightest limit of each metric over the objectives covering a request of `journey` on
+    `channel` (its channel's and its operation's); generous where none does."""
+    covering = [getattr(profile.slo, channel), profile.slo.operations.get(journey)]
+    found = {"p95_ms": 1e9, "p99_ms": 1e9, "error_rate": 1.0, "wait_s": 1e9}
+    for slo in covering:
+        if slo is None:
+            continue
+        for metric, key in (
+            ("p95_ms", "p95_ms"),
+            ("p99_ms", "p99_ms"),
+            ("error_rate", "error_rate"),
+        ):
+            value = getattr(slo, metric)
+            if value is not None:
+                found[key] = min(found[key], value)
+        wait = getattr(slo, "customer_wait_p95_s", None)
+        if wait is not None:
+            found["wait_s"] = min(found["wait_s"], wait)
+    found["p99_ms"] = max(found["p99_ms"], found["p95_ms"])
+    return found

@@ -2,8 +2,9 @@
 SIGKILL mid-surge and starts it again on the same ledger and port; the journeys ride through, and
 at the end the run's own record of its writes is checked against the core's ledger export.
 
-The shipped `emergency_drill` replays its day in `DAY_S` seconds (about 600 visits), its crash
-at 14:30. The checks are also shown to fail: a core that does not come back, a ledger with a
+The shipped `emergency_drill` replays its day at a time scale of 960 (30 s, about 600 visits at
+an eighth of its rates), its crash at 14:30; on a healthy core it passes as a drill (every
+recovery within its bound, the objectives held outside the incidents, the books proven). The checks are also shown to fail: a core that does not come back, a ledger with a
 journal entry doubled or an answer deleted after the run, a recovery beyond its bound.
 """
 
@@ -21,14 +22,13 @@ import pytest
 from reports import analysis, gate
 from surge import cli, durability, embedded, runfolder, verdict
 from surge.exits import GATE_FAILED, NOT_VALID
-from surge.profile import Profile, load_profile
+from surge.profile import Profile
 from tests.runs import DAY, make
 from tests.support import Api, auth, serve_api
 from tests.test_gate import cases, surge
 from tests.test_report_analysis import request, slow_between
 
-DAY_S = 12.0
-TIME_SCALE = load_profile("emergency_drill").duration_s / DAY_S
+TIME_SCALE = 960.0
 DRILL = [
     *("rehearse", "--profile", "emergency_drill"),
     *("--time-scale", f"{TIME_SCALE:g}", "--rate-scale", f"{TIME_SCALE / 8:g}"),
@@ -72,7 +72,7 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Drill:
 
 
 def test_the_emergency_drill_rides_through_the_crash_and_proves_its_books(drill: Drill) -> None:
-    assert drill.done.returncode in (0, GATE_FAILED), drill.done.stdout[-3000:]
+    assert drill.done.returncode == 0, drill.done.stdout[-3000:]
     read = runfolder.load(drill.folder)
     assert verdict.judge(read).valid
     found = correctness(drill.folder / runfolder.JUNIT)
@@ -207,7 +207,8 @@ def test_the_ledger_export_counts_answers_and_entries_per_key(tmp_path: Path) ->
 
 
 def test_a_recovery_beyond_the_profile_s_bound_fails_the_gate(tmp_path: Path) -> None:
-    """The windows from 11 s and 11.5 s still hold the slow requests: recovery 1 s."""
+    """Slow from 10 s to 12 s, the fault over at 11 s: the SLOs hold again a bin before 12 s
+    (tests/test_report_analysis.py), 0.98 s after the fault, beyond a bound of 0.5 s."""
     fault = {"at": 9.0, "duration": 2.0, "kind": "error", "target": "*", "status": 503}
 
     def bounded(recovery_s: float) -> Profile:
@@ -219,7 +220,7 @@ def test_a_recovery_beyond_the_profile_s_bound_fails_the_gate(tmp_path: Path) ->
     judged = gate.gate(analysis.analyse(late))
     [case] = [c for c in judged.cases if c.name.startswith("recovery after")]
     assert case.passed is False
-    assert "the SLOs held again after 1.00 s" in case.message
+    assert "the SLOs held again after 0.98 s" in case.message
     assert surge("gate", str(late.path)).returncode == GATE_FAILED
     soon = runfolder.load(make(tmp_path / "soon", records=rows, profile=bounded(2.0)))
     [case] = [c for c in gate.gate(analysis.analyse(soon)).cases if c.name.startswith("recovery")]

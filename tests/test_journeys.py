@@ -320,7 +320,9 @@ def test_a_journeys_session_reaches_its_customer_and_no_other(target) -> None:
 
 
 @pytest.mark.parametrize(("channel", "operation"), [("kiosk", "balance"), ("online", "book")])
-def test_a_refused_login_abandons_the_visit_at_step_login(target, channel, operation) -> None:
+def test_a_refused_login_leaves_the_visit_unfinished_at_step_login(
+    target, channel, operation
+) -> None:
     """A wrong PIN or password is a harness bug, not a customer's outcome: the step fails,
     nothing else is sent, and the credential appears in no record."""
     right = onboard(target)

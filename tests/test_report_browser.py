@@ -74,7 +74,7 @@ def test_the_report_opens_offline_with_every_chart_drawn(
     opened = open_report(browser, report, ARTEFACTS / f"report-{language}.png")
     assert opened.errors == []
     assert [url for url in opened.requests if not url.startswith("file://")] == []
-    assert opened.charts >= 10  # the time charts, lanes, server view, knee, branch, diversion
+    assert opened.charts >= 10  # the time charts, lanes, server view, upturn, branch, diversion
     assert opened.drawn == opened.charts
     assert opened.text.startswith(title)
     assert report.stat().st_size < 8_000_000

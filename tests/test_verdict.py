@@ -110,7 +110,14 @@ def test_the_summary_records_the_verdict_and_the_counts_it_rests_on(tmp_path: Pa
     folder = runfolder.load(make(tmp_path / "run", records=rows, recorded=lateness(7)))
     figures = verdict.figures(folder, verdict.judge(folder))
     assert figures["verdict"] == {"valid": True, "partial": False, "reasons": [], "causes": []}
-    assert figures["requests"] == {"total": 7, "ok": 6, "refused": 1, "retried": 0, "failed": 0}
+    assert figures["requests"] == {
+        "total": 7,
+        "ok": 6,
+        "refused": 1,
+        "retried": 0,
+        "failed": 0,
+        "errors": 0,
+    }
     assert figures["visits"]["planned"] == figures["visits"]["started"] == 7
     assert figures["workers"] == {"planned": 1, "reported": 1, "missing": [], "requests": [7]}
     assert set(figures["start_lag_s"]) == {"p50", "p95", "p99"}

@@ -33,7 +33,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from surge import children, exits, runfolder, verdict
+from surge import children, distributed, exits, runfolder, verdict
 from surge.arrivals import Lateness
 from surge.binding import spec_of
 from surge.customers import Pool, PoolError, generate, onboard
@@ -132,10 +132,11 @@ def start_run(environment: Environment, **_: Any) -> None:
     try:
         pool = _prepare(run)
         if isinstance(environment.runner, MasterRunner):
-            messages.send_plans(run, environment.runner, pool)
+            day_start = time.time() + distributed.LEAD_S
+            messages.send_plans(run, environment.runner, pool, day_start)
+            _schedule_faults(run, day_start)
     except (httpx.HTTPError, PoolError, RuntimeError, ValueError) as error:
-        run.error = f"could not prepare the run against {run.host}: {error}"
-        print(f"error: {run.error}", file=sys.stderr)
+        _could_not_prepare(run, error)
         return
     if not found.mock_core:
         _skip(run, "the scrape of the target's /metrics")
@@ -146,8 +147,19 @@ def start_run(environment: Environment, **_: Any) -> None:
         lateness = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
         run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, lateness)
         memory.settle()
-        run.dispatcher.start(time.time() + START_LEAD_S)
+        day_start = time.time() + START_LEAD_S
+        try:
+            _schedule_faults(run, day_start)
+        except httpx.HTTPError as error:
+            _could_not_prepare(run, error)
+            return
+        run.dispatcher.start(day_start)
     _write_run(run, environment)
+
+
+def _could_not_prepare(run: RunState, error: Exception) -> None:
+    run.error = f"could not prepare the run against {run.host}: {error}"
+    print(f"error: {run.error}", file=sys.stderr)
 
 
 def _prepare(run: RunState) -> Pool:
@@ -167,14 +179,14 @@ def _prepare(run: RunState) -> Pool:
                 high_value_share=chosen.profile.customers.high_value_share,
             )
             customers = onboard(client, people, binding=binding, key_prefix=f"surge-{chosen.seed}")
-        _prepare_faults(run, client)
     return Pool(customers)
 
 
-def _prepare_faults(run: RunState, client: httpx.Client) -> None:
-    """The profile's faults, the mock core's to do: posted to it, crashes left to `surge
-    rehearse`'s embedded core; against any other target, skipped, and with them the admin
-    answers the report's correctness checks read."""
+def _schedule_faults(run: RunState, day_start: float) -> None:
+    """The profile's faults, the mock core's to do: posted to it once the day's start is set,
+    each to begin `at` after it (posted earlier, before onboarding ended, they began that much
+    before their time); crashes are left to `surge rehearse`'s embedded core. Against any other
+    target, skipped, and with them the admin answers the report's correctness checks read."""
     chosen, profile = run.settings, run.settings.profile
     assert run.target is not None
     if not run.target.mock_core:
@@ -190,7 +202,8 @@ def _prepare_faults(run: RunState, client: httpx.Client) -> None:
                     f"rehearse crashes its embedded mock core, and {run.host} is not it"
                 )
     if chosen.admin_token:
-        _post_faults(run, client)
+        with chosen.credentials.http_client(run.host, timeout=10) as client:
+            _post_faults(run, client, day_start)
 
 
 def _skip(run: RunState, what: str) -> None:
@@ -203,7 +216,7 @@ def _admin(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _post_faults(run: RunState, client: httpx.Client) -> None:
+def _post_faults(run: RunState, client: httpx.Client, day_start: float) -> None:
     token = str(run.settings.admin_token)
     if client.get("/admin/faults", headers=_admin(token)).status_code != 200:
         warn(f"{run.host} has no /admin/faults for this token: no faults, reconcile or alerts")
@@ -213,7 +226,8 @@ def _post_faults(run: RunState, client: httpx.Client) -> None:
         if fault.kind == CRASH:
             continue  # not the core's to do (surge.crash)
         headers = {**_admin(token), "Idempotency-Key": f"surge-fault-{run.started}-{n}"}
-        answer = client.post("/admin/faults", json=fault.admin_body(), headers=headers)
+        body = fault.admin_body(day_in_s=max(0.0, day_start - time.time()))
+        answer = client.post("/admin/faults", json=body, headers=headers)
         if answer.status_code != 201:
             warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
 

@@ -50,14 +50,14 @@ def register_messages(environment: Environment, runner: Runner | None = None, **
         runner.register_message(distributed.FINISH, _receive_finish, concurrent=True)
 
 
-def send_plans(run: RunState, runner: MasterRunner, pool: Pool) -> None:
-    """Number the connected workers and send each its share; the day starts `LEAD_S` later."""
+def send_plans(run: RunState, runner: MasterRunner, pool: Pool, day_start: float) -> None:
+    """Number the connected workers and send each its share of the day starting at
+    `day_start` (epoch seconds)."""
     clients = {client.id: runner.get_worker_index(client.id) for client in runner.clients.all}
     numbered = distributed.shares(clients)
     if not numbered:
         raise RuntimeError("no workers are connected")
     chosen, workers = run.settings, len(numbered)
-    day_start = time.time() + distributed.LEAD_S
     assert run.log is not None
     run.fleet = Fleet(chosen.profile, day_start, workers, clients=numbered, records=run.log)
     for client_id, share in numbered.items():

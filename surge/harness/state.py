@@ -54,7 +54,7 @@ class RunState:
     branches: dict[str, int] = field(default_factory=dict)
     binding: Binding | None = None
     """The binding this process's journeys call (`options.bind`), made as the run starts."""
-    visits: dict[str, int] = field(default_factory=lambda: {"ok": 0, "abandoned": 0, "error": 0})
+    visits: dict[str, int] = field(default_factory=lambda: {"ok": 0, "unfinished": 0, "error": 0})
     """How the visits this process started ended."""
     expected_alerts: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None

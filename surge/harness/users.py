@@ -69,7 +69,7 @@ class SurgeUser(FastHttpUser):
         finally:
             dispatcher.in_flight[channel] -= 1
             dispatcher.finished(channel, time.monotonic() - began)
-        run.visits["ok" if result.ok else "abandoned"] += 1
+        run.visits["ok" if result.ok else "unfinished"] += 1
         if result.expected_alert is not None:
             alert = result.expected_alert
             run.expected_alerts.append(
