@@ -31,8 +31,16 @@ from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox, SharePlan
 from surge.profile import CHANNELS, load_profile
 from surge.retry import RequestRecord
+from tests.runs import sample
 from tests.support import TOKENS, free_port, serve
-from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, records, run_folder
+from tests.test_locust_run import (
+    ROOT,
+    TIME_SCALE,
+    busy_weekday,
+    records,
+    run_folder,
+    watched_the_whole_day,
+)
 
 RUN_TIMEOUT_S = 60
 WORKERS = 3
@@ -118,12 +126,22 @@ def test_a_share_is_complete_only_once_the_periodic_batch_its_final_overtook_arr
 
 
 def test_a_batch_delivered_twice_adds_its_rows_once() -> None:
-    final = outbox(0, record(0)).batch(dispatcher(), {"ok": 1}, final=True)
+    final = outbox(0, record(0)).batch(dispatcher(), {"ok": 1}, final=True, generator=[sample(1)])
     fleet = Fleet(DAY, day_start=0.0, workers=1)
     fleet.receive(final)
     fleet.receive(final)
     assert len(fleet.records) == 1
     assert fleet.requests == {0: 1}
+    assert len(fleet.generator) == 1
+
+
+def test_a_batch_carries_the_workers_host_samples_marked_with_its_process_by_the_master() -> None:
+    fleet = Fleet(DAY, day_start=0.0, workers=2)
+    first = outbox(1).batch(dispatcher(1, 2), {}, generator=[sample(1, 0), sample(2, 0)])
+    assert first["generator"] == [list(sample(1, 0)), list(sample(2, 0))]  # plain data
+    fleet.receive(first)
+    fleet.receive(outbox(0).batch(dispatcher(0, 2), {}, final=True, generator=[sample(1, 7)]))
+    assert fleet.generator == [sample(1, 2), sample(2, 2), sample(1, 1)]
 
 
 @given(st.data())
@@ -301,3 +319,11 @@ def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distribu
         "mock_core_lane_queue_depth",
     }
     assert len({s["time"] for s in samples}) >= 5  # a 20 s day, a scrape every 2 s
+
+
+def test_every_process_watched_its_host_and_the_workers_samples_reached_the_master(
+    spread: Distributed,
+) -> None:
+    assert {s.process for s in spread.read.generator() or []} == set(range(WORKERS + 1))
+    for process in range(WORKERS + 1):
+        watched_the_whole_day(spread.read, process)

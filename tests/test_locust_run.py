@@ -9,6 +9,7 @@ the one-line messages and the run folder.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from surge import runfolder, verdict
+from surge import runfolder, saturation, verdict
 from surge.arrivals import Schedule
 from surge.profile import CHANNELS, load_profile, profiles_dir
 from surge.runfolder import RunFolder
@@ -188,3 +189,23 @@ def test_time_scale_divides_every_duration_of_the_recorded_profile(unsaturated: 
     assert durations == pytest.approx([p.duration / TIME_SCALE for p in original.phases])
     assert sum(durations) == pytest.approx(DAY_SECONDS / TIME_SCALE)
     assert unsaturated.read.info.time_scale == TIME_SCALE
+
+
+def watched_the_whole_day(read: RunFolder, process: int) -> None:
+    """The process's samples of its host follow each other from before the day's start to its
+    last second, each about a second (longer only when the loop was held up)."""
+    mine = [s for s in read.generator() or [] if s.process == process]
+    assert mine, process
+    assert all(s.interval_s >= runfolder.GENERATOR_SAMPLE_S for s in mine)
+    assert all(0 <= s.host_idle <= 1 and s.cpu >= 0 for s in mine)
+    assert all(s.loop_lag_max_ms >= s.loop_lag_mean_ms >= 0 for s in mine)
+    assert all(abs(b.time - b.interval_s - a.time) < 0.05 for a, b in itertools.pairwise(mine))
+    day_start, day_end = saturation.day(read) or (0.0, 0.0)
+    assert mine[0].time - mine[0].interval_s <= day_start
+    assert mine[-1].time >= day_end - runfolder.GENERATOR_SAMPLE_S
+
+
+def test_the_run_watched_its_generators_host_over_the_whole_day(unsaturated: Run) -> None:
+    watched_the_whole_day(unsaturated.read, 0)
+    assert {s.process for s in unsaturated.read.generator() or []} == {0}
+    assert sum(s.cpu * s.interval_s for s in unsaturated.read.generator() or []) > 0

@@ -1,15 +1,15 @@
 """A run's life in a local runner or a master: open the folder, prepare, run, close, judge.
 
-- `test_start`: the run folder is opened (`run.json` first) and the request records start
-  streaming into it (`_Flusher`); the target is prepared over plain HTTP before any load (its
-  branches, the customers onboarded or read from a data pool, the profile's faults posted with
-  an admin token, but its crash faults, which only `surge rehearse` does to its embedded core);
-  then this process's `Dispatcher` starts the day, or the master sends its workers their shares
-  (`messages.send_plans`).
+- `test_start`: the run folder is opened (`run.json` first), the request records start
+  streaming into it (`_Flusher`) and the generator's host is watched (`host.HostWatch`); the
+  target is prepared over plain HTTP before any load (its branches, the customers onboarded or
+  read from a data pool, the profile's faults posted with an admin token, but its crash faults,
+  which only `surge rehearse` does to its embedded core); then this process's `Dispatcher`
+  starts the day, or the master sends its workers their shares (`messages.send_plans`).
 - `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
-  records are written, then every planned visit is accounted for, the target's admin answers
-  (reconcile, alerts, the ledger's keys) are fetched, and the folder is judged
-  (`surge.verdict`) and its summary written.
+  records and the host's samples (every process's) are written, then every planned visit is
+  accounted for, the target's admin answers (reconcile, alerts, the ledger's keys) are
+  fetched, and the folder is judged (`surge.verdict`) and its summary written.
 - `quitting`: the verdict and the folder's path, and the exit code: 0 valid, 3 not valid.
 
 A worker's share has its own start and stop (`messages.start_share`, `messages.finish_share`).
@@ -40,6 +40,7 @@ from surge.customers import Pool, PoolError, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
+from surge.harness.host import HostWatch
 from surge.harness.options import Settings, bind, pool_customers, settings, target
 from surge.harness.state import RunState, begin, current, warn
 from surge.profile import CRASH
@@ -127,6 +128,7 @@ def start_run(environment: Environment, **_: Any) -> None:
     run = RunState(chosen, environment.host or "", sink=log.add, started=started)
     run.folder, run.log, run.target = folder, log, found
     begin(environment, run)
+    run.watch = HostWatch()
     _write_run(run, environment)
     _flushers[id(log)] = _Flusher(log, run)
     try:
@@ -242,6 +244,8 @@ def _close(run: RunState, environment: Environment) -> None:
         messages.collect(run, run.fleet, environment.runner)
     elif run.dispatcher is not None:
         run.dispatcher.stop()
+    if run.watch is not None:
+        run.watch.stop()
     run.ended = time.time()
     assert run.folder is not None
     assert run.log is not None
@@ -252,6 +256,9 @@ def _close(run: RunState, environment: Environment) -> None:
     runfolder.write_expected_alerts(folder, run.expected_alerts)
     if run.scraper is not None:
         runfolder.write_metrics(folder, run.scraper.rows)
+    if run.watch is not None:
+        workers = run.fleet.generator if run.fleet is not None else []
+        runfolder.write_generator(folder, [*run.watch.take(), *workers])
     _write_run(run, environment)
     if run.admin:
         _fetch_admin(run, folder)
