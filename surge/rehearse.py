@@ -39,7 +39,17 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from surge import binding, children, durability, embedded, exits, runfolder, shipped, verdict
+from surge import (
+    binding,
+    children,
+    durability,
+    embedded,
+    exits,
+    runfolder,
+    saturation,
+    shipped,
+    verdict,
+)
 from surge.crash import CrashDrill
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Profile, format_duration, resolve
@@ -541,6 +551,8 @@ def outcome(run: RunFolder, judged: Verdict, target: str) -> str:
         f"  requests  {counts['total']}: {counts['failed']} failed, {counts['refused']} refused "
         f"by business rules, {counts['retried']} retried"
     )
+    if saturated := saturation.line(run):
+        lines.append(f"  generator {saturated}")
     lines.append(f"  ledger    {_reconciled(run)}")
     lines += [f"  writes    {line}" for line in _proven(run)]
     return "\n".join(lines)

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from surge import distributed, verdict
+from surge import distributed, saturation, verdict
 from surge.arrivals import Lateness, Schedule
 from surge.customers import Customer, Pool
 from surge.dispatch import Dispatcher
@@ -190,11 +190,13 @@ def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it()
 
 
 @contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], log: Path, locustfile: str = "loadtests"
+) -> Iterator[subprocess.Popen[bytes]]:
     """A Locust process in its own session, killed with its children when the block ends."""
     with log.open("wb") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", "loadtests", *args],
+            [sys.executable, "-m", "locust", "-f", locustfile, *args],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -219,7 +221,8 @@ def locust_count(csv_prefix: Path) -> int:
 def master_and_workers(
     tmp: Path, host: str, options: list[str]
 ) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
-    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it."""
+    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it,
+    each stalling its event loop once (`tests/stalls.py`)."""
     port = str(free_port())
     with ExitStack() as stack:
         master = stack.enter_context(
@@ -238,6 +241,7 @@ def master_and_workers(
                 process(
                     ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
                     tmp / f"worker{n}.log",
+                    locustfile="loadtests,tests/stalls.py",
                 )
             )
             for n in range(WORKERS)
@@ -327,3 +331,25 @@ def test_every_process_watched_its_host_and_the_workers_samples_reached_the_mast
     assert {s.process for s in spread.read.generator() or []} == set(range(WORKERS + 1))
     for process in range(WORKERS + 1):
         watched_the_whole_day(spread.read, process)
+
+
+def test_a_workers_stalled_event_loop_is_seen_and_the_generator_said_saturated(
+    spread: Distributed,
+) -> None:
+    """Each worker held its loop up once inside the day, well past the rule's threshold
+    (`tests/stalls.py`)."""
+    bounds = saturation.day(spread.read)
+    assert bounds is not None
+    samples = spread.read.generator() or []
+    for worker in range(1, WORKERS + 1):
+        stalled = [
+            s
+            for s in samples
+            if s.process == worker and s.loop_lag_max_ms >= saturation.MAX_LOOP_LAG_MS
+        ]
+        assert any(bounds[0] < s.time <= bounds[1] for s in stalled), worker
+    found = saturation.stretches(samples, *bounds)
+    assert {s.process for s in found} & set(range(1, WORKERS + 1))
+    line = saturation.line(spread.read)
+    assert line is not None
+    assert f"The generator was {line}" in spread.log

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from surge import runfolder, saturation
+from surge import rehearse, runfolder, saturation, verdict
 from surge.saturation import MAX_CPU, MAX_LOOP_LAG_MEAN_MS, MAX_LOOP_LAG_MS
 from tests.runs import DAY, DAY_START, host_day, make
 
@@ -94,3 +94,12 @@ def test_the_closing_line_says_how_long_and_names_the_worst(tmp_path: Path) -> N
     healthy = runfolder.load(make(tmp_path / "cool", generator=host_day()))
     assert saturation.line(healthy) is None
     assert saturation.line(runfolder.load(make(tmp_path / "old"))) is None
+
+
+def test_surge_rehearses_closing_lines_carry_it_beside_the_verdict(tmp_path: Path) -> None:
+    changed = {(3, 0): STALL}
+    run = runfolder.load(make(tmp_path / "run", generator=host_day(changed=changed)))
+    lines = rehearse.outcome(run, verdict.judge(run), "the embedded mock core").splitlines()
+    assert "  generator saturated for 1.0 s of the day (Locust: event loop stalled 100 ms)" in lines
+    calm = runfolder.load(make(tmp_path / "calm", generator=host_day()))
+    assert not any("generator" in line for line in rehearse.outcome(calm, verdict.judge(calm), "x"))

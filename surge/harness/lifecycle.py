@@ -10,7 +10,8 @@
   records and the host's samples (every process's) are written, then every planned visit is
   accounted for, the target's admin answers (reconcile, alerts, the ledger's keys) are
   fetched, and the folder is judged (`surge.verdict`) and its summary written.
-- `quitting`: the verdict and the folder's path, and the exit code: 0 valid, 3 not valid.
+- `quitting`: the verdict (and whether the generator was saturated, `surge.saturation`), the
+  folder's path, and the exit code: 0 valid, 3 not valid.
 
 A worker's share has its own start and stop (`messages.start_share`, `messages.finish_share`).
 """
@@ -33,7 +34,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from surge import children, exits, runfolder, verdict
+from surge import children, exits, runfolder, saturation, verdict
 from surge.arrivals import Lateness
 from surge.binding import spec_of
 from surge.customers import Pool, PoolError, generate, onboard
@@ -434,6 +435,9 @@ def announce(environment: Environment, **_: Any) -> None:
         print(f"The run is not valid evidence: {why}")
     else:
         print(judged.sentence())
+        assert run.folder is not None
+        if saturated := saturation.line(runfolder.load(run.folder)):
+            print(f"The generator was {saturated}")
     if run.folder is not None:
         print(f"Run folder: {run.folder}")
     valid = judged is not None and judged.valid
