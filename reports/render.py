@@ -115,6 +115,7 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
         result=lambda judgement: _result(words, judgement),
         breached=lambda judgement: _breached(words, judgement),
         lane_rows=_lane_rows(analysis),
+        process_name=lambda n: charts.process_name(words, n, analysis.run.info.workers),
         regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
         ordinary_alerts=", ".join(
             f"{rule}: {words.number(n)}"
