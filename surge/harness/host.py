@@ -1,11 +1,15 @@
-"""The load generator's host, watched while a run goes (`generator.csv`, docs/run-folder.md).
+"""The load generator's host, watched while a run's day goes (`generator.csv`,
+docs/run-folder.md).
 
 Every Locust process of a run (the local runner, or the master and each worker) watches its own
-host from its test start to its test stop: about once a second, a `GeneratorSample` of the
-host's idle share of CPU (every core), the CPU this process used (a share of one core), and how
-late its event loop woke from short sleeps. A slow response measured while the generator was
-starved of CPU is the harness's own, not the target's: the reports mark those stretches
-(`surge.saturation`).
+host from the day's start until its test starts stopping: about once a second, a
+`GeneratorSample` of the host's idle share of CPU (every core), the CPU this process used (a
+share of one core), and how late its event loop woke from short sleeps. A slow response
+measured while the generator was starved of CPU is the harness's own, not the target's: the
+reports mark those stretches (`surge.saturation`). The preparation before the day (onboarding,
+the collector's settling) and Locust's stopping of its users after it are not the day's load,
+so they are not sampled: a stall of theirs would otherwise spill into the day's first or last
+second.
 
 One greenlet does it all, sleeping `TICK_S` at a time and measuring each wake-up's overshoot,
 which is exactly the delay every other greenlet (a visit due, an answer waiting to be read)
@@ -36,45 +40,57 @@ def _idle_and_total() -> tuple[float, float]:
 
 
 class HostWatch:
-    """Samples the host while the run goes; `take` hands over the samples made so far."""
+    """Samples the host from `start_at` (epoch seconds; now if past) until `stop`; `take` hands
+    over the samples made so far."""
 
-    def __init__(self, process: int = 0) -> None:
+    def __init__(self, start_at: float, process: int = 0) -> None:
         self.process = process
         self._samples: list[GeneratorSample] = []
-        self._greenlet = gevent.spawn(self._loop)
+        self._began = 0.0
+        """The sample under way: when it began (`time.perf_counter`), the process's CPU time
+        and the host's idle and total CPU time then, the worst and summed lateness and the
+        sleeps so far."""
+        self._cpu = self._idle = self._total = 0.0
+        self._worst = self._lagged = 0.0
+        self._ticks = 0
+        self._greenlet = gevent.spawn(self._loop, start_at)
 
-    def _loop(self) -> None:
-        wall, cpu, (idle, total) = time.perf_counter(), time.process_time(), _idle_and_total()
-        worst = lagged = 0.0
-        ticks = 0
+    def _begin(self, now: float) -> None:
+        self._began, self._cpu = now, time.process_time()
+        self._idle, self._total = _idle_and_total()
+        self._worst = self._lagged = 0.0
+        self._ticks = 0
+
+    def _loop(self, start_at: float) -> None:
+        gevent.sleep(max(0.0, start_at - time.time()))
+        self._begin(time.perf_counter())
         while True:
             before = time.perf_counter()
             gevent.sleep(TICK_S)
             now = time.perf_counter()
             lag = max(0.0, now - before - TICK_S)
-            worst, lagged, ticks = max(worst, lag), lagged + lag, ticks + 1
-            if now - wall < GENERATOR_SAMPLE_S:
-                continue
-            stamp, cpu_now, (idle_now, total_now) = (
-                time.time(),
-                time.process_time(),
-                _idle_and_total(),
+            self._worst, self._lagged = max(self._worst, lag), self._lagged + lag
+            self._ticks += 1
+            if now - self._began >= GENERATOR_SAMPLE_S:
+                self._sample(now)
+
+    def _sample(self, now: float) -> None:
+        """Close the sample under way at `now` and begin the next."""
+        stamp, cpu = time.time(), time.process_time()
+        idle, total = _idle_and_total()
+        spent, lasted = total - self._total, now - self._began
+        self._samples.append(
+            GeneratorSample(
+                time=stamp,
+                process=self.process,
+                interval_s=lasted,
+                host_idle=(idle - self._idle) / spent if spent > 0 else 1.0,
+                cpu=(cpu - self._cpu) / lasted,
+                loop_lag_max_ms=self._worst * 1000.0,
+                loop_lag_mean_ms=self._lagged / self._ticks * 1000.0,
             )
-            spent = total_now - total
-            self._samples.append(
-                GeneratorSample(
-                    time=stamp,
-                    process=self.process,
-                    interval_s=now - wall,
-                    host_idle=(idle_now - idle) / spent if spent > 0 else 1.0,
-                    cpu=(cpu_now - cpu) / (now - wall),
-                    loop_lag_max_ms=worst * 1000.0,
-                    loop_lag_mean_ms=lagged / ticks * 1000.0,
-                )
-            )
-            wall, cpu, idle, total = now, cpu_now, idle_now, total_now
-            worst = lagged = 0.0
-            ticks = 0
+        )
+        self._begin(now)
 
     def take(self) -> list[GeneratorSample]:
         """The samples made since the last `take` (it never yields: nothing is taken twice)."""
@@ -82,6 +98,11 @@ class HostWatch:
         return samples
 
     def stop(self) -> None:
-        """Stop sampling (the greenlet only sleeps and reads clocks: killing it loses nothing
-        but the second under way)."""
+        """Stop sampling, closing the sample under way (shorter than a second) when it has a
+        wake-up in it; asked again, nothing more. The greenlet only sleeps and reads clocks:
+        killing it loses nothing."""
+        if self._greenlet.dead:
+            return
         self._greenlet.kill()
+        if self._ticks:
+            self._sample(time.perf_counter())

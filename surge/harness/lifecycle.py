@@ -1,11 +1,12 @@
 """A run's life in a local runner or a master: open the folder, prepare, run, close, judge.
 
-- `test_start`: the run folder is opened (`run.json` first), the request records start
-  streaming into it (`_Flusher`) and the generator's host is watched (`host.HostWatch`); the
-  target is prepared over plain HTTP before any load (its branches, the customers onboarded or
-  read from a data pool, the profile's faults posted with an admin token, but its crash faults,
-  which only `surge rehearse` does to its embedded core); then this process's `Dispatcher`
-  starts the day, or the master sends its workers their shares (`messages.send_plans`).
+- `test_start`: the run folder is opened (`run.json` first) and the request records start
+  streaming into it (`_Flusher`); the target is prepared over plain HTTP before any load (its
+  branches, the customers onboarded or read from a data pool, the profile's faults posted with
+  an admin token, but its crash faults, which only `surge rehearse` does to its embedded core);
+  then this process's `Dispatcher` starts the day, or the master sends its workers their shares
+  (`messages.send_plans`), and the generator's host is watched from the day's start
+  (`host.HostWatch`) until `test_stopping`.
 - `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
   records and the host's samples (every process's) are written, then every planned visit is
   accounted for, the target's admin answers (reconcile, alerts, the ledger's keys) are
@@ -129,7 +130,6 @@ def start_run(environment: Environment, **_: Any) -> None:
     run = RunState(chosen, environment.host or "", sink=log.add, started=started)
     run.folder, run.log, run.target = folder, log, found
     begin(environment, run)
-    run.watch = HostWatch()
     _write_run(run, environment)
     _flushers[id(log)] = _Flusher(log, run)
     try:
@@ -150,6 +150,9 @@ def start_run(environment: Environment, **_: Any) -> None:
         run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, lateness)
         memory.settle()
         run.dispatcher.start(time.time() + START_LEAD_S)
+        run.watch = HostWatch(run.dispatcher.t0)
+    else:
+        run.watch = HostWatch(run.fleet.day_start)
     _write_run(run, environment)
 
 
@@ -221,6 +224,15 @@ def _post_faults(run: RunState, client: httpx.Client) -> None:
             warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
 
 
+@events.test_stopping.add_listener
+def stop_watching(environment: Environment, **_: Any) -> None:
+    """The day's load ends where Locust starts stopping its users: their stopping is not
+    sampled (`host.HostWatch`)."""
+    run = current(environment)
+    if run is not None and run.watch is not None:
+        run.watch.stop()
+
+
 @events.test_stop.add_listener
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
@@ -245,8 +257,6 @@ def _close(run: RunState, environment: Environment) -> None:
         messages.collect(run, run.fleet, environment.runner)
     elif run.dispatcher is not None:
         run.dispatcher.stop()
-    if run.watch is not None:
-        run.watch.stop()
     run.ended = time.time()
     assert run.folder is not None
     assert run.log is not None
@@ -258,6 +268,7 @@ def _close(run: RunState, environment: Environment) -> None:
     if run.scraper is not None:
         runfolder.write_metrics(folder, run.scraper.rows)
     if run.watch is not None:
+        run.watch.stop()  # `test_stopping` did, unless the run ended another way
         workers = run.fleet.generator if run.fleet is not None else []
         runfolder.write_generator(folder, [*run.watch.take(), *workers])
     _write_run(run, environment)

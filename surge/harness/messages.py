@@ -109,7 +109,7 @@ def start_share(environment: Environment) -> None:
         profile, plan.seed, pool, lateness, worker=plan.share, workers=plan.workers
     )
     begin(environment, run)
-    run.watch = HostWatch(process=plan.share + 1)
+    run.watch = HostWatch(plan.day_start, process=plan.share + 1)
     memory.settle()
     run.dispatcher.start(plan.day_start)
     run.greenlets.append(gevent.spawn(_ship, environment, run))
