@@ -8,9 +8,10 @@ nothing else opens them by hand:
   file per flush, each written whole under a temporary name and then renamed, so memory does not
   grow with the run and a run that crashes keeps every part written before;
 - when it ends, `lateness.json`, `visits.json` (every planned visit accounted for), the expected
-  alerts and whatever the target's admin API answered (its reconcile, its alerts, its ledger's
-  idempotency keys); `run.json` again, with its end; and last `summary.json`, the figures and
-  the verdict (`surge.verdict`);
+  alerts, the generator's host over the day (`generator.csv`, every process's) and whatever the
+  target's admin API answered (its reconcile, its alerts, its ledger's idempotency keys);
+  `run.json` again, with its end; and last `summary.json`, the figures and the verdict
+  (`surge.verdict`);
 - afterwards `load(path)` reads it back, typed, on whatever machine the folder was copied to:
   a folder that is not a run folder, is of a newer format or misses a file is a `RunFolderError`
   (one line, exit 2).
