@@ -1,7 +1,7 @@
-"""The load generator's host over the day (`generator.csv`), and when it was saturated.
+"""The load generator's host over the run (`generator.csv`), and when it was saturated.
 
 A verdict is a claim about the target; while the generator itself was starved of CPU, slow
-responses are the harness's own. `saturated` gives those stretches of the day, by the one rule
+responses are the harness's own. `saturated` gives those stretches of the run, by the one rule
 (`surge.saturation`: the process at 90% of a core or more, its event loop 5 ms late on average
 for two seconds running, or stalled 100 ms), for the judgements that must say so (an SLO window,
 a capacity step); `generator` gives each process's figures and the samples in the timeline's
@@ -20,18 +20,13 @@ from surge import saturation
 from surge.runfolder import GeneratorSample, RunFolder
 
 
-def _bounds(run: RunFolder, day_start: float) -> tuple[float, float]:
-    """The day, epoch seconds: the preparation before it and Locust's stopping after it are
-    not judged."""
-    return day_start, day_start + run.profile.duration_s
-
-
 def saturated(run: RunFolder, day_start: float) -> list[Span]:
-    """The stretches of the day when any process of the generator was saturated, in run seconds
+    """The stretches of the run when any process of the generator was saturated, in run seconds
     from `day_start` (epoch seconds of the day's t = 0, `Frames.day_start`), in order and never
-    overlapping; each named for the process and figure that went furthest past its threshold
-    ("the worker of share 1: CPU 98%"). None of them for a folder written before the harness
-    watched its host (no `generator.csv`)."""
+    overlapping, none before 0 (the preparation is not sampled or judged), some maybe past the
+    day's end (its queued visits drained); each named for the process and figure that went
+    furthest past its threshold ("the worker of share 1: CPU 98%"). None of them for a folder
+    written before the harness watched its host (no `generator.csv`)."""
     samples = run.generator()
     if not samples:
         return []
@@ -46,7 +41,7 @@ def _spans(samples: list[GeneratorSample], run: RunFolder, day_start: float) -> 
             s.start - day_start,
             s.end - day_start,
         )
-        for s in saturation.stretches(samples, *_bounds(run, day_start))
+        for s in saturation.stretches(samples, day_start)
     ]
 
 
@@ -57,7 +52,7 @@ def overlap(spans: list[Span], start: float, end: float) -> float:
 
 @dataclass(frozen=True)
 class Generator:
-    """The generator over the day: each process's figures, when it was saturated, and its
+    """The generator over the run: each process's figures, when it was saturated, and its
     samples in windows."""
 
     processes: list[saturation.Figures]
@@ -81,15 +76,14 @@ class Generator:
 
 
 def generator(run: RunFolder, day_start: float, window_s: float) -> Generator | None:
-    """The generator's figures over the day, its samples in windows of `window_s`; None for a
+    """The generator's figures over the run, its samples in windows of `window_s`; None for a
     folder written before the harness watched its host."""
     samples = run.generator()
     if not samples:
         return None
-    since, until = _bounds(run, day_start)
     data = pd.DataFrame(samples, columns=list(GeneratorSample._fields))
     middle = data["time"] - data["interval_s"] / 2  # a sample goes in its middle's window
-    data = data[(middle >= since) & (middle < until)]
+    data = data[middle >= day_start]
     data = data.assign(t=np.floor((middle[data.index] - day_start) / window_s) * window_s)
     windows = (
         data.groupby(["t", "process"])
@@ -102,7 +96,7 @@ def generator(run: RunFolder, day_start: float, window_s: float) -> Generator | 
         .reset_index()
     )
     return Generator(
-        processes=saturation.figures(samples, since, until, run.info.workers),
+        processes=saturation.figures(samples, day_start, run.info.workers),
         saturated=_spans(samples, run, day_start),
         windows=windows,
     )

@@ -96,8 +96,8 @@ class Stretch:
         return self.end - self.start
 
 
-def _within(sample: GeneratorSample, since: float, until: float) -> tuple[float, float] | None:
-    start, end = max(sample.time - sample.interval_s, since), min(sample.time, until)
+def _within(sample: GeneratorSample, since: float) -> tuple[float, float] | None:
+    start, end = max(sample.time - sample.interval_s, since), sample.time
     return (start, end) if end > start else None
 
 
@@ -117,13 +117,15 @@ def _counted(samples: Sequence[GeneratorSample]) -> list[GeneratorSample]:
     return counted
 
 
-def stretches(samples: Sequence[GeneratorSample], since: float, until: float) -> list[Stretch]:
-    """The stretches between `since` and `until` (epoch seconds) when any process was saturated
-    (the samples that count), in order, each as long as its samples (cut to the bounds)."""
+def stretches(samples: Sequence[GeneratorSample], since: float) -> list[Stretch]:
+    """The stretches from `since` (epoch seconds: the day's start) when any process was
+    saturated (the samples that count), in order, each as long as its samples (cut at
+    `since`). The watch samples until Locust starts stopping its users, so the stretch after the
+    day, its queued visits drained, is judged too."""
     found: list[Stretch] = []
     for sample in sorted(_counted(samples), key=lambda s: s.time - s.interval_s):
         over = excess(sample)
-        span = _within(sample, since, until)
+        span = _within(sample, since)
         if span is None:
             continue
         start, end = span
@@ -144,7 +146,7 @@ def stretches(samples: Sequence[GeneratorSample], since: float, until: float) ->
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """One process of the generator over the day."""
+    """One process of the generator over the run from the day's start."""
 
     process: int
     name: str
@@ -156,17 +158,15 @@ class Figures:
     worst_loop_lag_ms: float
     """Its event loop's longest stall."""
     mean_loop_lag_ms: float
-    """Its event loop's mean lateness over the day."""
+    """Its event loop's mean lateness over the run."""
     saturated_s: float
 
 
-def figures(
-    samples: Sequence[GeneratorSample], since: float, until: float, workers: int = 1
-) -> list[Figures]:
-    """Each process's figures over its samples between `since` and `until` (epoch seconds)."""
+def figures(samples: Sequence[GeneratorSample], since: float, workers: int = 1) -> list[Figures]:
+    """Each process's figures over its samples from `since` (epoch seconds: the day's start)."""
     mine: dict[int, list[GeneratorSample]] = {}
     for sample in samples:
-        if _within(sample, since, until) is not None:
+        if _within(sample, since) is not None:
             mine.setdefault(sample.process, []).append(sample)
     out = []
     for process, kept in sorted(mine.items()):
@@ -180,30 +180,22 @@ def figures(
                 lowest_host_idle=min(s.host_idle for s in kept),
                 worst_loop_lag_ms=max(s.loop_lag_max_ms for s in kept),
                 mean_loop_lag_ms=sum(s.loop_lag_mean_ms * s.interval_s for s in kept) / seconds,
-                saturated_s=sum(x.seconds for x in stretches(kept, since, until)),
+                saturated_s=sum(x.seconds for x in stretches(kept, since)),
             )
         )
     return out
 
 
-def day(run: RunFolder) -> tuple[float, float] | None:
-    """The run's day in epoch seconds, from its start to its scheduled end: what the reports
-    judge (the preparation before it and Locust's stopping after it are not); None before the
-    run was prepared."""
-    start = run.info.day_start
-    return None if start is None else (start, start + run.profile.duration_s)
-
-
 def line(run: RunFolder) -> str | None:
-    """One line for the closing lines when the generator was saturated during the day, naming
+    """One line for the closing lines when the generator was saturated during the run, naming
     the process and figure that went furthest; None when it was not, or was not watched."""
-    samples, bounds = run.generator(), day(run)
-    if not samples or bounds is None:
+    samples, start = run.generator(), run.info.day_start
+    if not samples or start is None:
         return None
-    found = stretches(samples, *bounds)
+    found = stretches(samples, start)
     if not found:
         return None
     worst = max(found, key=lambda s: s.excess)
     total = sum(s.seconds for s in found)
     name = process_name(worst.process, run.info.workers)
-    return f"saturated for {total:.1f} s of the day ({name}: {worst.why})"
+    return f"saturated for {total:.1f} s of the run ({name}: {worst.why})"

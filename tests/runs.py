@@ -83,7 +83,7 @@ def host_day(
     changed: Mapping[tuple[int, int], Mapping[str, float]] | None = None,
 ) -> list[GeneratorSample]:
     """A sample a second for each process over a day of `seconds`, from a second before it
-    (the preparation) to one after (the stopping); the second ending at `t` of `process` takes
+    (the preparation) to one after (the drain of its last visits); the second ending at `t` of `process` takes
     `changed[t, process]`'s figures (`sample`'s keywords)."""
     changed = changed or {}
     return [

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from surge import runfolder, saturation, verdict
+from surge import runfolder, verdict
 from surge.arrivals import Schedule
 from surge.profile import CHANNELS, load_profile, profiles_dir
 from surge.runfolder import RunFolder
@@ -201,7 +201,8 @@ def watched_the_whole_day(read: RunFolder, process: int) -> None:
     assert all(0 <= s.host_idle <= 1 and s.cpu >= 0 for s in mine)
     assert all(s.loop_lag_max_ms >= s.loop_lag_mean_ms >= 0 for s in mine)
     assert all(abs(b.time - b.interval_s - a.time) < 0.05 for a, b in itertools.pairwise(mine))
-    day_start, day_end = saturation.day(read) or (0.0, 0.0)
+    day_start = read.info.day_start or 0.0
+    day_end = day_start + read.profile.duration_s
     first = mine[0].time - mine[0].interval_s
     assert day_start <= first < day_start + runfolder.GENERATOR_SAMPLE_S  # none before the day
     assert mine[-1].time >= day_end

@@ -70,15 +70,15 @@ def test_summary_json_gives_each_processs_figures_and_the_stretches(
     ]
     assert (busy["peak_cpu"], busy["lowest_host_idle"], busy["saturated_s"]) == (0.98, 0.02, 2.0)
     assert (master["worst_loop_lag_ms"], master["saturated_s"]) == (200.0, 1.0)
-    assert late["mean_loop_lag_ms"] == pytest.approx(1.0 + 2 * (MAX_LOOP_LAG_MEAN_MS - 0.8) / 20)
-    assert late["samples"] == 20
+    assert late["mean_loop_lag_ms"] == pytest.approx(1.0 + 2 * (MAX_LOOP_LAG_MEAN_MS - 0.8) / 21)
+    assert late["samples"] == 21
 
 
 def test_the_windows_hold_each_processs_worst_of_the_day(hot: runfolder.RunFolder) -> None:
     watched = generator.generator(hot, DAY_START, 2.0)
     assert watched is not None
     windows = watched.windows.set_index(["t", "process"])
-    assert sorted({t for t, _ in windows.index}) == [float(t) for t in range(0, 20, 2)]
+    assert sorted({t for t, _ in windows.index}) == [float(t) for t in range(0, 22, 2)]
     assert windows.loc[(4.0, 2), "cpu"] == 0.98  # the most of the samples from 4 s to 6 s
     assert windows.loc[(4.0, 2), "host_idle"] == 0.02  # the least
     assert windows.loc[(10.0, 0), "loop_lag_max_ms"] == 2 * MAX_LOOP_LAG_MS
@@ -87,8 +87,8 @@ def test_the_windows_hold_each_processs_worst_of_the_day(hot: runfolder.RunFolde
 @pytest.mark.parametrize(
     ("language", "said"),
     [
-        ("en", "The generator was saturated for 4.0 s of the day"),
-        ("zh_CN", "负载生成器在当日有 4.0 秒 处于饱和"),
+        ("en", "The generator was saturated for 4.0 s of the run"),
+        ("zh_CN", "负载生成器在本次运行中有 4.0 秒 处于饱和"),
     ],
 )
 def test_the_report_shows_the_generators_host_and_says_it_was_saturated(

@@ -10,9 +10,8 @@ import pytest
 
 from surge import rehearse, runfolder, saturation, verdict
 from surge.saturation import MAX_CPU, MAX_LOOP_LAG_MEAN_MS, MAX_LOOP_LAG_MS
-from tests.runs import DAY, DAY_START, host_day, make
+from tests.runs import DAY_START, host_day, make
 
-DAY_END = DAY_START + DAY.duration_s
 LATE = {"lag_mean": MAX_LOOP_LAG_MEAN_MS + 1}
 STALL = {"lag_max": MAX_LOOP_LAG_MS}
 BUSY = {"cpu": MAX_CPU}
@@ -20,7 +19,7 @@ BUSY = {"cpu": MAX_CPU}
 
 def spans(samples: list[runfolder.GeneratorSample]) -> list[tuple[float, float]]:
     """The stretches in run seconds."""
-    found = saturation.stretches(samples, DAY_START, DAY_END)
+    found = saturation.stretches(samples, DAY_START)
     return [(s.start - DAY_START, s.end - DAY_START) for s in found]
 
 
@@ -56,28 +55,28 @@ def test_processes_saturated_at_once_join_into_one_stretch_named_for_the_worst()
         (6, 2): {"lag_max": 3 * MAX_LOOP_LAG_MS},
         (9, 0): STALL,
     }
-    found = saturation.stretches(host_day(processes=3, changed=changed), DAY_START, DAY_END)
+    found = saturation.stretches(host_day(processes=3, changed=changed), DAY_START)
     assert [(s.start - DAY_START, s.end - DAY_START) for s in found] == [(4.0, 6.0), (8.0, 9.0)]
     assert (found[0].process, found[0].why) == (2, "event loop stalled 300 ms")
     assert (found[1].process, found[1].why) == (0, "event loop stalled 100 ms")
 
 
-def test_the_preparation_and_the_stopping_are_not_part_of_the_day() -> None:
-    """Onboarding before the day and Locust stopping its users after it stall the loop; the
-    reports judge neither."""
-    changed = {(0, 0): STALL, (21, 0): STALL, (20, 0): STALL}
-    assert spans(host_day(changed=changed)) == [(19.0, 20.0)]  # the day's last second only
+def test_the_preparation_is_not_judged_and_the_drain_after_the_day_is() -> None:
+    """Onboarding before the day stalls the loop (the watch starts at the day's start, but a
+    folder may hold a sample from before); the visits drained after it are real load."""
+    changed = {(0, 0): STALL, (21, 0): STALL}
+    assert spans(host_day(changed=changed)) == [(20.0, 21.0)]
 
 
 def test_each_process_has_its_figures_over_the_day() -> None:
     changed = {(5, 1): {"cpu": 0.95, "idle": 0.05}, (6, 1): {"cpu": 0.97, "lag_max": 40.0}}
-    figures = saturation.figures(host_day(processes=2, changed=changed), DAY_START, DAY_END, 2)
+    figures = saturation.figures(host_day(processes=2, changed=changed), DAY_START, 2)
     assert [(f.process, f.name) for f in figures] == [
         (0, "the master"),
         (1, "the worker of share 0"),
     ]
     master, worker = figures
-    assert master.samples == worker.samples == 20
+    assert master.samples == worker.samples == 21
     assert (master.saturated_s, worker.saturated_s) == (0.0, 2.0)
     assert (worker.peak_cpu, worker.lowest_host_idle, worker.worst_loop_lag_ms) == (0.97, 0.05, 40)
     assert master.mean_loop_lag_ms == pytest.approx(1.0)
@@ -89,7 +88,7 @@ def test_the_closing_line_says_how_long_and_names_the_worst(tmp_path: Path) -> N
         make(tmp_path / "hot", workers=3, generator=host_day(processes=3, changed=changed))
     )
     assert saturation.line(run) == (
-        "saturated for 2.0 s of the day (the worker of share 1: CPU 98%)"
+        "saturated for 2.0 s of the run (the worker of share 1: CPU 98%)"
     )
     healthy = runfolder.load(make(tmp_path / "cool", generator=host_day()))
     assert saturation.line(healthy) is None
@@ -100,6 +99,6 @@ def test_surge_rehearses_closing_lines_carry_it_beside_the_verdict(tmp_path: Pat
     changed = {(3, 0): STALL}
     run = runfolder.load(make(tmp_path / "run", generator=host_day(changed=changed)))
     lines = rehearse.outcome(run, verdict.judge(run), "the embedded mock core").splitlines()
-    assert "  generator saturated for 1.0 s of the day (Locust: event loop stalled 100 ms)" in lines
+    assert "  generator saturated for 1.0 s of the run (Locust: event loop stalled 100 ms)" in lines
     calm = runfolder.load(make(tmp_path / "calm", generator=host_day()))
     assert not any("generator" in line for line in rehearse.outcome(calm, verdict.judge(calm), "x"))
