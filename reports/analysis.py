@@ -13,7 +13,16 @@ from typing import Any
 
 import pandas as pd
 
-from reports import capacity, correctness, findings, latency, slo, staffing, timeline
+from reports import (
+    capacity,
+    correctness,
+    findings,
+    generator,
+    latency,
+    slo,
+    staffing,
+    timeline,
+)
 from reports.frames import Frames, frames
 from surge import verdict
 from surge.runfolder import RunFolder
@@ -35,13 +44,17 @@ class Analysis:
     staffing: staffing.Staffing
     correctness: correctness.Correctness
     findings: list[findings.Finding]
+    generator: generator.Generator | None
+    """The load generator's host over the day; None for a folder from before it was watched."""
 
 
 def analyse(run: RunFolder) -> Analysis:
     judged = verdict.judge(run)
     records = frames(run)
     over_time = timeline.timeline(run, records)
-    slos = slo.judge(records, run.profile, over_time.faults)
+    watched = generator.generator(run, records.day_start, over_time.window_s)
+    strained = watched.saturated if watched is not None else []
+    slos = slo.judge(records, run.profile, over_time.faults, strained)
     carried = capacity.capacity(over_time)
     branch = staffing.staffing(run.profile)
     books = correctness.correctness(run, records)
@@ -60,6 +73,7 @@ def analyse(run: RunFolder) -> Analysis:
         staffing=branch,
         correctness=books,
         findings=findings.findings(run.profile, judged, slos, carried, branch, books),
+        generator=watched,
     )
 
 
@@ -92,6 +106,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
         "staffing": _plain(a.staffing),
         "correctness": _plain(a.correctness)
         | {"reconciled": a.correctness.reconciled, "missed_alerts": a.correctness.missed},
+        "generator": _generator(a.generator),
         "findings": [
             {
                 "tone": f.tone,
@@ -143,6 +158,17 @@ def _window(window: slo.Window | None) -> dict[str, Any] | None:
         "end": window.end,
         **_counts(window.counts),
         "burn": window.burn,
+    }
+
+
+def _generator(watched: generator.Generator | None) -> dict[str, Any] | None:
+    if watched is None:
+        return None
+    return {
+        "thresholds": watched.thresholds,
+        "saturated_s": watched.saturated_s,
+        "saturated": [_plain(span) for span in watched.saturated],
+        "processes": [_plain(figures) for figures in watched.processes],
     }
 
 

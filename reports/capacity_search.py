@@ -132,6 +132,8 @@ def _answer_cases(search: Search) -> list[Case]:
             why = "no step ran"
         elif ending == "not_valid":
             why = f"a step's run was {data['steps'][-1]['judged']['why']}"
+        elif data["steps"][-1]["status"] == "fail":
+            why = "the generator was saturated when a step failed, before the target surely broke"
         else:
             why = "the generator fell behind before the target broke"
         return [Case("validity", "capacity search", False, f"not valid evidence: {why}")]

@@ -35,6 +35,7 @@ LABELS = {
 """Names of channels and error kinds, marked for the catalogue (`Words.label` shows them)."""
 _COLOURS = {"counter": "#1f77b4", "kiosk": "#ff7f0e", "online": "#2ca02c"}
 _FAULT = "rgba(214, 39, 40, 0.15)"
+_SATURATED = "rgba(148, 103, 189, 0.25)"
 _PHASES = ("rgba(120, 120, 120, 0.06)", "rgba(120, 120, 120, 0.0)")
 
 
@@ -115,6 +116,7 @@ def charts(analysis: Analysis, words: Words) -> list[Chart]:
         _latency,
         _slo,
         _in_flight,
+        _generator,
         _lanes,
         _server,
         _upturn,
@@ -271,6 +273,51 @@ def _in_flight(analysis: Analysis, words: Words) -> Chart:
     )
     _time_layout(figure, analysis, words, words("visits"))
     return _chart("chart-in-flight", words("Visits in flight (the most in each window)"), figure)
+
+
+def _generator(analysis: Analysis, words: Words) -> Chart | None:
+    """Each process's CPU and event-loop lag, the stretches when the generator was saturated
+    shaded."""
+    watched = analysis.generator
+    if watched is None or watched.windows.empty:
+        return None
+    step = analysis.timeline.window_s
+    figure = go.Figure()
+    for figures in watched.processes:
+        mine = watched.windows[watched.windows["process"] == figures.process]
+        name = process_name(words, figures.process, analysis.run.info.workers)
+        x = clock(analysis.run.profile, mine["t"] + step / 2)
+        figure.add_scatter(x=x, y=mine["cpu"], name=words("{process}: CPU", process=name))
+        figure.add_scatter(
+            x=x,
+            y=mine["loop_lag_mean_ms"],
+            name=words("{process}: event loop late (mean)", process=name),
+            yaxis="y2",
+            line={"dash": "dot"},
+        )
+    _time_layout(figure, analysis, words, words("share of a core"))
+    profile = analysis.run.profile
+    bands = [_band(profile, span, _SATURATED) for span in watched.saturated]
+    notes = [_label(profile, s, words("saturated"), "#6a3d9a", 0.05) for s in watched.saturated]
+    figure.update_layout(
+        shapes=[*figure.layout.shapes, *bands],
+        annotations=[*figure.layout.annotations, *notes],
+        yaxis={"tickformat": ".0%", "rangemode": "tozero"},
+        yaxis2={
+            "title": words("milliseconds"),
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
+    )
+    return _chart("chart-generator", words("The load generator: CPU and event-loop lag"), figure)
+
+
+def process_name(words: Words, process: int, workers: int) -> str:
+    """A process of the generator as the report names it (`surge.saturation.process_name`)."""
+    if process == 0:
+        return words("the master") if workers > 1 else words("Locust")
+    return words("the worker of share {share}", share=process - 1)
 
 
 def _lanes(analysis: Analysis, words: Words) -> Chart | None:

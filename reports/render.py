@@ -124,6 +124,7 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
         objective_value=lambda metric, value: _metric(words, metric, value),
         slo_table=slo_table(words, analysis),
         lane_rows=_lane_rows(analysis),
+        process_name=lambda n: charts.process_name(words, n, analysis.run.info.workers),
         regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
         ordinary_alerts=", ".join(
             f"{rule}: {words.number(n)}"

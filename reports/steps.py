@@ -22,6 +22,7 @@ fell behind while no objective broke, which is never the system's limit; else it
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports import capacity, slo, timeline
+from reports import capacity, generator, slo, timeline
 from reports.frames import ERRORS, frames, rank
 from surge import runfolder, verdict
 from surge.profile import CHANNELS, Profile
@@ -102,6 +103,9 @@ class Judged:
     lane_peak_share: float | None
     stopped: bool
     """The harness ended a run early: its error budget was spent."""
+    generator_saturated: bool
+    """The generator was saturated during the judged stretch of a run (after its warm-up):
+    slow responses then are partly the harness's own."""
 
     @property
     def offered_total(self) -> float:
@@ -138,6 +142,13 @@ def judge(folders: Sequence[Path], warmup_s: float) -> Judged:
         why = f"not valid evidence: {'; '.join(invalid)}"
     else:
         status, why = _status(checks, broken, stopped, behind, short, started, offered)
+    saturated_s = sum(p.saturated_s for p in parts)
+    if saturated_s > 0:
+        worst = max((p for p in parts if p.saturated_s), key=lambda p: p.saturated_s)
+        why += (
+            f"; the generator was saturated for {saturated_s:.1f} s of the {measured:g} s "
+            f"judged ({worst.saturated[0].name})"
+        )
     leaning: Status = "fail" if any(c.margin > 1 for c in checks) or status == "fail" else "pass"
     leaning = "invalid" if invalid else leaning
     return Judged(
@@ -156,6 +167,7 @@ def judge(folders: Sequence[Path], warmup_s: float) -> Judged:
         lane=busiest[0] if busiest else None,
         lane_peak_share=busiest[1] if busiest else None,
         stopped=stopped,
+        generator_saturated=saturated_s > 0,
     )
 
 
@@ -203,6 +215,9 @@ class _Part:
     invalid: tuple[str, ...]
     """Why the run is not evidence of the target at all (it could not start, an incident…)."""
     lane: tuple[str, float] | None
+    saturated: list[timeline.Span]
+    """The stretches after the warm-up when the generator was saturated, longest first."""
+    saturated_s: float
 
 
 def _part(run: runfolder.RunFolder, warmup_s: float, number: int) -> _Part:
@@ -223,6 +238,7 @@ def _part(run: runfolder.RunFolder, warmup_s: float, number: int) -> _Part:
                     started[channel] += on_time + late
     judged = verdict.judge(run)
     codes = {cause.code for cause in judged.causes}
+    judged_spans = [s for s in generator.saturated(run, records.day_start) if s.end > warmup_s]
     lanes = capacity.capacity(timeline.timeline(run, records)).lanes
     busiest = max(lanes, key=lambda lane: lane.peak_share or 0.0, default=None)
     return _Part(
@@ -235,6 +251,10 @@ def _part(run: runfolder.RunFolder, warmup_s: float, number: int) -> _Part:
         stopped="error_budget" in codes,
         invalid=tuple(c.sentence() for c in judged.causes if c.code not in _STEP_CAUSES),
         lane=(busiest.lane, busiest.peak_share or 0.0) if busiest is not None else None,
+        saturated=sorted(judged_spans, key=lambda span: span.start - span.end),
+        # The visits scheduled after the warm-up are judged, their requests sent in the drain
+        # after the day too.
+        saturated_s=generator.overlap(judged_spans, warmup_s, math.inf),
     )
 
 

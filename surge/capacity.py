@@ -72,6 +72,8 @@ class Judged(Protocol):
     def lane(self) -> str | None: ...
     @property
     def lane_peak_share(self) -> float | None: ...
+    @property
+    def generator_saturated(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 
@@ -303,9 +305,10 @@ def _search(chosen: Search, record: _Record, judge: Judge) -> None:
 
 def _decided(judged: Judged, multiple: float, runs: int) -> Step:
     """The step for `surge.search`: an unclear one past its repeats counts as it leans."""
+    saturated = judged.generator_saturated
     if judged.status == "unclear" and runs > search.MAX_REPEATS:
-        return Step(multiple, judged.leaning, runs, unsure=True)
-    return Step(multiple, judged.status, runs)
+        return Step(multiple, judged.leaning, runs, unsure=True, saturated=saturated)
+    return Step(multiple, judged.status, runs, saturated=saturated)
 
 
 def _so_far(steps: list[Step], chosen: Search) -> Done:
@@ -314,7 +317,7 @@ def _so_far(steps: list[Step], chosen: Search) -> Done:
     if isinstance(ended, Done):
         return ended
     passed = [s.multiple for s in steps if s.status == "pass"]
-    failed = [s.multiple for s in steps if s.status == "fail"]
+    failed = [s.multiple for s in steps if s.status == "fail" and not s.saturated]
     return Done("bracketed", max(passed, default=None), min(failed, default=None))
 
 
@@ -428,6 +431,8 @@ def answer(record: _Record) -> str:
     if done.ending == "not_valid" and done.sustained is None:
         why = record.steps[-1]["judged"]["why"]
         return f"Capacity: not measured: the first step's run was {why}{cut}"
+    if done.ending == "generator_limit" and done.sustained is None:
+        return f"Capacity: not measured: {_generator_limit(record.steps[-1])}{cut}"
     if done.sustained is None:
         return (
             f"Capacity: the target does not carry x{chosen.low:g} {name} within its SLOs (the "
@@ -443,7 +448,7 @@ def answer(record: _Record) -> str:
     if done.ending == "above_range":
         return f"{carried}, the top of the range searched (--to){cut}"
     if done.ending == "generator_limit":
-        return f"{carried}; the generator could not offer more (add --workers){cut}"
+        return f"{carried}; then {_generator_limit(record.steps[-1])}{cut}"
     if done.ending == "not_valid":
         return f"{carried}; then a step's run was not valid evidence{cut}"
     failing = record._best(done.failed) if done.failed is not None else None
@@ -453,6 +458,16 @@ def answer(record: _Record) -> str:
         f"; at {done.failed:.3g}x {broke.get('broke') or 'it'} broke first{lane}" if failing else ""
     )
     return f"{carried}{what}{cut}"
+
+
+def _generator_limit(step: dict[str, Any]) -> str:
+    """Why the step that ended the search at the generator's limit is not the target's."""
+    if step["status"] == "fail":  # it failed while the generator was saturated
+        return (
+            f"at {step['multiple']:.3g}x the generator was saturated, so the step's failure is "
+            "not the target's limit (add --workers)"
+        )
+    return f"at {step['multiple']:.3g}x the generator could not offer more (add --workers)"
 
 
 def _exit_code(record: _Record) -> int:

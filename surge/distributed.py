@@ -10,7 +10,8 @@ Workers never share a disk with the master, so everything travels as plain (msgp
 - worker → master, `surge_batch` every `BATCH_S`: the request records made since the last batch,
   the expected alerts likewise, and cumulative figures (the whole `Lateness`, visits scheduled and
   finished) that the master keeps the latest of, plus what the shape needs (visits running and
-  queued, mean visit time).
+  queued, mean visit time), and the worker's samples of its host since the last batch
+  (`surge.harness.host`), which the master writes into `generator.csv` with its own.
 - master → workers, `surge_finish` when the master's test stops (headless runs end with Locust's
   `quit`, which never tells workers to stop first); each worker stops scheduling, lets its running
   visits end (at most `FINISH_WAIT_S`) and answers with a last batch marked final.
@@ -46,6 +47,7 @@ from surge.binding import DEFAULT as DEFAULT_BINDING
 from surge.customers import Customer
 from surge.dispatch import PRIOR_VISIT_S, Dispatcher, users_needed
 from surge.profile import CHANNELS, Profile
+from surge.runfolder import GeneratorSample
 
 PLAN, BATCH, FINISH = "surge_plan", "surge_batch", "surge_finish"
 BATCH_S = 2.0
@@ -124,11 +126,15 @@ class Outbox:
     final_sent: bool = False
 
     def batch(
-        self, dispatcher: Dispatcher, visits: Mapping[str, int], final: bool = False
+        self,
+        dispatcher: Dispatcher,
+        visits: Mapping[str, int],
+        final: bool = False,
+        generator: Sequence[GeneratorSample] = (),
     ) -> dict[str, Any]:
-        """The next numbered batch, with every record and alert made since the last; taking it
-        empties the outbox (it never yields, so two greenlets taking batches never ship a
-        record twice or skip one)."""
+        """The next numbered batch, with every record and alert made since the last, and the
+        host's samples given (taken since the last); taking it empties the outbox (it never
+        yields, so two greenlets taking batches never ship a record twice or skip one)."""
         records, alerts = [list(r) for r in self.records], list(self.alerts)
         self.records.clear()  # in place: the run's sink appends to these very lists
         self.alerts.clear()
@@ -147,6 +153,7 @@ class Outbox:
             "backlog": {channel: dispatcher.backlog(channel) for channel in CHANNELS},
             "mean_visit_s": dict(dispatcher.mean_visit_s),
             "scheduling": dispatcher.scheduling,
+            "generator": [list(sample) for sample in generator],
         }
 
 
@@ -186,6 +193,9 @@ class Fleet:
     """Records received, by share: the run folder says who made them."""
     lost: set[int] = field(default_factory=set)
     """Shares whose worker Locust no longer has (`note_present`)."""
+    generator: list[GeneratorSample] = field(default_factory=list)
+    """The workers' samples of their hosts, each marked with its worker's process number
+    (share + 1)."""
 
     def receive(self, data: Mapping[str, Any]) -> None:
         share, number = int(data["share"]), int(data["number"])
@@ -198,6 +208,9 @@ class Fleet:
         self.records.extend(map(tuple, data["records"]))
         self.requests[share] = self.requests.get(share, 0) + len(data["records"])
         self.alerts.extend(data["alerts"])
+        self.generator.extend(
+            GeneratorSample(*row)._replace(process=share + 1) for row in data["generator"]
+        )
         if number > self.latest.get(share, {}).get("number", -1):
             self.latest[share] = dict(data)
         if data["final"]:

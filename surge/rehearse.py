@@ -47,6 +47,7 @@ from surge import (
     embedded,
     exits,
     runfolder,
+    saturation,
     shipped,
     verdict,
 )
@@ -555,6 +556,8 @@ def outcome(run: RunFolder, judged: Verdict, target: str) -> str:
         f"{counts['failed']} failed after their retries), {counts['refused']} refused by "
         "business rules"
     )
+    if saturated := saturation.line(run):
+        lines.append(f"  generator {saturated}")
     lines.append(f"  ledger    {_reconciled(run)}")
     lines += [f"  writes    {line}" for line in _proven(run)]
     return "\n".join(lines)

@@ -8,9 +8,10 @@ nothing else opens them by hand:
   file per flush, each written whole under a temporary name and then renamed, so memory does not
   grow with the run and a run that crashes keeps every part written before;
 - when it ends, `lateness.json`, `visits.json` (every planned visit accounted for), the expected
-  alerts and whatever the target's admin API answered (its reconcile, its alerts, its ledger's
-  idempotency keys); `run.json` again, with its end; and last `summary.json`, the figures and
-  the verdict (`surge.verdict`);
+  alerts, the generator's host over the day (`generator.csv`, every process's) and whatever the
+  target's admin API answered (its reconcile, its alerts, its ledger's idempotency keys);
+  `run.json` again, with its end; and last `summary.json`, the figures and the verdict
+  (`surge.verdict`);
 - afterwards `load(path)` reads it back, typed, on whatever machine the folder was copied to:
   a folder that is not a run folder, is of a newer format or misses a file is a `RunFolderError`
   (one line, exit 2).
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -53,6 +54,7 @@ VISITS = "visits.json"
 EXPECTED_ALERTS = "expected_alerts.json"
 INCIDENTS = "incidents.json"
 METRICS = "metrics.csv"
+GENERATOR = "generator.csv"
 RECONCILE = "reconcile.json"
 ALERTS = "alerts.json"
 LEDGER = "ledger.json"
@@ -89,6 +91,33 @@ seconds)."""
 assert tuple(REQUEST_SCHEMA.names) == RequestRecord._fields
 METRIC_COLUMNS = ("time", "metric", "labels", "value")
 """`metrics.csv`: one row per sample of the target's `/metrics` (`surge.scrape`)."""
+
+
+GENERATOR_SAMPLE_S = 1.0
+"""How long one sample of `generator.csv` covers (longer when the event loop was held up)."""
+
+
+class GeneratorSample(NamedTuple):
+    """`generator.csv`: one row per second (about) per Locust process of the run, the load
+    generator's host as that process saw it (`surge.harness.host`)."""
+
+    time: float
+    """When the sample's interval ended (epoch seconds)."""
+    process: int
+    """0: the local runner or the master; n >= 1: the worker that ran share n - 1."""
+    interval_s: float
+    """How long the interval was: about a second, longer when the event loop was held up."""
+    host_idle: float
+    """Share of the host's CPU time (every core) that was idle over the interval, 0 to 1."""
+    cpu: float
+    """CPU time this process used over the interval, as a share of one core."""
+    loop_lag_max_ms: float
+    """The event loop's worst lateness in the interval: how much later than asked a short
+    sleep woke up."""
+    loop_lag_mean_ms: float
+    """…and its mean over the interval's sleeps."""
+
+
 _PART = "part-{:06d}.parquet"
 _SECRET = re.compile(r"token|secret|password|login|auth|key")
 """Options whose values never go into run.json: run folders get copied around."""
@@ -409,6 +438,16 @@ def write_metrics(folder: Path, rows: Iterable[Sequence[Any]]) -> None:
         writer.writerows(rows)
 
 
+def write_generator(folder: Path, samples: Iterable[GeneratorSample]) -> None:
+    """The generator's host over the run, every process's samples (`GeneratorSample`)."""
+    temporary = folder / f".{GENERATOR}.tmp"
+    with temporary.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(GeneratorSample._fields)
+        writer.writerows(samples)
+    os.replace(temporary, folder / GENERATOR)
+
+
 def add_incident(folder: Path, sentence: str) -> None:
     """Note something that happened to the run outside the harness's sight (the embedded core
     ended, the rehearsal was interrupted): the verdict counts each as a reason it is not
@@ -580,6 +619,26 @@ class RunFolder:
             return pa_csv.read_csv(path, convert_options=options)
         except (pa.ArrowInvalid, OSError) as error:
             raise RunFolderError(f"{path}: not a metrics file: {_first_line(error)}") from None
+
+    def generator(self) -> list[GeneratorSample] | None:
+        """The generator's host over the run, each process's samples in the order taken; None
+        for a folder written before the harness watched it (or by a run that never ended)."""
+        path = self.path / GENERATOR
+        if not path.exists():
+            return None
+        try:
+            with path.open(newline="", encoding="utf-8") as source:
+                rows = csv.reader(source)
+                if tuple(next(rows, ())) != GeneratorSample._fields:
+                    raise ValueError(f"its header is not {','.join(GeneratorSample._fields)}")
+                return [_sample(row) for row in rows]
+        except (ValueError, TypeError, OSError) as error:
+            raise RunFolderError(f"{path}: not a generator file: {_first_line(error)}") from None
+
+
+def _sample(row: Sequence[str]) -> GeneratorSample:
+    time, process, *figures = row
+    return GeneratorSample(float(time), int(process), *map(float, figures))
 
 
 def load(path: Path | str) -> RunFolder:

@@ -6,7 +6,9 @@ is reached; then the bracket between the highest passing multiple and the lowest
 halved until it is within `--precision` of its lower end. A step judged unclear (its confidence
 interval straddles an objective) is run again, up to `MAX_REPEATS` times, its records pooled; a
 step where the generator fell behind ends the search, since a generator's shortfall must never
-be read as the system's limit (docs/capacity.md, "The capacity search").
+be read as the system's limit (docs/capacity.md, "The capacity search"); so does a step that
+failed while the generator was saturated (`Step.saturated`): its slow responses may be the
+generator's own. A saturated step that passed counts as passed.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ generator could not offer the load; the evidence does not decide yet; or its run
 evidence of the target at all (it could not reach it, say)."""
 Ending = Literal["bracketed", "above_range", "below_range", "generator_limit", "not_valid"]
 """Why a search ended: the answer is bracketed within the precision; every step passed up to
-`--to`; the first step (`--from`) already failed; the generator fell behind first; a step's run
-was not evidence."""
+`--to`; the first step (`--from`) already failed; the generator fell behind first, or was
+saturated when a step failed; a step's run was not evidence."""
 GROWTH = 2.0
 """The staircase's factor from one step to the next."""
 MAX_REPEATS = 2
@@ -39,6 +41,8 @@ class Step:
     """Runs pooled into the verdict (1 + repeats)."""
     unsure: bool = False
     """Still unclear after every repeat: `status` is where its point estimates pointed."""
+    saturated: bool = False
+    """The generator was saturated while the step was judged (`surge.saturation`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +82,9 @@ def next_step(steps: Sequence[Step], given: Range) -> Next | Done:
             f"x{last.multiple:g} is unclear after {last.runs} runs: decide it (unsure)"
         )
     passed = [s.multiple for s in steps if s.status == "pass"]
-    failed = [s.multiple for s in steps if s.status == "fail"]
+    failed = [s.multiple for s in steps if s.status == "fail" and not s.saturated]
     sustained = max(passed, default=None)
-    if last.status == "behind":
+    if last.status == "behind" or (last.status == "fail" and last.saturated):
         return Done("generator_limit", sustained, min(failed, default=None))
     if last.status == "invalid":
         return Done("not_valid", sustained, min(failed, default=None))

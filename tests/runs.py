@@ -3,6 +3,7 @@ would leave them, without running load."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ from surge import runfolder
 from surge.arrivals import Lateness
 from surge.profile import CHANNELS, Profile, load_profile
 from surge.retry import RequestRecord
-from surge.runfolder import Limits, RequestLog, RunInfo, Visits
+from surge.runfolder import GeneratorSample, Limits, RequestLog, RunInfo, Visits
 
 DAY = load_profile("weekday").scaled(1440)
+DAY_START = 1_001.0
+"""`info()`'s day_start: the day's first second, epoch seconds."""
 
 
 def info(**changes: Any) -> RunInfo:
@@ -30,7 +33,7 @@ def info(**changes: Any) -> RunInfo:
         "rate_scale": 1.0,
         "versions": {"locust": "2.47.0", "branch-surge": "0.1.0"},
         "start": 1_000.0,
-        "day_start": 1_001.0,
+        "day_start": DAY_START,
         "end": 1_021.0,
         "command_line": ["locust", "-f", "loadtests", "--admin-token", "***"],
         "workers": 1,
@@ -64,6 +67,37 @@ def record(n: int, *, channel: str = "counter", outcome: str = "ok", status: int
     )
 
 
+def sample(
+    t: float,
+    process: int = 0,
+    *,
+    cpu: float = 0.2,
+    idle: float = 0.5,
+    lag_max: float = 4.0,
+    lag_mean: float = 1.0,
+    interval: float = 1.0,
+) -> GeneratorSample:
+    """One process's sample of the generator's host, its interval ending `t` run seconds into
+    the day; the defaults are a healthy default rehearsal's."""
+    return GeneratorSample(DAY_START + t, process, interval, idle, cpu, lag_max, lag_mean)
+
+
+def host_day(
+    processes: int = 1,
+    seconds: int = 20,
+    changed: Mapping[tuple[int, int], Mapping[str, float]] | None = None,
+) -> list[GeneratorSample]:
+    """A sample a second for each process over a day of `seconds`, from a second before it
+    (the preparation) to one after (the drain of its last visits); the second ending at `t` of `process` takes
+    `changed[t, process]`'s figures (`sample`'s keywords)."""
+    changed = changed or {}
+    return [
+        sample(float(t), process, **changed.get((t, process), {}))
+        for process in range(processes)
+        for t in range(0, seconds + 2)
+    ]
+
+
 def lateness(on_time: int, late: int = 0, dropped: int = 0, channel: str = "counter") -> Lateness:
     kept = Lateness()
     for n in range(on_time):
@@ -85,10 +119,12 @@ def make(
     run: dict[str, int] | None = None,
     profile: Profile = DAY,
     ended: bool = True,
+    generator: list[GeneratorSample] | None = None,
     **changes: Any,
 ) -> Path:
     """A run folder in `folder`: `records` in `parts` flushes, the visits `planned` (counter
-    only unless given) against what `recorded` saw."""
+    only unless given) against what `recorded` saw, and the `generator`'s host samples (none:
+    a folder from before the harness watched it)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = records if records is not None else [record(n) for n in range(10)]
     kept = recorded if recorded is not None else lateness(len(rows))
@@ -108,6 +144,8 @@ def make(
     runfolder.write_lateness(folder, kept)
     runfolder.write_visits(folder, visits)
     runfolder.write_expected_alerts(folder, [])
+    if generator is not None:
+        runfolder.write_generator(folder, generator)
     runfolder.write_run(folder, info(end=end, **changes), profile)
     return folder
 

@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FOLDER_FILES = re.compile(
     r"""["'](run\.json|summary\.json|visits\.json|lateness\.json|requests\.parquet|"""
-    r"""requests\.csv|metrics\.csv|reconcile\.json|alerts\.json|expected_alerts\.json)["']"""
+    r"""requests\.csv|metrics\.csv|generator\.csv|reconcile\.json|alerts\.json|"""
+    r"""expected_alerts\.json)["']"""
 )
 
 

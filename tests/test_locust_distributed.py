@@ -24,15 +24,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from surge import distributed, verdict
+from surge import distributed, saturation, verdict
 from surge.arrivals import Lateness, Schedule
 from surge.customers import Customer, Pool
 from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox, SharePlan
 from surge.profile import CHANNELS, load_profile
 from surge.retry import RequestRecord
+from tests.runs import sample
 from tests.support import TOKENS, free_port, serve
-from tests.test_locust_run import ROOT, TIME_SCALE, busy_weekday, records, run_folder
+from tests.test_locust_run import (
+    ROOT,
+    TIME_SCALE,
+    busy_weekday,
+    records,
+    run_folder,
+    watched_the_whole_day,
+)
 
 RUN_TIMEOUT_S = 60
 WORKERS = 3
@@ -118,12 +126,22 @@ def test_a_share_is_complete_only_once_the_periodic_batch_its_final_overtook_arr
 
 
 def test_a_batch_delivered_twice_adds_its_rows_once() -> None:
-    final = outbox(0, record(0)).batch(dispatcher(), {"ok": 1}, final=True)
+    final = outbox(0, record(0)).batch(dispatcher(), {"ok": 1}, final=True, generator=[sample(1)])
     fleet = Fleet(DAY, day_start=0.0, workers=1)
     fleet.receive(final)
     fleet.receive(final)
     assert len(fleet.records) == 1
     assert fleet.requests == {0: 1}
+    assert len(fleet.generator) == 1
+
+
+def test_a_batch_carries_the_workers_host_samples_marked_with_its_process_by_the_master() -> None:
+    fleet = Fleet(DAY, day_start=0.0, workers=2)
+    first = outbox(1).batch(dispatcher(1, 2), {}, generator=[sample(1, 0), sample(2, 0)])
+    assert first["generator"] == [list(sample(1, 0)), list(sample(2, 0))]  # plain data
+    fleet.receive(first)
+    fleet.receive(outbox(0).batch(dispatcher(0, 2), {}, final=True, generator=[sample(1, 7)]))
+    assert fleet.generator == [sample(1, 2), sample(2, 2), sample(1, 1)]
 
 
 @given(st.data())
@@ -172,11 +190,13 @@ def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it()
 
 
 @contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], log: Path, locustfile: str = "loadtests"
+) -> Iterator[subprocess.Popen[bytes]]:
     """A Locust process in its own session, killed with its children when the block ends."""
     with log.open("wb") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", "loadtests", *args],
+            [sys.executable, "-m", "locust", "-f", locustfile, *args],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -201,7 +221,8 @@ def locust_count(csv_prefix: Path) -> int:
 def master_and_workers(
     tmp: Path, host: str, options: list[str]
 ) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
-    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it."""
+    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it,
+    each stalling its event loop once (`tests/stalls.py`)."""
     port = str(free_port())
     with ExitStack() as stack:
         master = stack.enter_context(
@@ -220,6 +241,7 @@ def master_and_workers(
                 process(
                     ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
                     tmp / f"worker{n}.log",
+                    locustfile="loadtests,tests/stalls.py",
                 )
             )
             for n in range(WORKERS)
@@ -301,3 +323,34 @@ def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distribu
         "mock_core_lane_queue_depth",
     }
     assert len({s["time"] for s in samples}) >= 5  # a 20 s day, a scrape every 2 s
+
+
+def test_every_process_watched_its_host_and_the_workers_samples_reached_the_master(
+    spread: Distributed,
+) -> None:
+    assert {s.process for s in spread.read.generator() or []} == set(range(WORKERS + 1))
+    for process in range(WORKERS + 1):
+        watched_the_whole_day(spread.read, process)
+
+
+def test_a_workers_stalled_event_loop_is_seen_and_the_generator_said_saturated(
+    spread: Distributed,
+) -> None:
+    """Each worker held its loop up once inside the day, well past the rule's threshold
+    (`tests/stalls.py`)."""
+    day_start = spread.read.info.day_start
+    assert day_start is not None
+    day_end = day_start + spread.read.profile.duration_s
+    samples = spread.read.generator() or []
+    for worker in range(1, WORKERS + 1):
+        stalled = [
+            s
+            for s in samples
+            if s.process == worker and s.loop_lag_max_ms >= saturation.MAX_LOOP_LAG_MS
+        ]
+        assert any(day_start < s.time <= day_end for s in stalled), worker
+    found = saturation.stretches(samples, day_start)
+    assert {s.process for s in found} & set(range(1, WORKERS + 1))
+    line = saturation.line(spread.read)
+    assert line is not None
+    assert f"The generator was {line}" in spread.log

@@ -30,6 +30,7 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
     assert folder.visits is not None
     assert folder.visits.missing_shares == []
     assert locust_count(tmp_path / "locust") == folder.request_count > 0
+    assert {s.process for s in folder.generator() or []} == {0, 1, 2}  # each forked one watched
     assert log.count("Run folder:") == 1
     errors = {r["error"] for r in records(folder) if r["status"] == 422}
     assert not any("Idempotency" in e for e in errors)  # forked workers draw their own keys

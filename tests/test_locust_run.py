@@ -9,6 +9,7 @@ the one-line messages and the run folder.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import subprocess
 import sys
@@ -188,3 +189,26 @@ def test_time_scale_divides_every_duration_of_the_recorded_profile(unsaturated: 
     assert durations == pytest.approx([p.duration / TIME_SCALE for p in original.phases])
     assert sum(durations) == pytest.approx(DAY_SECONDS / TIME_SCALE)
     assert unsaturated.read.info.time_scale == TIME_SCALE
+
+
+def watched_the_whole_day(read: RunFolder, process: int) -> None:
+    """The process's samples of its host follow each other from the day's start to past its
+    end, each about a second (longer when the loop was held up; the last, cut short when Locust
+    began stopping, shorter)."""
+    mine = [s for s in read.generator() or [] if s.process == process]
+    assert mine, process
+    assert all(s.interval_s >= runfolder.GENERATOR_SAMPLE_S for s in mine[:-1])
+    assert all(0 <= s.host_idle <= 1 and s.cpu >= 0 for s in mine)
+    assert all(s.loop_lag_max_ms >= s.loop_lag_mean_ms >= 0 for s in mine)
+    assert all(abs(b.time - b.interval_s - a.time) < 0.05 for a, b in itertools.pairwise(mine))
+    day_start = read.info.day_start or 0.0
+    day_end = day_start + read.profile.duration_s
+    first = mine[0].time - mine[0].interval_s
+    assert day_start <= first < day_start + runfolder.GENERATOR_SAMPLE_S  # none before the day
+    assert mine[-1].time >= day_end
+
+
+def test_the_run_watched_its_generators_host_over_the_whole_day(unsaturated: Run) -> None:
+    watched_the_whole_day(unsaturated.read, 0)
+    assert {s.process for s in unsaturated.read.generator() or []} == {0}
+    assert sum(s.cpu * s.interval_s for s in unsaturated.read.generator() or []) > 0

@@ -24,7 +24,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from surge import runfolder, verdict
+from surge import runfolder, saturation, verdict
 from surge.customers import Person, generate
 from surge.profile import load_profile
 from tests.support import surge
@@ -110,6 +110,16 @@ def test_a_short_rehearsal_is_valid_evidence_and_ends_with_its_folder_and_report
     assert read.visits is not None
     total = read.visits.total
     assert f"{total.planned} planned: {total.started} started" in short.done.stdout
+
+
+def test_the_closing_lines_say_the_generator_was_saturated_exactly_when_the_rule_says_so(
+    short: Rehearsal,
+) -> None:
+    read = runfolder.load(short.folder)
+    assert read.generator()  # Locust's process watched its host
+    said = [line for line in short.done.stdout.splitlines() if line.startswith("  generator ")]
+    judged = saturation.line(read)
+    assert said == ([] if judged is None else [f"  generator {judged}"])
 
 
 def test_the_run_records_both_scales_and_the_embedded_core_set_up_like_the_profile(

@@ -11,7 +11,7 @@ import pytest
 from surge import exits, runfolder
 from surge.arrivals import Lateness
 from surge.runfolder import RequestLog, RunFolderError, Visits
-from tests.runs import DAY, lateness, make, record
+from tests.runs import DAY, host_day, lateness, make, record
 
 
 def test_what_a_run_writes_reads_back_typed(tmp_path: Path) -> None:
@@ -123,6 +123,25 @@ def test_a_broken_file_names_the_file_and_the_field(tmp_path: Path) -> None:
     assert bad(path).startswith(f"{path / 'run.json'}: seed: ")
     rewrite(path, "run.json", lambda d: d | {"seed": 7, "resolved_profile": {"name": "x"}})
     assert bad(path).startswith(f"{path / 'run.json'}: resolved_profile: ")
+
+
+def test_the_generators_samples_read_back_typed_and_an_older_folder_has_none(
+    tmp_path: Path,
+) -> None:
+    samples = host_day(processes=2)
+    assert runfolder.load(make(tmp_path / "run", generator=samples)).generator() == samples
+    assert runfolder.load(make(tmp_path / "old")).generator() is None
+
+
+def test_a_broken_generator_file_is_one_line(tmp_path: Path) -> None:
+    path = make(tmp_path / "run", generator=host_day())
+    (path / runfolder.GENERATOR).write_text("time,process\n1,0\n", encoding="utf-8")
+    with pytest.raises(RunFolderError, match=r"generator\.csv: not a generator file: its header"):
+        runfolder.load(path).generator()
+    header = ",".join(runfolder.GeneratorSample._fields)
+    (path / runfolder.GENERATOR).write_text(f"{header}\n1,0,1,x,0,0,0\n", encoding="utf-8")
+    with pytest.raises(RunFolderError, match=r"generator\.csv: not a generator file: could not"):
+        runfolder.load(path).generator()
 
 
 def test_incidents_and_the_summary_are_added_without_losing_what_was_there(

@@ -53,3 +53,22 @@ def test_a_pass_above_a_failure_does_not_raise_the_answer() -> None:
 def test_a_step_whose_run_is_not_evidence_ends_the_search_as_not_valid() -> None:
     steps = [Step(10, "pass"), Step(20, "invalid")]
     assert next_step(steps, RANGE) == Done("not_valid", 10, None)
+
+
+def test_a_step_that_failed_while_the_generator_was_saturated_ends_the_search_at_its_limit() -> (
+    None
+):
+    """Its slow responses may be the generator's own: never the answer's upper bound."""
+    steps = [Step(10, "pass"), Step(20, "fail", saturated=True)]
+    assert next_step(steps, RANGE) == Done("generator_limit", 10, None)
+    bisecting = [Step(10, "pass"), Step(20, "fail"), Step(15, "fail", saturated=True)]
+    assert next_step(bisecting, RANGE) == Done("generator_limit", 10, 20)
+    assert next_step([Step(10, "fail", saturated=True)], RANGE) == Done(
+        "generator_limit", None, None
+    )
+
+
+def test_a_step_that_passed_while_the_generator_was_saturated_still_passed() -> None:
+    assert next_step([Step(10, "pass", saturated=True)], RANGE) == Next(20)
+    steps = [Step(10, "pass"), Step(20, "fail"), Step(15, "pass", saturated=True)]
+    assert next_step(steps, RANGE) == Next(17.5)

@@ -7,7 +7,8 @@
 - `users`: the channel users, each taking the next due visit and running its journey;
 - `shape`: how many users the visits in flight need;
 - `messages`: a distributed run's plan, batches and last batches between master and workers;
-- `memory`: the collector's settings under load.
+- `memory`: the collector's settings under load;
+- `host`: the generator's host, sampled every second of the run (`generator.csv`).
 
 `loadtests/` holds only thin classes that import these; they are imported once, as
 `surge.harness.*`, so their event listeners are registered once however many locustfiles

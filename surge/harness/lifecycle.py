@@ -5,12 +5,14 @@
   branches, the customers onboarded or read from a data pool, the profile's faults posted with
   an admin token, but its crash faults, which only `surge rehearse` does to its embedded core);
   then this process's `Dispatcher` starts the day, or the master sends its workers their shares
-  (`messages.send_plans`).
+  (`messages.send_plans`), and the generator's host is watched from the day's start
+  (`host.HostWatch`) until `test_stopping`.
 - `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
-  records are written, then every planned visit is accounted for, the target's admin answers
-  (reconcile, alerts, the ledger's keys) are fetched, and the folder is judged
-  (`surge.verdict`) and its summary written.
-- `quitting`: the verdict and the folder's path, and the exit code: 0 valid, 3 not valid.
+  records and the host's samples (every process's) are written, then every planned visit is
+  accounted for, the target's admin answers (reconcile, alerts, the ledger's keys) are
+  fetched, and the folder is judged (`surge.verdict`) and its summary written.
+- `quitting`: the verdict (and whether the generator was saturated, `surge.saturation`), the
+  folder's path, and the exit code: 0 valid, 3 not valid.
 
 A worker's share has its own start and stop (`messages.start_share`, `messages.finish_share`).
 """
@@ -33,13 +35,14 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from surge import children, distributed, exits, runfolder, verdict
+from surge import children, distributed, exits, runfolder, saturation, verdict
 from surge.arrivals import Lateness
 from surge.binding import spec_of
 from surge.customers import Pool, PoolError, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
+from surge.harness.host import HostWatch
 from surge.harness.options import Settings, bind, pool_customers, settings, target
 from surge.harness.state import RunState, begin, current, warn
 from surge.profile import CRASH
@@ -154,6 +157,9 @@ def start_run(environment: Environment, **_: Any) -> None:
             _could_not_prepare(run, error)
             return
         run.dispatcher.start(day_start)
+        run.watch = HostWatch(run.dispatcher.t0)
+    else:
+        run.watch = HostWatch(run.fleet.day_start)
     _write_run(run, environment)
 
 
@@ -232,6 +238,15 @@ def _post_faults(run: RunState, client: httpx.Client, day_start: float) -> None:
             warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
 
 
+@events.test_stopping.add_listener
+def stop_watching(environment: Environment, **_: Any) -> None:
+    """The day's load ends where Locust starts stopping its users: their stopping is not
+    sampled (`host.HostWatch`)."""
+    run = current(environment)
+    if run is not None and run.watch is not None:
+        run.watch.stop()
+
+
 @events.test_stop.add_listener
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
@@ -266,6 +281,10 @@ def _close(run: RunState, environment: Environment) -> None:
     runfolder.write_expected_alerts(folder, run.expected_alerts)
     if run.scraper is not None:
         runfolder.write_metrics(folder, run.scraper.rows)
+    if run.watch is not None:
+        run.watch.stop()  # `test_stopping` did, unless the run ended another way
+        workers = run.fleet.generator if run.fleet is not None else []
+        runfolder.write_generator(folder, [*run.watch.take(), *workers])
     _write_run(run, environment)
     if run.admin:
         _fetch_admin(run, folder)
@@ -441,6 +460,9 @@ def announce(environment: Environment, **_: Any) -> None:
         print(f"The run is not valid evidence: {why}")
     else:
         print(judged.sentence())
+        assert run.folder is not None
+        if saturated := saturation.line(runfolder.load(run.folder)):
+            print(f"The generator was {saturated}")
     if run.folder is not None:
         print(f"Run folder: {run.folder}")
     valid = judged is not None and judged.valid

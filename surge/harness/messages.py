@@ -2,9 +2,9 @@
 their data and the master's merge, `Fleet`).
 
 - At the master's test start, `send_plans` numbers the workers and sends each its share.
-- A worker's test start (`start_share`) runs its share on the master's clock and ships a batch
-  of what it recorded every `BATCH_S`; its test stop (or the master's `surge_finish`) lets its
-  running visits end and sends a last batch.
+- A worker's test start (`start_share`) runs its share on the master's clock, watches its host
+  (`host.HostWatch`) and ships a batch of what it recorded every `BATCH_S`; its test stop (or
+  the master's `surge_finish`) lets its running visits end and sends a last batch.
 - The master merges the batches as they come (`Fleet.receive`, its records into the run's log)
   and, at its end, `collect` waits (bounded) for every worker's last batch.
 """
@@ -31,6 +31,7 @@ from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox, SharePlan
 from surge.exits import BadInput
 from surge.harness import memory
+from surge.harness.host import HostWatch
 from surge.harness.options import bind, settings
 from surge.harness.state import RunState, begin, current, runs, warn
 from surge.profile import Profile
@@ -108,6 +109,7 @@ def start_share(environment: Environment) -> None:
         profile, plan.seed, pool, lateness, worker=plan.share, workers=plan.workers
     )
     begin(environment, run)
+    run.watch = HostWatch(plan.day_start, process=plan.share + 1)
     memory.settle()
     run.dispatcher.start(plan.day_start)
     run.greenlets.append(gevent.spawn(_ship, environment, run))
@@ -116,7 +118,8 @@ def start_share(environment: Environment) -> None:
 def _batch(run: RunState, final: bool = False) -> dict[str, Any]:
     assert run.outbox is not None
     assert run.dispatcher is not None
-    return run.outbox.batch(run.dispatcher, run.visits, final=final)
+    samples = run.watch.take() if run.watch is not None else []
+    return run.outbox.batch(run.dispatcher, run.visits, final=final, generator=samples)
 
 
 def _ship(environment: Environment, run: RunState) -> None:
@@ -150,6 +153,8 @@ def finish_share(environment: Environment) -> None:
             f"share {run.outbox.share}: {dispatcher.busy()} visits still running at the last "
             "batch; their later requests are not in the run folder"
         )
+    if run.watch is not None:
+        run.watch.stop()
     runner.send_message(distributed.BATCH, _batch(run, final=True))
 
 

@@ -16,12 +16,10 @@ from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 from surge.dispatch import pool_size
 from surge.harness.state import RunState, current
 from surge.profile import CHANNELS
+from surge.saturation import MAX_CPU
 
 SPAWN_RATE = 100.0
 """Users started per second: Locust warns above 100; a surge needs users within a second."""
-SATURATED = 0.9
-"""Share of a core above which the generator itself is the bottleneck (Locust warns there too):
-the pool stops growing, as more users would only slow every visit and ask for more users."""
 DRAIN_S = 30.0
 """After the day's end, how long queued and running visits may take before the run stops."""
 
@@ -52,7 +50,9 @@ def tick(shape: LoadTestShape) -> Answer | None:
     if run.stopped is not None:  # its error budget is spent
         return None
     need = pool_size(day.users_needed())
-    if runner is not None and _generator_busy(run, runner) >= SATURATED:
+    # Past `MAX_CPU` of a core the generator itself is the bottleneck: more users would only
+    # slow every visit and ask for more users.
+    if runner is not None and _generator_busy(run, runner) >= MAX_CPU:
         run.needs.clear()  # hold the pool: neither grow it nor go back to an earlier larger need
         need = min(need, runner.user_count)
     run.needs.append(max(least, min(run.settings.max_users, need)))

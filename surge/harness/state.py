@@ -21,6 +21,7 @@ from locust.env import Environment
 from surge.binding import Binding
 from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox
+from surge.harness.host import HostWatch
 from surge.harness.options import Settings
 from surge.retry import RequestRecord
 from surge.runfolder import RequestLog, Stopped
@@ -66,6 +67,8 @@ class RunState:
     admin: bool = False
     """The target took the admin token: faults were posted, reconcile and alerts are fetched."""
     scraper: Scraper | None = None
+    watch: HostWatch | None = None
+    """This process's host, sampled from its test start to its stop (`surge.harness.host`)."""
     needs: deque[int] = field(default_factory=lambda: deque(maxlen=SHRINK_TICKS))
     """The shape's last answers."""
     cpu_mark: tuple[float, float] | None = None
