@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from reports import slo
+from reports import labels, slo
 from reports.analysis import Analysis
 from reports.frames import ERRORS
 from reports.i18n import N_, Words
@@ -79,12 +79,18 @@ def _time_layout(figure: go.Figure, analysis: Analysis, words: Words, y_title: s
             "tickformat": "%H:%M",
             "title": words("time of the rehearsed day"),
             "range": clock(profile, (0.0, profile.duration_s)),
+            "ticklabelstandoff": TICK_STANDOFF,
         },
         yaxis={"title": y_title, "rangemode": "tozero"},
         legend={"orientation": "h", "y": -0.25},
         margin={"t": 64, "r": 20, "b": 60, "l": 64},
         height=380,
     )
+
+
+TICK_STANDOFF = 6
+"""Pixels between the time axis and its labels: the first and last clock would otherwise touch
+the y axes' lowest labels."""
 
 
 def _day_marks(analysis: Analysis, words: Words, axis: str = "") -> tuple[list, list]:
@@ -298,7 +304,11 @@ def _slo(analysis: Analysis, words: Words) -> Chart | None:
         return None
     keys = list(dict.fromkeys(j.objective.key for j in shown))
     figure = make_subplots(
-        rows=len(keys), cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=keys
+        rows=len(keys),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.08,
+        subplot_titles=[labels.label(words, key) for key in keys],
     )
     x = clock(analysis.run.profile, slos.windows["t"])
     colours = dict(zip(slo.JUDGES, _METRIC_COLOURS, strict=True))
@@ -325,32 +335,27 @@ def _slo(analysis: Analysis, words: Words) -> Chart | None:
     shapes, notes = [], []
     for row in range(1, len(keys) + 1):
         axis = "" if row == 1 else str(row)
-        bands, labels = _day_marks(analysis, words, axis)
+        bands, named = _day_marks(analysis, words, axis)
         shapes += bands
-        notes += labels
+        notes += named
         for rate, dash in ((slos.rules[0].burn, "dash"), (1.0, "dot")):
             shapes.append(_rule(rate, axis, dash))
     peak = float(np.nanmax(slos.windows[[j.objective.name for j in shown]].to_numpy()))
     figure.update_yaxes(range=[0, max(3.0, min(BURN_SHOWN, peak)) * 1.05], rangemode="tozero")
     figure.update_xaxes(
-        type="date", tickformat="%H:%M", range=clock(profile, (0.0, profile.duration_s))
+        type="date",
+        tickformat="%H:%M",
+        range=clock(profile, (0.0, profile.duration_s)),
+        ticklabelstandoff=TICK_STANDOFF,
     )
     figure.update_xaxes(title=words("time of the rehearsed day"), row=len(keys), col=1)
+    figure.update_yaxes(title=words("burn rate"))
     figure.update_layout(
         shapes=shapes,
         annotations=[*figure.layout.annotations, *notes],
         height=90 + ROW_PX * len(keys),
         margin={"t": 64, "r": 20, "b": 60, "l": 64},
         legend={"orientation": "h", "y": -0.08 - 0.4 / len(keys)},
-    )
-    figure.add_annotation(
-        text=words("burn rate over the hour (1: the budget's rate; 2: a breach)"),
-        textangle=-90,
-        x=-0.06,
-        xref="paper",
-        y=0.5,
-        yref="paper",
-        showarrow=False,
     )
     broke = [j for j in slos.judgements if j.breaches]
     title = words(
