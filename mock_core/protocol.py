@@ -84,10 +84,8 @@ class HeadLimitedProtocol(HttpToolsProtocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        if self._head_bytes == 0 and data:
-            # A head begins: the wait for it ends, the wait for its end begins.
-            self._cancel_deadline()
-            self._deadline = self.loop.call_later(self.limits.head_timeout_s, self._head_too_slow)
+        if self._head_bytes == 0 and self._deadline is not None:
+            self._cancel_deadline()  # a first request begins: the wait for it is over
         # Feed the head in pieces no longer than the room left, so the parser never holds more
         # than the cap and a head that ends before it is never refused for the body behind it.
         while data and self._head_bytes is not None:
@@ -102,6 +100,10 @@ class HeadLimitedProtocol(HttpToolsProtocol):
                 return
         if data:
             super().data_received(data)
+        elif self._head_bytes and self._deadline is None:
+            # A head begun and not ended with this read (most arrive whole, and cost no timer):
+            # it has `head_timeout_s` from now, about its first byte, to end.
+            self._deadline = self.loop.call_later(self.limits.head_timeout_s, self._head_too_slow)
 
     def on_headers_complete(self) -> None:
         self._head_bytes = None
