@@ -8,7 +8,9 @@ never slows the load. Nothing here imports the mock core: the harness talks to i
 
 A customer carries the credentials its visits log in with (a kiosk session: card number and PIN;
 an online session: customer number and password). They stay in memory: nothing here writes,
-logs or words an error with one, and `Customer`'s repr leaves them out.
+logs or words an error with one, and `Customer`'s repr leaves them out. Against a system other
+than the embedded core they derive from a secret besides the seed (`customer_secret`), since
+`run.json` records the seed.
 """
 
 from __future__ import annotations
