@@ -140,14 +140,18 @@ class Branching(_Section):
     closing: str = Field("17:00", pattern=r"^\d\d:\d\d$")
     booking_days: int = Field(30, ge=1, le=365)
     tickets_per_customer: int = Field(
-        3,
+        5,
         ge=1,
         le=1000,
         description="queue tickets a customer may hold waiting at once, taken in their own"
         " session (a teller may issue more)",
     )
     appointments_per_customer: int = Field(
-        10, ge=1, le=1000, description="booked appointments a customer may hold at once"
+        16,
+        ge=1,
+        le=1000,
+        description="booked appointments (today or later) a customer may hold at once: a"
+        " working day's half-hour windows",
     )
     default_service_minutes: float = Field(8, gt=0)
 

@@ -259,14 +259,16 @@ def test_a_customer_holds_at_most_a_few_booked_appointments(
 ) -> None:
     """Issue 21: one online session booked 48 of 48 appointments."""
     limit = app.state.core.settings.branch.appointments_per_customer
-    starts = [f"{9 + n // 2:02d}:{30 * (n % 2):02d}" for n in range(limit + 1)]
-    booked = [api.ok(book(api, 5, start=start)) for start in starts[:limit]]
-    refused = book(api, 5, start=starts[limit])
+    windows = [f"{9 + n // 2:02d}:{30 * (n % 2):02d}" for n in range(16)]  # 09:00 to 16:30
+    slots = [(day, start) for day in (DAY, "2026-12-04") for start in windows][: limit + 1]
+    booked = [api.ok(book(api, 5, day=day, start=start)) for day, start in slots[:limit]]
+    last_day, last_start = slots[limit]
+    refused = book(api, 5, day=last_day, start=last_start)
     assert (refused.status_code, refused.json()["field"]) == (409, "customer_id")
     assert "branch.appointments_per_customer" in refused.json()["detail"]
-    assert api.ok(book(api, 6, start=starts[limit]))  # another customer may
+    assert api.ok(book(api, 6, day=last_day, start=last_start))  # another customer may
     online = api.login("online", "C00000005")
-    api.ok(api.post(f"/v1/appointments/{booked[0]['id']}/cancel", None, online), 200)
-    assert api.ok(book(api, 5, start=starts[limit]))
-    clock[0] += 3 * 86_400  # the booked day is past: those no longer count
+    api.ok(api.post(f"/v1/appointments/{booked[-1]['id']}/cancel", None, online), 200)
+    assert api.ok(book(api, 5, day=last_day, start=last_start))
+    clock[0] += 3 * 86_400  # the booked days are past: those no longer count
     assert api.ok(book(api, 5, day="2026-12-05"))

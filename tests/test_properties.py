@@ -41,8 +41,8 @@ SEGMENT_RANK = {"mass": 0, "affluent": 1, "private": 2}
 PROBLEM = "application/problem+json"
 FOREIGN = ["EUR", "HKD", "JPY", "USD"]
 CURRENCIES = ["CNY", *FOREIGN]
-TICKETS_PER_CUSTOMER = 3
-APPOINTMENTS_PER_CUSTOMER = 10
+TICKETS_PER_CUSTOMER = 5
+APPOINTMENTS_PER_CUSTOMER = 16
 
 small_amounts = st.one_of(st.integers(1, 500_00), st.integers(1, 9_000_00))
 amounts = st.one_of(small_amounts, st.sampled_from([60_000_00, 1_000_000_00]))
