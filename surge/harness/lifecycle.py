@@ -19,6 +19,7 @@ A worker's share has its own start and stop (`messages.start_share`, `messages.f
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from locust.runners import MasterRunner
 from surge import children, distributed, exits, runfolder, saturation, verdict
 from surge.arrivals import Lateness
 from surge.binding import spec_of
-from surge.customers import Pool, PoolError, generate, onboard
+from surge.customers import Pool, PoolError, customer_secret, generate, onboard
 from surge.dispatch import Dispatcher, schedule
 from surge.exits import BadInput
 from surge.harness import memory, messages
@@ -186,6 +187,7 @@ def _prepare(run: RunState) -> Pool:
                 locale=chosen.locale,
                 branches=sorted(run.branches),
                 high_value_share=chosen.profile.customers.high_value_share,
+                secret=customer_secret(chosen.embedded_core, os.environ),
             )
             customers = onboard(client, people, binding=binding, key_prefix=f"surge-{chosen.seed}")
     return Pool(customers)
