@@ -26,7 +26,7 @@ import pytest
 from reports import analysis, gate
 from surge import children, cli, durability, embedded, runfolder, verdict
 from surge.exits import GATE_FAILED, NOT_VALID
-from surge.profile import Profile
+from surge.profile import Profile, load_profile
 from tests.runs import DAY, make
 from tests.support import Api, auth, serve_api
 from tests.test_gate import cases, surge
