@@ -113,6 +113,7 @@ def summary(analysis: Analysis) -> dict[str, Any]:
                 "message": f.message,
                 "anchor": f.anchor,
                 "figures": {name: _clean(fig.value) for name, fig in f.figures.items()},
+                "kinds": {name: fig.kind for name, fig in f.figures.items()},
             }
             for f in a.findings
         ],

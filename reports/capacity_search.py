@@ -28,7 +28,7 @@ from reports.capacity import UPTURN_FACTOR
 from reports.frames import frames
 from reports.gate import Case, Gate, Gated
 from reports.i18n import LANGUAGES, Words, language_for
-from reports.report import STEP_SUMMARY
+from reports.report import STEP_SUMMARY, Further
 from reports.scalability import UslFit, fit_usl
 from surge import runfolder
 from surge.capacity import CAPACITY, FORMAT_VERSION, STEP_PROFILE
@@ -95,6 +95,7 @@ def conclude(
     output: Path | None = None,
     language: str | None = None,
     junit: Path | None = None,
+    further: Further | None = None,
 ) -> Concluded:
     """Gate the search in `folder` and write its junit.xml (or `junit`), summary.md and
     report.html (or `output`), in `language` (by default the profile's customers'); a read-only
@@ -107,10 +108,14 @@ def conclude(
         language = language_for(load_profile(str(folder / STEP_PROFILE)))
     elif language not in LANGUAGES:
         raise BadInput(f"--lang: {language!r} is not one of {', '.join(LANGUAGES)}")
+    section = ""
+    if further is not None:
+        cases, section = further(folder, None, language)
+        judged = Gate(judged.cases + cases)
     words = Words(language)
     written = outputs.Outputs(folder)
     written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
-    markdown = _markdown(search, words, judged)
+    markdown = _markdown(search, words, judged) + section
     written.write(runfolder.SUMMARY_MD, markdown)
     if os.environ.get(STEP_SUMMARY):
         with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:

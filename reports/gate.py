@@ -54,7 +54,7 @@ SEED = 20261202
 @dataclass(frozen=True, slots=True)
 class Case:
     suite: str
-    """`validity`, `slo`, `correctness` or `regression`."""
+    """`validity`, `slo`, `correctness`, `regression` or `history` (`reports.history`)."""
     name: str
     passed: bool | None
     """None: skipped (not checked)."""
@@ -85,7 +85,7 @@ class Gate:
 
     def junit(self) -> str:
         root = ElementTree.Element("testsuites", name="surge gate")
-        for suite in ("validity", "slo", "correctness", "regression"):
+        for suite in ("validity", "slo", "correctness", "regression", "history"):
             mine = [c for c in self.cases if c.suite == suite]
             if not mine:
                 continue

@@ -10,18 +10,24 @@ copied to another machine is reported and gated the same.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reports import outputs, render
 from reports.analysis import Analysis, analyse, summary
-from reports.gate import Gate, Gated, gate
+from reports.gate import Case, Gate, Gated, gate
 from reports.i18n import LANGUAGES, language_for
 from surge import runfolder
 from surge.exits import BadInput
 
 STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 """GitHub Actions' step summary file: the gate appends summary.md to it when it is set."""
+Further = Callable[[Path, Mapping[str, Any] | None, str], tuple[list[Case], str]]
+"""More of the gate, judged from the folder and its figures (a run's summary.json as it is about
+to be written; None for a capacity search) in summary.md's language: its cases, and a section
+for summary.md. The run history's (`reports.history.against`)."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,13 @@ def conclude(
     baseline: Path | None = None,
     max_regression: float = 0.1,
     junit: Path | None = None,
+    further: Further | None = None,
 ) -> Conclusion:
-    """Analyse `folder` (against `baseline`), write summary.json, summary.md, junit.xml (or
-    `junit`) and, with `html`, report.html (or `output`): a read-only folder keeps its own
-    (`reports.outputs`). Raises `BadInput` (one line) for a folder it cannot read, a baseline
-    of another profile, a language it does not have, a file it cannot write."""
+    """Analyse `folder` (against `baseline`, and as `further` judges it), write summary.json,
+    summary.md, junit.xml (or `junit`) and, with `html`, report.html (or `output`): a read-only
+    folder keeps its own (`reports.outputs`). Raises `BadInput` (one line) for a folder it
+    cannot read, a baseline of another profile, a language it does not have, a file it cannot
+    write."""
     run = runfolder.load(folder)
     outputs.check(output, "-o")
     outputs.check(junit, "--junit")
@@ -64,11 +72,17 @@ def conclude(
         before = analyse(earlier)
     analysis = analyse(run)
     judged = gate(analysis, before, max_regression)
+    figures = summary(analysis)
+    section = ""
+    if further is not None:
+        cases, section = further(run.path, figures, chosen)
+        judged = Gate(judged.cases + cases)
     written = outputs.Outputs(run.path)
-    written.summary(summary(analysis) | {"gate": _cases(judged)})
+    written.summary(figures | {"gate": _cases(judged)})
     markdown = render.markdown(
         analysis, chosen, judged, None if baseline is None else baseline.name
     )
+    markdown += section
     written.write(runfolder.SUMMARY_MD, markdown)
     written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
     if os.environ.get(STEP_SUMMARY):

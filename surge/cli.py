@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reports.i18n import LANGUAGES
-from surge import binding, capacity, exits, rehearse
+from surge import binding, capacity, exits, history, rehearse
 from surge.exits import BadInput
 from surge.profile import (
     CHANNELS,
@@ -166,10 +166,12 @@ def _rehearse(args: argparse.Namespace) -> int:
     )
     from reports import report
 
-    return rehearse.rehearse(
-        chosen,
-        lambda folder: report.conclude(folder, language=args.lang, max_regression=0.1),
-    )
+    def concluded(folder: Path) -> report.Conclusion:
+        done = report.conclude(folder, language=args.lang, max_regression=0.1)
+        _record(args, folder, args.out, done.exit_code)
+        return done
+
+    return rehearse.rehearse(chosen, concluded)
 
 
 def _add_rehearse(commands: Any) -> None:
@@ -253,11 +255,37 @@ def _add_target(parser: Any) -> None:
         "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"
     )
     parser.add_argument(
+        "--history",
+        metavar="URL",
+        help=f"the run history to record the run in: a SQLite file or a SQLAlchemy URL "
+        f"(default ${history.ENV}, else DIR/history.sqlite beside the run folders)",
+    )
+    _add_recording(parser)
+    parser.add_argument(
         "locust_args",
         nargs="*",
         metavar="-- LOCUST_OPTION",
         help="after --: more Locust options, such as -- --customers 50",
     )
+
+
+def _add_recording(parser: Any) -> None:
+    """What every command that records its run shares (docs/history.md)."""
+    parser.add_argument(
+        "--no-history", action="store_true", help="record nothing in the run history"
+    )
+    parser.add_argument(
+        "--label",
+        metavar="TEXT",
+        help="the run's label in the history (default $GITHUB_SHA, else the git commit)",
+    )
+
+
+def _record(args: argparse.Namespace, folder: Path, beside: Path, code: int) -> None:
+    """Record a concluded run, unless `--no-history`; a failure is one line, never the
+    verdict's concern."""
+    if not args.no_history:
+        history.record_quietly(folder, history.locate(args.history, beside), args.label, code)
 
 
 def _capacity(args: argparse.Namespace) -> int:
@@ -281,11 +309,12 @@ def _capacity(args: argparse.Namespace) -> int:
     )
     from reports import capacity_search, steps
 
-    return capacity.capacity(
-        chosen,
-        steps.judge,
-        lambda folder: capacity_search.conclude(folder, language=args.lang),
-    )
+    def concluded(folder: Path) -> capacity_search.Concluded:
+        done = capacity_search.conclude(folder, language=args.lang)
+        _record(args, folder, args.out, done.exit_code)
+        return done
+
+    return capacity.capacity(chosen, steps.judge, concluded)
 
 
 def _add_capacity(commands: Any) -> None:
@@ -359,13 +388,20 @@ def _say_kept(folder: Path, kept: tuple[str, ...]) -> None:
 
 def _gate(args: argparse.Namespace) -> int:
     from reports import capacity_search, report
+    from reports.history import against
 
+    if args.window < 1:
+        raise BadInput(f"--window: {args.window} is below 1")
+    beside = args.run_dir.resolve().parent
+    further = (
+        None if args.history is None else against(history.locate(args.history, beside), args.window)
+    )
     concluded: report.Conclusion | capacity_search.Concluded
     if capacity_search.is_search(args.run_dir):
         if args.baseline is not None:
             raise BadInput("--baseline: a capacity search is gated on its own answer")
         concluded = capacity_search.conclude(
-            args.run_dir, html=False, language=args.lang, junit=args.junit
+            args.run_dir, html=False, language=args.lang, junit=args.junit, further=further
         )
     else:
         concluded = report.conclude(
@@ -375,8 +411,10 @@ def _gate(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             max_regression=args.max_regression,
             junit=args.junit,
+            further=further,
         )
     _say_kept(args.run_dir, concluded.kept)
+    _record(args, args.run_dir, beside, concluded.exit_code)
     for failure in concluded.failures:
         print(f"surge gate: {failure}")
     passed = len(concluded.gate.cases) - len(concluded.gate.failures)
@@ -444,7 +482,168 @@ def _add_report(commands: Any) -> None:
     judge.add_argument(
         "--lang", choices=LANGUAGES, help="summary.md's language (default: the profile's locale)"
     )
+    judge.add_argument(
+        "--history",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="also judge the run against the comparable runs of the run history (a SQLite file "
+        f"or SQLAlchemy URL; default ${history.ENV}, else history.sqlite beside the run folder)",
+    )
+    judge.add_argument(
+        "--window",
+        type=_count,
+        default=history.WINDOW,
+        metavar="N",
+        help=f"with --history: the last N comparable runs (default {history.WINDOW})",
+    )
+    _add_recording(judge)
     judge.set_defaults(run=_gate)
+
+
+RESULTS = Path("results")
+"""Where `surge history` looks for the history without `--history` or `$SURGE_HISTORY`."""
+
+
+def _opened(args: argparse.Namespace, create: bool = False) -> Any:
+    from surge.history.store import Store
+
+    return Store.open(history.locate(args.history, RESULTS), create=create)
+
+
+def _history_list(args: argparse.Namespace) -> int:
+    with _opened(args) as store:
+        found = store.entries(
+            profile=args.profile,
+            target=args.target,
+            label=args.label,
+            kind=args.kind,
+            last=args.last,
+            details=False,
+        )
+    for run in found:
+        measure = (
+            f"x{run.capacity.multiple:.3g}"
+            if run.capacity and run.capacity.multiple
+            else f"{run.requests or 0} requests"
+        )
+        verdict = {None: "not gated", 0: "passed", 1: "failed", 3: "not valid"}.get(
+            run.exit_code, f"exit {run.exit_code}"
+        )
+        print(
+            f"{run.id:>5}  {run.started:%Y-%m-%d %H:%M}  {run.kind:<9}  {run.profile}  "
+            f"{run.target}  {run.label or '-'}  {verdict}  {measure}  {run.folder}"
+        )
+    if not found:
+        print("surge history: no recorded run matches", file=sys.stderr)
+    return exits.OK
+
+
+def _history_import(args: argparse.Namespace) -> int:
+    from surge.history import entry
+
+    found = [history.context(entry.read(folder), args.label) for folder in args.run_dirs]
+    with _opened(args, create=True) as store:
+        for run in found:
+            recorded = store.record(run)
+            print(f"History: run {recorded.id} recorded: {run.folder}")
+        where = store.name
+    print(f"surge history: {len(found)} runs recorded in {where}")
+    return exits.OK
+
+
+def _history_show(args: argparse.Namespace) -> int:
+    with _opened(args) as store:
+        run = store.find(args.run)
+    print(f"run {run.id}: {run.kind} of {run.profile} against {run.target} ({run.binding})")
+    print(f"  uid       {run.uid} (profile {run.profile_hash})")
+    print(f"  started   {run.started:%Y-%m-%d %H:%M:%S} UTC on {run.machine or '-'}")
+    print(f"  label     {run.label or '-'}")
+    print(
+        f"  verdict   {'valid' if run.valid else 'NOT valid'} evidence; exit code {run.exit_code}"
+    )
+    if run.capacity is not None:
+        c = run.capacity
+        print(f"  capacity  x{c.multiple} (interval {c.low} to {c.high}), {c.requests_per_s} req/s")
+    for o in run.objectives:
+        value = "-" if o.value is None else f"{o.value:.6g}"
+        held = {True: "held", False: "BROKE", None: "skipped"}[
+            o.held if o.passed is not None else None
+        ]
+        print(
+            f"  objective {o.name}: {value} (limit {o.limit:g}), {o.bad}/{o.requests} bad, {held}"
+        )
+    for f in run.findings:
+        print(f"  finding   [{f.tone}] {f.message}")
+    print(f"  folder    {run.folder}")
+    print(f"  report    {run.report or '-'}")
+    if run.link:
+        print(f"  CI run    {run.link}")
+    return exits.OK
+
+
+def _history_report(args: argparse.Namespace) -> int:
+    from reports.history import build
+
+    with _opened(args) as store:
+        output = args.output
+        if output is None:
+            sqlite = store.url.get_backend_name() == "sqlite"
+            output = (Path(str(store.url.database)).parent if sqlite else Path()) / "history.html"
+        from reports.outputs import check
+
+        check(output, "-o")
+        language = args.lang
+        if language is None:
+            latest = store.entries(profile=args.profile, last=1, details=False)
+            zh = not latest or latest[0].locale.startswith("zh")
+            language = "zh_CN" if zh else "en"
+        written = build(store, output, language, args.profile)
+    print(f"{rehearse.REPORT}{written}")
+    return exits.OK
+
+
+def _add_history(commands: Any) -> None:
+    kept = commands.add_parser(
+        "history",
+        help="the run history: list, import, show runs; the trend report",
+        description=(
+            "The run history (docs/history.md): every rehearsal, capacity search and gate "
+            "records its run in it (a SQLite file by default, any SQLAlchemy URL with --history "
+            "or $SURGE_HISTORY). Exit codes: 0 done, 2 bad input (a database that cannot be "
+            "reached or is not a history, one from a newer branch-surge, a folder that is not "
+            "a run)."
+        ),
+    )
+    actions = kept.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="recorded runs, oldest first")
+    listing.add_argument("--profile", metavar="NAME", help="only runs of this profile")
+    listing.add_argument("--target", metavar="TARGET", help="only runs against it (embedded, URL)")
+    listing.add_argument("--label", metavar="TEXT", help="only runs with this label")
+    listing.add_argument("--kind", choices=("rehearsal", "capacity"), help="only these runs")
+    listing.add_argument("--last", type=_count, metavar="N", help="only the newest N")
+    listing.set_defaults(run=_history_list)
+    importing = actions.add_parser("import", help="record run folders made before")
+    importing.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    importing.add_argument("--label", metavar="TEXT", help="their label (default: the commit)")
+    importing.set_defaults(run=_history_import)
+    showing = actions.add_parser("show", help="one recorded run, in full")
+    showing.add_argument("run", metavar="RUN", help="its number, uid (or its start) or folder")
+    showing.set_defaults(run=_history_show)
+    trend = actions.add_parser("report", help="the trend report: HTML, self-contained")
+    trend.add_argument("--profile", metavar="NAME", help="only runs of this profile")
+    trend.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="default: history.html by the history"
+    )
+    trend.add_argument("--lang", choices=LANGUAGES, help="zh_CN or en (default: the runs')")
+    trend.set_defaults(run=_history_report)
+    for action in (listing, importing, showing, trend):
+        action.add_argument(
+            "--history",
+            metavar="URL",
+            help=f"a SQLite file or SQLAlchemy URL (default ${history.ENV}, else "
+            "results/history.sqlite)",
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -501,6 +700,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_rehearse(commands)
     _add_capacity(commands)
     _add_report(commands)
+    _add_history(commands)
     return parser
 
 

@@ -19,24 +19,40 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from surge.history import entry, store
-from surge.history.entry import Entry
-from surge.history.store import HistoryError, Store
+if TYPE_CHECKING:
+    from surge.history.entry import Entry
 
+# The store (SQLAlchemy, Alembic) is imported by the functions that use it: every `surge`
+# command imports this package, and most of them never open a history.
+
+WINDOW = 20
+"""Comparable runs the gate judges a run against by default (`--window`)."""
+ENV = "SURGE_HISTORY"
+"""The history's URL (or SQLite file) when `--history` gives none."""
+FILE = "history.sqlite"
+"""The default history: this file beside the run folders (`--out`, `results` by default)."""
 LABEL_ENV = "GITHUB_SHA"
 """The label a run gets without `--label`, when set (the commit a GitHub Actions job runs)."""
 GIT_TIMEOUT_S = 5.0
 
 __all__ = [
-    "Entry",
-    "HistoryError",
-    "Store",
+    "ENV",
+    "FILE",
+    "WINDOW",
     "context",
     "default_label",
+    "link",
+    "locate",
     "record",
     "record_quietly",
 ]
+
+
+def locate(given: str | None, beside: Path) -> str:
+    """Where the history is: `--history`, else `$SURGE_HISTORY`, else `beside/history.sqlite`."""
+    return given or os.environ.get(ENV) or str(beside / FILE)
 
 
 def default_label(cwd: Path | None = None) -> str | None:
@@ -83,6 +99,9 @@ def context(found: Entry, label: str | None) -> Entry:
 def record(folder: Path, where: str, label: str | None, exit_code: int | None = None) -> Entry:
     """Record the run in `folder` (its gate's `exit_code` when just judged) in the history at
     `where`; the entry as recorded. Raises `BadInput` (one line)."""
+    from surge.history import entry
+    from surge.history.store import Store
+
     found = context(entry.read(folder, exit_code), label)
     with Store.open(where) as history:
         return history.record(found)
@@ -95,10 +114,12 @@ def record_quietly(
     the verdict decided before the history is, and neither depends on it."""
     try:
         recorded = record(folder, where, label, exit_code)
-    except Exception as error:  # noqa: BLE001 - whatever failed, the run's verdict stands
+    except Exception as error:  # whatever failed, the run's verdict stands
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"surge: history: the run was not recorded: {reason}", file=sys.stderr)
         return None
+    from surge.history import store
+
     where_shown = store.shown(store.url_of(where))
     print(f"History: run {recorded.id} recorded in {where_shown}", flush=True)
     return recorded

@@ -145,14 +145,17 @@ class Entry:
         return None if self.exit_code is None else self.exit_code == 0
 
 
-def read(path: Path | str, exit_code: int | None = None) -> Entry:
+def read(
+    path: Path | str, exit_code: int | None = None, figures: Mapping[str, Any] | None = None
+) -> Entry:
     """The entry of the run folder or capacity search's folder at `path`; `exit_code`, the
-    gate's verdict when the caller has just judged it. `BadInput` (one line) for a folder that
-    is neither, or a run folder never reported."""
+    gate's verdict when the caller has just judged it; `figures`, a run's summary.json as it is
+    about to be written (else the folder's). `BadInput` (one line) for a folder that is
+    neither, or a run folder never reported."""
     folder = Path(path)
     if (folder / CAPACITY).is_file():
         return _search(folder, exit_code)
-    return _rehearsal(runfolder.load(folder), exit_code)
+    return _rehearsal(runfolder.load(folder), exit_code, figures)
 
 
 def digest(data: Any) -> str:
@@ -171,8 +174,8 @@ def target_of(host: str | None, embedded: bool) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-def _rehearsal(run: RunFolder, exit_code: int | None) -> Entry:
-    summary = run.summary
+def _rehearsal(run: RunFolder, exit_code: int | None, figures: Mapping[str, Any] | None) -> Entry:
+    summary = figures if figures is not None else run.summary
     where = run.path / runfolder.SUMMARY
     if summary is None or not isinstance(summary.get("slo"), dict):
         raise BadInput(

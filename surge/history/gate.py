@@ -28,13 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import betainc, stdtrit
+from scipy.special import betainc, stdtr, stdtrit
 
+from surge.history import WINDOW
 from surge.history.changes import MIN_MAGNITUDE, change_points
 from surge.history.entry import CAPACITY_SEARCH, Entry, Objective
 
-WINDOW = 20
-"""Comparable runs judged against by default (`--window`)."""
 MIN_RUNS = 8
 """Fewer comparable runs than this judge nothing: a prediction bound from a handful of runs is
 so wide it passes anything, and a change needs runs on both sides."""
@@ -95,7 +94,7 @@ def judge(entry: Entry, earlier: Sequence[Entry], window: int = WINDOW) -> list[
     measures = _measures(entry, runs)
     if not measures:
         return []
-    alpha = FAMILY_ALPHA / len(measures)
+    alpha = FAMILY_ALPHA / (2 * len(measures))  # two tests of each measure share it
     return [_check(measure, alpha) for measure in measures]
 
 
@@ -162,6 +161,9 @@ def _check(measure: _Measure, alpha: float) -> Check:
             f"{last.relative:+.1%} since {since} (p = {last.pvalue:.1g})",
             {"change": last.relative, "pvalue": last.pvalue},
         )
+    drifting = _drift(measure, alpha)
+    if drifting is not None:
+        return drifting
     if error_rate:
         return _plausible_share(measure, alpha)
     return _plausible_value(measure, alpha)
@@ -178,6 +180,38 @@ def _made(
         [*measure.values, measure.value],
         measure.limit,
         figures or {},
+    )
+
+
+def _drift(measure: _Measure, alpha: float) -> Check | None:
+    """A failing check when the comparable runs and this one trend for the worse: the slope of
+    a straight line through them (log values; an error share as it is) is significantly of the
+    bad sign (one-sided t-test at `alpha`) and spans at least `MIN_WORSENING` (`MIN_ERROR_RISE`)
+    over the runs. A slow drift shows as a trend long before one step of it is a change."""
+    error_rate = measure.metric == "error_rate"
+    values = np.asarray([*measure.values, measure.value], dtype=float)
+    y = values if error_rate else np.log(np.maximum(values, 1e-12))
+    x = np.arange(len(y), dtype=float)
+    centred = x - x.mean()
+    slope = float((centred * (y - y.mean())).sum() / (centred**2).sum())
+    residuals = y - y.mean() - slope * centred
+    dof = len(y) - 2
+    spread = math.sqrt(float((residuals**2).sum()) / dof / float((centred**2).sum()))
+    worse = slope if measure.higher_is_worse else -slope
+    if worse <= 0:
+        return None
+    pvalue = 0.0 if spread == 0 else float(stdtr(dof, -worse / spread))
+    span = worse * (len(y) - 1)
+    enough = span >= MIN_ERROR_RISE if error_rate else math.expm1(span) >= MIN_WORSENING
+    if pvalue >= alpha or not enough:
+        return None
+    per_run = f"{slope:+.3%} points" if error_rate else f"{math.expm1(slope):+.1%}"
+    return _made(
+        measure,
+        False,
+        f"{measure.name}: drifts for the worse by {per_run} a run over the last "
+        f"{len(y)} runs (p = {pvalue:.1g})",
+        {"drift": slope if error_rate else math.expm1(slope), "pvalue": pvalue},
     )
 
 

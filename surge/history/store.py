@@ -10,7 +10,6 @@ branch-surge. A URL's password never appears in a message.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,10 +29,6 @@ from surge.exits import BadInput
 from surge.history.entry import Capacity, Entry, Finding, Objective
 from surge.history.schema import findings, objectives, runs
 
-ENV = "SURGE_HISTORY"
-"""The history's URL (or SQLite file) when `--history` gives none."""
-FILE = "history.sqlite"
-"""The default history: this file beside the run folders (`--out`, `results` by default)."""
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CONNECT_TIMEOUT_S = 10
 """How long a database server may take to answer before the history is said unreachable."""
@@ -41,11 +36,6 @@ CONNECT_TIMEOUT_S = 10
 
 class HistoryError(BadInput):
     """A history that cannot be used, worded as one line."""
-
-
-def locate(given: str | None, beside: Path) -> str:
-    """Where the history is: `--history`, else `$SURGE_HISTORY`, else `beside/history.sqlite`."""
-    return given or os.environ.get(ENV) or str(beside / FILE)
 
 
 def url_of(where: str) -> URL:
