@@ -48,6 +48,7 @@ RECENT = 30
 Z_999 = 3.0902
 """One-sided 99.9%: an objective spent significantly more of its budget than in the drill
 before (a two-proportion test on its counts)."""
+KINDS = {CAPACITY_SEARCH: N_("capacity search"), entry.REHEARSAL: N_("rehearsal")}
 WHAT = {
     "appeared": N_("appeared"),
     "went away": N_("went away"),
@@ -92,11 +93,8 @@ def section(checks: Sequence[gate.Check], words: Words, runs: int, where: str) -
     lines = ["", f"### {title}", ""]
     if not checks:
         return "\n".join([*lines, words("No measure of this run was judged."), ""])
-    lines += [
-        f"| {words('measure')} | {words('trend, oldest first')} | {words('this run')} | "
-        f"{words('verdict')} |",
-        "|---|---|---|---|",
-    ]
+    headings = [words("measure"), words("trend, oldest first"), words("this run"), words("verdict")]
+    lines += [f"| {' | '.join(headings)} |", "|---|---|---|---|"]
     for check in checks:
         verdict = words(VERDICTS[check.passed])
         if check.passed is False and "change" in check.figures:
@@ -136,6 +134,9 @@ class Series:
     """Each value's run, as its place in the group's runs (oldest first)."""
     values: list[float]
     failed: list[bool]
+    """The objective broke in that run (the search found no capacity it could stand by)."""
+    gated: list[bool]
+    """The run's gate failed (on this measure or another)."""
     changes: list[ChangePoint]
     """The changes for the worse, `index` a place in `values`."""
     low: list[float] = field(default_factory=list)
@@ -203,7 +204,7 @@ def build(history: Store, output: Path, language: str, profile: str | None = Non
         href=lambda run: _href(run, base),
         title=lambda series: _title(words, series),
         change_line=lambda group, series, point: _change_line(words, group, series, point),
-        kind_name=lambda kind: words("capacity search" if kind == CAPACITY_SEARCH else "rehearsal"),
+        kind_name=lambda kind: words(KINDS[kind]),
         target_name=lambda target: (
             words("the embedded mock core") if target == entry.EMBEDDED else target
         ),
@@ -294,7 +295,8 @@ def _capacity_series(valid: Sequence[Any], place: Mapping[int, int]) -> Series:
         None,
         [place[run.id] for run in answered],
         values,
-        [run.exit_code not in (0, None) for run in answered],
+        [run.exit_code == 1 for run in answered],
+        [run.exit_code == 1 for run in answered],
         [c for c in found if c.after < c.before],
         [
             float(run.capacity_low if run.capacity_low is not None else run.capacity)
@@ -323,11 +325,13 @@ def _objective_series(
                     "at": [],
                     "values": [],
                     "failed": [],
+                    "gated": [],
                 },
             )
             column["at"].append(place[run.id])
             column["values"].append(float(row.value))
             column["failed"].append(row.held is False)
+            column["gated"].append(run.exit_code == 1)
     made = []
     for name in sorted(columns):
         column = columns[name]
@@ -341,6 +345,7 @@ def _objective_series(
                 column["at"],
                 column["values"],
                 column["failed"],
+                column["gated"],
                 [c for c in found if c.after > c.before],
             )
         )
@@ -376,6 +381,22 @@ def _chart(group: Group, series: Series, words: Words) -> str:
             + "<extra></extra>",
         )
     )
+    gated = [i for i, bad in enumerate(series.gated) if bad]
+    if gated:
+        figure.add_trace(
+            go.Scatter(
+                x=x[gated],
+                y=y[gated],
+                mode="markers",
+                marker={
+                    "size": 11,
+                    "color": "rgba(0,0,0,0)",
+                    "line": {"color": FAILED, "width": 1.5},
+                },
+                name=words("the gate failed"),
+                hovertemplate=words("run {run}: the gate failed", run="%{x}") + "<extra></extra>",
+            )
+        )
     failed = [i for i, bad in enumerate(series.failed) if bad]
     if failed:
         figure.add_trace(
