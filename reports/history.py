@@ -88,7 +88,7 @@ def section(checks: Sequence[gate.Check], words: Words, runs: int, where: str) -
     title = words(
         "Against the history: {runs} comparable runs before this one ({where})",
         runs=words.number(runs),
-        where=f"`{where}`",
+        where=where,
     )
     lines = ["", f"### {title}", ""]
     if not checks:

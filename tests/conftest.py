@@ -22,6 +22,20 @@ hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def history_of_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every run the suite concludes is recorded (docs/history.md) in one history of this
+    worker's (its children inherit it), not in a history.sqlite beside each test's run folders,
+    which tests list. tests/test_history_*.py choose their own."""
+    before = os.environ.get("SURGE_HISTORY")
+    os.environ["SURGE_HISTORY"] = str(tmp_path_factory.mktemp("history") / "history.sqlite")
+    yield
+    if before is None:
+        os.environ.pop("SURGE_HISTORY", None)
+    else:
+        os.environ["SURGE_HISTORY"] = before
+
+
 @pytest.fixture
 def settings() -> Settings:
     """Functional tests run unlimited: no simulated service time (the lane tests set their own)."""

@@ -91,6 +91,7 @@ def gate(
         "SURGE_LOCUST_ARGS": "--customers 20",
         "SURGE_BASELINE": str(baseline or ""),
         "SURGE_CORE_CONFIG": str(core_config or ""),
+        "SURGE_HISTORY": str(tmp / "history.sqlite"),  # the workflow's cached file, shared
         "GITHUB_STEP_SUMMARY": str(summary),
         "GITHUB_OUTPUT": str(outputs),
     }
@@ -174,11 +175,36 @@ def test_each_run_writes_the_step_summary_once(runs: tuple[Gated, Gated]) -> Non
     assert "`" not in first.summary
 
 
+def test_each_run_lands_in_the_history_and_the_second_is_judged_against_it(
+    runs: tuple[Gated, Gated],
+) -> None:
+    from reports.i18n import Words
+    from surge.history.store import Store
+
+    first, second = runs
+    where = first.out.parent / "history.sqlite"
+    with Store.open(str(where), create=False) as history:
+        recorded = history.entries()
+    folders = [Path(run.folder).name for run in recorded]
+    assert folders == [Path(g.outputs["run_folder"]).name for g in runs]
+    assert [run.exit_code for run in recorded] == [0, 0]
+    heading = "Against the history: {runs} comparable runs before this one ({where})"
+    for gated, before in ((first, "0"), (second, "1")):  # in the profile's language, zh_CN
+        assert Words("zh_CN")(heading, runs=before, where=str(where)) in gated.summary
+    junit = cases(second.out / "junit.xml")
+    assert any(name.startswith("surge.gate.history ") for name in junit), sorted(junit)
+    assert (second.out / "history.html").stat().st_size > 0
+
+
 def test_the_workflow_uploads_what_the_script_leaves() -> None:
     steps = job()["steps"]
     assert job()["env"]["SURGE_OUT"] == "results"
     [upload] = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact")]
-    assert set(upload["with"]["path"].split()) == {"results/report.html", "results/junit.xml"}
+    assert set(upload["with"]["path"].split()) == {
+        "results/report.html",
+        "results/junit.xml",
+        "results/history.html",
+    }
     assert step("gate")["run"] == f"bash {SCRIPT}"
     assert {"SURGE_BASELINE", "SURGE_CORE_CONFIG"} <= set(step("gate")["env"])
     # PyYAML reads YAML 1.1, where a bare `on` is the boolean true.

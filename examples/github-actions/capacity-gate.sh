@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The capacity gate of examples/github-actions/capacity-gate.yml: rehearse a surge profile, gate
-# the run (against a stored baseline when there is one), leave report.html and junit.xml in
-# $SURGE_OUT for the workflow to upload. The logic lives here, not in the workflow, so that
+# the run against the run history (and a stored baseline when there is one), leave report.html,
+# junit.xml and the history's trend report, history.html, in $SURGE_OUT for the workflow to
+# upload. The logic lives here, not in the workflow, so that
 # tests/test_ci_example.py runs the very commands CI runs. Runs the same on a laptop:
 #
 #   SURGE_PROFILE=weekday SURGE_TIME_SCALE=1440 bash examples/github-actions/capacity-gate.sh
@@ -15,6 +16,11 @@
 #   SURGE_BASELINE        a run folder of the same profile to gate against (p95, p99 and error
 #                         rate regressions); empty: SLOs and correctness checks only
 #   SURGE_MAX_REGRESSION  the worsening allowed against the baseline (default 0.1: 10%)
+#   SURGE_HISTORY         the run history: a SQLite file (default $SURGE_OUT/history.sqlite,
+#                         which the workflow keeps in its cache) or a database URL (a secret)
+#   SURGE_RECORD          1 (default): record the run in the history; 0: only judge against it
+#                         (pull requests: their runs are not main's history)
+#   SURGE_WINDOW          the comparable runs the gate judges against (default 20)
 #   SURGE_OUT             where the run folder, report.html and junit.xml go (default results)
 #   SURGE_TIME_SCALE      shorten the day that many times (default: surge rehearse's, 480)
 #   SURGE_RATE_SCALE      multiply every arrival rate (default: the time scale)
@@ -25,9 +31,9 @@
 #                         with SURGE_HOST only: the target's tokens, from the workflow's
 #                         secrets; the harness reads them from the environment, so they never
 #                         reach a command line or run.json
-# Outputs: $SURGE_OUT/report.html, $SURGE_OUT/junit.xml, the run folder under $SURGE_OUT, and
-# run_folder=… in $GITHUB_OUTPUT when that is set. The step summary ($GITHUB_STEP_SUMMARY) gets
-# the gate's summary.md once.
+# Outputs: $SURGE_OUT/report.html, $SURGE_OUT/junit.xml, $SURGE_OUT/history.html, the run folder
+# under $SURGE_OUT, and run_folder=… in $GITHUB_OUTPUT when that is set. The step summary
+# ($GITHUB_STEP_SUMMARY) gets the gate's summary.md once, with the trend line of each objective.
 # Exit code: the gate's (0 passed, 1 a check failed, 2 bad input, 3 not valid evidence).
 set -euo pipefail
 
@@ -35,6 +41,8 @@ profile=${SURGE_PROFILE:-payday}
 out=${SURGE_OUT:-results}
 baseline=${SURGE_BASELINE:-}
 max_regression=${SURGE_MAX_REGRESSION:-0.1}
+history=(--history "${SURGE_HISTORY:-$out/history.sqlite}")
+[[ ${SURGE_RECORD:-1} == 0 ]] && history+=(--no-history)
 
 # Checked before the rehearsal, which takes minutes: a missing baseline would only show at the end.
 if [[ -n $baseline && ! -d $baseline ]]; then
@@ -65,15 +73,14 @@ for token in LOCUST_TELLER_TOKEN LOCUST_KIOSK_TOKEN LOCUST_ONLINE_TOKEN LOCUST_A
 done
 
 # `surge rehearse` ends with the gate, and every gate appends its summary to the step summary:
-# with a baseline only the comparing gate below may write it, or the summary shows up twice.
-quiet=()
-[[ -n $baseline ]] && quiet=(env -u GITHUB_STEP_SUMMARY)
+# only the gate below, against the history (and the baseline), may write it, or it shows twice.
+quiet=(env -u GITHUB_STEP_SUMMARY)
 
 mkdir -p "$out"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 code=0
-"${quiet[@]}" surge rehearse "${args[@]}" | tee "$log" || code=$?
+"${quiet[@]}" surge rehearse "${history[@]}" "${args[@]}" | tee "$log" || code=$?
 run=$(sed -n 's/^Run folder: //p' "$log" | tail -n 1)
 if [[ -z $run || $code -eq 2 ]]; then
     # No folder (bad input, Locust never started) or Locust refused an option: nothing to gate.
@@ -81,20 +88,26 @@ if [[ -z $run || $code -eq 2 ]]; then
 fi
 [[ -n ${GITHUB_OUTPUT:-} ]] && echo "run_folder=$run" >>"$GITHUB_OUTPUT"
 
-if [[ -n $baseline ]]; then
+# Judged against the comparable runs before it (the same profile and target), which catches a
+# slow drift no single baseline does; and against the baseline, when there is one.
+compared=()
+[[ -n $baseline ]] && compared=(--baseline "$baseline" --max-regression "$max_regression")
+if [[ $code -ne 3 ]]; then
     code=0
-    surge gate "$run" --baseline "$baseline" --max-regression "$max_regression" \
+    surge gate "$run" "${history[@]}" --window "${SURGE_WINDOW:-20}" "${compared[@]}" \
         --junit "$out/junit.xml" "${lang[@]}" || code=$?
-    if ((code != 2)); then
-        # The rehearsal's report has no comparison; rebuilt, it shows each ratio to the baseline.
-        "${quiet[@]}" surge report "$run" --baseline "$baseline" "${lang[@]}" ||
-            echo "capacity-gate: the report was not rebuilt with the comparison" >&2
-    fi
-elif [[ -f $run/junit.xml ]]; then
-    cp "$run/junit.xml" "$out/junit.xml"
 fi
+if [[ -n $baseline && $code -ne 2 ]]; then
+    # The rehearsal's report has no comparison; rebuilt, it shows each ratio to the baseline.
+    "${quiet[@]}" surge report "$run" --baseline "$baseline" "${lang[@]}" ||
+        echo "capacity-gate: the report was not rebuilt with the comparison" >&2
+fi
+[[ ! -f $out/junit.xml && -f $run/junit.xml ]] && cp "$run/junit.xml" "$out/junit.xml"
+"${quiet[@]}" surge history report "${history[@]:0:2}" -o "$out/history.html" "${lang[@]}" ||
+    echo "capacity-gate: the history's trend report was not written" >&2
 if [[ -f $run/report.html ]]; then
     cp "$run/report.html" "$out/report.html"
 fi
-echo "capacity-gate: $out/report.html, $out/junit.xml (run folder $run): exit code $code"
+echo "capacity-gate: $out/report.html, $out/junit.xml, $out/history.html (run folder $run):" \
+    "exit code $code"
 exit "$code"

@@ -110,16 +110,12 @@ def record(folder: Path, where: str, label: str | None, exit_code: int | None = 
 def record_quietly(
     folder: Path, where: str, label: str | None, exit_code: int | None = None
 ) -> Entry | None:
-    """`record`, but a failure is one line on stderr and None: the run folder is written and
-    the verdict decided before the history is, and neither depends on it."""
+    """`record`, silently, but a failure is one line on stderr and None: the run folder is
+    written and the verdict decided before the history is, and neither depends on it."""
     try:
         recorded = record(folder, where, label, exit_code)
     except Exception as error:  # whatever failed, the run's verdict stands
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"surge: history: the run was not recorded: {reason}", file=sys.stderr)
         return None
-    from surge.history import store
-
-    where_shown = store.shown(store.url_of(where))
-    print(f"History: run {recorded.id} recorded in {where_shown}", flush=True)
     return recorded

@@ -26,6 +26,10 @@ from sqlalchemy import (
     Text,
 )
 
+HEAD = "0001"
+"""The newest migration's revision: a history at it is opened without loading Alembic
+(tests/test_history_store.py holds it to the migrations' own head)."""
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",

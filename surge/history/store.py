@@ -17,17 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from surge.exits import BadInput
 from surge.history.entry import Capacity, Entry, Finding, Objective
-from surge.history.schema import findings, objectives, runs
+from surge.history.schema import HEAD, findings, objectives, runs
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 CONNECT_TIMEOUT_S = 10
@@ -252,14 +247,22 @@ class Store:
 
 def _migrate(connection: Connection, name: str) -> None:
     """Bring the schema to this version's head; refuse a database that is not a history, or
-    one a newer branch-surge has migrated past what this one knows."""
+    one a newer branch-surge has migrated past what this one knows. A history already at the
+    head is checked without Alembic, which every recorded run would otherwise load."""
+    tables = set(sa.inspect(connection).get_table_names())
+    current = None
+    if "alembic_version" in tables:
+        current = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    if current == HEAD:
+        return
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     script = ScriptDirectory(str(MIGRATIONS))
     head = script.get_current_head()
-    current = MigrationContext.configure(connection).get_current_revision()
-    if current == head:
-        return
     if current is None:
-        tables = set(sa.inspect(connection).get_table_names())
         if tables - {"alembic_version"}:
             shown_tables = ", ".join(sorted(tables)[:3])
             raise HistoryError(
