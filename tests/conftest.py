@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from mock_core.app import create_app
 from mock_core.settings import Settings, load_settings
+from tests import postgres
 from tests.support import Api, serve_api
 
 # CI draws the same examples every run, so its verdict never depends on the draw; set
@@ -34,6 +35,14 @@ def history_of_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         os.environ.pop("SURGE_HISTORY", None)
     else:
         os.environ["SURGE_HISTORY"] = before
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[str]:
+    """A throwaway PostgreSQL server on loopback (tests/postgres.py), started once a worker;
+    its SQLAlchemy URL."""
+    with postgres.server() as url:
+        yield url
 
 
 @pytest.fixture

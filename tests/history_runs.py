@@ -4,11 +4,14 @@ real run has, without running load."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from reports import report
+from surge import capacity
+from surge.profile import profiles_dir
 from tests import runs
 
 REQUESTS = 3_000
@@ -43,4 +46,61 @@ def timed_run(folder: Path, *, slower: float = 1.0, seed: int = 0, start: float 
     ]
     runs.make(folder, records=records, start=start)
     report.conclude(folder, html=False)
+    return folder
+
+
+def capacity_search(
+    folder: Path,
+    multiple: float | None,
+    *,
+    start: float = 1_000.0,
+    interval: object = None,
+    failed: float | None = None,
+) -> Path:
+    """A capacity search's folder as `surge capacity` leaves it (capacity.json, its step
+    profile, a step's run folder), its answer `multiple` (None: below the range), `interval`
+    written as capacity.json's `interval` when given (a newer capacity.json states one)."""
+    step = runs.make(folder / "steps" / "01-x1", start=start)
+    (folder / "step-profile.toml").write_text(
+        (profiles_dir() / "weekday.toml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    judged = {"requests_per_s": 10.0 * (multiple or 1.0), "p95_ms": 100.0, "why": "held"}
+    data: dict[str, object] = {
+        "format_version": capacity.FORMAT_VERSION,
+        "profile": "weekday",
+        "phase": "lunch",
+        "branches": 2,
+        "host": None,
+        "range": [1.0, 64.0],
+        "precision": 0.05,
+        "step_s": 30.0,
+        "warmup_s": 7.5,
+        "started": start,
+        "load_s": 60.0,
+        "steps": [
+            {
+                "multiple": multiple or 1.0,
+                "status": "pass" if multiple else "fail",
+                "unsure": False,
+                "runs": [str(step.relative_to(folder))],
+                "judged": judged,
+            }
+        ],
+        "ending": "bracketed" if multiple else "below_range",
+        "sustained": None
+        if multiple is None
+        else {
+            "multiple": multiple,
+            "visits_per_s": {"kiosk": 1.0},
+            "requests_per_s": 10.0 * multiple,
+        },
+        "failed_multiple": failed,
+        "broke_first": None,
+        "lane": None,
+        "sure": True,
+        "interrupted": None,
+    }
+    if interval is not None:
+        data["interval"] = interval
+    (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
     return folder

@@ -35,9 +35,9 @@ MIN_MAGNITUDE = 0.05
 """…and the mean after differs from the mean before by at least this share of it."""
 WINDOW = 50
 """Runs per window of the split step: the E-divisive statistic is quadratic in them."""
-MIN_SEGMENT = 2
-"""A change needs at least this many runs on each side: one run apart is an outlier, which the
-gate judges on its own (`surge.history.gate`)."""
+MIN_SEGMENT = 3
+"""A change needs at least this many runs on each side: one or two runs apart may be outliers,
+which the gate judges on their own (`surge.history.gate`)."""
 SPLIT_FACTOR = 10.0
 """The split step keeps candidates at this many times `MAX_PVALUE` (the merge step decides)."""
 
@@ -136,9 +136,10 @@ def _candidate(sums: np.ndarray, low: int, high: int) -> tuple[float, int] | Non
 
 
 def _pvalue(left: np.ndarray, right: np.ndarray) -> float:
-    """Two-sided Student's t-test of equal means (pooled variance), times the number of places
-    the split could have been (Bonferroni): the split tested is the likeliest of them, so the
-    plain test would find a change in runs that have none far more often than it says."""
+    """Two-sided Student's t-test of equal means (pooled variance, as Otava tests), times the
+    number of places the split could have been (Bonferroni): the split tested is the likeliest
+    of them, so the plain test would find a change in runs that have none far more often than
+    it says."""
     n, m = len(left), len(right)
     places = n + m - 2 * MIN_SEGMENT + 1
     if n < 1 or m < 1 or n + m < 3:
