@@ -554,7 +554,7 @@ def _history_import(args: argparse.Namespace) -> int:
 
 def _history_show(args: argparse.Namespace) -> int:
     with _opened(args) as store:
-        run = store.find(args.run)
+        run = store.find(args.which)
     print(f"run {run.id}: {run.kind} of {run.profile} against {run.target} ({run.binding})")
     print(f"  uid       {run.uid} (profile {run.profile_hash})")
     print(f"  started   {run.started:%Y-%m-%d %H:%M:%S} UTC on {run.machine or '-'}")
@@ -625,10 +625,10 @@ def _add_history(commands: Any) -> None:
     listing.set_defaults(run=_history_list)
     importing = actions.add_parser("import", help="record run folders made before")
     importing.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
-    importing.add_argument("--label", metavar="TEXT", help="their label (default: the commit)")
+    importing.add_argument("--label", metavar="TEXT", help="their label (default: none)")
     importing.set_defaults(run=_history_import)
     showing = actions.add_parser("show", help="one recorded run, in full")
-    showing.add_argument("run", metavar="RUN", help="its number, uid (or its start) or folder")
+    showing.add_argument("which", metavar="RUN", help="its number, uid (or its start) or folder")
     showing.set_defaults(run=_history_show)
     trend = actions.add_parser("report", help="the trend report: HTML, self-contained")
     trend.add_argument("--profile", metavar="NAME", help="only runs of this profile")

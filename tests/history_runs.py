@@ -4,13 +4,16 @@ real run has, without running load."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from reports import report
 from surge import capacity
+from surge.history.entry import CAPACITY_SEARCH, EMBEDDED, REHEARSAL, Capacity, Entry, Objective
 from surge.profile import profiles_dir
 from tests import runs
 
@@ -104,3 +107,49 @@ def capacity_search(
         data["interval"] = interval
     (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
     return folder
+
+
+def entry(
+    number: int,
+    values: Sequence[float],
+    *,
+    metric: str = "p95_ms",
+    counts: Sequence[tuple[int, int]] | None = None,
+    capacity_answer: float | None = None,
+    valid: bool = True,
+) -> Entry:
+    """A recorded rehearsal (or, with `capacity_answer`, a capacity search) without a folder:
+    its objectives `o0.p95_ms`, `o1.p95_ms`, … with `values` (an error rate's with its
+    `counts`, bad and requests), an hour after the entry numbered one less."""
+    objectives = tuple(
+        Objective(
+            name=f"o{k}.{metric}",
+            metric=metric,
+            limit=1_000.0 if metric != "error_rate" else 0.05,
+            budget=0.05,
+            requests=counts[k][1] if counts else 3_000,
+            bad=counts[k][0] if counts else 30,
+            share=counts[k][0] / counts[k][1] if counts else 0.01,
+            value=float(value),
+            passed=True,
+            held=True,
+        )
+        for k, value in enumerate(values)
+    )
+    search = capacity_answer is not None
+    return Entry(
+        uid=f"entry-{number}",
+        kind=CAPACITY_SEARCH if search else REHEARSAL,
+        profile="weekday",
+        profile_hash="h",
+        target=EMBEDDED,
+        binding="surge.bindings.mock_core:MockCore",
+        started=dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=number),
+        valid=valid,
+        exit_code=0,
+        folder=f"/runs/{number}",
+        report=None,
+        objectives=() if search else objectives,
+        capacity=Capacity(capacity_answer, capacity_answer, None, None) if search else None,
+        id=number,
+    )

@@ -87,24 +87,21 @@ def link() -> str | None:
 
 
 def context(found: Entry, label: str | None) -> Entry:
-    """`found` with what its folder does not say: the label, this machine, the CI run."""
-    return replace(
-        found,
-        label=label if label is not None else default_label(),
-        machine=socket.gethostname(),
-        link=link(),
-    )
+    """`found` with what its folder does not say: the label given, this machine, the CI run."""
+    return replace(found, label=label, machine=socket.gethostname(), link=link())
 
 
 def record(folder: Path, where: str, label: str | None, exit_code: int | None = None) -> Entry:
     """Record the run in `folder` (its gate's `exit_code` when just judged) in the history at
-    `where`; the entry as recorded. Raises `BadInput` (one line)."""
+    `where`; the entry as recorded, labelled `label`, else as it was, else by the commit
+    surge runs from (`default_label`: the run was just made or gated there). Raises `BadInput`
+    (one line)."""
     from surge.history import entry
     from surge.history.store import Store
 
     found = context(entry.read(folder, exit_code), label)
     with Store.open(where) as history:
-        return history.record(found)
+        return history.record(found, default_label())
 
 
 def record_quietly(

@@ -40,7 +40,7 @@ def url_of(where: str) -> URL:
         return URL.create("sqlite", database=str(Path(where)))
     try:
         url = make_url(where)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise HistoryError(f"--history: {_masked(where)!r} is not a database URL") from None
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
@@ -57,7 +57,7 @@ def shown(url: URL) -> str:
 def _masked(text: str) -> str:
     try:
         return make_url(text).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return text.split("@")[-1] if "@" in text else text
 
 
@@ -120,15 +120,16 @@ class Store:
         except SQLAlchemyError as error:
             raise HistoryError(f"--history: {self.name}: {doing}: {_first_line(error)}") from None
 
-    def record(self, entry: Entry) -> Entry:
-        """Add `entry`, or replace the run's earlier record (same `uid`), keeping its number
-        and, when `entry` has none, its label; the entry as recorded."""
+    def record(self, entry: Entry, label: str | None = None) -> Entry:
+        """Add `entry`, or replace the run's earlier record (same `uid`), keeping its number;
+        its label is the entry's, else the earlier record's, else `label`. The entry as
+        recorded."""
         recorded = dt.datetime.now(dt.UTC)
         with self._failing("cannot record the run"), self.engine.begin() as connection:
             before = connection.execute(
                 sa.select(runs.c.id, runs.c.label).where(runs.c.uid == entry.uid)
             ).first()
-            label = entry.label if entry.label is not None or before is None else before.label
+            label = entry.label or (before.label if before is not None else None) or label
             values = _row(entry) | {"label": label, "recorded": recorded}
             if before is None:
                 number = connection.execute(runs.insert().values(**values)).inserted_primary_key[0]
