@@ -48,15 +48,15 @@ RECENT = 30
 Z_999 = 3.0902
 """One-sided 99.9%: an objective spent significantly more of its budget than in the drill
 before (a two-proportion test on its counts)."""
+CAPACITY = N_("capacity")
 KINDS = {CAPACITY_SEARCH: N_("capacity search"), entry.REHEARSAL: N_("rehearsal")}
 WHAT = {
     "appeared": N_("appeared"),
     "went away": N_("went away"),
     "got worse": N_("got worse"),
-    "broke": N_("broke"),
-    "spent more": N_("spent more"),
 }
-"""What became of a finding or objective since the drill before, marked for the catalogue."""
+"""What became of a finding since the drill before, marked for the catalogue (an objective's
+change is a sentence of its own)."""
 VERDICTS = {
     None: N_("skipped"),
     True: N_("plausible"),
@@ -105,7 +105,7 @@ def section(checks: Sequence[gate.Check], words: Words, runs: int, where: str) -
         elif check.passed is False:
             verdict = words("outside the plausible range")
         lines.append(
-            f"| {labels.label(words, check.measure)} | {sparkline(check.trend)} | "
+            f"| {_measure(words, check.measure)} | {sparkline(check.trend)} | "
             f"{_value(words, check.metric, check.trend[-1])} | {verdict} |"
         )
     return "\n".join([*lines, ""])
@@ -205,6 +205,7 @@ def build(history: Store, output: Path, language: str, profile: str | None = Non
         title=lambda series: _title(words, series),
         change_line=lambda group, series, point: _change_line(words, group, series, point),
         kind_name=lambda kind: words(KINDS[kind]),
+        what=WHAT,
         target_name=lambda target: (
             words("the embedded mock core") if target == entry.EMBEDDED else target
         ),
@@ -566,13 +567,18 @@ def _change_line(words: Words, group: Group, series: Series, point: ChangePoint)
     run = group.runs[series.positions[point.index]]
     return words(
         "{measure}: {change} from run {run} ({label}, {when}) on, p = {pvalue}",
-        measure=labels.label(words, series.measure),
+        measure=_measure(words, series.measure),
         change=_signed(words, point.relative),
         run=words.number(series.positions[point.index] + 1),
         label=run.label or "–",
         when=_when(run),
         pvalue=f"{point.pvalue:.1g}",
     )
+
+
+def _measure(words: Words, measure: str) -> str:
+    """An objective's name (glossed where the language needs it), or the capacity."""
+    return words(CAPACITY) if measure == "capacity" else labels.label(words, measure)
 
 
 def _verdict(words: Words, run: Any) -> str:
