@@ -92,7 +92,8 @@ def test_the_trend_report_draws_every_series_within_the_page(
         changes = page.locator("li.change").all_inner_texts()
         assert len(changes) == 2, changes  # the p95's step up, the capacity's fall
         assert any("kiosk.p95_ms" in line and "+1" in line for line in changes)
-        assert any(line.startswith("capacity") and "-1" in line for line in changes), changes
+        capacity = "容量" if language == "zh_CN" else "capacity"
+        assert any(line.startswith(capacity) and "-1" in line for line in changes), changes
         since = page.locator("ul.findings li").all_inner_texts()
         assert any("money" in line for line in since), since  # a finding that appeared
         assert any("kiosk.p95_ms" in line for line in since), since  # an objective that broke
