@@ -88,6 +88,9 @@ def _time_layout(figure: go.Figure, analysis: Analysis, words: Words, y_title: s
     )
 
 
+LINE_PX = 16
+"""The height of a span's name (10-pixel text on its background) and a pixel between two."""
+
 TICK_STANDOFF = 6
 """Pixels between the time axis and its labels: the first and last clock would otherwise touch
 the y axes' lowest labels."""
@@ -101,12 +104,12 @@ def _day_marks(analysis: Analysis, words: Words, axis: str = "") -> tuple[list, 
     for n, phase in enumerate(analysis.timeline.phases):
         shapes.append(_band(profile, phase, _PHASES[n % 2], axis))
         if not axis:  # every other name a line higher: a short phase's may be wider than it
-            notes.append(_label(profile, phase, phase.name, "#555", 1.0 + 0.06 * (n % 2), "bottom"))
+            notes.append(_label(profile, phase, phase.name, "#555", 1.0, "bottom", n % 2))
     for n, fault in enumerate(analysis.timeline.faults):
         shapes.append(_band(profile, fault, _FAULT, axis))
         if not axis:
             text = words("fault: {name}", name=fault.name)
-            notes.append(_label(profile, fault, text, "#a00", 0.98 - 0.08 * (n % 3), "top"))
+            notes.append(_label(profile, fault, text, "#a00", 1.0, "top", n % 3))
     return shapes, notes
 
 
@@ -127,12 +130,18 @@ def _band(profile: Profile, span: Span, colour: str, axis: str = "") -> dict[str
 
 
 def _label(
-    profile: Profile, span: Span, text: str, colour: str, y: float, anchor: str
+    profile: Profile, span: Span, text: str, colour: str, y: float, anchor: str, line: int = 0
 ) -> dict[str, object]:
+    """A span's name at its start, `line` lines of text away from `y` (the plot's top or
+    bottom): lines are counted in pixels, since a fraction of the plot is less than a line of
+    text in a short one (the one-objective budget-burn plot put two faults' names on each
+    other)."""
     (start,) = clock(profile, (span.start,))
+    away = LINE_PX * line + 2
     return {
         "x": start,
         "y": y,
+        "yshift": away if anchor == "bottom" else -away,
         "xref": "x",
         "yref": "paper",
         "text": text,

@@ -18,7 +18,8 @@ from playwright.sync_api import Browser
 from reports.frames import ERROR_KINDS
 from surge import runfolder
 from surge.exits import GATE_FAILED
-from tests.runs import lateness, make
+from surge.profile import load_profile
+from tests.runs import Burst, lateness, make, steady_day, write_day
 from tests.support import surge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,6 +188,22 @@ def test_a_run_cut_short_gets_a_report_marked_partial(browser: Browser, tmp_path
     assert opened.errors == []
     assert "Partial run: it was cut short" in opened.text
     assert "the run ended before its day: 35 of 40 planned visits were never due" in opened.text
+
+
+def test_the_faults_names_stay_apart_in_a_one_objective_budget_burn_plot(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The emergency drill's faults begin 45 minutes apart; in a short plot (one objective
+    burnt its budget) their names were set a fraction of the plot apart, less than a line."""
+    drill = load_profile("emergency_drill").scaled(480)
+    hour = 3600 / drill.time_scale
+    day = steady_day(3, profile=drill, burst=Burst("kiosk", 1.5 * hour, 2.5 * hour, 0.5))
+    folder = write_day(tmp_path / "run", day, drill)
+    done = surge("report", str(folder), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    opened = open_report(browser, folder / runfolder.REPORT, ARTEFACTS / "report-faults.png")
+    assert "fault: lane_down lane:fx" in opened.text
+    assert opened.overlaps == []
 
 
 @pytest.mark.parametrize(
