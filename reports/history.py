@@ -436,7 +436,12 @@ def _chart(group: Group, series: Series, words: Words) -> str:
         margin={"t": 24, "l": 60, "r": 20, "b": 40},
         showlegend=False,
         xaxis={"title": words("run, oldest first"), "range": [0.5, len(group.runs) + 0.5]},
-        yaxis={"title": unit, "rangemode": "tozero"},
+        # An error share's ticks as percentages, like every other figure of it on the page.
+        yaxis={
+            "title": unit,
+            "rangemode": "tozero",
+            **({"tickformat": ".2~%"} if series.metric == "error_rate" else {}),
+        },
         font={"family": charts.FONTS},
     )
     return str(figure.to_json())
@@ -566,12 +571,11 @@ def _title(words: Words, series: Series) -> str:
 def _change_line(words: Words, group: Group, series: Series, point: ChangePoint) -> str:
     run = group.runs[series.positions[point.index]]
     return words(
-        "{measure}: {change} from run {run} ({label}, {when}) on, p = {pvalue}",
+        "{measure}: {change} since run {run} ({when}), p = {pvalue}",
         measure=_measure(words, series.measure),
         change=_signed(words, point.relative),
         run=words.number(series.positions[point.index] + 1),
-        label=run.label or "–",
-        when=_when(run),
+        when=", ".join(filter(None, [run.label, _when(run)])),
         pvalue=f"{point.pvalue:.1g}",
     )
 

@@ -2,7 +2,8 @@
 history of rehearsals whose kiosk p95 stepped up 12% and capacity searches whose answer fell 15%
 (recorded runs, each with a report of its own to open): the changes marked and listed, the
 failures marked, what changed since the last drill said, every point opening its run's report,
-and nothing wider than the page."""
+nothing wider than the page, no text drawn over text, no Chinese glyph missing. A screenshot of
+each is kept in `test-artefacts/`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from surge.history.entry import Finding, Objective
 from surge.history.store import Store
 from tests.history_runs import entry
 from tests.support import surge_in_process
+from tests.test_report_browser import ARTEFACTS, open_report
 
 STEP_AT = 10
 RECONCILE = "The ledger did not reconcile: {checks}."
@@ -85,19 +87,25 @@ def opened(browser: Browser, path: Path) -> tuple[Any, list[str]]:
 def test_the_trend_report_draws_every_series_within_the_page(
     history: Path, browser: Browser, language: str
 ) -> None:
-    page, errors = opened(browser, history / f"history-{language}.html")
+    report = history / f"history-{language}.html"
+    drawn = open_report(browser, report, ARTEFACTS / f"history-{language}.png")
+    assert drawn.errors == []
+    assert [url for url in drawn.requests if not url.startswith("file://")] == []  # offline
+    assert drawn.overflow <= 0
+    assert drawn.overlaps == []
+    assert not drawn.tofu
+    page, errors = opened(browser, report)
     try:
         assert errors == []
-        assert page.evaluate("document.documentElement.scrollWidth") <= 1440
         changes = page.locator("li.change").all_inner_texts()
         assert len(changes) == 2, changes  # the p95's step up, the capacity's fall
         assert any("kiosk.p95_ms" in line and "+1" in line for line in changes)
         capacity = "容量" if language == "zh_CN" else "capacity"
         assert any(line.startswith(capacity) and "-1" in line for line in changes), changes
+        assert not any("–" in line for line in changes), changes  # a run without a label
         since = page.locator("ul.findings li").all_inner_texts()
         assert any("money" in line for line in since), since  # a finding that appeared
         assert any("kiosk.p95_ms" in line for line in since), since  # an objective that broke
-        page.screenshot(path=str(history / f"history-{language}.png"), full_page=True)
         text = page.inner_text("body")
         if language == "zh_CN":
             assert "运行历史" in text
