@@ -141,14 +141,12 @@ def start_run(environment: Environment, **_: Any) -> None:
     except (httpx.HTTPError, PoolError, RuntimeError, ValueError) as error:
         _could_not_prepare(run, error)
         return
-    if not found.mock_core:
-        _skip(run, "the scrape of the target's /metrics")
-    elif chosen.admin_token:
+    if found.mock_core and chosen.admin_token:
         scraper = Scraper(run.host, _admin(chosen.admin_token), chosen.credentials)
         run.scraper = scraper if scraper.start() else None
     if run.fleet is None:
         lateness = Lateness(late_after_s=chosen.late_after, drop_after_s=chosen.drop_after)
-        run.dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, lateness)
+        dispatcher = Dispatcher(chosen.profile, chosen.seed, pool, lateness)
         memory.settle()
         day_start = time.time() + START_LEAD_S
         try:
@@ -156,10 +154,15 @@ def start_run(environment: Environment, **_: Any) -> None:
         except httpx.HTTPError as error:
             _could_not_prepare(run, error)
             return
-        run.dispatcher.start(day_start)
-        run.watch = HostWatch(run.dispatcher.t0)
+        dispatcher.start(day_start)
+        # Only a started day is the run's: the shape ticks while the faults are posted, and a
+        # dispatcher it saw before its start has a day that began at the epoch, long over.
+        run.dispatcher = dispatcher
+        run.watch = HostWatch(dispatcher.t0)
     else:
         run.watch = HostWatch(run.fleet.day_start)
+    if not found.mock_core:  # after the faults' line, in the order docs/credentials.md lists
+        _skip(run, "the scrape of the target's /metrics")
     _write_run(run, environment)
 
 
