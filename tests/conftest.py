@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from mock_core.app import create_app
 from mock_core.settings import Settings, load_settings
+from tests.browser import CHROMIUM, FLAGS
 from tests.support import Api, serve_api
 
 # CI draws the same examples every run, so its verdict never depends on the draw; set
@@ -46,18 +46,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     db = tmp_path_factory.mktemp("live") / "ledger.sqlite"
     with serve_api(db, "--customers", "30", "--seed", "7", "--unlimited") as api:
         yield api
-
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [  # as this machine class needs: its network is closed, so no background fetches
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ from surge import binding
 from surge.binding import OPERATIONS, STEPS, BindingError, load, missing, needed
 from surge.bindings.mock_core import MockCore
 from surge.profile import Profile, load_profile, resolve
+from tests.load import busy_weekday, locust, records, run_folder
 from tests.small_bindings import CALLS_FILE, NoLoans, NoOnboarding
 from tests.support import serve
-from tests.test_locust_run import busy_weekday, locust, records, run_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -27,8 +27,7 @@ from surge import credentials, exits, runfolder, verdict
 from surge.binding import BindingOptions, Tokens
 from surge.exits import BadInput
 from surge.runfolder import RunFolder
-from tests.support import TOKENS, free_port, serve
-from tests.test_gate import surge
+from tests.support import TOKENS, free_port, serve, surge
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "examples.bindings.branch_api:BranchApi"

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from surge.profile import profiles_dir
-from tests.test_rehearse import RATE_SCALE, TIME_SCALE
+from tests.load import SHORT_RATE_SCALE, SHORT_TIME_SCALE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "github-actions"
@@ -85,8 +85,8 @@ def gate(
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "SURGE_PROFILE": str(profile),
         "SURGE_OUT": str(out),
-        "SURGE_TIME_SCALE": TIME_SCALE,
-        "SURGE_RATE_SCALE": RATE_SCALE,
+        "SURGE_TIME_SCALE": SHORT_TIME_SCALE,
+        "SURGE_RATE_SCALE": SHORT_RATE_SCALE,
         "SURGE_MAX_REGRESSION": "1",
         "SURGE_LOCUST_ARGS": "--customers 20",
         "SURGE_BASELINE": str(baseline or ""),

@@ -23,10 +23,9 @@ from reports import analysis, gate
 from surge import cli, durability, embedded, runfolder, verdict
 from surge.exits import GATE_FAILED, NOT_VALID
 from surge.profile import Profile
-from tests.runs import DAY, make
-from tests.support import Api, auth, serve_api
-from tests.test_gate import cases, surge
-from tests.test_report_analysis import request, slow_between
+from tests.load import folder_of
+from tests.runs import DAY, make, request, slow_between
+from tests.support import Api, auth, cases, serve_api, surge
 
 TIME_SCALE = 960.0
 DRILL = [
@@ -34,12 +33,6 @@ DRILL = [
     *("--time-scale", f"{TIME_SCALE:g}", "--rate-scale", f"{TIME_SCALE / 8:g}"),
 ]
 FEW_CUSTOMERS = ["--", "--customers", "20"]
-
-
-def folder_of(stdout: str) -> Path:
-    named = [line for line in stdout.splitlines() if line.startswith("Run folder: ")]
-    assert named, stdout[-3000:]
-    return Path(named[-1].removeprefix("Run folder: "))
 
 
 def correctness(junit: Path) -> dict[str, str]:

@@ -3,14 +3,12 @@ JUnit test case per check and the documented exit codes."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from surge import runfolder
 from surge.profile import Profile
-from tests.runs import DAY, lateness, make
-from tests.support import surge
-from tests.test_report_analysis import request
+from tests.runs import DAY, lateness, make, request
+from tests.support import cases, surge
 
 
 def day(p95_ms: float) -> Profile:
@@ -19,15 +17,6 @@ def day(p95_ms: float) -> Profile:
 
 def steady(response_s: float, n: int = 1000) -> list[tuple]:
     return [request(k / 50, response_s) for k in range(n)]
-
-
-def cases(junit: Path) -> dict[str, str]:
-    """Each test case's name and its result: passed, failure or skipped."""
-    found = {}
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        kind = next((child.tag for child in case if child.tag in ("failure", "skipped")), None)
-        found[case.get("name", "")] = kind or "passed"
-    return found
 
 
 def test_a_run_within_its_slos_passes_with_a_case_per_check(tmp_path: Path) -> None:

@@ -17,10 +17,9 @@ import pytest
 from surge import credentials, rehearse
 from surge.exits import BadInput
 from surge.target import Target, allowed, check_writes, recognise
+from tests.load import TIME_SCALE, locust, one_branch, run_folder
 from tests.relay import Relay
 from tests.support import serve
-from tests.test_locust_evidence import one_branch
-from tests.test_locust_run import TIME_SCALE, locust, run_folder
 
 OTHER_TITLE = "the bank's branch gateway"
 

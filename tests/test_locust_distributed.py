@@ -10,13 +10,6 @@ channels' visits of its share (`Dispatcher.take`).
 
 from __future__ import annotations
 
-import csv
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +24,20 @@ from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox, SharePlan
 from surge.profile import CHANNELS, load_profile
 from surge.retry import RequestRecord
-from tests.runs import sample
-from tests.support import TOKENS, free_port, serve
-from tests.test_locust_run import (
-    ROOT,
+from tests.load import (
+    RUN_TIMEOUT_S,
     TIME_SCALE,
+    WORKERS,
     busy_weekday,
+    locust_count,
+    master_and_workers,
     records,
     run_folder,
     watched_the_whole_day,
 )
+from tests.runs import sample
+from tests.support import serve
 
-RUN_TIMEOUT_S = 60
-WORKERS = 3
 DAY = load_profile("weekday").scaled(1440)
 CUSTOMERS = [
     Customer(f"C{n:08d}", "mass" if n % 3 else "private", "B001", {"CNY": (f"A{n}",)})
@@ -187,66 +181,6 @@ def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it()
     fleet.receive(outbox(0, numbered=1).batch(dispatcher(0, 2), {"ok": 1}, True))
     assert (fleet.awaited(), fleet.missing()) == ([], [1])
     assert len(fleet.records) == 2  # what the lost worker shipped before it died stays
-
-
-@contextmanager
-def process(
-    args: list[str], log: Path, locustfile: str = "loadtests"
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A Locust process in its own session, killed with its children when the block ends."""
-    with log.open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", locustfile, *args],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield child
-        finally:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=10)
-
-
-def locust_count(csv_prefix: Path) -> int:
-    """Locust's own count of requests, from the master's `--csv` statistics."""
-    with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(encoding="utf-8") as rows:
-        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
-    return int(total["Request Count"])
-
-
-@contextmanager
-def master_and_workers(
-    tmp: Path, host: str, options: list[str]
-) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
-    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it,
-    each stalling its event loop once (`tests/stalls.py`)."""
-    port = str(free_port())
-    with ExitStack() as stack:
-        master = stack.enter_context(
-            process(
-                [
-                    *("--master", "--expect-workers", str(WORKERS), "--headless", "--no-report"),
-                    *("--host", host, "--customers", "20", "--admin-token", TOKENS["admin"]),
-                    *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
-                    *options,
-                ],
-                tmp / "master.log",
-            )
-        )
-        workers = [
-            stack.enter_context(
-                process(
-                    ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-                    tmp / f"worker{n}.log",
-                    locustfile="loadtests,tests/stalls.py",
-                )
-            )
-            for n in range(WORKERS)
-        ]
-        yield master, workers
 
 
 class Distributed:

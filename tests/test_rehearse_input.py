@@ -13,8 +13,7 @@ import tomli_w
 from mock_core.settings import load_settings
 from surge import embedded, rehearse
 from surge.profile import Profile, list_profiles, load_profile
-from tests.support import surge_in_process
-from tests.test_rehearse import surge
+from tests.support import surge, surge_in_process
 
 
 @pytest.mark.parametrize("name", list_profiles())

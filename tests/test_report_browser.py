@@ -5,7 +5,6 @@ each is kept in `test-artefacts/`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,11 +12,9 @@ from playwright.sync_api import Browser
 
 from surge import runfolder
 from surge.exits import GATE_FAILED
+from tests.browser import ARTEFACTS, open_report
 from tests.runs import lateness, make
 from tests.support import surge
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTEFACTS = ROOT / "test-artefacts"
 
 
 @pytest.fixture(scope="module")
@@ -35,32 +32,6 @@ def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert done.returncode in (0, GATE_FAILED), done.stdout[-3000:] + done.stderr[-3000:]
     [folder] = out.iterdir()
     return folder
-
-
-@dataclass
-class Opened:
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    charts: int = 0
-    drawn: int = 0
-    text: str = ""
-
-
-def open_report(browser: Browser, path: Path, screenshot: Path) -> Opened:
-    opened = Opened()
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: opened.errors.append(str(error)))
-    page.on("request", lambda request: opened.requests.append(request.url))
-    page.goto(path.as_uri(), wait_until="load")
-    page.wait_for_function("document.querySelectorAll('.chart .main-svg').length > 0")
-    opened.charts = page.locator("div.chart").count()
-    opened.drawn = page.locator("div.chart.js-plotly-plot").count()
-    opened.text = page.inner_text("body")
-    ARTEFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(screenshot), full_page=True)
-    page.close()
-    return opened
 
 
 @pytest.mark.parametrize(("language", "title"), [("en", "Capacity report"), ("zh_CN", "容量报告")])

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.runs import make
-from tests.support import surge_in_process
-from tests.test_surge_cli import assert_one_line_refusal
+from tests.support import assert_one_line_refusal, surge_in_process
 
 
 @pytest.fixture
