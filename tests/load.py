@@ -18,15 +18,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from surge import runfolder
 from surge.profile import profiles_dir
 from surge.runfolder import RunFolder
-from tests.support import TOKENS, free_port
+from tests.shared import keep, kept, shared
+from tests.support import TOKENS, free_port, surge
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,3 +203,33 @@ def refused(url: str) -> bool:
     except httpx.ConnectError:
         return True
     return False
+
+
+DRILL_TIME_SCALE = 960.0
+EMERGENCY_DRILL = [
+    *("--profile", "emergency_drill"),
+    *("--time-scale", f"{DRILL_TIME_SCALE:g}", "--rate-scale", f"{DRILL_TIME_SCALE / 8:g}"),
+]
+"""The shipped drill's day in 30 s, about 600 visits at an eighth of its rates, its crash at
+14:30 (tests/test_crash_drill.py)."""
+
+
+@dataclass(frozen=True)
+class Rehearsed:
+    """A `surge rehearse` shared by test modules (`tests.shared`): what it printed and returned,
+    and the run folder it named, which no test may change (`tests.shared.copy_of`)."""
+
+    done: subprocess.CompletedProcess[str]
+    folder: Path
+
+
+def rehearsed(
+    factory: pytest.TempPathFactory, name: str, args: list[str], timeout: float = 150
+) -> Rehearsed:
+    """`surge rehearse ARGS --out …`, made once per session for every module that asks."""
+
+    def build(folder: Path) -> None:
+        keep(surge("rehearse", "--out", str(folder / "results"), *args, timeout=timeout), folder)
+
+    done = kept(shared(factory, name, build))
+    return Rehearsed(done, folder_of(done.stdout))

@@ -24,6 +24,8 @@ from surge.profile import load_profile, profiles_dir
 from tests.load import locust, run_folder
 from tests.support import TOKENS, serve
 
+pytestmark = pytest.mark.slow
+
 DAY_S = 10.0
 ONLINE_VISITS = 30
 """Payday's quietest channel: its visits in the compressed day (the others in proportion)."""

@@ -83,6 +83,7 @@ def test_a_day_without_loans_or_fx_runs_on_a_binding_without_them() -> None:
     assert missing(NoLoans, Profile.from_dict(profile, source="weekday without loans")) is None
 
 
+@pytest.mark.slow
 def test_a_binding_lacking_an_operation_the_day_needs_is_refused_before_any_request(
     tmp_path: Path,
 ) -> None:
@@ -107,6 +108,7 @@ def test_a_binding_lacking_an_operation_the_day_needs_is_refused_before_any_requ
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["rehearse", "capacity"])
 def test_surge_refuses_an_unknown_binding_before_it_starts_anything(
     command: str, tmp_path: Path
@@ -124,6 +126,7 @@ def test_surge_refuses_an_unknown_binding_before_it_starts_anything(
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_real_run_drives_the_journeys_through_the_named_binding(tmp_path: Path) -> None:
     """Every step recorded went through the binding: a call per settled step, under the step
     name the operation records; nothing called that the day does not need."""

@@ -29,6 +29,8 @@ from surge.exits import BadInput
 from surge.runfolder import RunFolder
 from tests.support import TOKENS, free_port, serve, surge
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "examples.bindings.branch_api:BranchApi"
 CLIENT_ID, SECRET = "surge-harness", "example-client-secret"

@@ -144,6 +144,7 @@ def cases(junit: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_the_run_gated_against_the_baseline_passes_with_its_files(
     runs: tuple[Gated, Gated],
 ) -> None:
@@ -156,6 +157,7 @@ def test_the_run_gated_against_the_baseline_passes_with_its_files(
     assert Path(second.outputs["run_folder"]).parent.resolve() == second.out.resolve()
 
 
+@pytest.mark.slow
 def test_the_core_config_reaches_the_embedded_core(runs: tuple[Gated, Gated]) -> None:
     for run in runs:
         kept = Path(run.outputs["run_folder"]) / "mock-core.toml"
@@ -164,6 +166,7 @@ def test_the_core_config_reaches_the_embedded_core(runs: tuple[Gated, Gated]) ->
         )
 
 
+@pytest.mark.slow
 def test_each_run_writes_the_step_summary_once(runs: tuple[Gated, Gated]) -> None:
     first, second = runs
     for gated in runs:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from surge import runfolder
 from surge.profile import Profile
 from tests.runs import DAY, lateness, make, request
@@ -56,6 +58,7 @@ def test_a_broken_ledger_fails_the_gate(tmp_path: Path) -> None:
     assert "surge gate: one_posting_per_key: FAILED (no write applied twice)" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_gate_appends_its_summary_to_the_ci_step_summary(tmp_path: Path) -> None:
     folder = make(tmp_path / "run", records=steady(0.05), profile=day(800))
     summary = tmp_path / "step-summary.md"

@@ -18,6 +18,8 @@ from mock_core.settings import load_settings
 from surge import runfolder
 from tests.support import cases, surge
 
+pytestmark = pytest.mark.slow
+
 DAY = ["--profile", "weekday", "--time-scale", "1440", "--rate-scale", "250"]
 """Weekday's eight hours in 20 s at 250 times its arrivals: a few thousand requests."""
 SLOWER = 1.3

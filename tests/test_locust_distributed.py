@@ -211,6 +211,7 @@ def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
     return Distributed(tmp_path_factory.mktemp("distributed"))
 
 
+@pytest.mark.slow
 def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed) -> None:
     assert spread.returncode == 0, spread.log[-3000:]
     assert spread.worker_returncodes == [0] * WORKERS  # a worker's share is no verdict of its own
@@ -222,6 +223,7 @@ def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed)
     assert f"Run folder: {spread.folder}" in spread.log
 
 
+@pytest.mark.slow
 def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) -> None:
     profile = load_profile(str(spread.profile)).scaled(TIME_SCALE)
     channels = {channel: profile.segments(channel) for channel in CHANNELS}
@@ -236,6 +238,7 @@ def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) ->
     assert spread.read.lateness.counts().total == expected  # every worker's lateness, merged
 
 
+@pytest.mark.slow
 def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distributed) -> None:
     assert len(spread.records) == spread.read.request_count > 0
     assert {r["channel"] for r in spread.records} == set(CHANNELS)
@@ -248,6 +251,7 @@ def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distrib
     assert all("no plan from the master" not in log for log in logs)
 
 
+@pytest.mark.slow
 def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distributed) -> None:
     metrics = spread.read.metrics()
     assert metrics is not None
@@ -259,6 +263,7 @@ def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distribu
     assert len({s["time"] for s in samples}) >= 5  # a 20 s day, a scrape every 2 s
 
 
+@pytest.mark.slow
 def test_every_process_watched_its_host_and_the_workers_samples_reached_the_master(
     spread: Distributed,
 ) -> None:
@@ -267,6 +272,7 @@ def test_every_process_watched_its_host_and_the_workers_samples_reached_the_mast
         watched_the_whole_day(spread.read, process)
 
 
+@pytest.mark.slow
 def test_a_workers_stalled_event_loop_is_seen_and_the_generator_said_saturated(
     spread: Distributed,
 ) -> None:

@@ -17,6 +17,8 @@ from tests.load import TIME_SCALE, busy_weekday, locust, one_branch, run_folder
 from tests.relay import Relay
 from tests.support import TOKENS, serve
 
+pytestmark = pytest.mark.slow
+
 
 class _Unreadable(BaseHTTPRequestHandler):
     """A target that is not the branch systems' API: 200 with `{}` for everything but the branch

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.load import (
     RUN_TIMEOUT_S,
     TIME_SCALE,
@@ -14,6 +16,8 @@ from tests.load import (
     run_folder,
 )
 from tests.support import free_port, serve
+
+pytestmark = pytest.mark.slow
 
 
 def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) -> None:

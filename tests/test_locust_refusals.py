@@ -8,6 +8,8 @@ import pytest
 
 from tests.load import locust, one_branch
 
+pytestmark = pytest.mark.slow
+
 
 def test_an_unknown_profile_is_refused_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
     done = locust("http://127.0.0.1:9", "--profile", "no_such_day", timeout=60)

@@ -29,6 +29,8 @@ from tests.load import (
 )
 from tests.support import TOKENS, serve
 
+pytestmark = pytest.mark.slow
+
 DAY_SECONDS = 8 * 3600  # weekday: 09:00 to 17:00
 
 

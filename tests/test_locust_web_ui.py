@@ -23,6 +23,8 @@ from surge.runfolder import RunFolder
 from tests.load import busy_weekday, process
 from tests.support import TOKENS, free_port, serve
 
+pytestmark = pytest.mark.slow
+
 START_S = 30.0
 RISE_S = 60.0
 FOLDER_S = 90.0

@@ -21,6 +21,8 @@ from surge.runfolder import RunFolder
 from tests.load import TIME_SCALE, WORKERS, busy_weekday, master_and_workers, run_folder
 from tests.support import serve
 
+pytestmark = pytest.mark.slow
+
 LOAD_SEEN_S = 30
 """At most this long for Locust's first stats table, the sign that the workers send load."""
 RUN_TIMEOUT_S = 30

@@ -23,6 +23,7 @@ NOON = 3 * 3600 / PAYDAY.time_scale
 TEN_MINUTES = 600 / PAYDAY.time_scale
 
 
+@pytest.mark.slow
 def test_a_day_at_four_fifths_of_every_budget_never_breaches_over_200_seeds() -> None:
     found = []
     for seed in SEEDS:
@@ -35,6 +36,7 @@ def test_a_day_at_four_fifths_of_every_budget_never_breaches_over_200_seeds() ->
     assert found == []
 
 
+@pytest.mark.slow
 def test_a_day_at_its_budgets_breaches_no_window_and_rarely_fails_its_whole_run() -> None:
     """At the budget exactly the whole run's exact bound is wrong at most 1 in 1,000 per
     objective (1 in 2,200 judgements of these 100 days is, by the draw); windows, held to twice
