@@ -19,7 +19,7 @@ from surge.bindings.mock_core import MockCore
 from surge.profile import Profile, load_profile, resolve
 from tests.load import busy_weekday, locust, records, run_folder
 from tests.small_bindings import CALLS_FILE, NoLoans, NoOnboarding
-from tests.support import serve
+from tests.support import serve, surge_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,19 +108,12 @@ def test_a_binding_lacking_an_operation_the_day_needs_is_refused_before_any_requ
     assert not any(tmp_path.iterdir())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", ["rehearse", "capacity"])
 def test_surge_refuses_an_unknown_binding_before_it_starts_anything(
-    command: str, tmp_path: Path
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "surge", command, "--binding", "nowhere:Core"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    monkeypatch.chdir(tmp_path)  # where a default --out would make its folder
+    done = surge_in_process(command, "--binding", "nowhere:Core")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["surge: --binding: no module 'nowhere'"]
     assert not any(tmp_path.iterdir())

@@ -74,7 +74,6 @@ def test_a_core_config_sizes_the_embedded_core_and_the_profile_keeps_its_day(
     assert embedded.tokens(given) == {"LOCUST_KIOSK_TOKEN": "our-kiosk"}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -88,7 +87,9 @@ def test_a_core_config_that_cannot_be_read_is_refused_before_anything_starts(
     config = tmp_path / "core.toml"
     if text is not None:
         config.write_text(text, encoding="utf-8")
-    done = surge("rehearse", "--core-config", str(config), "--out", str(tmp_path / "out"))
+    done = surge_in_process(
+        "rehearse", "--core-config", str(config), "--out", str(tmp_path / "out")
+    )
     assert done.returncode == 2
     assert done.stderr.startswith(f"surge: --core-config: {config}: {message}")
     assert not (tmp_path / "out").exists()
@@ -107,14 +108,13 @@ def test_a_core_config_the_core_refuses_names_the_file_field_and_reason(tmp_path
     assert not any((tmp_path / "out").iterdir())  # no empty run folder to mistake for a run
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "args", [["rehearse", "--time-scale", "5000"], ["capacity", "--from", "1", "--to", "1"]]
 )
 def test_a_results_folder_that_cannot_be_written_is_one_line_and_exit_2(args: list[str]) -> None:
     """/proc/sys exists and holds no new folder, even for root: one line, no traceback, and
     refused before the embedded core starts."""
-    done = surge(*args, "--out", "/proc/sys")
+    done = surge_in_process(*args, "--out", "/proc/sys")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip() == (
         "surge: /proc/sys: cannot write a run folder there: No such file or directory"
@@ -122,7 +122,6 @@ def test_a_results_folder_that_cannot_be_written_is_one_line_and_exit_2(args: li
     assert "embedded mock core at" not in done.stdout
 
 
-@pytest.mark.slow
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="--workers is at most the cores")
 def test_two_workers_are_locust_processes_on_one_free_loopback_port(tmp_path: Path) -> None:
     chosen = rehearse.rehearsal(
@@ -178,7 +177,6 @@ def test_bad_input_exits_2_with_one_line_and_starts_nothing(
     assert not out.exists()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("command", ["rehearse", "capacity"])
 def test_an_unreachable_host_is_bad_input_before_anything_starts(
     tmp_path: Path, command: str
@@ -194,11 +192,10 @@ def test_an_unreachable_host_is_bad_input_before_anything_starts(
     assert not out.exists()
 
 
-@pytest.mark.slow
 def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "results"
     out.write_text("", encoding="utf-8")
-    done = surge("rehearse", "--out", str(out))
+    done = surge_in_process("rehearse", "--out", str(out))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"surge: --out: {out} is not a folder\n"
 
