@@ -81,6 +81,7 @@ LONGEST_FIRST = (
     "test_rehearse_input.py",
     "test_binding_example.py",
     "test_locust_run.py",
+    "test_openapi_fuzz.py",
 )
 """The modules that take longest (a minute or so each, mostly real runs waiting on their day),
 longest first. `--dist loadscope --no-loadscope-reorder` (dev.py) hands modules to the workers

@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import TOKENS, free_port
+
+pytestmark = pytest.mark.slow
 
 
 def start_and_stop(tmp_path: Path, env: dict[str, str], *args: str) -> str:

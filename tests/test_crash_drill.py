@@ -168,6 +168,7 @@ def export(api: Api) -> dict[str, Any]:
             return {"keys": keys}
 
 
+@pytest.mark.slow
 def test_a_tampered_ledger_fails_the_proof(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite"
     keys = [f"k-{uuid.uuid4().hex}" for _ in range(5)]
@@ -195,6 +196,7 @@ def test_a_tampered_ledger_fails_the_proof(tmp_path: Path) -> None:
     assert cases(folder / runfolder.JUNIT)["writes: acknowledged_once"] == "failure"
 
 
+@pytest.mark.slow
 def test_the_ledger_export_counts_answers_and_entries_per_key(tmp_path: Path) -> None:
     with serve_api(tmp_path / "l.sqlite", "--customers", "3", "--unlimited") as api:
         deposit(api, "a-key")

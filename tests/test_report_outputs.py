@@ -75,6 +75,7 @@ def read_only(folder: Path) -> Iterator[tuple[Path, Path, list[str]]]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
+@pytest.mark.slow
 def test_a_read_only_run_folder_gets_its_report_rebuilt_elsewhere(
     read_only: tuple[Path, Path, list[str]],
 ) -> None:
@@ -98,6 +99,7 @@ def test_a_read_only_run_folder_gets_its_report_rebuilt_elsewhere(
     assert not list(copied.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_read_only_run_folder_without_o_is_one_line_and_exit_2(
     read_only: tuple[Path, Path, list[str]],
 ) -> None:

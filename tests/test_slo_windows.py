@@ -58,6 +58,7 @@ def kiosk_only() -> Profile:
     return Profile.from_dict(PAYDAY.to_dict() | {"slo": slos})
 
 
+@pytest.mark.slow
 def test_a_ten_minute_burst_always_breaches_and_never_before_it_began() -> None:
     """From 12:00, half the kiosk's requests slower than every objective covering them (its lane
     saturated) for 10 minutes of the day: 1.25 s of the run."""
@@ -81,6 +82,7 @@ def test_a_ten_minute_burst_always_breaches_and_never_before_it_began() -> None:
     assert (missed, early, late) == ([], [], [])
 
 
+@pytest.mark.slow
 def test_a_run_folder_is_judged_as_its_frames_are(tmp_path: Path) -> None:
     """The synthetic days skip the folder; one goes through it (the writer, `runfolder.load`,
     `frames.frames`) and is judged the same."""
