@@ -26,6 +26,8 @@ from reports.timeline import Span
 from surge.profile import CHANNELS, Profile, clock_seconds
 
 _DAY = dt.datetime(2000, 1, 1)
+TEMPLATE = "plotly_white"
+"""Plotly's template of every chart the reports draw, the trend report's too."""
 FONTS = (
     'system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Noto Sans SC", '
     '"Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
@@ -187,7 +189,7 @@ def _chart(chart_id: str, title: str, figure: go.Figure) -> Chart:
             "font": {"size": 15},
         },
         font={"family": FONTS},
-        template="plotly_white",
+        template=TEMPLATE,
     )
     return Chart(chart_id, title, figure.to_json())
 

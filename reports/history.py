@@ -14,16 +14,16 @@ away or got worse, and objectives that broke or spent significantly more of thei
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from scipy.special import ndtr
 
@@ -168,6 +168,12 @@ class Group:
     previous: Any | None
     notes: dict[int, str]
     """Each run's measure in a few words: its capacity, or its objectives that broke."""
+    places: dict[int, int]
+    """Each run's place in `runs` by its id: its number in the group (from 1) is one more."""
+
+    def number(self, run: Any) -> int:
+        """The run's number in the group, as its charts and tables show it."""
+        return self.places[run.id] + 1
 
 
 def build(history: Store, output: Path, language: str, profile: str | None = None) -> Path:
@@ -186,9 +192,7 @@ def build(history: Store, output: Path, language: str, profile: str | None = Non
         links[group.key] = [_run_link(run, base, words) for run in group.runs]
         for n, series in enumerate(group.series):
             figure = _chart(group, series, words)
-            specs.append(
-                {"id": f"{group.key}-{n}", "group": group.key, "figure": json.loads(figure)}
-            )
+            specs.append({"id": f"{group.key}-{n}", "group": group.key, "figure": figure})
     template = render.ENVIRONMENT.get_template("history.html")
     page = template.render(
         words=words,
@@ -260,6 +264,7 @@ def _groups(
                 last,
                 previous,
                 notes,
+                place,
             )
         )
     return made
@@ -353,98 +358,98 @@ def _objective_series(
     return made
 
 
-def _chart(group: Group, series: Series, words: Words) -> str:
-    x = np.asarray(series.positions, dtype=np.int32) + 1
+def _chart(group: Group, series: Series, words: Words) -> dict[str, Any]:
+    """The series' chart as plotly.js reads it. Written as plain data rather than through
+    `plotly.graph_objects`, whose checks of every property cost more than the rest of the
+    report on a long history (bench/history.py); on the run report's template."""
+    runs = np.asarray(series.positions, dtype=np.int64) + 1
+    x = runs.tolist()
     y = np.asarray(series.values, dtype=np.float64)
-    figure = go.Figure()
-    error_y = None
+    each: dict[str, Any] = {
+        "type": "scatter",
+        "x": x,
+        "y": y.tolist(),
+        "mode": "lines+markers",
+        "line": {"color": LINE, "width": 1},
+        "marker": {"size": 5 if len(x) < 400 else 3, "color": LINE},
+        "name": words("each run"),
+        "hovertemplate": words("run {run}: {value}", run="%{x}", value="%{y:.4g}")
+        + "<extra></extra>",
+    }
     if series.high:
-        high = np.asarray(series.high) - y
-        low = y - np.asarray(series.low)
-        error_y = {
+        each["error_y"] = {
             "type": "data",
             "symmetric": False,
-            "array": np.nan_to_num(high, nan=0.0),
-            "arrayminus": np.nan_to_num(low, nan=0.0),
+            "array": np.nan_to_num(np.asarray(series.high) - y, nan=0.0).tolist(),
+            "arrayminus": np.nan_to_num(y - np.asarray(series.low), nan=0.0).tolist(),
             "color": "#90a4ae",
             "thickness": 1,
         }
-    figure.add_trace(
-        go.Scatter(
-            x=x,
-            y=y,
-            mode="lines+markers",
-            line={"color": LINE, "width": 1},
-            marker={"size": 5 if len(x) < 400 else 3, "color": LINE},
-            error_y=error_y,
-            name=words("each run"),
-            hovertemplate=words("run {run}: {value}", run="%{x}", value="%{y:.4g}")
-            + "<extra></extra>",
-        )
-    )
-    gated = [i for i, bad in enumerate(series.gated) if bad]
-    if gated:
-        figure.add_trace(
-            go.Scatter(
-                x=x[gated],
-                y=y[gated],
-                mode="markers",
-                marker={
-                    "size": 11,
-                    "color": "rgba(0,0,0,0)",
-                    "line": {"color": FAILED, "width": 1.5},
-                },
-                name=words("the gate failed"),
-                hovertemplate=words("run {run}: the gate failed", run="%{x}") + "<extra></extra>",
+    data = [each]
+    marks = (
+        (series.gated, {"size": 11, "color": "rgba(0,0,0,0)", "line": {"color": FAILED,
+         "width": 1.5}}, words("the gate failed"), words("run {run}: the gate failed", run="%{x}")),
+        (series.failed, {"size": 9, "color": FAILED, "symbol": "x"}, words("failed"),
+         words("run {run}: failed", run="%{x}")),
+    )  # fmt: skip
+    for flags, marker, name, hover in marks:
+        marked = np.flatnonzero(flags)
+        if len(marked):
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": runs[marked].tolist(),
+                    "y": y[marked].tolist(),
+                    "mode": "markers",
+                    "marker": marker,
+                    "name": name,
+                    "hovertemplate": hover + "<extra></extra>",
+                }
             )
-        )
-    failed = [i for i, bad in enumerate(series.failed) if bad]
-    if failed:
-        figure.add_trace(
-            go.Scatter(
-                x=x[failed],
-                y=y[failed],
-                mode="markers",
-                marker={"size": 9, "color": FAILED, "symbol": "x"},
-                name=words("failed"),
-                hovertemplate=words("run {run}: failed", run="%{x}") + "<extra></extra>",
-            )
-        )
+    shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
     if series.limit is not None:
-        figure.add_hline(
-            y=series.limit,
-            line={"color": FAILED, "dash": "dot", "width": 1},
-            annotation_text=words("limit"),
-            annotation_position="top left",
-        )
+        shapes.append(
+            {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y",
+             "y0": series.limit, "y1": series.limit,
+             "line": {"color": FAILED, "dash": "dot", "width": 1}}
+        )  # fmt: skip
+        notes.append(
+            {"text": words("limit"), "xref": "x domain", "x": 0, "yref": "y", "y": series.limit,
+             "xanchor": "left", "yanchor": "bottom", "showarrow": False}
+        )  # fmt: skip
     for point in series.changes:
-        at = int(x[point.index])
-        figure.add_vline(x=at - 0.5, line={"color": CHANGED, "dash": "dash", "width": 1.5})
-        figure.add_annotation(
-            x=at - 0.5,
-            y=1,
-            yref="paper",
-            text=_signed(words, point.relative),
-            showarrow=False,
-            font={"color": CHANGED},
-            xanchor="left",
-            yanchor="top",
-        )
-    unit = _unit(words, series.metric)
-    figure.update_layout(
-        height=260,
-        margin={"t": 24, "l": 60, "r": 20, "b": 40},
-        showlegend=False,
-        xaxis={"title": words("run, oldest first"), "range": [0.5, len(group.runs) + 0.5]},
+        at = x[point.index] - 0.5
+        shapes.append(
+            {"type": "line", "xref": "x", "x0": at, "x1": at, "yref": "y domain", "y0": 0,
+             "y1": 1, "line": {"color": CHANGED, "dash": "dash", "width": 1.5}}
+        )  # fmt: skip
+        notes.append(
+            {"text": _signed(words, point.relative), "xref": "x", "x": at, "yref": "paper",
+             "y": 1, "xanchor": "left", "yanchor": "top", "showarrow": False,
+             "font": {"color": CHANGED}}
+        )  # fmt: skip
+    layout = {
+        "template": _template(),
+        "height": 260,
+        "margin": {"t": 24, "l": 60, "r": 20, "b": 40},
+        "showlegend": False,
+        "xaxis": {"title": {"text": words("run, oldest first")},
+                  "range": [0.5, len(group.runs) + 0.5]},
         # An error share's ticks as percentages, like every other figure of it on the page.
-        yaxis={
-            "title": unit,
-            "rangemode": "tozero",
-            **({"tickformat": ".2~%"} if series.metric == "error_rate" else {}),
-        },
-        font={"family": charts.FONTS},
-    )
-    return str(figure.to_json())
+        "yaxis": {"title": {"text": _unit(words, series.metric)}, "rangemode": "tozero",
+                  **({"tickformat": ".2~%"} if series.metric == "error_rate" else {})},
+        "font": {"family": charts.FONTS},
+        "shapes": shapes,
+        "annotations": notes,
+    }  # fmt: skip
+    return {"data": data, "layout": layout}
+
+
+@cache
+def _template() -> dict[str, Any]:
+    """The run report's chart template (`reports.charts`), as plotly.js reads it."""
+    return pio.templates[charts.TEMPLATE].to_plotly_json()
 
 
 def _changed(

@@ -178,6 +178,7 @@ def test_each_run_writes_the_step_summary_once(runs: tuple[Gated, Gated]) -> Non
     assert "`" not in first.summary
 
 
+@pytest.mark.slow
 def test_each_run_lands_in_the_history_and_the_second_is_judged_against_it(
     runs: tuple[Gated, Gated],
 ) -> None:

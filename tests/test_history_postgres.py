@@ -15,6 +15,8 @@ from surge.history.store import Store
 from tests.history_runs import capacity_search, timed_run
 from tests.support import surge_in_process
 
+pytestmark = pytest.mark.slow  # a PostgreSQL server started
+
 
 @pytest.fixture
 def database(postgresql: str, request: pytest.FixtureRequest) -> Iterator[str]:

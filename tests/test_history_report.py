@@ -18,11 +18,14 @@ from playwright.sync_api import Browser
 
 from surge.history.entry import Finding, Objective
 from surge.history.store import Store
+from tests.browser import ARTEFACTS, open_report
 from tests.history_runs import entry
 from tests.support import surge_in_process
-from tests.test_report_browser import ARTEFACTS, open_report
+
+pytestmark = pytest.mark.slow
 
 STEP_AT = 10
+
 RECONCILE = "The ledger did not reconcile: {checks}."
 
 
@@ -90,6 +93,7 @@ def test_the_trend_report_draws_every_series_within_the_page(
     report = history / f"history-{language}.html"
     drawn = open_report(browser, report, ARTEFACTS / f"history-{language}.png")
     assert drawn.errors == []
+    assert drawn.charts == drawn.drawn == 3
     assert [url for url in drawn.requests if not url.startswith("file://")] == []  # offline
     assert drawn.overflow <= 0
     assert drawn.overlaps == []
