@@ -230,9 +230,7 @@ def build(history: Store, output: Path, language: str, profile: str | None = Non
 def _groups(
     history: Store, rows: Sequence[Any], judged: Sequence[Any], words: Words
 ) -> list[Group]:
-    by_run: dict[int, list[Any]] = {}
-    for row in judged:
-        by_run.setdefault(row.run_id, []).append(row)
+    table = _Objectives.of(judged)
     grouped: dict[tuple[str, str, str], list[Any]] = {}
     for row in rows:
         grouped.setdefault((row.kind, row.profile_hash, row.target), []).append(row)
@@ -245,8 +243,10 @@ def _groups(
         if kind == CAPACITY_SEARCH:
             series = [_capacity_series(valid, place)]
         else:
-            series = _objective_series(valid, place, by_run)
+            series = _objective_series(valid, place, table)
         last, previous = (valid[-1], valid[-2]) if len(valid) > 1 else (None, None)
+        shown = [run.id for run in runs[-RECENT:]] + [run.id for run in (last, previous) if run]
+        by_run = table.rows_of(judged, shown)
         changed = []
         if last is not None and previous is not None:
             changed = _changed(history, last, previous, by_run, words)
@@ -315,43 +315,82 @@ def _capacity_series(valid: Sequence[Any], place: Mapping[int, int]) -> Series:
     )
 
 
+@dataclass(frozen=True)
+class _Objectives:
+    """Every objective row of the history as columns, to pick series out of without a loop
+    over the rows in Python (a long history has hundreds of thousands)."""
+
+    run_id: np.ndarray
+    name: np.ndarray
+    metric: np.ndarray
+    limit: np.ndarray
+    """NaN for none."""
+    value: np.ndarray
+    """NaN where the run has none."""
+    judged: np.ndarray
+    """The objective was judged (`passed` not None)."""
+    broke: np.ndarray
+    """`held` is False."""
+
+    @classmethod
+    def of(cls, judged: Sequence[Any]) -> _Objectives:
+        if not judged:
+            empty = np.array([], dtype=np.int64)
+            text, number, flag = empty.astype(object), empty.astype(float), empty.astype(bool)
+            return cls(empty, text, text, number, number, flag, flag)
+        fields = list(judged[0]._fields)
+        columns = dict(zip(fields, zip(*judged, strict=True), strict=True))
+        return cls(
+            np.asarray(columns["run_id"], dtype=np.int64),
+            np.asarray(columns["name"], dtype=object),
+            np.asarray(columns["metric"], dtype=object),
+            np.asarray(columns["limit_value"], dtype=np.float64),  # None is NaN
+            np.asarray(columns["value"], dtype=np.float64),
+            np.asarray([p is not None for p in columns["passed"]], dtype=bool),
+            np.asarray([h is False for h in columns["held"]], dtype=bool),
+        )
+
+    def rows_of(self, judged: Sequence[Any], runs: Sequence[int]) -> dict[int, list[Any]]:
+        """The objective rows of `runs`, by run."""
+        found: dict[int, list[Any]] = {}
+        for at in np.flatnonzero(np.isin(self.run_id, list(runs))):
+            found.setdefault(int(self.run_id[at]), []).append(judged[at])
+        return found
+
+
 def _objective_series(
-    valid: Sequence[Any], place: Mapping[int, int], by_run: Mapping[int, list[Any]]
+    valid: Sequence[Any], place: Mapping[int, int], table: _Objectives
 ) -> list[Series]:
-    columns: dict[str, dict[str, Any]] = {}
+    if not valid or not len(table.run_id):
+        return []
+    size = max(int(table.run_id.max()), max(run.id for run in valid)) + 1
+    where = np.full(size, -1, dtype=np.int64)  # a valid run's place by its id, else -1
+    gated = np.zeros(size, dtype=bool)
     for run in valid:
-        for row in by_run.get(run.id, []):
-            if row.value is None or row.passed is None:
-                continue
-            column = columns.setdefault(
-                row.name,
-                {
-                    "metric": row.metric,
-                    "limit": row.limit_value,
-                    "at": [],
-                    "values": [],
-                    "failed": [],
-                    "gated": [],
-                },
-            )
-            column["at"].append(place[run.id])
-            column["values"].append(float(row.value))
-            column["failed"].append(row.held is False)
-            column["gated"].append(run.exit_code == 1)
+        where[run.id] = place[run.id]
+        gated[run.id] = run.exit_code == 1
+    places = where[table.run_id]
+    chosen = np.flatnonzero((places >= 0) & table.judged & ~np.isnan(table.value))
+    names, which = np.unique(table.name[chosen], return_inverse=True)
     made = []
-    for name in sorted(columns):
-        column = columns[name]
-        minimum = gate.MIN_ERROR_RISE if column["metric"] == "error_rate" else 0.0
-        found = change_points(column["values"], min_absolute=minimum)
+    for k, name in enumerate(names):
+        rows = chosen[which == k]
+        rows = rows[np.argsort(places[rows], kind="stable")]
+        first = rows[0]
+        metric = str(table.metric[first])
+        limit = float(table.limit[first])
+        values = table.value[rows].tolist()
+        minimum = gate.MIN_ERROR_RISE if metric == "error_rate" else 0.0
+        found = change_points(values, min_absolute=minimum)
         made.append(
             Series(
-                name,
-                column["metric"],
-                column["limit"],
-                column["at"],
-                column["values"],
-                column["failed"],
-                column["gated"],
+                str(name),
+                metric,
+                None if math.isnan(limit) else limit,
+                places[rows].tolist(),
+                values,
+                table.broke[rows].tolist(),
+                gated[table.run_id[rows]].tolist(),
                 [c for c in found if c.after > c.before],
             )
         )
