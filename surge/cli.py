@@ -164,6 +164,7 @@ def _rehearse(args: argparse.Namespace) -> int:
         binding_spec=args.binding,
         allow_hosts=args.allow_host,
     )
+    _check_history(args, args.out)
     from reports import report
 
     def concluded(folder: Path) -> report.Conclusion:
@@ -281,6 +282,12 @@ def _add_recording(parser: Any) -> None:
     )
 
 
+def _check_history(args: argparse.Namespace, beside: Path) -> None:
+    """Refuse a history that cannot be used before a run starts, unless `--no-history`."""
+    if not args.no_history:
+        history.check(history.locate(args.history, beside))
+
+
 def _record(args: argparse.Namespace, folder: Path, beside: Path, code: int) -> None:
     """Record a concluded run, unless `--no-history`; a failure is one line, never the
     verdict's concern."""
@@ -307,6 +314,7 @@ def _capacity(args: argparse.Namespace) -> int:
         binding_spec=args.binding,
         allow_hosts=args.allow_host,
     )
+    _check_history(args, args.out)
     from reports import capacity_search, steps
 
     def concluded(folder: Path) -> capacity_search.Concluded:

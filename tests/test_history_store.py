@@ -194,3 +194,45 @@ def test_a_folder_that_is_not_a_run_or_never_reported_is_refused(tmp_path: Path)
         "no objectives: the run was never reported",
     )
     assert not Path(where).exists()  # refused before anything was written
+
+
+def breaking(path: Path) -> str:
+    """A history that opens but refuses every new run, as a full disk or a lost server would
+    refuse the write."""
+    Store.open(str(path)).close()
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    return str(path)
+
+
+@pytest.mark.parametrize("slower", [1.0, 4.0], ids=["passing", "failing"])
+def test_a_history_that_breaks_while_recording_never_changes_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slower: float
+) -> None:
+    folder = timed_run(tmp_path / "run", slower=slower)
+    alone = surge_in_process("gate", str(folder), "--no-history")
+    assert alone.returncode == (0 if slower == 1.0 else 1), alone.stdout
+    files = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setenv("SURGE_HISTORY", breaking(tmp_path / "h.sqlite"))
+    done = surge_in_process("gate", str(folder))
+    assert (done.returncode, done.stdout) == (alone.returncode, alone.stdout)
+    [line] = done.stderr.splitlines()
+    assert line.startswith("surge: history: the run was not recorded: --history: ")
+    assert "cannot record the run" in line and "disk full" in line
+    assert sorted(p.name for p in folder.iterdir()) == files
+    with Store.open(str(tmp_path / "h.sqlite"), create=False) as history:
+        assert history.entries() == []
+
+
+@pytest.mark.parametrize("command", ["rehearse", "capacity"])
+def test_a_run_refuses_a_history_that_cannot_be_used_before_it_starts(
+    tmp_path: Path, command: str
+) -> None:
+    out = tmp_path / "results"
+    for where in (f"postgresql://surge:s3cret@127.0.0.1:{free_port()}/h", newer(tmp_path / "n.sqlite")):
+        done = surge_in_process(command, "--out", str(out), "--history", where)
+        one_line_refusal(done, "--history: ")
+        assert "s3cret" not in done.stderr
+        assert not out.exists() or not any(out.iterdir())  # no run folder: nothing started

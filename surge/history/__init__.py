@@ -41,6 +41,7 @@ __all__ = [
     "ENV",
     "FILE",
     "WINDOW",
+    "check",
     "context",
     "default_label",
     "link",
@@ -89,6 +90,15 @@ def link() -> str | None:
 def context(found: Entry, label: str | None) -> Entry:
     """`found` with what its folder does not say: the label given, this machine, the CI run."""
     return replace(found, label=label, machine=socket.gethostname(), link=link())
+
+
+def check(where: str) -> None:
+    """Open the history at `where` (creating or migrating it) and close it: `surge rehearse`
+    and `surge capacity` call it before they start, so a history that cannot be used is bad
+    input (one line, exit 2) before the run, not a line after it. Raises `BadInput`."""
+    from surge.history.store import Store
+
+    Store.open(where).close()
 
 
 def record(folder: Path, where: str, label: str | None, exit_code: int | None = None) -> Entry:
