@@ -22,19 +22,11 @@ from reports.analysis import Analysis
 from reports.frames import ERRORS
 from reports.i18n import N_, Words
 from reports.labels import GLOSSES
+from reports.page import CHART_TEMPLATE, FONTS
 from reports.timeline import Span
 from surge.profile import CHANNELS, Profile, clock_seconds
 
 _DAY = dt.datetime(2000, 1, 1)
-TEMPLATE = "plotly_white"
-"""Plotly's template of every chart the reports draw, the trend report's too."""
-FONTS = (
-    'system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Noto Sans SC", '
-    '"Source Han Sans SC", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", '
-    '"WenQuanYi Micro Hei", sans-serif'
-)
-"""The report's fonts, the page's and the charts' alike: the usual Chinese system fonts after
-the Latin ones, so each character finds a font that has it (docs/report.md)."""
 LABELS = {
     **{channel: GLOSSES[channel] for channel in CHANNELS},
     "5xx": N_("5xx"),
@@ -189,7 +181,7 @@ def _chart(chart_id: str, title: str, figure: go.Figure) -> Chart:
             "font": {"size": 15},
         },
         font={"family": FONTS},
-        template=TEMPLATE,
+        template=CHART_TEMPLATE,
     )
     return Chart(chart_id, title, figure.to_json())
 

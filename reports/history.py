@@ -20,22 +20,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from scipy.special import ndtr
 
-from reports import charts, labels, render
-from reports.gate import Case
+from reports import labels, page
 from reports.i18n import LANGUAGES, N_, Words
-from reports.report import Further
 from surge.exits import BadInput
 from surge.history import entry, gate
 from surge.history.changes import ChangePoint, change_points
 from surge.history.entry import CAPACITY_SEARCH, TONES, Finding
 from surge.history.store import Store, utc
+
+if TYPE_CHECKING:  # the gate's, imported where the gate calls: the trend report needs neither
+    from reports.gate import Case
+    from reports.report import Further
 
 FAILED = "#c62828"
 CHANGED = "#6a1b9a"
@@ -72,6 +74,8 @@ def against(where: str, window: int) -> Further:
     def judged(
         folder: Path, figures: Mapping[str, Any] | None, language: str
     ) -> tuple[list[Case], str]:
+        from reports.gate import Case
+
         found = entry.read(folder, figures=figures)
         with Store.open(where) as history:
             earlier = history.entries(group=found.group, before=found, valid=True, last=window)
@@ -193,8 +197,8 @@ def build(history: Store, output: Path, language: str, profile: str | None = Non
         for n, series in enumerate(group.series):
             figure = _chart(group, series, words)
             specs.append({"id": f"{group.key}-{n}", "group": group.key, "figure": figure})
-    template = render.ENVIRONMENT.get_template("history.html")
-    page = template.render(
+    template = page.ENVIRONMENT.get_template("history.html")
+    html = template.render(
         words=words,
         language=language,
         groups=groups,
@@ -213,15 +217,15 @@ def build(history: Store, output: Path, language: str, profile: str | None = Non
         target_name=lambda target: (
             words("the embedded mock core") if target == entry.EMBEDDED else target
         ),
-        chart_data=render.script_json(specs),
-        run_links=render.script_json(links),
-        pointer=render.script_json(
+        chart_data=page.script_json(specs),
+        run_links=page.script_json(links),
+        pointer=page.script_json(
             words("Run {run}: {label}, {when}, {verdict}. Click it to open its report.")
         ),
         plotly_js=get_plotlyjs(),
     )
     try:
-        output.write_text(page, encoding="utf-8")
+        output.write_text(html, encoding="utf-8")
     except OSError as error:
         raise BadInput(f"-o: {output}: cannot write it: {error.strerror}") from None
     return output
@@ -478,7 +482,7 @@ def _chart(group: Group, series: Series, words: Words) -> dict[str, Any]:
         # An error share's ticks as percentages, like every other figure of it on the page.
         "yaxis": {"title": {"text": _unit(words, series.metric)}, "rangemode": "tozero",
                   **({"tickformat": ".2~%"} if series.metric == "error_rate" else {})},
-        "font": {"family": charts.FONTS},
+        "font": {"family": page.FONTS},
         "shapes": shapes,
         "annotations": notes,
     }  # fmt: skip
@@ -487,8 +491,8 @@ def _chart(group: Group, series: Series, words: Words) -> dict[str, Any]:
 
 @cache
 def _template() -> dict[str, Any]:
-    """The run report's chart template (`reports.charts`), as plotly.js reads it."""
-    return pio.templates[charts.TEMPLATE].to_plotly_json()
+    """The reports' chart template, as plotly.js reads it."""
+    return pio.templates[page.CHART_TEMPLATE].to_plotly_json()
 
 
 def _changed(

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from plotly.offline import get_plotlyjs
 
 from reports import charts, findings, gate, labels, slo
@@ -23,9 +21,9 @@ from reports.frames import ERROR_KINDS
 from reports.gate import Case, Gate
 from reports.i18n import N_, Words
 from reports.latency import OUTCOMES
+from reports.page import ENVIRONMENT, script_json
 from reports.slo import Counts, Judgement, Objective
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 HEADINGS = {
     "channel": N_("channel"),
     "journey": N_("journey"),
@@ -36,14 +34,6 @@ HEADINGS = {
     "failed": N_("failed"),
 }
 """Table headings named by the analysis' columns, marked for the catalogue."""
-ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=jinja2.select_autoescape(["html"]),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-ENVIRONMENT.globals["fonts"] = charts.FONTS
 
 
 def shown(words: Words, analysis: Analysis, figure: Figure) -> str:
@@ -336,6 +326,3 @@ def _rows(table: Any) -> list[dict[str, Any]]:
     return list(table.to_dict(orient="records"))
 
 
-def script_json(data: object) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

@@ -3,7 +3,7 @@
 capacity.json).
 
 Nothing here opens a run folder's files by hand, and nothing analyses requests: the history
-records the figures the report and the gate already made (docs/report.md, "summary.json"), so a
+records the figures the report and the gate already made (docs/report.md, summary.json), so a
 run is recorded the same from any machine its folder was copied to. A folder whose summary.json
 has no objectives was never reported: `surge report` makes them first.
 """
