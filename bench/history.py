@@ -125,6 +125,8 @@ class Planted:
 class Report:
     runs: int
     wall_s: float
+    cpu_s: float
+    """User and system time: what the report costs whatever else the cores are doing."""
     peak_kb: int
     changes: list[Planted]
     """The changes for the worse the report lists."""
@@ -235,7 +237,7 @@ def report(where: Path, runs: int) -> Report:
         Planted(unescape(measure), int(run.replace(",", "")))
         for measure, _, run in CHANGE.findall(page)
     ]
-    return Report(runs, wall, usage.ru_maxrss, listed)
+    return Report(runs, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, listed)
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,8 @@ def run(workdir: Path) -> int:
         made = report(where, runs)
         reports.append((made, planted))
         print(
-            f"  {runs:,} runs: {made.wall_s:.2f} s, peak RSS {made.peak_mb:.0f} MB;"
+            f"  {runs:,} runs: {made.wall_s:.2f} s ({made.cpu_s:.2f} s CPU), peak RSS"
+            f" {made.peak_mb:.0f} MB;"
             f" planted {_shown(planted)}; listed {_shown(made.changes)}",
             flush=True,
         )
