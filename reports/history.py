@@ -618,12 +618,18 @@ def _title(words: Words, series: Series) -> str:
 
 def _change_line(words: Words, group: Group, series: Series, point: ChangePoint) -> str:
     run = group.runs[series.positions[point.index]]
+    said = (
+        N_("{measure}: {change} since run {run} ({label}, {when}), p = {pvalue}")
+        if run.label
+        else N_("{measure}: {change} since run {run} ({when}), p = {pvalue}")
+    )
     return words(
-        "{measure}: {change} since run {run} ({when}), p = {pvalue}",
+        said,
         measure=_measure(words, series.measure),
         change=_signed(words, point.relative),
         run=words.number(series.positions[point.index] + 1),
-        when=", ".join(filter(None, [run.label, _when(run)])),
+        label=run.label,
+        when=_when(run),
         pvalue=f"{point.pvalue:.1g}",
     )
 

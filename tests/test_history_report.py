@@ -107,6 +107,8 @@ def test_the_trend_report_draws_every_series_within_the_page(
         capacity = "容量" if language == "zh_CN" else "capacity"
         assert any(line.startswith(capacity) and "-1" in line for line in changes), changes
         assert not any("–" in line for line in changes), changes  # a run without a label
+        labelled = "v1.10，2026" if language == "zh_CN" else "v1.10, 2026"
+        assert any(labelled in line for line in changes), changes  # the language's comma
         since = page.locator("ul.findings li").all_inner_texts()
         assert any("money" in line for line in since), since  # a finding that appeared
         assert any("kiosk.p95_ms" in line for line in since), since  # an objective that broke
