@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -237,3 +239,25 @@ def test_a_run_refuses_a_history_that_cannot_be_used_before_it_starts(
         one_line_refusal(done, "--history: ")
         assert "s3cret" not in done.stderr
         assert not out.exists() or not any(out.iterdir())  # no run folder: nothing started
+
+
+OPEN = "import sys; from surge.history.store import Store; Store.open(sys.argv[1]).close()"
+
+
+@pytest.mark.slow  # a dozen Python processes
+def test_runs_that_open_a_new_history_at_once_all_use_it(tmp_path: Path) -> None:
+    """Rehearsals run side by side (tests/test_gate_baseline.py does) each create the history
+    they will record in: all find it empty, all create its tables, and the losers must use the
+    winner's rather than refuse it."""
+    for attempt in range(2):
+        where = tmp_path / f"h{attempt}.sqlite"
+        opening = [
+            subprocess.Popen([sys.executable, "-c", OPEN, str(where)], stderr=subprocess.PIPE,
+                             text=True)
+            for _ in range(6)
+        ]  # fmt: skip
+        for process in opening:
+            _, said = process.communicate(timeout=60)
+            assert process.returncode == 0, said
+        with Store.open(str(where), create=False) as history:
+            assert history.entries() == []

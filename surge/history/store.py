@@ -10,6 +10,7 @@ branch-surge. A URL's password never appears in a message.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -21,10 +22,15 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from surge.exits import BadInput
+from surge.history import schema
 from surge.history.entry import Capacity, Entry, Finding, Objective
 from surge.history.schema import HEAD, findings, objectives, runs
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+RACE_S = 10.0
+"""How long a process that lost the race to create a new history waits for the winner's
+migration to finish."""
+RACE_POLL_S = 0.1
 CONNECT_TIMEOUT_S = 10
 """How long a database server may take to answer before the history is said unreachable."""
 
@@ -100,8 +106,8 @@ class Store:
         except (ArgumentError, NoSuchModuleError, ImportError) as error:
             raise HistoryError(f"--history: {name}: {_first_line(error)}") from None
         store = cls(engine, url)
-        with store._failing("cannot open it"), engine.begin() as connection:
-            _migrate(connection, name)
+        with store._failing("cannot open it"):
+            _migrated(engine, name)
         return store
 
     def close(self) -> None:
@@ -246,14 +252,54 @@ class Store:
         return {number: tuple(_finding(f) for f in rows) for number, rows in said.items()}
 
 
+def _migrated(engine: Engine, name: str) -> None:
+    """`_migrate`, with the race it can lose: processes that open a new history at once (runs
+    side by side, pipelines sharing a database) all find it empty and all create its tables;
+    each that fails then waits for the one that won to bring the schema to the head, and uses
+    it. A failure before the database answered (a server down) is not waited on."""
+    answered = False
+    try:
+        with engine.begin() as connection:
+            answered = True
+            _migrate(connection, name)
+    except (SQLAlchemyError, _Unfinished) as error:
+        if not answered:
+            raise
+        deadline = time.monotonic() + RACE_S
+        while time.monotonic() < deadline:
+            time.sleep(RACE_POLL_S)
+            try:
+                with engine.connect() as connection:
+                    if _revision(connection) == HEAD:
+                        return
+            except SQLAlchemyError:
+                continue
+        if isinstance(error, _Unfinished):
+            raise HistoryError(
+                f"--history: {name}: its tables were made but never stamped with a schema "
+                f"revision (a creation cut short?): remove it, or record into another"
+            ) from None
+        raise
+
+
+class _Unfinished(Exception):
+    """The history's tables are there, without a revision yet: another process is making
+    them."""
+
+
+def _revision(connection: Connection) -> str | None:
+    """The schema revision the database is at; None when it has none."""
+    if "alembic_version" not in sa.inspect(connection).get_table_names():
+        return None
+    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def _migrate(connection: Connection, name: str) -> None:
     """Bring the schema to this version's head; refuse a database that is not a history, or
     one a newer branch-surge has migrated past what this one knows. A history already at the
     head is checked without Alembic, which every recorded run would otherwise load."""
     tables = set(sa.inspect(connection).get_table_names())
-    current = None
-    if "alembic_version" in tables:
-        current = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    current = _revision(connection)
     if current == HEAD:
         return
     from alembic import command
@@ -264,6 +310,8 @@ def _migrate(connection: Connection, name: str) -> None:
     script = ScriptDirectory(str(MIGRATIONS))
     head = script.get_current_head()
     if current is None:
+        if tables and tables <= {"alembic_version", *schema.metadata.tables}:
+            raise _Unfinished
         if tables - {"alembic_version"}:
             shown_tables = ", ".join(sorted(tables)[:3])
             raise HistoryError(
