@@ -53,6 +53,7 @@ def drift(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"where": where, "folders": folders, "baseline": baseline, "history": history}
 
 
+@pytest.mark.slow  # ten run folders reported and gated
 def test_the_baseline_lets_a_slow_drift_through_and_the_history_does_not(
     drift: dict[str, object],
 ) -> None:
@@ -60,6 +61,7 @@ def test_the_baseline_lets_a_slow_drift_through_and_the_history_does_not(
     assert drift["history"] == [1, 1]  # 27% and 30% slower than the first, a trend
 
 
+@pytest.mark.slow  # ten run folders reported and gated
 def test_the_drift_is_named_in_junit_and_the_run_recorded_as_failed(
     drift: dict[str, object],
 ) -> None:
