@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from surge.history import schema, store
 from surge.history.store import Store
 from tests.history_runs import capacity_search, timed_run
-from tests.support import free_port, surge_in_process
+from tests.support import assert_one_line_refusal, free_port, surge_in_process
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,9 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [timed_run(tmp / f"run-{n}", seed=n, start=1_000.0 + 3_600 * n) for n in range(3)]
 
 
-def one_line_refusal(done: object, *fragments: str) -> None:
-    assert done.returncode == 2, done.stdout + done.stderr  # type: ignore[attr-defined]
-    lines = done.stderr.strip().splitlines()  # type: ignore[attr-defined]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("surge: ")
+def one_line_refusal(done: subprocess.CompletedProcess[str], *fragments: str) -> None:
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert_one_line_refusal(done, fragment)
 
 
 def test_a_run_is_recorded_once_whatever_records_it(folders: list[Path], tmp_path: Path) -> None:
