@@ -139,8 +139,10 @@ def server(command: list[str], ready_path: str, port: int, workdir: Path) -> Ite
 
 
 def server_env() -> dict[str, str]:
-    """Drop token overrides so the servers accept the default tokens this script sends."""
-    return {key: value for key, value in os.environ.items() if not key.startswith("MOCK_CORE_")}
+    """Drop token overrides so the servers accept the default tokens this script sends, and set
+    the admin token (a served core makes its own when none is set)."""
+    kept = {key: value for key, value in os.environ.items() if not key.startswith("MOCK_CORE_")}
+    return {**kept, "MOCK_CORE_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
 def parse_wrk(output: str) -> WrkResult:

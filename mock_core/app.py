@@ -18,6 +18,7 @@ from mock_core import __version__, problems, seed, sessions, store
 from mock_core.channels import SCOPE_ATTRIBUTE, SESSION_ATTRIBUTE, Channel
 from mock_core.core import Core
 from mock_core.faults import Faults, FaultyResponses
+from mock_core.hosts import HostCheck
 from mock_core.idempotency import KEY_ATTRIBUTE, KEY_HEADER
 from mock_core.lanes import Lanes
 from mock_core.limits import BodyLimit
@@ -52,8 +53,9 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
         conn=conn,
         db_path=db_path,
         lanes=lanes,
-        faults=Faults(lanes, settings.seed, time.time),
-        signer=sessions.Signer(key, settings.sessions),
+        faults=Faults(lanes, settings.seed, time.time, conn),
+        signer=sessions.Signer(key, settings.sessions, conn),
+        throttle=sessions.SourceThrottle(settings.sessions),
         tokens={getattr(settings.tokens, c.value): c.value for c in Channel},
     )
 
@@ -69,9 +71,10 @@ def create_app(settings: Settings, db_path: Path) -> FastAPI:
     app.state.core = core
     app.state.metrics = Metrics(core)
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(BodyLimit, core=core, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(FaultyResponses, faults=core.faults)
     app.add_middleware(RecordRequests, metrics=app.state.metrics)
+    app.add_middleware(HostCheck, allowed=settings.server.allowed_hosts)  # the outermost
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
 

@@ -105,6 +105,8 @@ def identify(core: Core, scope: Scope) -> Identity:
             raise _unauthorised("a valid channel token or customer session is required")
         if session.expires_at <= core.clock():
             raise _unauthorised("the customer session has expired; log in again")
+        if core.signer.ended(session):
+            raise _unauthorised("the customer session has ended; log in again")
         identity = Identity(Channel(session.channel), session.customer_n)
     scope[_IDENTITY] = identity
     return identity

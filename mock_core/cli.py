@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import resource
+import secrets
 import signal
 import socket
 import sys
@@ -25,6 +27,8 @@ waits for every one, and a request held by a lane's service time or a hang fault
 transaction has no `await` inside it, so a cancelled request has posted nothing or everything."""
 
 
+ADMIN_TOKEN_BYTES = 24
+"""Random bytes of an admin token made at start (32 characters, URL-safe)."""
 PARENT_POLL_S = 0.5
 """How often `--exit-with-parent` looks for its parent."""
 
@@ -56,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         help="stop (as on SIGTERM) once process PID, which started this one, is gone",
     )
     parser.add_argument(
+        "--fd",
+        type=int,
+        metavar="FD",
+        help="serve on the listening loopback socket FD, inherited from the process that started"
+        " this one (which so keeps the port while this one is restarted); instead of --host and"
+        " --port",
+    )
+    parser.add_argument(
         "--tokens-file",
         type=Path,
         help="where the tokens the operator did not set are written, owner-only (default: next to"
@@ -65,11 +77,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _unsupplied_tokens(tokens: Tokens) -> dict[str, str]:
-    """The tokens still at their built-in value; any other value is the operator's secret."""
+    """The tokens the operator did not set (file or environment), at their built-in value."""
     return {
         name: value
         for name, value in tokens.model_dump().items()
-        if value == Tokens.model_fields[name].default
+        if name not in tokens.model_fields_set
     }
 
 
@@ -118,6 +130,46 @@ def _listen_problem(host: str, port: int) -> str | None:
     return None
 
 
+def _inherited(fd: int) -> tuple[socket.socket | None, str]:
+    """The listening socket `--fd` names, or (None, why it cannot be served on)."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        return None, f"--fd: {fd} is not a socket: {exc.strerror}"
+    listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+    if sock.type != socket.SOCK_STREAM or not listening:
+        sock.detach()
+        return None, f"--fd: {fd} is not a listening TCP socket"
+    host = str(sock.getsockname()[0])
+    problem = _check_loopback(host)
+    if problem:
+        sock.detach()
+        return None, f"--fd: {fd} listens on {host}, not a loopback address"
+    return sock, ""
+
+
+FILES_RESERVED = 64
+"""Open files the service needs besides its connections: the ledger, its WAL, logs, the
+listening socket, Python's own."""
+
+
+def _room_for_connections(max_connections: int) -> str | None:
+    """Raise this process's limit on open files to fit `max_connections`; why not, or None.
+    Without it, sockets left open by clients used up the files (a soft limit of 1,024 is
+    common) and the service could accept nothing, not even its health check."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = max_connections + FILES_RESERVED
+    if soft >= needed or soft == resource.RLIM_INFINITY:
+        return None
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        return (
+            f"limits.max_connections: {max_connections} connections need {needed} open files,"
+            f" and this process may open {hard} (ulimit -Hn)"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    return None
+
+
 def _exit_with_parent(pid: int) -> None:
     """A service started for one rehearsal stops when the rehearsal is gone, however it went:
     killed with SIGKILL, it could not stop its children, and the core would serve on, orphaned.
@@ -133,10 +185,16 @@ def _exit_with_parent(pid: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    problem = _check_loopback(args.host)
-    if problem is None and not 0 < args.port < 65536:
-        problem = f"--port: {args.port} is not a TCP port"
-    problem = problem or _listen_problem(args.host, args.port)
+    sock: socket.socket | None = None
+    if args.fd is not None:
+        sock, problem = _inherited(args.fd)
+        if sock is not None:
+            args.host, args.port = str(sock.getsockname()[0]), int(sock.getsockname()[1])
+    else:
+        problem = _check_loopback(args.host) or ""
+        if not problem and not 0 < args.port < 65536:
+            problem = f"--port: {args.port} is not a TCP port"
+        problem = problem or _listen_problem(args.host, args.port) or ""
     if problem:
         print(f"mock-core: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -147,12 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"mock-core: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    problem = _room_for_connections(settings.limits.max_connections) or ""
     db = args.db or Path(tempfile.mkdtemp(prefix="mock-core-")) / "ledger.sqlite"
-    if not db.parent.is_dir():
-        print(f"mock-core: --db: folder {db.parent} does not exist", file=sys.stderr)
+    if not problem and not db.parent.is_dir():
+        problem = f"--db: folder {db.parent} does not exist"
+    if problem:
+        print(f"mock-core: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     tokens = settings.tokens
     unsupplied = _unsupplied_tokens(tokens)
+    if "admin" in unsupplied:
+        # The built-in admin token is the same everywhere: a served core never takes it.
+        unsupplied["admin"] = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+        tokens = tokens.model_copy(update={"admin": unsupplied["admin"]})
+        settings = settings.model_copy(update={"tokens": tokens})
     tokens_file = args.tokens_file or db.with_name(db.name + ".tokens")
     if unsupplied:
         try:
@@ -177,16 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         f"  tokens: {_tokens_line(tokens, unsupplied, tokens_file)}",
         flush=True,
     )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        http=HeadLimitedProtocol.configured(settings.limits),
+        timeout_keep_alive=settings.limits.idle_timeout_s,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=False,
-            http=HeadLimitedProtocol.capped(settings.limits.max_header_bytes),
-            timeout_graceful_shutdown=SHUTDOWN_GRACE,
-        )
+        uvicorn.Server(config).run(sockets=None if sock is None else [sock])
     finally:
         app.state.core.conn.close()
     return 0

@@ -12,7 +12,7 @@ from fastapi import Request
 
 from mock_core.faults import Faults
 from mock_core.lanes import Lanes
-from mock_core.sessions import Signer
+from mock_core.sessions import Signer, SourceThrottle
 from mock_core.settings import Settings
 
 
@@ -25,6 +25,8 @@ class Core:
     faults: Faults
     signer: Signer
     """Signs and verifies customer sessions with the ledger's secret."""
+    throttle: SourceThrottle
+    """Failed logins per source, refused past their limit before any card is tried."""
     clock: Callable[[], float] = time.time
     tokens: dict[str, str] = field(default_factory=dict)
     """Bearer token -> channel name."""

@@ -18,6 +18,7 @@ import fnmatch
 import itertools
 import random
 import socket
+import sqlite3
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mock_core.lanes import Lanes, sampler
 from mock_core.problems import Problem
 from mock_core.settings import ServiceTime
+from mock_core.store import transaction
 
 FaultKind = Literal[
     "latency", "error", "reset", "empty", "malformed", "hang", "slow_body", "lane_down", "brownout"
@@ -111,25 +113,45 @@ class Fault:
 
 @dataclass
 class Faults:
-    """The fault registry. `before` runs for every request; it costs nothing when empty."""
+    """The fault registry. `before` runs for every request; it costs nothing when empty.
+
+    Faults are kept in the ledger (`faults`) as well as here: a fault is added in the
+    transaction that stores its request's idempotent answer, so after a `kill -9` the fault the
+    answer names is still there, and numbers go on from the last one ever given.
+    """
 
     lanes: Lanes
     seed: int
     clock: Callable[[], float]
+    conn: sqlite3.Connection
     items: dict[str, Fault] = field(default_factory=dict)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    def __post_init__(self) -> None:
+        (last,) = self.conn.execute("SELECT coalesce(max(n), 0) FROM faults").fetchone()
+        self._numbers = itertools.count(last + 1)
+        for row in self.conn.execute("SELECT * FROM faults WHERE NOT removed ORDER BY n"):
+            spec = FaultIn.model_validate_json(row["spec"])
+            fault = self._fault(row["n"], spec, row["start_at"], row["end_at"])
+            self.items[fault.id] = fault
+        self.refresh()
+
+    def _fault(self, number: int, spec: FaultIn, start_at: float, end_at: float | None) -> Fault:
+        rng = random.Random(f"{self.seed}:fault:{number}")
+        return Fault(id=f"F{number:04d}", spec=spec, start_at=start_at, end_at=end_at, rng=rng)
+
     def add(self, spec: FaultIn) -> Fault:
+        """Add a fault; its row is written in the caller's transaction."""
         if spec.target.startswith("lane:") and spec.target[5:] not in self.lanes.lanes:
             raise Problem(422, "Unknown lane", f"no lane {spec.target[5:]}", field="target")
         number = next(self._numbers)
         now = self.clock()
-        fault = Fault(
-            id=f"F{number:04d}",
-            spec=spec,
-            start_at=now + spec.start_in,
-            end_at=now + spec.start_in + spec.duration if spec.duration else None,
-            rng=random.Random(f"{self.seed}:fault:{number}"),
+        start_at = now + spec.start_in
+        end_at = start_at + spec.duration if spec.duration else None
+        fault = self._fault(number, spec, start_at, end_at)
+        self.conn.execute(
+            "INSERT INTO faults (n, spec, start_at, end_at) VALUES (?, ?, ?, ?)",
+            (number, spec.model_dump_json(), start_at, end_at),
         )
         self.items[fault.id] = fault
         self.refresh()
@@ -139,10 +161,16 @@ class Faults:
         fault = self.items.pop(fault_id, None)
         if fault is None:
             raise Problem(404, "Not found", f"no fault {fault_id}", field="fault_id")
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE faults SET removed = 1 WHERE n = ?", (int(fault_id.removeprefix("F")),)
+            )
         self.refresh()
         return fault
 
     def clear(self) -> None:
+        with transaction(self.conn):
+            self.conn.execute("UPDATE faults SET removed = 1 WHERE NOT removed")
         self.items.clear()
         self.refresh()
 

@@ -9,6 +9,7 @@ the stored response; with another request, 422; while the first is still running
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from pydantic_core import to_jsonable_python
 from starlette.responses import Response
 from starlette.types import Scope
 
-from mock_core import admission
+from mock_core import admission, store
 from mock_core.channels import SCOPE_ATTRIBUTE, SESSION_ATTRIBUTE, Caller, Channel, authorise, mark
 from mock_core.ids import public_id
 from mock_core.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
@@ -46,8 +47,15 @@ class Write(Caller):
     caller: str
     """Whose keys these are; see `caller_of`."""
 
-    async def run(self, payload: BaseModel | None, operation: Operation) -> Response:
-        """Apply `operation` once for this key and payload; answer repeats from the record."""
+    async def run(
+        self, payload: BaseModel | None, operation: Operation, *, apart: bool = False
+    ) -> Response:
+        """Apply `operation` once for this key and payload; answer repeats from the record.
+
+        `apart`: run the operation's transaction in a worker thread on a connection of its own
+        (`store.apart`), for an operation too long to hold the event loop (a reset of 100,000
+        customers takes seconds): the service answers meanwhile, its reads seeing the ledger
+        as it was and its writes refused with `store.Busy` until the operation commits."""
         fingerprint = self._fingerprint(payload)
         core, key = self.core, self.key
         owned = (self.caller, key)
@@ -74,27 +82,40 @@ class Write(Caller):
         core.in_flight.add(owned)
         try:
             await admission.admit(self)
-            status, body = self._apply(operation, fingerprint)
+            if apart:
+                status, body = await asyncio.to_thread(self._apply_apart, operation, fingerprint)
+            else:
+                status, body = self._apply(self.core.conn, operation, fingerprint)
         finally:
             core.in_flight.discard(owned)
         return _response(status, body)
 
-    def _apply(self, operation: Operation, fingerprint: str) -> tuple[int, bytes]:
-        conn = self.core.conn
+    def _apply_apart(self, operation: Operation, fingerprint: str) -> tuple[int, bytes]:
+        conn = store.apart(self.core.db_path)
+        try:
+            return self._apply(conn, operation, fingerprint)
+        finally:
+            conn.close()
+
+    def _apply(
+        self, conn: sqlite3.Connection, operation: Operation, fingerprint: str
+    ) -> tuple[int, bytes]:
         try:
             with transaction(conn):
                 status, result = operation(conn)
                 body = orjson.dumps(result)
-                self._record(fingerprint, status, body)
+                self._record(conn, fingerprint, status, body)
+        except store.Busy:
+            raise  # nothing was decided: the same request may be sent again
         except Problem as problem:
             # A refused write keeps nothing of its own, but its answer is kept for repeats.
-            status, body = problem.status, orjson.dumps(problem.body(self.path))
+            status, body = problem.status, problem.encoded(self.path)
             with transaction(conn):
-                self._record(fingerprint, status, body)
+                self._record(conn, fingerprint, status, body)
         return status, body
 
-    def _record(self, fingerprint: str, status: int, body: bytes) -> None:
-        self.core.conn.execute(
+    def _record(self, conn: sqlite3.Connection, fingerprint: str, status: int, body: bytes) -> None:
+        conn.execute(
             "INSERT INTO idempotency (caller, key, fingerprint, status, body, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (self.caller, self.key, fingerprint, status, body, self.core.clock()),

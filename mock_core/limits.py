@@ -1,9 +1,12 @@
-"""A pure ASGI middleware that refuses request bodies over the configured size with a 413."""
+"""A pure ASGI middleware that reads a request body only for a caller with a valid token, and
+refuses one over the configured size with a 413."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mock_core.channels import identify
+from mock_core.core import Core
 from mock_core.problems import Problem
 
 
@@ -20,7 +23,12 @@ def _declares_body(headers: list[tuple[bytes, bytes]]) -> tuple[bool, int | None
 
 
 class BodyLimit:
-    """Reads the whole body, up to the cap, before the app runs, and replays it.
+    """Checks the bearer token, then reads the whole body, up to the cap, before the app runs,
+    and replays it.
+
+    Every route that takes a body needs a token, so a request with a body and no valid token is
+    a 401 before a byte of its body is read (an oversized one too: 401, not 413). Otherwise
+    anyone could make the service hold `max_bytes` per connection for as long as they upload.
 
     Counting inside the app's `receive` is not enough: FastAPI turns any error raised while it
     reads a body into a 400, so a chunked body past the cap (no Content-Length to refuse up front)
@@ -28,8 +36,9 @@ class BodyLimit:
     handler would have held anyway.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, core: Core, max_bytes: int) -> None:
         self.app = app
+        self.core = core
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -39,6 +48,11 @@ class BodyLimit:
         has_body, length = _declares_body(scope["headers"])
         if not has_body:
             await self.app(scope, receive, send)
+            return
+        try:
+            identify(self.core, scope)
+        except Problem as problem:
+            await _close_with(problem, scope, receive, send)
             return
         if length is not None and length > self.max_bytes:
             await self._refuse(scope, receive, send)
@@ -70,12 +84,16 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Connection: close, because the rest of the body is left unread on the connection.
         problem = Problem(
             413,
             "Body too large",
             f"request bodies are limited to {self.max_bytes} bytes (limits.max_body_bytes)",
             field="body",
-            headers={"Connection": "close"},
         )
-        await problem.response(scope.get("path"))(scope, receive, send)
+        await _close_with(problem, scope, receive, send)
+
+
+async def _close_with(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer `problem` and close the connection: the rest of the body is left unread on it."""
+    problem.headers = {**problem.headers, "Connection": "close"}
+    await problem.response(scope.get("path"))(scope, receive, send)

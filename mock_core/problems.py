@@ -70,9 +70,20 @@ class Problem(Exception):
             doc["errors"] = self.errors
         return doc
 
+    def encoded(self, instance: str | None = None) -> bytes:
+        """The document as JSON. Whatever the client sent and the document quotes (a key, a
+        lane's name) is shown even when it is not Unicode text: a lone surrogate (JSON's
+        `"\\ud800"`) cannot be written as UTF-8, and orjson refuses it, which made the
+        answer to a bad request a 500."""
+        doc = self.body(instance)
+        try:
+            return orjson.dumps(doc)
+        except orjson.JSONEncodeError:
+            return orjson.dumps(_printable(doc))
+
     def response(self, instance: str | None = None) -> Response:
         return Response(
-            orjson.dumps(self.body(instance)),
+            self.encoded(instance),
             status_code=self.status,
             media_type=MEDIA_TYPE,
             headers=self.headers,
@@ -86,6 +97,17 @@ class BodyProblem(HTTPException):
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem.status, problem.detail, problem.headers)
         self.problem = problem
+
+
+def _printable(value: Any) -> Any:
+    """`value` with every string's lone surrogates written as escapes (`\\ud800`)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def not_found(what: str, ident: str, field: str) -> Problem:

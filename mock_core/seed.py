@@ -30,6 +30,9 @@ WEALTH_CATALOGUE = (
 
 
 CARD_PREFIX = "621700"
+_SERIAL_HALF = 10**6
+"""A card's 12-digit serial, between the prefix and the check digit, as two halves of 6 digits."""
+_FEISTEL_ROUNDS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +44,22 @@ class Credentials:
     password: str
 
 
+def card_serial(seed: int, n: int) -> int:
+    """Customer `n`'s card serial: a permutation of the 10^12 serials keyed by the seed (a
+    Feistel network of four rounds on the two halves), so cards are distinct, do not follow one
+    another (serials in a row let anyone name, and lock, every card), and one card tells nothing
+    of another's without the seed."""
+    left, right = divmod(n, _SERIAL_HALF)
+    for round_ in range(_FEISTEL_ROUNDS):
+        key = hashlib.sha256(f"{seed}:card:{round_}:{right}".encode()).digest()
+        left, right = right, (left + int.from_bytes(key[:8], "big")) % _SERIAL_HALF
+    return left * _SERIAL_HALF + right
+
+
 def credentials(seed: int, n: int) -> Credentials:
     """The credentials of seeded customer `n` (C0000000n) under `seed`, as docs/mock-core.md
-    spells them out so a harness can compute them without this package."""
-    payload = f"{CARD_PREFIX}{n:09d}"
+    spells them out."""
+    payload = f"{CARD_PREFIX}{card_serial(seed, n):012d}"
 
     def digest(what: str) -> str:
         return hashlib.sha256(f"{seed}:{n}:{what}".encode()).hexdigest()

@@ -30,7 +30,9 @@ class _Section(BaseModel):
 
 
 class Tokens(_Section):
-    """Bearer tokens, one per channel. The defaults are for local use only and printed at start."""
+    """Bearer tokens, one per channel. The defaults are for local use only, never printed. The
+    admin one is the same everywhere, so a served core never takes it: with none set, `mock-core`
+    makes one at start (`mock_core.cli`); only a core built in process (tests) keeps it."""
 
     teller: str = Field("teller-local-token", min_length=8)
     kiosk: str = Field("kiosk-local-token", min_length=8)
@@ -46,7 +48,30 @@ class SessionSettings(_Section):
     max_failures: int = Field(
         3, ge=1, le=100, description="consecutive wrong PINs or passwords before a lock"
     )
-    lock_s: float = Field(900, gt=0, le=86_400, description="how long a lock lasts")
+    lock_s: float = Field(
+        900,
+        gt=0,
+        le=86_400,
+        description="how long a lock lasts; a count of failures not added to for as long is"
+        " forgotten",
+    )
+    source_max_failures: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="failed logins one source (client address) may make in source_window_s;"
+        " past them its logins are refused (429) before any card or login is tried",
+    )
+    source_window_s: float = Field(
+        60, gt=0, le=86_400, description="the window source_max_failures is counted over"
+    )
+    max_failure_rows: int = Field(
+        100_000,
+        ge=100,
+        le=10_000_000,
+        description="failure counts of cards and logins kept at most; past it the oldest"
+        " counts that lock nothing are forgotten",
+    )
 
 
 class AmlRules(_Section):
@@ -85,6 +110,25 @@ class Limits(_Section):
     fx_spread: Decimal = Field(Decimal("0.005"), ge=0, lt=Decimal("0.2"))
     fx_quote_seconds: float = Field(30, gt=0)
     statement_page_max: int = Field(200, ge=1)
+    idle_timeout_s: float = Field(
+        5,
+        gt=0,
+        le=3600,
+        description="a connection silent this long, before its first request or between"
+        " requests, is closed",
+    )
+    head_timeout_s: float = Field(
+        10,
+        gt=0,
+        le=3600,
+        description="a request head not complete this long after its first byte is a 408",
+    )
+    max_connections: int = Field(
+        2048,
+        ge=16,
+        le=1_000_000,
+        description="connections open at once; one more is closed as soon as it is accepted",
+    )
 
 
 class Branching(_Section):
@@ -95,6 +139,20 @@ class Branching(_Section):
     opening: str = Field("09:00", pattern=r"^\d\d:\d\d$")
     closing: str = Field("17:00", pattern=r"^\d\d:\d\d$")
     booking_days: int = Field(30, ge=1, le=365)
+    tickets_per_customer: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="queue tickets a customer may hold waiting at once, taken in their own"
+        " session (a teller may issue more)",
+    )
+    appointments_per_customer: int = Field(
+        16,
+        ge=1,
+        le=1000,
+        description="booked appointments (today or later) a customer may hold at once: a"
+        " working day's half-hour windows",
+    )
     default_service_minutes: float = Field(8, gt=0)
 
 
@@ -172,6 +230,17 @@ class LaneRouting(_Section):
     )
 
 
+class Server(_Section):
+    """Who may address the service: see docs/mock-core.md, "Channels and scopes"."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Host header values accepted besides the address served (its IP address or"
+        " localhost, with its port); `*` accepts any",
+    )
+
+
 class Settings(_Section):
     seed: int = Field(42, ge=0, le=SEED_MAX)
     customers: int = Field(200, ge=0, le=1_000_000)
@@ -180,6 +249,7 @@ class Settings(_Section):
     sessions: SessionSettings = SessionSettings()
     aml: AmlRules = AmlRules()
     limits: Limits = Limits()
+    server: Server = Server()
     branch: Branching = Branching()
     unlimited: bool = Field(False, description="no service time, no slot limits (benchmarks)")
     lanes: dict[str, LaneSettings] = Field(default_factory=_default_lanes)

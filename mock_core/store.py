@@ -15,10 +15,14 @@ need.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from mock_core.problems import Problem
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -30,7 +34,12 @@ CREATE TABLE IF NOT EXISTS customers (
     created_at REAL NOT NULL, card_digest TEXT, salt BLOB, pin_hash BLOB, password_hash BLOB);
 CREATE UNIQUE INDEX IF NOT EXISTS customers_card ON customers(card_digest);
 CREATE TABLE IF NOT EXISTS login_failures (
-    subject TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until REAL) WITHOUT ROWID;
+    subject TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until REAL, forget_at REAL)
+    WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS login_failures_forget ON login_failures(forget_at);
+CREATE TABLE IF NOT EXISTS session_ends (
+    channel TEXT NOT NULL, customer_n INTEGER NOT NULL, ended_at REAL NOT NULL,
+    forget_at REAL NOT NULL, PRIMARY KEY (channel, customer_n)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, customer_n INTEGER REFERENCES customers(n), kind TEXT NOT NULL,
     normal TEXT NOT NULL CHECK (normal IN ('debit', 'credit')), currency TEXT NOT NULL,
@@ -80,6 +89,7 @@ CREATE INDEX IF NOT EXISTS tickets_queue ON tickets(branch_id, status, priority 
 CREATE INDEX IF NOT EXISTS tickets_finished ON tickets(branch_id, status, finished_at);
 CREATE INDEX IF NOT EXISTS tickets_called ON tickets(branch_id, called_at);
 CREATE INDEX IF NOT EXISTS tickets_branch ON tickets(branch_id, n);
+CREATE INDEX IF NOT EXISTS tickets_customer ON tickets(customer_n, status);
 CREATE TABLE IF NOT EXISTS slots (
     id TEXT PRIMARY KEY, branch_id TEXT NOT NULL, day TEXT NOT NULL, start TEXT NOT NULL,
     capacity INTEGER NOT NULL, booked INTEGER NOT NULL DEFAULT 0);
@@ -88,6 +98,7 @@ CREATE TABLE IF NOT EXISTS appointments (
     customer_n INTEGER NOT NULL, service_type TEXT NOT NULL, status TEXT NOT NULL,
     ticket_n INTEGER, created_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS appointments_slot ON appointments(slot_id, status);
+CREATE INDEX IF NOT EXISTS appointments_customer ON appointments(customer_n, status);
 CREATE TABLE IF NOT EXISTS enquiries (
     n INTEGER PRIMARY KEY, customer_n INTEGER NOT NULL, kind TEXT NOT NULL, channel TEXT NOT NULL,
     subject TEXT NOT NULL, status TEXT NOT NULL, opened_at REAL NOT NULL,
@@ -109,16 +120,41 @@ CREATE TABLE IF NOT EXISTS aml_alerts (
     account_id TEXT NOT NULL, journal_ns TEXT NOT NULL, detected_at REAL NOT NULL,
     detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS aml_alerts_rule ON aml_alerts(rule, account_id, detected_at);
+CREATE TABLE IF NOT EXISTS faults (
+    n INTEGER PRIMARY KEY, spec TEXT NOT NULL, start_at REAL NOT NULL, end_at REAL,
+    removed INTEGER NOT NULL DEFAULT 0);
 """
 
 TABLES = [
     line.split()[5] for line in SCHEMA.splitlines() if line.startswith("CREATE TABLE IF NOT EXISTS")
 ]
+KEPT_BY_RESET = frozenset({"faults"})
+"""The drill's injected faults belong to the service, not to the seeded data: a reseed keeps
+them (and the numbers given)."""
+
+
+OWNER_ONLY = 0o600
+"""The mode of the ledger and its -wal and -shm files: they hold the session-signing secret,
+credential hashes and personal data, for no other user of the machine to read."""
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def owner_only(path: Path) -> None:
+    """Create the ledger file owner-only, or make an existing one (and its side files) so.
+    SQLite gives the -wal and -shm files it creates the database file's mode."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, OWNER_ONLY))
+    for name in (path, *(path.with_name(path.name + side) for side in _SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, OWNER_ONLY)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the ledger database at `path`."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    """Open (creating if needed, owner-only) the ledger database at `path`."""
+    owner_only(path)
+    # No busy wait: the event loop must never sleep on a lock. The only other writer is a reset
+    # (`apart`), and a write meanwhile is refused at once (`Busy`).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
     conn.row_factory = sqlite3.Row
     mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if mode != "wal":
@@ -132,6 +168,10 @@ def connect(path: Path) -> sqlite3.Connection:
     _add_columns(conn)
     conn.executescript(SCHEMA)
     _scope_unscoped_keys(conn)
+    # Counts kept before they could be forgotten: a lock until it runs out, the rest now.
+    conn.execute(
+        "UPDATE login_failures SET forget_at = coalesce(locked_until, 0) WHERE forget_at IS NULL"
+    )
     return conn
 
 
@@ -143,6 +183,7 @@ _ADDED_COLUMNS = (
     ("customers", "password_hash", "BLOB"),
     ("fx_quotes", "customer_n", "INTEGER"),
     ("journal", "caller", "TEXT"),
+    ("login_failures", "forget_at", "REAL"),
 )
 """Columns added since the first ledgers, in SCHEMA for new ones (customer sessions)."""
 
@@ -184,10 +225,45 @@ def _scope_unscoped_keys(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE {_UNSCOPED}")
 
 
+APART_BUSY_TIMEOUT_S = 30.0
+"""How long a connection `apart` waits for the service's own transaction to end (milliseconds,
+in practice: those never wait on anything)."""
+
+
+def apart(path: Path) -> sqlite3.Connection:
+    """A second connection to the ledger at `path`, for one long transaction in a worker thread
+    (a reset): while it writes, the service's connection still reads the ledger as it was."""
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=APART_BUSY_TIMEOUT_S
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Busy(Problem):
+    """The ledger is being rewritten by a transaction `apart`: retry shortly."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "Busy",
+            "the ledger is being reset; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception; `Busy` while another connection
+    holds the write lock."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+        raise Busy() from None
     try:
         yield conn
     except BaseException:
@@ -199,4 +275,5 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 def wipe(conn: sqlite3.Connection) -> None:
     """Empty every table for a reseed, inside the caller's transaction; the schema stays."""
     for table in reversed(TABLES):  # children before the rows they reference
-        conn.execute(f"DELETE FROM {table}")
+        if table not in KEPT_BY_RESET:
+            conn.execute(f"DELETE FROM {table}")

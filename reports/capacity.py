@@ -69,6 +69,8 @@ class Saturation:
     samples: int
     """Samples (scrapes) in which it was."""
     refused_per_s_peak: float
+    scrapes: int = 0
+    """Samples of the lane in the run."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def _saturated(timeline: Timeline) -> list[Saturation]:
         | (lanes["refused_per_s"].fillna(0) > 0)
     ]
     found = []
+    scrapes = lanes.groupby("lane").size()
     for lane, samples in hot.groupby("lane"):
         peak = samples["refused_per_s"].max()
         found.append(
@@ -170,6 +173,7 @@ def _saturated(timeline: Timeline) -> list[Saturation]:
                 float(samples["t"].min()),
                 len(samples),
                 0.0 if np.isnan(peak) else float(peak),
+                int(scrapes[lane]),
             )
         )
     return sorted(found, key=lambda s: s.first_t)

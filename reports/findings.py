@@ -14,11 +14,14 @@ from typing import Any
 from reports.capacity import Capacity
 from reports.correctness import Correctness
 from reports.i18n import N_
-from reports.slo import Slos
+from reports.slo import Judgement, Recovery, Slos
 from reports.staffing import Staffing
 from surge.profile import Profile
 from surge.verdict import REASONS, SHARES, Verdict
 
+SUSTAINED_SAMPLES = 3
+"""A lane saturated in fewer of the target's samples (a few seconds each) was a moment's
+crowding, a warning; in this many, a finding."""
 MOST_BROKEN = 3
 """Broken objectives told one by one; the rest are counted (the SLO table has each)."""
 
@@ -26,8 +29,10 @@ MOST_BROKEN = 3
 @dataclass(frozen=True, slots=True)
 class Figure:
     """A value in a finding, with how to show it: `text`, `word` (a word of the catalogue, said
-    in the report's language), `number`, `percent`, `ms`, `seconds`, `minutes` or `clock` (a run
-    time shown as the rehearsed day's wall clock)."""
+    in the report's language), `name` (an identifier: an objective, a lane, a phase, a fault,
+    shown with its meaning where the language needs it, `reports.labels`), `names` (a list of
+    them), `number`, `ratio` (a number to a tenth), `percent`, `ms`, `seconds`, `minutes` or
+    `clock` (a run time shown as the rehearsed day's wall clock)."""
 
     kind: str
     value: Any
@@ -76,44 +81,7 @@ def _slo(slos: Slos, profile: Profile) -> list[Finding]:
     if not slos.judgements:
         return []
     broken = slos.broken
-    out = []
-    for judgement in broken[:MOST_BROKEN]:
-        objective, first = judgement.objective, judgement.first_breach
-        figures = {
-            "objective": Figure("text", objective.name),
-            "judges": Figure("word", objective.judges),
-            "budget": Figure("percent", objective.budget),
-        }
-        if first is None:
-            out.append(
-                Finding(
-                    "bad",
-                    N_(
-                        "{objective} spent more than its budget over the run: {share} of its "
-                        "requests were {judges}, against {budget}."
-                    ),
-                    figures | {"share": Figure("percent", judgement.judged.share)},
-                    "slo-table",
-                )
-            )
-            continue
-        out.append(
-            Finding(
-                "bad",
-                N_(
-                    "{objective} breached from {clock}: in the {span} up to then {share} of its "
-                    "requests were {judges}, {burn} times the rate its budget of {budget} allows."
-                ),
-                figures
-                | {
-                    "clock": Figure("clock", first.end),
-                    "span": Figure("minutes", first.span_s * profile.time_scale / 60),
-                    "share": Figure("percent", first.counts.share),
-                    "burn": Figure("number", first.burn),
-                },
-                "chart-slo",
-            )
-        )
+    out = [broke(judgement, profile) for judgement in broken[:MOST_BROKEN]]
     if len(broken) > MOST_BROKEN:
         out.append(
             Finding(
@@ -148,7 +116,7 @@ def _slo(slos: Slos, profile: Profile) -> list[Finding]:
                     "counted against the target, whose answers were timed late by the harness; "
                     "give the run more --workers or a quieter machine."
                 ),
-                {"objectives": Figure("text", ", ".join(j.objective.name for j in strained))},
+                {"objectives": Figure("names", [j.objective.name for j in strained])},
                 "chart-slo",
             )
         )
@@ -161,7 +129,7 @@ def _slo(slos: Slos, profile: Profile) -> list[Finding]:
                     "{objectives}: a window ran over a burn rate without enough requests to show "
                     "a breach; a warning, not a failure."
                 ),
-                {"objectives": Figure("text", ", ".join(j.objective.name for j in warned))},
+                {"objectives": Figure("names", [j.objective.name for j in warned])},
                 "chart-slo",
             )
         )
@@ -177,15 +145,16 @@ def _metric(metric: str, value: float | None) -> Figure:
 def _lanes(capacity: Capacity) -> list[Finding]:
     out = [
         Finding(
-            "bad",
+            "bad" if saturated.samples >= SUSTAINED_SAMPLES else "warn",
             N_(
                 "The {lane} lane saturated from {clock} (busy slots, a queue or refusals in "
-                "{samples} samples)."
+                "{samples} of its {scrapes} samples)."
             ),
             {
-                "lane": Figure("text", saturated.lane),
+                "lane": Figure("name", saturated.lane),
                 "clock": Figure("clock", saturated.first_t),
                 "samples": Figure("number", saturated.samples),
+                "scrapes": Figure("number", saturated.scrapes),
             },
             "chart-lanes",
         )
@@ -201,9 +170,9 @@ def _lanes(capacity: Capacity) -> list[Finding]:
                     "headroom of {headroom}."
                 ),
                 {
-                    "lane": Figure("text", busiest.lane),
+                    "lane": Figure("name", busiest.lane),
                     "share": Figure("percent", busiest.peak_share),
-                    "phase": Figure("text", busiest.phase),
+                    "phase": Figure("name", busiest.phase),
                     "headroom": Figure("percent", 1 - (busiest.peak_share or 0.0)),
                 },
                 "chart-lanes",
@@ -228,42 +197,84 @@ def _lanes(capacity: Capacity) -> list[Finding]:
     return out
 
 
+def broke(judgement: Judgement, profile: Profile) -> Finding:
+    """How an objective broke: over the run on its counts, or first in a stretch of the day."""
+    objective, first = judgement.objective, judgement.first_breach
+    figures = {
+        "objective": Figure("name", objective.name),
+        "judges": Figure("word", objective.judges),
+        "budget": Figure("percent", objective.budget),
+    }
+    if first is None:
+        return Finding(
+            "bad",
+            N_(
+                "{objective} spent more than its budget over the run: {share} of its requests "
+                "were {judges}, against {budget}."
+            ),
+            figures | {"share": Figure("percent", judgement.judged.share)},
+            "slo-table",
+        )
+    return Finding(
+        "bad",
+        N_(
+            "{objective} breached from {clock}: in the {span} up to then {share} of its "
+            "requests were {judges}, {burn} times the rate its budget of {budget} allows."
+        ),
+        figures
+        | {
+            "clock": Figure("clock", first.end),
+            "span": Figure("minutes", first.span_s * profile.time_scale / 60),
+            "share": Figure("percent", first.counts.share),
+            "burn": Figure("ratio", first.burn),
+        },
+        "chart-slo",
+    )
+
+
 def _recoveries(slos: Slos, profile: Profile) -> list[Finding]:
-    out = []
-    for recovery in slos.recoveries:
-        if recovery.after_s is None:
-            out.append(
-                Finding(
-                    "bad",
-                    N_(
-                        "After the {fault} fault ended at {clock} the SLOs did not hold again "
-                        "by the end of the day."
-                    ),
-                    {
-                        "fault": Figure("text", recovery.fault.name),
-                        "clock": Figure("clock", recovery.fault.end),
-                    },
-                    "chart-slo",
-                )
-            )
-        else:
-            out.append(
-                Finding(
-                    "good" if recovery.after_s == 0 else "warn",
-                    N_(
-                        "After the {fault} fault ended at {clock} the SLOs held again within "
-                        "{after} ({day} of the rehearsed day)."
-                    ),
-                    {
-                        "fault": Figure("text", recovery.fault.name),
-                        "clock": Figure("clock", recovery.fault.end),
-                        "after": Figure("seconds", recovery.after_s),
-                        "day": Figure("minutes", recovery.after_s * profile.time_scale / 60),
-                    },
-                    "chart-slo",
-                )
-            )
-    return out
+    return [recovered(recovery, profile) for recovery in slos.recoveries]
+
+
+def recovered(recovery: Recovery, profile: Profile) -> Finding:
+    """How soon the objectives held again after a fault, against the profile's bound if any."""
+    fault = {
+        "fault": Figure("name", recovery.fault.name),
+        "clock": Figure("clock", recovery.fault.end),
+    }
+    if recovery.after_s is None:
+        return Finding(
+            "bad",
+            N_(
+                "After the {fault} fault ended at {clock} the SLOs did not hold again by the end "
+                "of the day."
+            ),
+            fault,
+            "chart-slo",
+        )
+    after = fault | {
+        "after": Figure("seconds", recovery.after_s),
+        "day": Figure("minutes", recovery.after_s * profile.time_scale / 60),
+    }
+    if recovery.passed is False:
+        return Finding(
+            "bad",
+            N_(
+                "After the {fault} fault ended at {clock} the SLOs held again only after "
+                "{after} ({day} of the rehearsed day), beyond the bound of {bound}."
+            ),
+            after | {"bound": Figure("minutes", (recovery.bound_s or 0) * profile.time_scale / 60)},
+            "chart-slo",
+        )
+    return Finding(
+        "good" if recovery.after_s == 0 else "warn",
+        N_(
+            "After the {fault} fault ended at {clock} the SLOs held again within {after} ({day} "
+            "of the rehearsed day)."
+        ),
+        after,
+        "chart-slo",
+    )
 
 
 def _branch(staffing: Staffing) -> list[Finding]:
@@ -275,7 +286,7 @@ def _branch(staffing: Staffing) -> list[Finding]:
                 "with {counters} open."
             ),
             {
-                "phase": Figure("text", phase.phase),
+                "phase": Figure("name", phase.phase),
                 "needed": Figure("number", phase.needed),
                 "level": Figure("percent", staffing.target_service_level),
                 "target": Figure("minutes", staffing.target_wait_minutes),
@@ -304,7 +315,7 @@ def _branch(staffing: Staffing) -> list[Finding]:
                 ),
                 {
                     "share": Figure("percent", enough.diversion),
-                    "phase": Figure("text", staffing.peak),
+                    "phase": Figure("name", staffing.peak),
                     "needed": Figure("number", enough.needed),
                     "now": Figure("number", at_profile.needed),
                     "current": Figure("percent", staffing.diversion),
@@ -329,7 +340,7 @@ def _detection(correctness: Correctness) -> list[Finding]:
                     {
                         "missed": Figure("number", pattern.injected - pattern.alerted),
                         "injected": Figure("number", pattern.injected),
-                        "rule": Figure("text", pattern.rule),
+                        "rule": Figure("name", pattern.rule),
                     },
                     "section-correctness",
                 )

@@ -35,7 +35,7 @@ from reports.correctness import Correctness
 from reports.frames import ERRORS
 from reports.slo import Judgement, Objective, Recovery
 from surge import exits
-from surge.profile import format_duration
+from surge.profile import Profile, format_duration
 
 BOOTSTRAP = 400
 """Resamples for a percentile ratio's interval."""
@@ -190,8 +190,8 @@ def _bad(objective: Objective) -> str:
 def _recovery(recovery: Recovery, analysis: Analysis) -> Case:
     """The time until the SLOs held again after a fault, against the profile's bound; the day's
     minutes beside the run's seconds, since the bound is written in the day's time."""
-    fault, scale = recovery.fault, analysis.run.profile.time_scale
-    name = f"recovery after {fault.name} at {analysis.run.profile.wall_clock(fault.start)}"
+    scale = analysis.run.profile.time_scale
+    name = recovery_name(recovery, analysis.run.profile)
     bound = f"{recovery.bound_s:.2f} s ({format_duration(round((recovery.bound_s or 0) * scale))})"
     if recovery.after_s is None:
         return Case("slo", name, False, f"{name}: the SLOs did not hold again by the day's end")
@@ -199,6 +199,11 @@ def _recovery(recovery: Recovery, analysis: Analysis) -> Case:
     return Case(
         "slo", name, recovery.passed, f"{name}: the SLOs held again after {after}, against {bound}"
     )
+
+
+def recovery_name(recovery: Recovery, profile: Profile) -> str:
+    """A recovery's case: `recovery after brownout lane:kiosk-gateway at 12:00`."""
+    return f"recovery after {recovery.fault.name} at {profile.wall_clock(recovery.fault.start)}"
 
 
 def _unit(metric: str) -> Callable[[float | None], str]:

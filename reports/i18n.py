@@ -32,16 +32,18 @@ def N_(message: str) -> str:
     return message
 
 
-KEYWORDS = {"words": None, "self": None, "N_": None, "plural": (1, 2)}
+KEYWORDS = {"words": None, "self": None, "N_": None}
 """How the report's code and template name a message for the catalogue: `words("…")` (a
-`Words`; `self("…")` inside it), `N_("…")`, `words.plural("…", "…", n)`."""
+`Words`; `self("…")` inside it), `N_("…")`."""
 
 
 def messages() -> set[str]:
-    """Every message the report's code and template use, and the verdict's reasons."""
+    """Every message the report's code and template use, the verdict's reasons and the shipped
+    profiles' descriptions (a profile of one's own is described in its own words)."""
     from babel.messages.extract import extract_from_dir
 
     from surge.durability import DESCRIPTIONS
+    from surge.profile import list_profiles, load_profile
     from surge.verdict import REASONS
 
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
@@ -55,7 +57,8 @@ def messages() -> set[str]:
             keywords=KEYWORDS,
         )
     }
-    return found | set(REASONS.values()) | set(DESCRIPTIONS.values())
+    described = {load_profile(name).description for name in list_profiles()}
+    return found | set(REASONS.values()) | set(DESCRIPTIONS.values()) | described
 
 
 def language_for(profile: Profile) -> str:
@@ -93,10 +96,6 @@ class Words:
         """`message` translated, with `{name}` placeholders filled from `values`."""
         text = translations(self.language).gettext(message)
         return text.format(**values) if values else text
-
-    def plural(self, singular: str, plural: str, n: int, **values: object) -> str:
-        text = translations(self.language).ngettext(singular, plural, n)
-        return text.format(n=self.number(n), **values)
 
     def number(self, value: float | None, digits: int = 0) -> str:
         if value is None or (isinstance(value, float) and not math.isfinite(value)):

@@ -16,11 +16,11 @@ from typing import Any
 import jinja2
 from plotly.offline import get_plotlyjs
 
-from reports import charts
+from reports import charts, findings, gate, labels, slo
 from reports.analysis import Analysis
 from reports.findings import Figure, Finding
 from reports.frames import ERROR_KINDS
-from reports.gate import Gate
+from reports.gate import Case, Gate
 from reports.i18n import N_, Words
 from reports.latency import OUTCOMES
 from reports.slo import Counts, Judgement, Objective
@@ -43,6 +43,7 @@ ENVIRONMENT = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+ENVIRONMENT.globals["fonts"] = charts.FONTS
 
 
 def shown(words: Words, analysis: Analysis, figure: Figure) -> str:
@@ -53,6 +54,8 @@ def shown(words: Words, analysis: Analysis, figure: Figure) -> str:
             return words.percent(value)
         case "number":
             return words.number(value)
+        case "ratio":
+            return words.number(value, 1)
         case "ms":
             return words.ms(value)
         case "seconds":
@@ -63,6 +66,10 @@ def shown(words: Words, analysis: Analysis, figure: Figure) -> str:
             return analysis.run.profile.wall_clock(float(value))
         case "word":
             return words(str(value))
+        case "name":
+            return labels.label(words, str(value))
+        case "names":
+            return words(", ").join(labels.label(words, str(name)) for name in value)
         case _:
             return str(value)
 
@@ -83,7 +90,7 @@ def verdict_line(words: Words, analysis: Analysis) -> str:
     counted = {
         "broken": words.number(len(broken)),
         "total": words.number(len(analysis.slos.judgements)),
-        "objective": first.objective.name,
+        "objective": labels.label(words, first.objective.name),
     }
     if first.first_breach is None:
         return words(
@@ -123,6 +130,8 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
         rows=_rows,
         objective_value=lambda metric, value: _metric(words, metric, value),
         slo_table=slo_table(words, analysis),
+        label=lambda identifier: labels.label(words, identifier),
+        confidence=slo.CONFIDENCE,
         lane_rows=_lane_rows(analysis),
         process_name=lambda n: charts.process_name(words, n, analysis.run.info.workers),
         regressions=[c for c in (judged.cases if judged else []) if c.suite == "regression"],
@@ -134,9 +143,11 @@ def html(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
     )
 
 
-def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> str:
-    """A few lines for a CI step summary or a pull request: the verdict, the SLOs, the gate's
-    failures, the findings."""
+def markdown(
+    analysis: Analysis, language: str, judged: Gate | None = None, baseline: str | None = None
+) -> str:
+    """A few lines for a CI step summary or a pull request: the verdict, the SLOs, what it was
+    compared with, the gate's failures, the findings; every line in the report's language."""
     words = Words(language)
     lines = [
         f"## {words('Capacity report: {profile}', profile=analysis.run.profile.name)}",
@@ -150,12 +161,51 @@ def markdown(analysis: Analysis, language: str, judged: Gate | None = None) -> s
         f"|{'---|' * len(headings)}",
         *(f"| {' | '.join(row)} |" for row in rows),
     ]
+    regressions = [c for c in (judged.cases if judged else []) if c.suite == "regression"]
+    if baseline is not None and regressions:
+        compared = words(
+            "Compared with the baseline {baseline}: {regressed} of {total} measures regressed.",
+            baseline=f"`{baseline}`",
+            regressed=words.number(sum(c.passed is False for c in regressions)),
+            total=words.number(len(regressions)),
+        )
+        lines += ["", compared]
     if judged is not None and judged.failures:
         failed = words("The gate failed:")
         lines += ["", f"**{failed}**", ""]
-        lines += [f"- {case.message}" for case in judged.failures]
+        lines += [f"- {failure(words, analysis, case)}" for case in judged.failures]
     lines += ["", *(f"- {sentence(words, analysis, f)}" for f in analysis.findings)]
     return "\n".join(lines) + "\n"
+
+
+def failure(words: Words, analysis: Analysis, case: Case) -> str:
+    """A failed case of the gate in the report's language, from the judgement it came from
+    (junit.xml and the console keep the gate's own English line)."""
+    profile = analysis.run.profile
+    judgements = {j.objective.name: j for j in analysis.slos.judgements}
+    if case.suite == "validity":
+        return verdict_line(words, analysis)
+    if case.name in judgements:
+        return sentence(words, analysis, findings.broke(judgements[case.name], profile))
+    recoveries = {gate.recovery_name(r, profile): r for r in analysis.slos.recoveries}
+    if case.name in recoveries:
+        return sentence(words, analysis, findings.recovered(recoveries[case.name], profile))
+    if case.suite == "regression" and "ratio" in case.figures:
+        return words(
+            "{measure}: {ratio} times the baseline's (95% interval {low}–{high})",
+            measure=labels.label(words, case.name),
+            ratio=words.number(case.figures["ratio"], 2),
+            low=words.number(case.figures["low"], 2),
+            high=words.number(case.figures["high"], 2),
+        )
+    if case.suite == "regression":
+        return words(
+            "{measure}: {now} against the baseline's {before}",
+            measure=labels.label(words, case.name),
+            now=words.percent(case.figures.get("now"), 2),
+            before=words.percent(case.figures.get("before"), 2),
+        )
+    return words("{check}: failed", check=labels.label(words, case.name))
 
 
 SLO_COLUMNS = (
@@ -183,7 +233,7 @@ def slo_table(words: Words, analysis: Analysis) -> tuple[list[str], list[list[st
         judges = words(objective.judges)
         first = j.first_breach
         cells = {
-            "objective": objective.name,
+            "objective": labels.label(words, objective.name),
             "objective value": _limit(words, objective),
             "whole run": _whole(words, j, judges),
             "outside incidents": _spent(words, j.outside, judges) if j.outside else "–",

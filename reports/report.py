@@ -66,7 +66,9 @@ def conclude(
     judged = gate(analysis, before, max_regression)
     written = outputs.Outputs(run.path)
     written.summary(summary(analysis) | {"gate": _cases(judged)})
-    markdown = render.markdown(analysis, chosen, judged)
+    markdown = render.markdown(
+        analysis, chosen, judged, None if baseline is None else baseline.name
+    )
     written.write(runfolder.SUMMARY_MD, markdown)
     written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
     if os.environ.get(STEP_SUMMARY):

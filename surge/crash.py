@@ -2,9 +2,13 @@
 
 At a crash fault's `at` (in the day `run.json` says has started) the core is killed with SIGKILL
 in the middle of the surge; `duration` later it is started again on the same ledger, port and
-admin token (`surge.embedded.restart`). Meanwhile the journeys meet refused connections and
-retry with the same idempotency keys (`surge.retry`), so they carry on once it answers, and the
-books are proven at the end (`surge.durability`). Each crash is recorded in incidents.json
+admin token (`surge.embedded.restart`). The port stays this process's all along (it holds the
+listening socket, `surge.embedded`): no other process can take it and receive the journeys'
+requests, with their PINs, passwords and tokens, while the core is down. Meanwhile the requests
+in flight at the kill are reset and retried with the same idempotency keys (`surge.retry`), and
+new connections wait in the socket's queue, so the journeys carry on once the core answers, and
+the books are proven at the end (`surge.durability`). A core that does not come back has its
+port held still, every connection reset at once. Each crash is recorded in incidents.json
 (`runfolder.add_crash`: when the core was killed, started again, answered); a core that did not
 come back is also a reason the run is not evidence. Against any other target (`--host`) the
 harness skips crash faults, one line each.
@@ -62,6 +66,7 @@ class CrashDrill:
         try:
             embedded.restart(self.core)
         except embedded.CoreError as error:
+            embedded.refuse(self.core)  # the port stays held, and requests fail at once
             runfolder.add_crash(
                 self.folder, Crash(fault=n, killed_at=killed_at, restarted_at=restarted_at)
             )

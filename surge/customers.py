@@ -8,7 +8,9 @@ never slows the load. Nothing here imports the mock core: the harness talks to i
 
 A customer carries the credentials its visits log in with (a kiosk session: card number and PIN;
 an online session: customer number and password). They stay in memory: nothing here writes,
-logs or words an error with one, and `Customer`'s repr leaves them out.
+logs or words an error with one, and `Customer`'s repr leaves them out. Against a system other
+than the embedded core they derive from a secret besides the seed (`customer_secret`), since
+`run.json` records the seed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import csv
 import hashlib
 import random
 import re
+import secrets
 import threading
 import time
 import unicodedata
@@ -141,6 +144,23 @@ class Customer:
         return self.segment in HIGH_VALUE
 
 
+CUSTOMER_SECRET_ENV = "SURGE_CUSTOMER_SECRET"
+"""Where a team keeps the secret its rehearsals' people derive from (docs/bindings.md)."""
+
+
+def customer_secret(embedded_core: bool, environ: Mapping[str, str]) -> str | None:
+    """What a run's people derive from besides the seed (`generate`), never recorded: the
+    seed is in `run.json`, and people made from it alone log in with credentials anyone who
+    reads the run folder can make again. `SURGE_CUSTOMER_SECRET` when set; else, against a
+    system other than the embedded core, a secret made for this run (its people then are new
+    ones, onboarded afresh, at each run); None for the embedded core, which lives and dies with
+    the run, so a seed replays the same people there."""
+    given = environ.get(CUSTOMER_SECRET_ENV)
+    if given:
+        return given
+    return None if embedded_core else secrets.token_hex(16)
+
+
 def generate(
     count: int,
     *,
@@ -148,6 +168,7 @@ def generate(
     locale: str = "zh_CN",
     branches: Sequence[str],
     high_value_share: float,
+    secret: str | None = None,
 ) -> list[Person]:
     """`count` people, the same for the same arguments, with ID numbers unique among them.
 
@@ -157,7 +178,10 @@ def generate(
     `round(count * high_value_share)` people are affluent or private. Each person's PIN and
     password come from a stream of their own, seeded from `seed` too, so a run replays its
     logins and the people of a seed are the ones they were before people had credentials.
+    With a `secret` (`customer_secret`), everything derives from the seed and the secret: the
+    seed alone then makes neither the people nor their credentials.
     """
+    drawn: int | str = seed if secret is None else f"{seed}:{secret}"
     if count < 0:
         raise ValueError(f"count {count} is negative")
     if not branches:
@@ -170,9 +194,9 @@ def generate(
         raise ValueError(f"{locale!r} is not a Faker locale") from error
     if not hasattr(fake, "phone_number"):
         raise ValueError(f"Faker's {locale!r} locale has no phone numbers")
-    fake.seed_instance(seed)
-    rng = random.Random(seed)
-    secrets = random.Random(f"credentials {seed}")
+    fake.seed_instance(drawn)
+    rng = random.Random(drawn)
+    logins = random.Random(f"credentials {drawn}")
     high = set(rng.sample(range(count), round(count * high_value_share)))
     taken: set[str] = set()
     people = []
@@ -192,8 +216,8 @@ def generate(
                 card_number=_card_number(rng),
                 segment=segment,
                 home_branch=rng.choice(branches),
-                pin=f"{secrets.randrange(10**PIN_DIGITS):0{PIN_DIGITS}d}",
-                password="".join(secrets.choices(_PASSWORD_ALPHABET, k=_GENERATED_PASSWORD)),
+                pin=f"{logins.randrange(10**PIN_DIGITS):0{PIN_DIGITS}d}",
+                password="".join(logins.choices(_PASSWORD_ALPHABET, k=_GENERATED_PASSWORD)),
             )
         )
     return people

@@ -8,6 +8,13 @@ rehearsal measuring what those carry, unless `--core-config` gives a settings fi
 own format (a team's mock sized like its own systems). It seeds no customers, since the harness
 onboards its own. The crash drill (`surge.crash`) kills it and starts it again on the same ledger,
 port and token (`kill`, `restart`).
+
+This process binds the core's listening socket and hands it to each core process it starts
+(`mock-core --fd`), keeping it open itself until `stop`. So no other process can take the port
+while the core is down in a crash drill: the harness's requests then wait in the socket's
+queue for the restarted core, and never reach whoever bound the port meanwhile (they carry
+card numbers, PINs, passwords and tokens). It also leaves no moment between choosing a free port
+and binding it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 import tomllib
 from collections.abc import Mapping
@@ -32,8 +42,9 @@ from surge.profile import Profile
 
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
-PORT_ATTEMPTS = 3
-"""Another process may take the free port between choosing it and the core binding it."""
+BACKLOG = 2048
+"""Connections the kernel queues on the listening socket, as uvicorn's own default: while the
+core restarts, every connection the harness opens waits there."""
 ADMIN_TOKEN_ENV = "MOCK_CORE_ADMIN_TOKEN"
 """mock_core.settings reads the admin token from here: kept off command lines and files."""
 
@@ -51,6 +62,8 @@ class Core:
     log: Path
     command: list[str]
     env: dict[str, str]
+    listener: socket.socket | None = None
+    """The listening socket this process holds for the core's whole life (closed by `stop`)."""
 
 
 def settings(profile: Profile, seed: int, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -112,31 +125,42 @@ def start(
     log = folder / "mock-core.log"
     token = secrets.token_urlsafe(24)
     env = {**os.environ, ADMIN_TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
-    last = ""
-    for _ in range(PORT_ATTEMPTS):
-        port = children.free_port()
-        command = [
-            *children.script("mock-core", "mock_core"),
-            *("--host", children.LOOPBACK, "--port", str(port)),
-            *("--db", str(folder / "ledger.sqlite"), "--config", str(config)),
-            *("--exit-with-parent", str(os.getpid())),
-        ]
-        url = f"http://{children.LOOPBACK}:{port}"
-        core = Core(_spawn(command, env, log), url, token, log, command, env)
-        try:
-            if _answers(core):
-                return core
-        except BaseException:
-            stop(core)
-            raise
+    listener = listen()
+    port = listener.getsockname()[1]
+    command = [
+        *children.script("mock-core", "mock_core"),
+        *("--fd", str(listener.fileno())),
+        *("--db", str(folder / "ledger.sqlite"), "--config", str(config)),
+        *("--exit-with-parent", str(os.getpid())),
+    ]
+    url = f"http://{children.LOOPBACK}:{port}"
+    core = Core(_spawn(command, env, log, listener), url, token, log, command, env, listener)
+    try:
+        if _answers(core):
+            return core
+    except BaseException:
         stop(core)
-        last = log_tail(core, lines=1)
-        if not _port_taken(last):
-            break
+        raise
+    stop(core)
+    last = log_tail(core, lines=1)
     raise CoreError(f"the embedded mock core did not start: {last or 'no output'}")
 
 
-def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def listen() -> socket.socket:
+    """A listening socket on a free loopback port, for the core processes this one starts."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listener.bind((children.LOOPBACK, 0))
+        listener.listen(BACKLOG)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _spawn(
+    command: list[str], env: dict[str, str], log: Path, listener: socket.socket | None
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
             command,
@@ -144,32 +168,48 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,  # Ctrl-C reaches the rehearsal, which stops the core
+            pass_fds=() if listener is None else (listener.fileno(),),
         )
 
 
-def _port_taken(line: str) -> bool:
-    return any(taken in line for taken in ("cannot listen", "already in use"))
-
-
 def kill(core: Core) -> None:
-    """SIGKILL, as a crash: no shutdown, no last transaction finished, no checkpoint."""
+    """SIGKILL, as a crash: no shutdown, no last transaction finished, no checkpoint. The
+    listening socket stays open here: connections wait in its queue for `restart`."""
     core.process.send_signal(signal.SIGKILL)
     core.process.wait()
 
 
+def refuse(core: Core) -> None:
+    """Hold the port with no core behind it: accept every connection and reset it at once, so
+    clients fail fast, as they would at a closed port, while no other process can bind it. For
+    a core that did not come back: left in the socket's queue, their requests would wait for a
+    core that never answers, each until its client's timeout."""
+    listener = core.listener
+    if listener is None:
+        return
+
+    def reset_each() -> None:
+        # The core set the socket non-blocking, and its flags are this process's too (one open
+        # file shared through `pass_fds`): accept would fail at once with EAGAIN.
+        listener.setblocking(True)
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the listener was closed (`stop`)
+                return
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+    threading.Thread(target=reset_each, name="refuse-connections", daemon=True).start()
+
+
 def restart(core: Core) -> None:
-    """The killed core started again as it was (ledger, settings, port, admin token); return
-    once it answers. Its port was just freed, so another process may hold it for a moment:
-    the start is tried again until `START_TIMEOUT_S` has passed."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        core.process = _spawn(core.command, core.env, core.log)
-        if _answers(core):
-            return
+    """The killed core started again as it was (ledger, settings, listening socket, admin
+    token); return once it answers."""
+    core.process = _spawn(core.command, core.env, core.log, core.listener)
+    if not _answers(core):
         last = log_tail(core, lines=1)
-        if not _port_taken(last) or time.monotonic() > deadline:
-            raise CoreError(f"the embedded mock core did not start again: {last or 'no output'}")
-        time.sleep(0.2)
+        raise CoreError(f"the embedded mock core did not start again: {last or 'no output'}")
 
 
 def _answers(core: Core) -> bool:
@@ -194,4 +234,8 @@ def log_tail(core: Core, lines: int = 20) -> str:
 
 
 def stop(core: Core) -> None:
-    children.stop(core.process, STOP_GRACE_S)
+    try:
+        children.stop(core.process, STOP_GRACE_S)
+    finally:
+        if core.listener is not None:
+            core.listener.close()

@@ -229,6 +229,34 @@ def steady_day(
     return Frames(requests, pd.DataFrame(), 0.0, profile.duration_s)
 
 
+def write_day(folder: Path, day: Frames, profile: Profile) -> Path:
+    """`day` (from `steady_day`) as a run folder of `profile` in `folder`, through its writer:
+    failed requests as 503s, their times on the day that began at `DAY_START`."""
+    start = DAY_START
+    rows = [
+        tuple(
+            RequestRecord(
+                str(r.channel),
+                str(r.journey),
+                "step",
+                "GET",
+                "/v1/route",
+                200 if r.outcome == "ok" else 503,
+                "" if r.outcome == "ok" else "503 Service Unavailable",
+                0,
+                str(r.outcome),
+                start + r.t,
+                start + r.t + r.response_ms / 1000,
+                start + r.t + r.response_ms / 1000 - r.wait_s,
+                "C00000001",
+                "",
+            )
+        )
+        for r in day.requests.itertuples()
+    ]
+    return make(folder, records=rows, profile=profile, day_start=start)
+
+
 def _tightest(profile: Profile, channel: str, journey: str) -> dict[str, float]:
     """The tightest limit of each metric over the objectives covering a request of `journey` on
     `channel` (its channel's and its operation's); generous where none does."""

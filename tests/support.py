@@ -110,14 +110,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(db: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run `python -m mock_core` on a free loopback port until the block ends."""
+def serve(
+    db: Path, *args: str, admin_token: str | None = TOKENS["admin"]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `python -m mock_core` on a free loopback port until the block ends. The admin token
+    is set as an operator would (`admin_token`); left unset (None), the core makes its own."""
     port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MOCK_CORE_ADMIN_TOKEN"}
+    if admin_token is not None:
+        env["MOCK_CORE_ADMIN_TOKEN"] = admin_token
     process = subprocess.Popen(
         [sys.executable, "-m", "mock_core", "--port", str(port), "--db", str(db), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**env, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,9 +1,13 @@
 """Reconciliation, alerts and reseeding through the admin API."""
 
+import threading
 import uuid
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 
+from mock_core import seed
 from tests.support import Api
 
 
@@ -62,3 +66,57 @@ def test_reconcile_catches_a_tampered_balance(app, api: Api) -> None:
     failed = {c["name"] for c in report["checks"] if not c["ok"]}
     assert not report["ok"]
     assert failed == {"balances_match_postings", "money_conserved"}
+
+
+def test_a_reset_runs_off_the_event_loop_and_writes_wait_for_it_with_503(
+    app, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: reseeding 20,000 customers held the event loop for 4.8 s, every request with it.
+    The reseed is held half-way here: the service goes on answering meanwhile, reads see the
+    ledger as it was, a write gets 503 with Retry-After, and the reset then completes."""
+    started, release = threading.Event(), threading.Event()
+    real = seed.seed
+
+    def held(*args: object, **kwargs: object) -> None:
+        started.set()
+        release.wait(10)
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(seed, "seed", held)
+    account = api.customer_account()["id"]
+    done: dict[str, httpx.Response] = {}
+    resetting = threading.Thread(
+        target=lambda: done.update(reset=api.post("/admin/reset", {"customers": 3}, "admin"))
+    )
+    resetting.start()
+    try:
+        assert started.wait(10)
+        during: dict[str, httpx.Response] = {}
+
+        def meanwhile() -> None:
+            during["health"] = api.client.get("/healthz")
+            during["read"] = api.get(f"/v1/accounts/{account}")
+            body = {
+                "account_id": account,
+                "amount": "1.00",
+                "branch_id": "B001",
+                "operator_id": "T",
+            }
+            during["write"] = api.post("/v1/cash/deposits", body)
+
+        probe = threading.Thread(target=meanwhile)
+        probe.start()
+        probe.join(5)
+        assert not probe.is_alive(), "the service did not answer while the reset ran"
+        assert "reset" not in done
+    finally:
+        release.set()
+        resetting.join(20)
+    assert during["health"].status_code == 200
+    assert during["read"].status_code == 200
+    write = during["write"]
+    assert (write.status_code, write.json()["title"]) == (503, "Busy"), write.text
+    assert write.headers["Retry-After"] == "1"
+    assert api.ok(done["reset"], 200) == {"seed": 7, "customers": 3}
+    assert api.get("/v1/customers/C00000004").status_code == 404
+    assert api.reconcile()["ok"]

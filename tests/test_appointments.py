@@ -252,3 +252,23 @@ def test_simultaneous_bookings_of_one_slot_never_overbook_it(live: Api) -> None:
     listed = live.ok(live.get("/v1/branches/B001/slots", "online", day=day.isoformat()), 200)
     assert next(s for s in listed["slots"] if s["start"] == "11:00")["booked"] == 4
     assert live.reconcile()["ok"]
+
+
+def test_a_customer_holds_at_most_a_few_booked_appointments(
+    app: FastAPI, api: Api, clock: list[float]
+) -> None:
+    """Issue 21: one online session booked 48 of 48 appointments."""
+    limit = app.state.core.settings.branch.appointments_per_customer
+    windows = [f"{9 + n // 2:02d}:{30 * (n % 2):02d}" for n in range(16)]  # 09:00 to 16:30
+    slots = [(day, start) for day in (DAY, "2026-12-04") for start in windows][: limit + 1]
+    booked = [api.ok(book(api, 5, day=day, start=start)) for day, start in slots[:limit]]
+    last_day, last_start = slots[limit]
+    refused = book(api, 5, day=last_day, start=last_start)
+    assert (refused.status_code, refused.json()["field"]) == (409, "customer_id")
+    assert "branch.appointments_per_customer" in refused.json()["detail"]
+    assert api.ok(book(api, 6, day=last_day, start=last_start))  # another customer may
+    online = api.login("online", "C00000005")
+    api.ok(api.post(f"/v1/appointments/{booked[-1]['id']}/cancel", None, online), 200)
+    assert api.ok(book(api, 5, day=last_day, start=last_start))
+    clock[0] += 3 * 86_400  # the booked days are past: those no longer count
+    assert api.ok(book(api, 5, day="2026-12-05"))

@@ -80,6 +80,7 @@ def _add_fault(api: Api) -> None:
 
 EXAMPLES: dict[str, Example] = {
     "POST /v1/sessions": Example(_fixed("/v1/sessions"), _login),
+    "DELETE /v1/sessions/current": Example(_fixed("/v1/sessions/current")),
     "POST /v1/customers": Example(_fixed("/v1/customers"), lambda i, c: NEW_CUSTOMER),
     "GET /v1/customers": Example(_fixed("/v1/customers")),
     "GET /v1/customers/{customer_id}": Example(_fixed(f"/v1/customers/{A}")),

@@ -25,6 +25,7 @@ from examples.bindings.branch_api import BranchApi
 from examples.bindings.branch_api_server.access import Access, Client
 from surge import credentials, exits, runfolder, verdict
 from surge.binding import BindingOptions, Tokens
+from surge.customers import CUSTOMER_SECRET_ENV
 from surge.exits import BadInput
 from surge.runfolder import RunFolder
 from tests.support import TOKENS, free_port, serve
@@ -115,6 +116,10 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
     # Only the processes' own variables: none of the test process's SURGE_* may leak in.
     plain = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_")}
     plain["PYTHONPATH"] = str(ROOT)  # the binding's module, for surge and its Locust
+    # One customer secret for both runs (docs/bindings.md): the same people, so the second run
+    # finds the customers the first onboarded. Without it each run against a target other than
+    # the embedded core makes people of its own, whose logins the seed alone cannot make.
+    plain[CUSTOMER_SECRET_ENV] = "binding-example"
     with serve(tmp / "ledger.sqlite") as (core, _), branch_api(core) as gateway:
         oauth2 = {
             "SURGE_OAUTH2_TOKEN_URL": f"{gateway}/oauth/token",

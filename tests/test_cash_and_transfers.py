@@ -90,13 +90,25 @@ def test_transfers_move_money_and_charge_a_counter_fee_to_others(api: Api) -> No
     assert api.reconcile()["ok"]
 
 
-def test_kiosks_transfer_only_between_own_accounts(api: Api) -> None:
+def test_kiosks_transfer_only_between_own_accounts_and_tell_no_account_exists(api: Api) -> None:
+    """Another customer's account is refused as one that does not exist (issue 21): a 403 for
+    one and a 404 for the other told which account numbers exist."""
     payer = api.customer_account("C00000001")
     payee = api.customer_account("C00000002")
+    kiosk = api.login("kiosk")
     body = {"from_account": payer["id"], "to_account": payee["id"], "amount": "10.00"}
-    response = api.post("/v1/transfers", body, api.login("kiosk"))
-    assert response.status_code == 403
-    assert response.json()["field"] == "to_account"
+    theirs = api.post("/v1/transfers", body, kiosk)
+    missing = api.post("/v1/transfers", {**body, "to_account": "6222029999999999999"}, kiosk)
+    assert (theirs.status_code, theirs.json()["field"]) == (404, "to_account")
+
+    def same(problem: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in problem.items() if k != "detail"}
+
+    assert same(theirs.json()) == same(missing.json())
+    assert theirs.json()["detail"].replace(payee["id"], "X") == missing.json()["detail"].replace(
+        "6222029999999999999", "X"
+    )
+    assert api.customer_account("C00000002")["balance"] == payee["balance"]
 
 
 def test_statement_pages_newest_first(api: Api) -> None:

@@ -10,19 +10,23 @@ journal entry doubled or an answer deleted after the run, a recovery beyond its 
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sqlite3
+import threading
 import uuid
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from reports import analysis, gate
-from surge import cli, durability, embedded, runfolder, verdict
+from surge import children, cli, durability, embedded, runfolder, verdict
 from surge.exits import GATE_FAILED, NOT_VALID
-from surge.profile import Profile
+from surge.profile import Profile, load_profile
 from tests.runs import DAY, make
 from tests.support import Api, auth, serve_api
 from tests.test_gate import cases, surge
@@ -270,3 +274,37 @@ def test_a_run_without_a_ledger_export_is_not_checked_rather_than_passed(tmp_pat
     assert durability.checks(read) is None
     judged = gate.gate(analysis.analyse(read))
     assert [c.passed for c in judged.cases if c.name == "writes"] == [None]
+
+
+@pytest.mark.parametrize("reuse_port", [False, True])
+def test_while_the_embedded_core_is_down_its_port_stays_the_harness_s(
+    tmp_path: Path, reuse_port: bool
+) -> None:
+    """Issue 21: a process that bound the port while the drill's core was down received the
+    harness's requests (card numbers with PINs, passwords, channel tokens). The harness holds
+    the listening socket: nobody else can bind the port, and a request sent meanwhile waits for
+    the restarted core."""
+    core = embedded.start(load_profile("payday"), 7, tmp_path)
+    try:
+        port = int(core.url.rsplit(":", 1)[1])
+        embedded.kill(core)
+        with socket.socket() as thief:
+            thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            with pytest.raises(OSError, match="in use") as taken:
+                thief.bind((children.LOOPBACK, port))
+            assert taken.value.errno == errno.EADDRINUSE
+        answered: dict[str, httpx.Response] = {}
+        waiting = threading.Thread(
+            target=lambda: answered.update(health=httpx.get(f"{core.url}/healthz", timeout=60))
+        )
+        waiting.start()
+        embedded.restart(core)
+        waiting.join(60)
+        assert answered["health"].status_code == 200
+        assert core.process.poll() is None
+    finally:
+        embedded.stop(core)
+    with socket.socket() as after:  # stopped, the port is free again
+        after.bind((children.LOOPBACK, port))

@@ -24,11 +24,13 @@ from mock_core.seed import Credentials
 from surge.binding import BindingOptions, Tokens
 from surge.bindings.mock_core import MockCore
 from surge.customers import (
+    CUSTOMER_SECRET_ENV,
     ONBOARDING_CONCURRENCY,
     Customer,
     Person,
     Pool,
     PoolError,
+    customer_secret,
     generate,
     load_pool,
     luhn_check_digit,
@@ -73,6 +75,31 @@ def luhn_valid(number: str) -> bool:
 
 
 # --- generation --------------------------------------------------------------------------------
+
+
+def test_with_a_secret_the_seed_alone_makes_neither_the_people_nor_their_logins() -> None:
+    """Issue 21: logins made again from the seed in run.json opened sessions on the target."""
+    made = generate(50, seed=5, branches=BRANCHES, high_value_share=0.2, secret="s3cret")
+    assert made == generate(50, seed=5, branches=BRANCHES, high_value_share=0.2, secret="s3cret")
+    from_seed = people(50, seed=5)
+    assert [p.pin for p in made] != [p.pin for p in from_seed]
+    assert not {p.card_number for p in made} & {p.card_number for p in from_seed}
+    assert not {p.password for p in made} & {p.password for p in from_seed}
+    assert not {p.id_number for p in made} & {p.id_number for p in from_seed}
+    other = generate(50, seed=5, branches=BRANCHES, high_value_share=0.2, secret="other")
+    assert not {p.password for p in made} & {p.password for p in other}
+
+
+def test_the_customer_secret_is_the_teams_else_made_for_the_run_except_for_the_embedded_core() -> (
+    None
+):
+    assert customer_secret(True, {}) is None
+    assert customer_secret(True, {CUSTOMER_SECRET_ENV: "team"}) == "team"
+    assert customer_secret(False, {CUSTOMER_SECRET_ENV: "team"}) == "team"
+    made = customer_secret(False, {})
+    assert made is not None
+    assert len(made) >= 32
+    assert made != customer_secret(False, {})
 
 
 def test_the_same_seed_gives_the_same_people_and_another_seed_others() -> None:

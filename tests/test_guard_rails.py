@@ -9,18 +9,15 @@ counts every request it is sent.
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 from surge import credentials, rehearse
 from surge.exits import BadInput
 from surge.target import Target, allowed, check_writes, recognise
+from tests.relay import Relay
 from tests.support import serve
 from tests.test_locust_evidence import one_branch
 from tests.test_locust_run import TIME_SCALE, locust, run_folder
@@ -28,61 +25,9 @@ from tests.test_locust_run import TIME_SCALE, locust, run_folder
 OTHER_TITLE = "the bank's branch gateway"
 
 
-class OtherSystem:
-    """Counts what it is sent, by method and path; forwards all but `/openapi.json`."""
-
-    def __init__(self, upstream: str) -> None:
-        self.sent: Counter[tuple[str, str]] = Counter()
-        self._lock = threading.Lock()
-        self._client = httpx.Client(base_url=upstream, timeout=30)
-        system = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _answer(self) -> None:
-                path = self.path.split("?")[0]
-                with system._lock:
-                    system.sent[(self.command, path)] += 1
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if path == "/openapi.json":
-                    status, data = 200, b'{"info": {"title": "%s"}}' % OTHER_TITLE.encode()
-                    kind = "application/json"
-                else:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    answer = system._client.request(
-                        self.command, self.path, content=body, headers=headers
-                    )
-                    status, data = answer.status_code, answer.content
-                    kind = answer.headers.get("content-type", "application/json")
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def writes(self) -> int:
-        return sum(n for (method, _), n in self.sent.items() if method != "GET")
-
-    def __enter__(self) -> OtherSystem:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._client.close()
+def other_system(core: str) -> Relay:
+    """Passes the mock core's API through but answers `/openapi.json` as itself."""
+    return Relay(core, title=OTHER_TITLE)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +41,7 @@ def test_the_mock_core_is_recognised_by_its_own_answer_and_another_system_is_not
     core: str,
 ) -> None:
     assert recognise(core, credentials.NONE) == Target(core, mock_core=True)
-    with OtherSystem(core) as other:
+    with other_system(core) as other:
         assert recognise(other.url, credentials.NONE) == Target(other.url, mock_core=False)
     assert other.sent == {("GET", "/openapi.json"): 1}
     assert recognise("http://127.0.0.1:9", credentials.NONE).answered is False
@@ -131,7 +76,7 @@ def test_allow_host_needs_a_host_to_allow() -> None:
 def test_a_host_neither_the_mock_core_nor_allowed_exits_2_before_any_write(
     core: str, tmp_path: Path
 ) -> None:
-    with OtherSystem(core) as other:
+    with other_system(core) as other:
         done = locust(other.url, "--results", str(tmp_path / "results"), timeout=60)
     assert done.returncode == 2, done.stderr[-2000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -148,7 +93,7 @@ def test_an_unreadable_credential_file_exits_2_before_any_request(
     core: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SURGE_CREDENTIALS", str(tmp_path / "missing.toml"))
-    with OtherSystem(core) as other:
+    with other_system(core) as other:
         done = locust(other.url, "--allow-host", "127.0.0.1", timeout=60)
     assert done.returncode == 2, done.stderr[-2000:]
     assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
@@ -159,7 +104,7 @@ def test_an_unreadable_credential_file_exits_2_before_any_request(
 
 
 @pytest.fixture(scope="module")
-def allowed_run(core: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[OtherSystem, Path]:
+def allowed_run(core: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Relay, Path, str]:
     """A short day against the other system, allowed, with an admin token and a fault: what
     would reach the mock core's admin API does not."""
     folder = tmp_path_factory.mktemp("allowed")
@@ -171,7 +116,7 @@ def allowed_run(core: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ot
         'latency = { distribution = "lognormal", median = 0.8, p95 = 3.0 }\n',
         encoding="utf-8",
     )
-    with OtherSystem(core) as other:
+    with other_system(core) as other:
         done = locust(
             other.url,
             *("--profile", str(profile), "--time-scale", str(4 * TIME_SCALE)),
@@ -181,20 +126,19 @@ def allowed_run(core: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Ot
             timeout=120,
         )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    other.stderr = done.stderr  # type: ignore[attr-defined]
-    return other, run_folder(folder / "results").path
+    return other, run_folder(folder / "results").path, done.stderr
 
 
-def test_allow_host_lets_the_writes_through(allowed_run: tuple[OtherSystem, Path]) -> None:
-    other, _ = allowed_run
+def test_allow_host_lets_the_writes_through(allowed_run: tuple[Relay, Path, str]) -> None:
+    other, _, _ = allowed_run
     assert other.writes() > 0
 
 
 def test_the_mock_cores_parts_are_skipped_with_a_line_each(
-    allowed_run: tuple[OtherSystem, Path],
+    allowed_run: tuple[Relay, Path, str],
 ) -> None:
-    other, folder = allowed_run
-    warnings = [line for line in other.stderr.splitlines() if "skipped" in line]  # type: ignore[attr-defined]
+    other, folder, stderr = allowed_run
+    warnings = [line for line in stderr.splitlines() if "skipped" in line]
     assert warnings == [
         f"warning: the profile's 1 faults skipped: {other.url} is not the mock core",
         f"warning: /admin/reconcile, /admin/alerts and /admin/ledger/keys skipped: {other.url} "
@@ -208,9 +152,9 @@ def test_the_mock_cores_parts_are_skipped_with_a_line_each(
     assert read.info.credentials == {"token": "none", "tls": "none"}
 
 
-def test_the_report_says_which_checks_could_not_run(allowed_run: tuple[OtherSystem, Path]) -> None:
+def test_the_report_says_which_checks_could_not_run(allowed_run: tuple[Relay, Path, str]) -> None:
     """The profile's customers are zh_CN, so the report is in Chinese (reports/i18n.py)."""
-    other, folder = allowed_run
+    other, folder, _ = allowed_run
     html = (folder / "report.html").read_text(encoding="utf-8")
     table = html.split('<table id="table-could-not-run">')[1].split("</table>")[0]
     rows = table.split("<tr><td")[1:]

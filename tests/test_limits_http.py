@@ -1,7 +1,8 @@
-"""Request heads and bodies past the configured caps are refused (431, 413) by a real server.
+"""Request heads and bodies past the configured caps are refused (431, 413), and silent or slow
+connections and too many of them are closed, by a real server.
 
 Raw sockets, not httpx: the point is what the server does with bytes a well-behaved client would
-never send (a head with no end in sight, a chunked body with no length up front).
+never send (a head with no end in sight, a chunked body with no length up front, nothing at all).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from tests.support import TOKENS, auth, serve
 
 HEADER_CAP = 8 * 1024
 BODY_CAP = 16 * 1024
+IDLE_S = 1.0
+HEAD_S = 1.0
+CONNECTIONS = 24
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("limits")
     config = folder / "limits.toml"
     config.write_text(
-        f"[limits]\nmax_header_bytes = {HEADER_CAP}\nmax_body_bytes = {BODY_CAP}\n",
+        f"[limits]\nmax_header_bytes = {HEADER_CAP}\nmax_body_bytes = {BODY_CAP}\n"
+        f"idle_timeout_s = {IDLE_S}\nhead_timeout_s = {HEAD_S}\nmax_connections = {CONNECTIONS}\n",
         encoding="utf-8",
     )
     with serve(folder / "ledger.sqlite", "--config", str(config), "--customers", "5") as (url, _):
@@ -219,3 +224,88 @@ def test_the_default_caps_are_documented_settings() -> None:
     limits = Settings().limits
     assert limits.max_header_bytes == 16 * 1024
     assert limits.max_body_bytes == 64 * 1024
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes | None:
+    """What the server sent before closing `sock` within `seconds`; None if it kept it open."""
+    sock.settimeout(seconds)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_a_connection_silent_before_its_first_request_is_closed(base: str) -> None:
+    """Issue 21: nothing bounded a connection before its first request, so silent sockets used
+    up the open files until even /healthz failed."""
+    with socket.create_connection(_address(base), timeout=10) as sock:
+        assert _closed_within(sock, IDLE_S + 5) == b""
+    _healthz_answers_quickly(base)
+
+
+def test_a_head_that_trickles_in_is_408_once_its_time_is_up(base: str) -> None:
+    """A slowloris: a byte of head now and then, each well within the idle timeout."""
+    head = _request("GET", "/healthz", {"X-Slow": "y" * 200})
+    answer = None
+    with socket.create_connection(_address(base), timeout=10) as sock:
+        for byte in head[:-4]:
+            sock.sendall(bytes([byte]))
+            answer = _closed_within(sock, 0.05)
+            if answer is not None:
+                break
+    assert answer is not None, "the head was sent whole, a byte every 50 ms, and never refused"
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"408"
+    document = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (document["status"], document["field"]) == (408, "headers")
+    assert "limits.head_timeout_s" in document["detail"]
+    _healthz_answers_quickly(base)
+
+
+def test_connections_past_the_limit_are_closed_and_the_service_answers_once_they_go(
+    base: str,
+) -> None:
+    held = [socket.create_connection(_address(base), timeout=10) for _ in range(CONNECTIONS)]
+    try:
+        # One more, while the limit's worth are open: closed, not served.
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{base}/healthz", timeout=5)
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the server learns of the closes as its loop gets to them
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+def test_a_body_without_a_token_is_401_before_any_of_it_is_read(base: str) -> None:
+    """Issue 21: bodies were buffered before the token was checked, so uploads that stalled held
+    the service's memory for as long as their senders liked."""
+    declared = BODY_CAP - 100
+    head = _request(
+        "POST",
+        "/v1/cash/deposits",
+        {"Content-Type": "application/json", "Content-Length": str(declared)},
+    )
+    with socket.create_connection(_address(base), timeout=10) as sock:
+        sock.sendall(head + b'{"amount": ')
+        answer = _closed_within(sock, 5)
+    assert answer is not None, "the server waited for the rest of the body"
+    assert answer.split(b"\r\n", 1)[0].split()[1] == b"401"
+
+
+def test_an_oversized_body_without_a_token_is_401_not_413(base: str) -> None:
+    body = b"x" * (BODY_CAP + 1)
+    raw = _request("POST", "/v1/cash/deposits", {"Content-Length": str(len(body))}, body)
+    status, headers, response = exchange(base, raw)
+    assert (status, _problem(401, headers, response)["field"]) == (401, "Authorization")

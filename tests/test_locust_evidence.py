@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from surge import verdict
-from tests.support import serve
+from tests.relay import Relay
+from tests.support import TOKENS, serve
 from tests.test_locust_run import TIME_SCALE, busy_weekday, locust, run_folder
 
 
@@ -160,3 +161,26 @@ def test_a_rate_scale_drives_one_branch_past_the_cap_on_what_a_file_may_write(
     assert read.visits is not None
     kiosk = read.visits.channels["kiosk"]
     assert kiosk.started == kiosk.planned > 200  # five seconds at 56 a second
+
+
+def test_a_slow_admin_api_delays_the_day_without_ending_it(tmp_path: Path) -> None:
+    """The day starts once the profile's faults are posted, and the shape ticks meanwhile (every
+    second): a tick that saw the run's day before it started ended the run at once, every visit
+    never due. Here `/admin/faults` answers after more than a tick."""
+    profile = one_branch(tmp_path)
+    with (
+        serve(tmp_path / "core.db", "--unlimited", "--customers", "5") as (core, _),
+        Relay(core, hold={("GET", "/admin/faults"): 1.2}) as relay,
+    ):
+        done = locust(
+            relay.url,
+            *("--profile", str(profile), "--time-scale", str(4 * TIME_SCALE)),
+            *("--results", str(tmp_path / "results"), "--customers", "5"),
+            *("--admin-token", TOKENS["admin"]),
+        )
+    read = run_folder(tmp_path / "results")
+    assert read.visits is not None
+    total = read.visits.total
+    assert total.not_reached == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert total.started == total.planned > 0
+    assert relay.sent[("GET", "/admin/faults")] == 1  # held past a tick of the shape

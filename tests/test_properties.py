@@ -41,6 +41,8 @@ SEGMENT_RANK = {"mass": 0, "affluent": 1, "private": 2}
 PROBLEM = "application/problem+json"
 FOREIGN = ["EUR", "HKD", "JPY", "USD"]
 CURRENCIES = ["CNY", *FOREIGN]
+TICKETS_PER_CUSTOMER = 5
+APPOINTMENTS_PER_CUSTOMER = 16
 
 small_amounts = st.one_of(st.integers(1, 500_00), st.integers(1, 9_000_00))
 amounts = st.one_of(small_amounts, st.sampled_from([60_000_00, 1_000_000_00]))
@@ -281,11 +283,13 @@ class BranchDay(RuleBasedStateMachine):
         payee = self.account(data, payer.customer if to_own else None)
         own = payer.customer == payee.customer
         fee = TRANSFER_FEE if channel == "teller" and not own else 0
-        if amount > MAX_AMOUNT or payer is payee or payer.currency != payee.currency:
+        if amount > MAX_AMOUNT or payer is payee:
             expected = 422
         elif channel == "kiosk" and not own:
-            expected = 403
-        elif payer.balance < amount + fee:
+            # Another customer's account is unknown to a kiosk, as a missing one: even its
+            # currency is not told.
+            expected = 404
+        elif payer.currency != payee.currency or payer.balance < amount + fee:
             expected = 422
         else:
             expected = 201
@@ -407,7 +411,11 @@ class BranchDay(RuleBasedStateMachine):
     )
     def book(self, customer: str, branch: str, start: str) -> None:
         holders = self.slots.setdefault((branch, start), [])
-        expected = 409 if customer in holders or len(holders) >= SLOT_CAPACITY else 201
+        held = sum(
+            (a["customer"], a["status"]) == (customer, "booked") for a in self.appointments.values()
+        )
+        full = len(holders) >= SLOT_CAPACITY or held >= APPOINTMENTS_PER_CUSTOMER
+        expected = 409 if customer in holders or full else 201
         body = {
             "branch_id": branch,
             "day": DAY,
@@ -447,6 +455,7 @@ class BranchDay(RuleBasedStateMachine):
                 "branch": ticket["branch_id"],
                 "priority": True,
                 "status": "waiting",
+                "customer": appointment["customer"],
             }
         else:
             appointment["status"] = "cancelled"
@@ -465,20 +474,32 @@ class BranchDay(RuleBasedStateMachine):
         body = {"service_type": service, "customer_id": customer, "priority": priority}
         # A kiosk session's ticket is its customer's, whether the body names them or not.
         holder = customer if channel == "teller" else customer or CUSTOMERS[0]
+        entitled = self.segments.get(holder or "") in PRIORITY_SEGMENTS
+        waiting = sum(
+            (v["customer"], v["status"]) == (holder, "waiting") for v in self.tickets.values()
+        )
+        expected = 201
+        if channel == "kiosk" and priority and not entitled:
+            expected = 422  # a customer's own ticket has priority only if they are entitled
+        elif channel == "kiosk" and waiting >= TICKETS_PER_CUSTOMER:
+            expected = 409
         ticket = self.write(
             f"/v1/branches/{branch}/tickets",
             body,
             channel,
-            201,
+            expected,
             {**body, "priority": not priority},
             holder,
         )
-        expected_priority = priority or self.segments.get(holder or "") in PRIORITY_SEGMENTS
+        if ticket is None:
+            return
+        expected_priority = priority or entitled
         assert ticket["priority"] == expected_priority
         self.tickets[ticket["id"]] = {
             "branch": branch,
             "priority": expected_priority,
             "status": "waiting",
+            "customer": holder,
         }
 
     @rule(branch=st.sampled_from(BRANCHES), counter=st.sampled_from(["C01", "C02", "C03"]))

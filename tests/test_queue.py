@@ -199,3 +199,37 @@ def test_every_queue_write_repeated_with_its_key_returns_the_first_answer(api: A
         key = uuid.uuid4().hex
         done = api.ok(api.post(f"/v1/tickets/{ticket['id']}/{action}", key=key), 200)
         assert api.ok(api.post(f"/v1/tickets/{ticket['id']}/{action}", key=key), 200) == done
+
+
+def test_a_customers_own_ticket_has_priority_only_when_they_are_entitled(
+    app: FastAPI, api: Api
+) -> None:
+    """Issue 21: a mass-segment customer's kiosk session gave its own ticket priority."""
+    mass, affluent = customer_in(app, "mass"), customer_in(app, "affluent")
+    asked = api.post(
+        "/v1/branches/B001/tickets",
+        {"service_type": "cash", "priority": True},
+        api.login("kiosk", mass),
+    )
+    assert (asked.status_code, asked.json()["field"]) == (422, "priority")
+    assert take(api, channel=api.login("kiosk", mass))["priority"] is False
+    assert take(api, channel=api.login("kiosk", affluent), priority=True)["priority"] is True
+    assert take(api, channel=api.login("kiosk", affluent))["priority"] is True
+    assert take(api, customer_id=mass, priority=True)["priority"] is True  # a teller may
+
+
+def test_a_customer_holds_a_few_waiting_tickets_of_their_own_at_once(
+    app: FastAPI, api: Api
+) -> None:
+    """Issue 21: one kiosk session took 50 of 50 tickets, the queue's estimate 24,000 s."""
+    limit = app.state.core.settings.branch.tickets_per_customer
+    kiosk = api.login("kiosk", "C00000003")
+    taken = [take(api, "B00" + str(1 + n % 2), kiosk) for n in range(limit)]
+    refused = api.post("/v1/branches/B001/tickets", {"service_type": "cash"}, kiosk)
+    assert (refused.status_code, refused.json()["field"]) == (409, "customer_id")
+    assert "branch.tickets_per_customer" in refused.json()["detail"]
+    assert take(api, customer_id="C00000003")["customer_id"] == "C00000003"  # a teller may
+    assert take(api, channel=api.login("kiosk", "C00000004"))  # another customer may
+    called = [call(api, branch=b) for b in ("B001", "B002")]
+    assert {t["id"] for t in called if t} & {t["id"] for t in taken}
+    assert take(api, channel=kiosk)["customer_id"] == "C00000003"

@@ -1,19 +1,25 @@
 """The report of a real short rehearsal, opened in a real headless Chromium (Debian's `chromium`,
 installed by .ci/run; Playwright drives it through its executable, downloading nothing): no
-console error, no request leaves `file://`, every chart drawn, in both languages. A screenshot of
-each is kept in `test-artefacts/`."""
+console error, no request leaves `file://`, every chart drawn, in both languages, and read the
+way a drill lead reads it at 1440 x 900: no sideways scroll of the page, no chart with fewer than
+three points, no text over other text in a chart, Chinese characters drawn (not the missing
+glyph's box: .ci/run installs fonts-noto-cjk), and no English word in the Chinese report but
+the run's own identifiers. A screenshot of each is kept in `test-artefacts/`."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
+from reports.frames import ERROR_KINDS
 from surge import runfolder
 from surge.exits import GATE_FAILED
-from tests.runs import lateness, make
+from surge.profile import load_profile
+from tests.runs import Burst, lateness, make, steady_day, write_day
 from tests.support import surge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,11 +50,60 @@ class Opened:
     charts: int = 0
     drawn: int = 0
     text: str = ""
+    overflow: int = 0
+    """Pixels the page is wider than the window."""
+    points: dict[str, int] = field(default_factory=dict)
+    """Each chart's points, every trace's together."""
+    overlaps: list[str] = field(default_factory=list)
+    """Texts of a chart drawn over each other."""
+    tofu: bool = False
+    """Two different Chinese characters drew the same: the missing glyph's box."""
+    words: str = ""
+    """The visible text, code (paths, the command line) left out."""
+
+
+CHART_POINTS = """() => Object.fromEntries([...document.querySelectorAll('div.chart')].map(
+  chart => [chart.id, chart.data.reduce((n, trace) => n + (trace.x || trace.y || []).length, 0)]))"""
+OVERLAPS = """() => {
+  const found = [];
+  for (const chart of document.querySelectorAll('div.chart')) {
+    const texts = [...chart.querySelectorAll('text')]
+      .filter(t => t.textContent.trim() && t.getBBox().width > 0)
+      .map(t => ({text: t.textContent, box: t.getBoundingClientRect()}));
+    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+      const a = texts[i].box, b = texts[j].box;
+      const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > 2 && h > 2) found.push(`${chart.id}: "${texts[i].text}" over "${texts[j].text}"`);
+    }
+  }
+  return found;
+}"""
+TOFU = """() => {
+  const draw = ch => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 40;
+    const context = canvas.getContext('2d');
+    context.font = `32px ${getComputedStyle(document.body).fontFamily}`;
+    context.fillText(ch, 2, 34);
+    return Array.from(context.getImageData(0, 0, 40, 40).data).join(',');
+  };
+  return draw('容') === draw('量');
+}"""
+WORDS = """() => {
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const parent = walk.currentNode.parentElement;
+    if (parent && !parent.closest('script, style, code')) out.push(walk.currentNode.textContent);
+  }
+  return out.join(' ');
+}"""
 
 
 def open_report(browser: Browser, path: Path, screenshot: Path) -> Opened:
     opened = Opened()
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
     page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
     page.on("request", lambda request: opened.requests.append(request.url))
@@ -57,10 +112,39 @@ def open_report(browser: Browser, path: Path, screenshot: Path) -> Opened:
     opened.charts = page.locator("div.chart").count()
     opened.drawn = page.locator("div.chart.js-plotly-plot").count()
     opened.text = page.inner_text("body")
+    opened.overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    opened.points = page.evaluate(CHART_POINTS)
+    opened.overlaps = page.evaluate(OVERLAPS)
+    opened.tofu = page.evaluate(TOFU)
+    opened.words = page.evaluate(WORDS)
     ARTEFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(screenshot), full_page=True)
     page.close()
     return opened
+
+
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z_-]*[A-Za-z]")
+TERMS = {"SLO", "Erlang", "Locust", "CPU", "http", "locust", "branch-surge"}
+"""Names the Chinese report keeps as they are: the objectives' acronym, a formula's author, the
+tools'."""
+
+
+def identifiers(folder: Path) -> set[str]:
+    """The words of the run's own identifiers, which the report shows as they are (with a
+    Chinese gloss beside them): channels, journeys, routes, objectives, phases, faults, lanes,
+    checks, patterns, error kinds (`5xx`), the profile's and the folder's names."""
+    run = runfolder.load(folder)
+    summary = run.summary
+    slos, books = summary["slo"], summary["correctness"]
+    names = [folder.name, run.profile.name, *ERROR_KINDS, *(o["name"] for o in slos["objectives"])]
+    names += [r["fault"]["name"] for r in slos["recoveries"]]
+    names += [p.name for p in run.profile.phases]
+    for table in ("by_channel", "by_operation", "by_route", "visit_times"):
+        names += [v for row in summary[table] for v in row.values() if isinstance(v, str)]
+    names += [lane["lane"] for lane in summary["capacity"]["lanes"]]
+    names += [check["name"] for check in (books["reconcile"] or []) + (books["writes"] or [])]
+    names += [p["rule"] for p in books["patterns"] or []] + list(books["false_alerts"] or {})
+    return {word for name in names for word in IDENTIFIER.findall(name)}
 
 
 @pytest.mark.parametrize(("language", "title"), [("en", "Capacity report"), ("zh_CN", "容量报告")])
@@ -78,6 +162,13 @@ def test_the_report_opens_offline_with_every_chart_drawn(
     assert opened.drawn == opened.charts
     assert opened.text.startswith(title)
     assert report.stat().st_size < 8_000_000
+    assert opened.overflow <= 0
+    assert {chart: n for chart, n in opened.points.items() if n < 3} == {}
+    assert opened.overlaps == []
+    if language == "zh_CN":
+        assert not opened.tofu
+        allowed = identifiers(rehearsed) | TERMS
+        assert sorted(set(IDENTIFIER.findall(opened.words)) - allowed) == []
 
 
 def test_the_rehearsals_own_report_speaks_the_profiles_language(rehearsed: Path) -> None:
@@ -97,6 +188,22 @@ def test_a_run_cut_short_gets_a_report_marked_partial(browser: Browser, tmp_path
     assert opened.errors == []
     assert "Partial run: it was cut short" in opened.text
     assert "the run ended before its day: 35 of 40 planned visits were never due" in opened.text
+
+
+def test_the_faults_names_stay_apart_in_a_one_objective_budget_burn_plot(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """The emergency drill's faults begin 45 minutes apart; in a short plot (one objective
+    burnt its budget) their names were set a fraction of the plot apart, less than a line."""
+    drill = load_profile("emergency_drill").scaled(480)
+    hour = 3600 / drill.time_scale
+    day = steady_day(3, profile=drill, burst=Burst("kiosk", 1.5 * hour, 2.5 * hour, 0.5))
+    folder = write_day(tmp_path / "run", day, drill)
+    done = surge("report", str(folder), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    opened = open_report(browser, folder / runfolder.REPORT, ARTEFACTS / "report-faults.png")
+    assert "fault: lane_down lane:fx" in opened.text
+    assert opened.overlaps == []
 
 
 @pytest.mark.parametrize(

@@ -52,9 +52,7 @@ def test_a_first_level_that_fails_ends_below_the_range() -> None:
     assert next_level(noisy, Range(4, 64, 0.05)) == Next(4)
 
 
-def test_a_wide_bracket_is_halved_then_probed_either_side_of_the_estimate_then_confirmed() -> (
-    None
-):
+def test_a_wide_bracket_is_halved_then_probed_either_side_of_the_estimate_then_confirmed() -> None:
     climbed = [light(1), light(4), light(16), light(64, in_flight=2.5), sure(128, "fail")]
     assert next_level(climbed, RANGE) == Next(pytest.approx(90.51, rel=1e-3))
     halved = [*climbed, Level(90.5, "pass")]

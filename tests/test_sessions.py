@@ -1,18 +1,23 @@
-"""Customer sessions: login, lockout, expiry, forgery, restarts, and one customer never seeing
-another's resources (issue 12, finding 1)."""
+"""Customer sessions: login, throttling and lockout, expiry, logout, forgery, restarts, and one
+customer never seeing another's resources (issue 12, finding 1; issue 21)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from mock_core import store
+from mock_core.app import create_app
+from mock_core.identity import luhn_check_digit
 from mock_core.seed import Credentials, credentials
+from mock_core.settings import load_settings
 from tests.support import SEED, Api, Session, auth, login_body, serve_api
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC).timestamp()
@@ -377,3 +382,116 @@ def test_a_ledger_from_before_sessions_gains_the_credential_columns_and_keeps_it
         assert [tuple(row) for row in rows] == [("x", None)]
     finally:
         conn.close()
+
+
+def test_failed_logins_from_one_source_are_throttled_with_429_before_cards_lock(
+    app: FastAPI, api: Api, clock: list[float]
+) -> None:
+    """Issue 21: with the kiosk's channel token alone, a burst of wrong PINs locked every card it
+    named. Past `source_max_failures` in the window, a source's logins are a 429 before any card
+    is tried, so it locks a handful of cards at most, and other sources log in as before."""
+    limit = app.state.core.settings.sessions.source_max_failures
+    statuses = []
+    for n in range(1, 21):
+        for _ in range(3):
+            statuses.append(login(api, "kiosk", f"C{n:08d}", pin="000000").status_code)
+    assert statuses[:limit] == [401] * limit
+    assert set(statuses[limit:]) == {429}
+    throttled = login(api, "kiosk", "C00000030")  # the right PIN too: nothing is tried
+    assert (throttled.status_code, throttled.json()["field"]) == (429, "pin")
+    assert int(throttled.headers["Retry-After"]) > 0
+    with TestClient(app, client=("198.51.100.7", 50000)) as elsewhere:
+        locked = [
+            n
+            for n in range(1, 21)
+            if login(Api(elsewhere), "kiosk", f"C{n:08d}").status_code == 423
+        ]
+        assert len(locked) <= limit // 3
+        assert login(Api(elsewhere), "online", "C00000021").status_code == 201
+    clock[0] += app.state.core.settings.sessions.source_window_s
+    assert login(api, "kiosk", "C00000030").status_code == 201
+
+
+def test_seeded_card_numbers_do_not_follow_one_another() -> None:
+    """Issue 21: serials in a row let anyone name (and lock) every seeded card."""
+    cards = [credentials(SEED, n).card_number for n in range(1, 201)]
+    assert len(set(cards)) == len(cards)
+    serials = [int(card[6:-1]) for card in cards]
+    steps = {b - a for a, b in itertools.pairwise(serials)}
+    assert len(steps) == len(serials) - 1  # no common step between neighbours
+    assert credentials(SEED, 1).card_number != credentials(SEED + 1, 1).card_number
+
+
+def test_a_lock_ends_the_customers_sessions_on_that_channel(api: Api, clock: list[float]) -> None:
+    """Issue 21: a session outlived the lock of its card (200 after the 423)."""
+    account = api.customer_account()["id"]
+    kiosk, online = api.login("kiosk"), api.login("online")
+    clock[0] += 1
+    for _ in range(3):
+        assert login(api, "kiosk", pin="000000").status_code == 401
+    ended = api.get(f"/v1/accounts/{account}", kiosk)
+    assert (ended.status_code, ended.json()["field"]) == (401, "Authorization")
+    assert "ended" in ended.json()["detail"]
+    assert api.get(f"/v1/accounts/{account}", online).status_code == 200  # the card's lock only
+    clock[0] += 901
+    assert api.get(f"/v1/accounts/{account}", api.login("kiosk")).status_code == 200
+
+
+def test_logging_out_ends_the_session_and_the_customers_others_on_that_channel(
+    api: Api, clock: list[float]
+) -> None:
+    account = api.customer_account()["id"]
+    first, second, kiosk = api.login("online"), api.login("online"), api.login("kiosk")
+    clock[0] += 1
+    out = api.client.delete("/v1/sessions/current", headers=auth(first))
+    assert out.status_code == 204, out.text
+    for session in (first, second):
+        response = api.get(f"/v1/accounts/{account}", session)
+        assert (response.status_code, response.json()["field"]) == (401, "Authorization")
+    assert api.get(f"/v1/accounts/{account}", kiosk).status_code == 200
+    assert api.client.delete("/v1/sessions/current", headers=auth(first)).status_code == 401
+    clock[0] += 1
+    assert api.get(f"/v1/accounts/{account}", api.login("online")).status_code == 200
+    bare = api.client.delete("/v1/sessions/current", headers=auth("online"))
+    assert (bare.status_code, bare.json()["field"]) == (401, "Authorization")
+
+
+def test_a_logout_outlives_a_restart_of_the_core(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.sqlite"
+    args = ("--customers", "3", "--seed", str(SEED), "--unlimited")
+    with serve_api(db, *args) as api:
+        session = api.login("online", "C00000002")
+        account = api.customer_account("C00000002")["id"]
+        assert api.client.delete("/v1/sessions/current", headers=auth(session)).status_code == 204
+    with serve_api(db, *args) as api:
+        assert api.get(f"/v1/accounts/{account}", session).status_code == 401
+
+
+def test_failure_counts_of_unknown_cards_are_bounded_and_forgotten(tmp_path: Path) -> None:
+    """Issue 21: every made-up card number kept a row for ever."""
+    settings = load_settings(
+        seed=SEED,
+        customers=2,
+        unlimited=True,
+        sessions={"source_max_failures": 10_000, "max_failure_rows": 100},
+    )
+    app = create_app(settings, tmp_path / "ledger.sqlite")
+    now = [T0]
+    app.state.core.clock = lambda: now[0]
+    with TestClient(app) as client:
+        for n in range(300):
+            payload = f"621799{n:09d}"
+            card = payload + luhn_check_digit(payload)
+            body = {"card_number": card, "pin": "000000"}
+            assert client.post("/v1/sessions", json=body, headers=auth("kiosk")).status_code == 401
+
+        def rows() -> int:
+            return int(
+                app.state.core.conn.execute("SELECT count(*) FROM login_failures").fetchone()[0]
+            )
+
+        assert rows() <= 100
+        now[0] += settings.sessions.lock_s + 1
+        body = {"card_number": credentials(SEED, 1).card_number, "pin": "000000"}
+        assert client.post("/v1/sessions", json=body, headers=auth("kiosk")).status_code == 401
+        assert rows() == 1

@@ -14,8 +14,7 @@ from reports import frames, slo
 from reports.timeline import Span
 from surge import runfolder
 from surge.profile import Profile
-from surge.retry import RequestRecord
-from tests.runs import PAYDAY, Burst, make, steady_day
+from tests.runs import PAYDAY, Burst, steady_day, write_day
 
 SEEDS = range(200)
 NOON = 3 * 3600 / PAYDAY.time_scale
@@ -83,29 +82,7 @@ def test_a_run_folder_is_judged_as_its_frames_are(tmp_path: Path) -> None:
     """The synthetic days skip the folder; one goes through it (the writer, `runfolder.load`,
     `frames.frames`) and is judged the same."""
     day = steady_day(7, share_of_budget=0.8, burst=Burst("kiosk", NOON, NOON + TEN_MINUTES, 0.5))
-    start = 1_001.0
-    rows = [
-        tuple(
-            RequestRecord(
-                str(r.channel),
-                str(r.journey),
-                "step",
-                "GET",
-                "/v1/route",
-                200 if r.outcome == "ok" else 503,
-                "" if r.outcome == "ok" else "503 Service Unavailable",
-                0,
-                str(r.outcome),
-                start + r.t,
-                start + r.t + r.response_ms / 1000,
-                start + r.t + r.response_ms / 1000 - r.wait_s,
-                "C00000001",
-                "",
-            )
-        )
-        for r in day.requests.itertuples()
-    ]
-    read = runfolder.load(make(tmp_path / "run", records=rows, profile=PAYDAY, day_start=start))
+    read = runfolder.load(write_day(tmp_path / "run", day, PAYDAY))
     on_disk = slo.judge(frames.frames(read), read.profile)
     in_memory = slo.judge(day, PAYDAY)
     for a, b in zip(on_disk.judgements, in_memory.judgements, strict=True):

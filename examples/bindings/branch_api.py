@@ -26,7 +26,8 @@ from surge.exits import BadInput
 CHANNELS = {"staff": "branch", "kiosk": "kiosk", "online": "web"}
 """The journeys' actors and the `X-Channel` each is sent on."""
 REFUSED = (409,)
-"""This API's business refusals: insufficient funds, over a limit, sold out, slot taken."""
+"""This API's business refusals: insufficient funds, over a limit, sold out, slot taken, too
+many tickets."""
 _SITES = "/api/v2/sites"
 _TICKETS = "/api/v2/sites/{siteCode}/queue-tickets"
 _NEXT = "/api/v2/sites/{siteCode}/desks/{deskNo}/next"
@@ -108,7 +109,10 @@ class BranchApi:
         self, wire: Wire, actor: Actor, branch: str, service: str, customer_id: str, priority: bool
     ) -> Result[str]:
         body = {"serviceCode": service.upper(), "customerRef": customer_id, "vip": priority}
-        reply = self._send(wire, "take_ticket", "POST", _TICKETS, actor, body, siteCode=branch)
+        # Refused: the customer already holds as many waiting tickets as a branch allows.
+        reply = self._send(
+            wire, "take_ticket", "POST", _TICKETS, actor, body, refusals=REFUSED, siteCode=branch
+        )
         return result(reply, reply.body and reply.body["ticketRef"])
 
     def call_next(self, wire: Wire, actor: Actor, branch: str, counter: str) -> Result[str]:

@@ -128,17 +128,24 @@ async def alerts(
 async def reset(body: ResetIn, w: Write = Depends(write(ADMIN))) -> Any:
     """Wipe every record and reseed, in one transaction. The new store keeps this request's key,
     so a repeat is answered from the record instead of wiping again. Sessions opened before are
-    void: the reseeded ledger signs with a new secret (its customers are other people)."""
+    void: the reseeded ledger signs with a new secret (its customers are other people).
+
+    Seeding 100,000 customers takes seconds, so it runs apart from the event loop
+    (`Write.run(apart=True)`): the service goes on answering (its writes 503 until it is
+    done), and takes the new secret and settings once the reseed has committed."""
     core = w.core
     settings = core.settings.model_copy(
         update={k: v for k, v in body.model_dump().items() if v is not None}
     )
+    signers: list[sessions.Signer] = []
 
     def operation(conn: sqlite3.Connection) -> tuple[int, dict[str, Any]]:
         store.wipe(conn)
         seed.seed(conn, settings, core.clock())
-        core.signer = sessions.Signer(sessions.secret(conn), settings.sessions)
-        core.settings = settings
+        signers.append(sessions.Signer(sessions.secret(conn), settings.sessions, conn))
         return 200, {"seed": settings.seed, "customers": settings.customers}
 
-    return await w.run(body, operation)
+    answer = await w.run(body, operation, apart=True)
+    if signers and answer.status_code == 200:
+        core.signer, core.settings = signers[0], settings
+    return answer

@@ -209,6 +209,19 @@ async def book(body: AppointmentIn, w: Write = Depends(write(ONLINE))) -> Any:
         w.visible(customer_n, "customer", body.customer_id, "customer_id")
         if conn.execute("SELECT 1 FROM customers WHERE n = ?", (customer_n,)).fetchone() is None:
             raise not_found("customer", body.customer_id, "customer_id")
+        (held_count,) = conn.execute(
+            "SELECT count(*) FROM appointments a JOIN slots s ON s.id = a.slot_id"
+            " WHERE a.customer_n = ? AND a.status = 'booked' AND s.day >= ?",
+            (customer_n, today.isoformat()),
+        ).fetchone()
+        if held_count >= branching.appointments_per_customer:
+            raise Problem(
+                409,
+                "Too many appointments",
+                f"customer {body.customer_id} already holds {held_count} booked appointments"
+                " (branch.appointments_per_customer)",
+                field="customer_id",
+            )
         slot = slot_id(body.branch_id, body.day, body.start)
         conn.execute(
             "INSERT OR IGNORE INTO slots (id, branch_id, day, start, capacity)"

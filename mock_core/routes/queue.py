@@ -224,13 +224,44 @@ async def take_ticket(
             if customer is None:
                 raise not_found("customer", customer_id, "customer_id")
             customer_n = customer["n"]
-            priority = priority or customer["segment"] in PRIORITY_SEGMENTS
+            entitled = customer["segment"] in PRIORITY_SEGMENTS
+            if w.customer_n is not None:
+                _self_service(
+                    conn, settings, customer_id, customer_n, wants=priority and not entitled
+                )
+            priority = priority or entitled
         row = issue_ticket(
             conn, branch_id, body.service_type, at, priority=priority, customer_n=customer_n
         )
         return 201, ticket_out(conn, settings, row, at)
 
     return await w.run(body, operation)
+
+
+def _self_service(
+    conn: sqlite3.Connection, settings: Settings, customer_id: str, customer_n: int, *, wants: bool
+) -> None:
+    """What a branch allows a customer taking their own ticket (a kiosk session): priority only
+    when they are entitled to it, and a few tickets waiting at once. A teller may do either."""
+    if wants:
+        raise Problem(
+            422,
+            "Priority not granted",
+            "priority goes to affluent and private customers and to appointments; a teller may"
+            " grant it",
+            field="priority",
+        )
+    (waiting,) = conn.execute(
+        "SELECT count(*) FROM tickets WHERE customer_n = ? AND status = 'waiting'", (customer_n,)
+    ).fetchone()
+    if waiting >= settings.branch.tickets_per_customer:
+        raise Problem(
+            409,
+            "Too many tickets",
+            f"customer {customer_id} already holds {waiting} waiting tickets"
+            f" (branch.tickets_per_customer)",
+            field="customer_id",
+        )
 
 
 @router.post("/branches/{branch_id}/counters/{counter_id}/call-next", response_model=CalledOut)

@@ -2,8 +2,10 @@
 
 The bearer of `POST /v1/sessions` is the kiosk's or the app's channel token; the answer is a
 session token bound to the customer, which that channel's requests for the customer then carry.
-A wrong credential and an unknown card or customer get the same 401, and repeated failures lock
-the card (or the customer's online login) for a while: 423 with Retry-After.
+A wrong credential and an unknown card or customer get the same 401. Failures are throttled per
+source first (429 with Retry-After, before any card or login is tried), and repeated failures
+lock the card (or the customer's online login) for a while: 423 with Retry-After, which also
+ends the customer's sessions on that channel. `DELETE /v1/sessions/current` logs out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from starlette.responses import Response
 
 from mock_core import sessions
 from mock_core.channels import KIOSK, ONLINE, Caller, allow
@@ -54,7 +57,10 @@ class SessionOut(BaseModel):
     expires_at: float
 
 
-_LOCKED = {423: {"model": ProblemDocument, "description": "locked after repeated failures"}}
+_REFUSED = {
+    423: {"model": ProblemDocument, "description": "locked after repeated failures"},
+    429: {"model": ProblemDocument, "description": "too many failed logins from this source"},
+}
 
 
 def _credentials(channel: str, body: SessionIn) -> tuple[str, str]:
@@ -74,7 +80,13 @@ def _credentials(channel: str, body: SessionIn) -> tuple[str, str]:
     return given[own[0]], given[own[1]]
 
 
-@router.post("", status_code=201, response_model=SessionOut, responses=_LOCKED)
+def _source(caller: Caller) -> str:
+    """Where a login comes from: the client's address (the device, or the gateway before it)."""
+    client = caller.scope.get("client")
+    return client[0] if client else ""
+
+
+@router.post("", status_code=201, response_model=SessionOut, responses=_REFUSED)
 async def open_session(
     body: SessionIn, caller: Caller = Depends(allow(KIOSK, ONLINE, public=True))
 ) -> Any:
@@ -82,14 +94,25 @@ async def open_session(
     core = caller.core
     conn, now = core.conn, core.clock()
     who, given = _credentials(caller.channel, body)
+    secret_field = _FIELDS[caller.channel][1]
+    source = _source(caller)
+    wait = core.throttle.wait(source, now)
+    if wait:
+        raise Problem(
+            429,
+            "Too many failed logins",
+            f"this source made too many failed logins; try again in {math.ceil(wait)} s",
+            field=secret_field,
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     if caller.channel == KIOSK:
         digest = sessions.card_digest(who)
-        subject, lock_field, field = f"card:{digest}", "card_number", "pin"
+        subject, lock_field = f"card:{digest}", "card_number"
         row = conn.execute(
             "SELECT n, salt, pin_hash AS hash FROM customers WHERE card_digest = ?", (digest,)
         ).fetchone()
     else:
-        subject, lock_field, field = f"online:{who}", "customer_id", "password"
+        subject, lock_field = f"online:{who}", "customer_id"
         row = conn.execute(
             "SELECT n, salt, password_hash AS hash FROM customers WHERE n = ?", (row_of(who),)
         ).fetchone()
@@ -104,10 +127,15 @@ async def open_session(
             headers={"Retry-After": str(math.ceil(locked_for))},
         )
     if row is None or not sessions.matches(row["salt"], row["hash"], given):
+        core.throttle.failed(source, now)
         with transaction(conn):
-            lockout.failed(conn, subject, now)
+            if lockout.failed(conn, subject, now) and row is not None:
+                core.signer.end(conn, caller.channel, row["n"], now)
         raise Problem(
-            401, "Login failed", f"wrong {lock_field.replace('_', ' ')} or {field}", field=field
+            401,
+            "Login failed",
+            f"wrong {lock_field.replace('_', ' ')} or {secret_field}",
+            field=secret_field,
         )
     if failures:
         with transaction(conn):
@@ -119,3 +147,14 @@ async def open_session(
         "channel": session.channel,
         "expires_at": session.expires_at,
     }
+
+
+@router.delete("/current", status_code=204, response_class=Response)
+async def log_out(caller: Caller = Depends(allow(KIOSK, ONLINE))) -> Response:
+    """Ends the customer's sessions on this channel (this one, and any other opened until now).
+    No Idempotency-Key: a repeat ends nothing more (a 401, the session having ended)."""
+    core = caller.core
+    assert caller.customer_n is not None  # `allow` admits only a session on these channels
+    with transaction(core.conn):
+        core.signer.end(core.conn, caller.channel, caller.customer_n, core.clock())
+    return Response(status_code=204)

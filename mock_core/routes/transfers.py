@@ -15,7 +15,7 @@ from mock_core.fields import Line, RequestBody
 from mock_core.idempotency import Write, write
 from mock_core.ids import AccountRef, public_id
 from mock_core.money import Amount, Currency, to_minor, to_wire
-from mock_core.problems import Problem
+from mock_core.problems import Problem, not_found
 from mock_core.routing import api_router
 
 router = api_router("/v1/transfers", "transfers")
@@ -53,16 +53,14 @@ async def transfer(body: TransferIn, w: Write = Depends(write(TELLER, KIOSK, ONL
         payer = ledger.customer_account(conn, body.from_account, "from_account")
         w.visible(payer["customer_n"], "account", body.from_account, "from_account")
         payee = ledger.customer_account(conn, body.to_account, "to_account")
-        require_currency(payer, body.currency)
-        require_currency(payee, body.currency, "to_account")
         own = payer["customer_n"] == payee["customer_n"]
         if w.channel == KIOSK and not own:
-            raise Problem(
-                403,
-                "Own accounts only",
-                "kiosks transfer only between one customer's own accounts",
-                field="to_account",
-            )
+            # A kiosk pays only between its customer's own accounts: another customer's is as
+            # unknown to it as one that does not exist (the same 404), or the answer would tell
+            # which account numbers exist.
+            raise not_found("account", body.to_account, "to_account")
+        require_currency(payer, body.currency)
+        require_currency(payee, body.currency, "to_account")
         amount = to_minor(body.amount)
         fee = 0 if own or w.channel != TELLER else to_minor(settings.limits.transfer_fee)
         require_funds(payer, amount + fee)

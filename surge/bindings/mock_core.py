@@ -86,10 +86,20 @@ class MockCore:
     def take_ticket(
         self, wire: Wire, actor: Actor, branch: str, service: str, customer_id: str, priority: bool
     ) -> Result[str]:
-        body = {"service_type": service, "customer_id": customer_id, "priority": priority}
+        """A teller grants `priority` as asked; a customer's own ticket (a kiosk session) gets
+        it from the customer's segment, which the core alone judges, so it is not asked for."""
+        body: dict[str, Any] = {"service_type": service, "customer_id": customer_id}
+        if actor.who == "staff":
+            body["priority"] = priority
         path = f"/v1/branches/{branch}/tickets"
         reply = wire.send(
-            "take_ticket", "POST", path, name=_TICKETS, headers=actor.headers, json=body
+            "take_ticket",
+            "POST",
+            path,
+            name=_TICKETS,
+            headers=actor.headers,
+            json=body,
+            refusals=(409,),  # the customer already holds as many tickets as a branch allows
         )
         return result(reply, reply.body and reply.body["id"])
 
