@@ -10,7 +10,9 @@ judged on the requests that started in it:
   relax, `SETTLE_RESPONSES` times its mean response time (a queue near its knee forgets its past
   in tens of service times), never less than `SETTLE_FLOOR_S`. Its judged stretch runs from
   there. A level above the one before (the first one too) may fail before it settles: its queue
-  only grows towards its steady state, so a failure on the way is a failure there.
+  only grows towards its steady state, so a failure on the way is a failure there. So may a
+  level below it whose inherited queue does not drain at all (`_stuck`): it is at or past the
+  target's capacity, and would never settle.
 - **Decided.** Each objective of the profile (`reports.slo`) counts its bad requests against its
   budget, decided by the confidence sequence of `reports.sequential` at `CONFIDENCE` shared
   among the objectives (each at (1 - CONFIDENCE) / their number). The level fails as soon as one
@@ -60,6 +62,9 @@ light start of it."""
 DRAIN_FACTOR = 3.0
 """A second of a level still this many times slower than its latest is the drain of an earlier
 level's queue."""
+STUCK_S = 8.0
+"""A level below the one before is judged stuck (`_stuck`) at the earliest this long after its
+start: a few of its response times, and blocks enough to decide on."""
 MIN_BLOCKS = 3
 """Blocks (`sequential.BLOCK_S`) a decision needs at least: the dispersion needs some."""
 LIGHT_SHARE = 0.25
@@ -70,7 +75,7 @@ LIGHT_WORST = 2.0
 """…and none of its objectives' shares beyond this many times its budget: a few requests may
 well overspend a budget by chance, a target refusing everything does by far."""
 LIGHT_MIN_REQUESTS = 10
-LIGHT_MIN_S = 2.0
+LIGHT_MIN_S = 4.0
 FLUSH_LAG_S = 1.5
 """How far behind the run its records land: the harness writes a capacity search's records
 every second (a distributed run's reach the master every 2 s first)."""
@@ -262,9 +267,12 @@ class Judge:
         previous = before[-1].multiple if before else None
         start = settle_end if settled and settle_end is not None else span.start
         rising = previous is None or span.multiple > previous  # the first rises from none
+        stuck = not (settled or rising) and _stuck(
+            mine[mine["t"] < cutoff], span.start, cutoff, _lightest_ms(before)
+        )
         counted = mine[~_within(mine["t"].to_numpy(), saturated)]
         checks = self._checks(counted, start, cutoff)
-        failing = self._checks(counted, start, landed) if settled or rising else []
+        failing = self._checks(counted, start, landed) if settled or rising or stuck else []
         judged = mine[(mine["t"] >= start) & (mine["t"] < cutoff)]
         late, offered, started = self._offered(run, start, cutoff, judged)
         saturated_s = generator.overlap(saturated, start, cutoff)
@@ -663,6 +671,30 @@ def _settle_end(mine: pd.DataFrame, start: float, cutoff: float) -> float | None
     drained = start + float(draining.index.max() + 1) if len(draining) else start
     settled = max(start + SETTLE_FLOOR_S, drained + SETTLE_RESPONSES * recent / 1000.0)
     return settled if settled <= cutoff - RECENT_S else None
+
+
+def _stuck(mine: pd.DataFrame, start: float, cutoff: float, lightest_ms: float | None) -> bool:
+    """The queue a level below the one before inherited did not drain at all: its latest
+    `RECENT_S` are no faster than its first, `STUCK_S` in, and still `DRAIN_FACTOR` times slower
+    than the lightest level. Below the target's capacity a backlog drains, its response times
+    falling from the start; one that does not is at or past it, and waiting for it to settle
+    (a multiple of response times of seconds) would only spend the run."""
+    if lightest_ms is None or cutoff - start < STUCK_S:
+        return False
+    t = mine["t"].to_numpy()
+    response = mine["response_ms"].to_numpy()
+    first = response[t < start + RECENT_S]
+    latest = response[t >= cutoff - RECENT_S]
+    if not len(first) or not len(latest):
+        return False
+    recent = float(latest.mean())
+    return recent >= float(first.mean()) and recent > DRAIN_FACTOR * lightest_ms
+
+
+def _lightest_ms(before: Sequence[Judged]) -> float | None:
+    """The mean response of the lightest level judged so far: near the service time."""
+    means = [b.mean_ms for b in before if b.mean_ms is not None and b.requests_per_s]
+    return min(means, default=None)
 
 
 def _within(t: np.ndarray, spans: Sequence[timeline.Span]) -> np.ndarray:

@@ -44,7 +44,8 @@ RUN = "run"
 """The one run folder, inside the search's folder."""
 FORMAT_VERSION = 2
 """2: one run of levels (`levels`, `answer`), where 1 had a run per step (`steps`)."""
-MIN_LEVEL_S = 5.0
+MIN_LEVEL_S = 10.0
+"""A level needs its settling floor and a few blocks (`reports.levels`) to be decided at all."""
 DEFAULT_LEVEL_S = 45.0
 UPDATE_S = 0.5
 """How often the search looks at the run folder: the harness writes its records every second."""

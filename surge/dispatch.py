@@ -98,11 +98,13 @@ class Dispatcher:
         self._live = self.schedule().live()
         self._greenlet = gevent.spawn(self._run, self._live)
 
-    def retarget(self, profile: Profile, at: float) -> None:
+    def retarget(self, profile: Profile, at: float, drop: bool = False) -> None:
         """Follow `profile` from run time `at` on: the same day before `at`, other rates after it
         (a capacity search's next level, `surge.levels`). The scheduler sleeps until its next
         visit is due, so it is stopped and started again on the new rates; raises ValueError
-        when a visit due at or after `at` was already put on a queue."""
+        when a visit due at or after `at` was already put on a queue. With `drop`, the visits
+        waiting on the queues (all due before `at`: the levels before) are dropped: a level
+        below one that overloaded the target starts without that level's backlog."""
         live = self._live
         if live is None:
             raise ValueError("the day has not started")
@@ -111,11 +113,16 @@ class Dispatcher:
         if self._greenlet is not None:
             self._greenlet.kill(block=True)  # asleep: between two visits, never inside one
         self._greenlet = gevent.spawn(self._run, live)
+        if drop:
+            self._drop_waiting()
 
     def stop(self) -> None:
         """Stop scheduling; visits still queued count as dropped (they never started)."""
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
+        self._drop_waiting()
+
+    def _drop_waiting(self) -> None:
         now = self.elapsed()
         for queue in self.queues.values():
             while not queue.empty():

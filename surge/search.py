@@ -4,7 +4,7 @@ Pure: it reads the levels decided so far and answers the next multiple to run, o
 is done and why (docs/capacity.md, "The capacity search"):
 
 - **Climbing.** From `--from`, a light level (no queueing shows yet) is followed by one `GROWTH`
-  times higher while its requests in flight are few, twice as high once they are not; once the
+  times higher while its requests in flight are few, `CLIMB` times once they are not; once the
   levels show queueing, the M/M/c guide's prediction of where the objectives break (`guide`)
   sets the next level, just past it, within those bounds. Until a level fails or `--to` passed.
 - **Closing in.** Between the highest level that passed and the lowest that failed (leaning as
@@ -16,7 +16,8 @@ is done and why (docs/capacity.md, "The capacity search"):
   surely passed and failed are within `--precision` of each other.
 - **Endings.** A level where the generator fell behind ends the search, since a generator's
   shortfall must never be read as the system's limit; so does a level that surely failed while
-  the generator was saturated (its slow responses may be the generator's own). A failure while
+  the generator was saturated (its slow responses may be the generator's own) when it did so
+  again at the same multiple (`SATURATED_TRIES`; the first time it is run again). A failure while
   it was saturated is never the upper end of the answer's interval; a level that only leaned
   towards failing then says nothing either way. A level that passed while it was saturated
   passed. A level whose run is not evidence of the target ends it as not valid.
@@ -40,13 +41,18 @@ failed; the run was not evidence."""
 GROWTH = 4.0
 """The climb's factor from a light level with few requests in flight (`FEW_IN_FLIGHT`)."""
 FEW_IN_FLIGHT = 1.0
+CLIMB = 1.6
+"""The climb's factor once requests crowd in and the guide does not see queueing yet: a level
+past the target's capacity fills its queue and the generator's backlog, which the levels below
+it then wait to drain, so the climb overshoots by this at most. From half the capacity
+(M/M/c at half load shows little queueing) it lands below saturation, where a p95's knee is."""
 SLOWEST_CLIMB = 1.25
 """The guide never sets the next level closer than this above the last."""
 PAST_GUIDE = 1.1
 """…and aims this far past the multiple it predicts, for a level that surely fails soon."""
 WIDE = 1.6
-"""A bracket this wide is halved before the estimate is trusted (a climb that doubled past the
-answer leaves one twice as wide; after its middle, about 1.4)."""
+"""A bracket this wide is halved before the estimate is trusted (a climb past the answer leaves
+one `CLIMB` wide at most, a guided jump up to `GROWTH`)."""
 PROBES = {"fail": 0.2, "pass": -0.3}
 """Where the probes go, as shares of the estimate: a level 20% above it fails surely within
 seconds; below it a p95's budget is shallow (its service time's own tail spends much of it), so
@@ -55,6 +61,9 @@ NEAR = 0.03
 """A level within this share of the estimate confirms it."""
 MOST_AFTER_FAIL = 7
 """Levels after the first failure, at most: the search always ends."""
+SATURATED_TRIES = 2
+"""A level that surely failed while the generator was saturated is run again, this many times in
+all: a host busy for a few seconds (another process's burst) is not the generator's limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +134,11 @@ def next_level(
     if not levels:
         return Next(given.low)
     last = levels[-1]
-    if last.status == "behind" or (last.status == "fail" and last.saturated and last.sure):
+    if last.status == "fail" and last.saturated and last.sure:
+        if _saturated_failures(levels, last.multiple) < SATURATED_TRIES:
+            return Next(last.multiple)
+        return Done("generator_limit")
+    if last.status == "behind":
         return Done("generator_limit")
     if last.status == "invalid":
         return Done("not_valid")
@@ -156,12 +169,20 @@ def next_level(
     return Done("bracketed")
 
 
+def _saturated_failures(levels: Sequence[Level], multiple: float) -> int:
+    return sum(
+        1
+        for level in levels
+        if level.multiple == multiple and level.status == "fail" and level.saturated and level.sure
+    )
+
+
 def _climb(last: Level, guide: float | None) -> float:
     if guide is not None:
         return min(max(guide * PAST_GUIDE, last.multiple * SLOWEST_CLIMB), last.multiple * GROWTH)
     if last.light and last.in_flight < FEW_IN_FLIGHT:
         return last.multiple * GROWTH
-    return last.multiple * 2
+    return last.multiple * CLIMB
 
 
 def _halve(low: Level, high: Level, given: Range) -> Next | None:

@@ -158,6 +158,32 @@ def test_a_level_below_an_overloaded_one_settles_only_after_its_backlog_drained(
     assert second.checks[0].share < 0.05
 
 
+def test_a_level_below_the_one_before_whose_backlog_does_not_drain_fails_unsettled(
+    phase: Profile, tmp_path: Path
+) -> None:
+    """Below an overloaded level but still past the target's capacity: the queue it inherited
+    only grows, so it would never settle (a multiple of its seconds-long responses); it fails
+    on what it shows instead of waiting out the run."""
+    day = levels.day(phase, [(240.0, 0.0), (160.0, 10.0)], 60.0)
+
+    def overloaded(t: float, rng: np.random.Generator) -> float:
+        return float(rng.exponential(0.05 + 0.25 * t if t < 10 else 2.5 + 0.05 * (t - 10)))
+
+    run = run_of(tmp_path, day, overloaded)
+    judge = judge_of(phase, run)
+    lighter = Judged(**{**_passed(20.0), "light": True})
+    first = judge.level(
+        LevelSpan(number=1, multiple=240, start=0.0, end=10.0), [lighter], run, 45.0
+    )
+    assert first.status == "fail"
+    span = LevelSpan(number=2, multiple=160, start=10.0)
+    assert judge.level(span, [lighter, first], run, 16.0).status == "unclear"  # too soon to say
+    second = judge.level(span, [lighter, first], run, 30.0)
+    assert second.settle_end is None
+    assert second.status == "fail"
+    assert second.sure
+
+
 def test_a_level_above_the_one_before_fails_before_it_settles(
     phase: Profile, tmp_path: Path
 ) -> None:

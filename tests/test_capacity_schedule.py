@@ -125,6 +125,28 @@ def test_a_dispatcher_moved_to_another_rate_schedules_the_new_days_visits(phase:
     assert time.time() > dispatcher.t0
 
 
+def test_a_level_below_the_one_before_starts_without_its_waiting_visits(phase: Profile) -> None:
+    """In real time, a second and a half: nobody takes the visits of a level of 20 a second, so
+    they wait; moving down drops them (counted as dropped, never started), where moving up kept
+    them: an overloaded level's backlog would otherwise hold the next level's queue up."""
+    lateness = Lateness()
+    busy = levels.day(phase, [(40.0, 0.0)], 10.0)
+    dispatcher = Dispatcher(busy, 3, Pool(CUSTOMERS), lateness)
+    dispatcher.start()
+    gevent.sleep(0.6 - dispatcher.elapsed())
+    dispatcher.retarget(levels.day(phase, [(40.0, 0.0), (80.0, 1.0)], 10.0), 1.0)
+    kept = dispatcher.backlog("kiosk")
+    assert kept >= 5  # moving up drops nothing
+    gevent.sleep(1.5 - dispatcher.elapsed())
+    waiting = dispatcher.backlog("kiosk")
+    assert waiting > kept
+    down = levels.day(phase, [(40.0, 0.0), (80.0, 1.0), (1e-6, 2.0)], 10.0)
+    dispatcher.retarget(down, 2.0, drop=True)
+    assert dispatcher.backlog("kiosk") == 0
+    assert lateness.counts("kiosk").dropped == waiting
+    dispatcher.stop()
+
+
 def test_the_levels_day_is_a_profile_whose_phases_are_the_levels(phase: Profile) -> None:
     day = levels.day(phase, [(1.0, 0.0), (4.0, 12.0), (2.5, 30.0)], 45.0)
     assert [p.name for p in day.phases] == ["01-x1", "02-x4", "03-x2.5"]

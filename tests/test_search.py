@@ -25,10 +25,10 @@ def test_the_climb_starts_at_from_and_grows_four_times_while_the_levels_are_ligh
     assert next_level([light(1), light(4)], RANGE) == Next(16)
 
 
-def test_the_climb_doubles_once_requests_crowd_in_or_queueing_shows() -> None:
-    assert next_level([light(16), light(64, in_flight=2.5)], RANGE) == Next(128)
+def test_the_climb_slows_to_1_6_times_once_requests_crowd_in_or_queueing_shows() -> None:
+    assert next_level([light(16), light(64, in_flight=2.5)], RANGE) == Next(pytest.approx(102.4))
     unsure_pass = Level(64, "pass", in_flight=0.5)
-    assert next_level([light(16), unsure_pass], RANGE) == Next(128)
+    assert next_level([light(16), unsure_pass], RANGE) == Next(pytest.approx(102.4))
 
 
 def test_the_climb_jumps_just_past_the_guides_prediction_within_bounds() -> None:
@@ -92,21 +92,29 @@ def test_the_generator_falling_behind_ends_the_search_without_a_limit() -> None:
     assert next_level([light(10), Level(20, "behind")], RANGE) == Done("generator_limit")
 
 
-def test_a_level_that_surely_failed_while_the_generator_was_saturated_ends_the_search() -> None:
-    """Its slow responses may be the generator's own: never the answer's upper bound."""
-    levels = [light(10), sure(20, "fail", saturated=True)]
-    assert next_level(levels, RANGE) == Done("generator_limit")
-    assert bracket(levels) == (levels[0], None)
+def test_a_level_that_surely_failed_twice_while_the_generator_was_saturated_ends_the_search() -> (
+    None
+):
+    """Its slow responses may be the generator's own: never the answer's upper bound. Once may
+    be a burst of another process on the host, so the level is run again first."""
+    once = [light(10), sure(20, "fail", saturated=True)]
+    assert next_level(once, RANGE) == Next(20)
+    assert bracket(once) == (once[0], None)
+    twice = [*once, sure(20, "fail", saturated=True)]
+    assert next_level(twice, RANGE) == Done("generator_limit")
+    assert bracket(twice) == (once[0], None)
+    again = [*once, sure(20, "fail")]  # the run again failed with the generator keeping up
+    assert bracket(again) == (once[0], again[-1])
 
 
 def test_a_level_that_only_leaned_to_failing_while_saturated_says_nothing_either_way() -> None:
     levels = [light(10), Level(20, "fail", saturated=True)]
-    assert next_level(levels, RANGE) == Next(40)
+    assert next_level(levels, RANGE) == Next(pytest.approx(32))
     assert bracket(levels) == (levels[0], None)
 
 
 def test_a_level_that_passed_while_the_generator_was_saturated_still_passed() -> None:
-    assert next_level([Level(10, "pass", saturated=True)], RANGE) == Next(20)
+    assert next_level([Level(10, "pass", saturated=True)], RANGE) == Next(pytest.approx(16))
 
 
 def test_a_level_whose_run_is_not_evidence_ends_the_search_as_not_valid() -> None:

@@ -5,7 +5,9 @@
 ends the day, `surge.levels.LEAD_S` ahead on a whole second: this process's dispatcher (a local
 run) or every worker (a master's, through `messages.send_level`) follows the new day from then,
 and the caller writes run.json again with it, which is how the search learns when the level
-started (docs/capacity.md, "One run").
+started (docs/capacity.md, "One run"). A level below the one before starts without the visits
+still waiting for a user: under a level that overloaded the target they are its backlog, which
+would hold the next level's queue up for as long again.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ def follow(run: RunState, runner: Runner | None) -> bool:
         return False
     at = float(math.ceil(day.elapsed() + levels.LEAD_S))
     bound = follower.phase.duration_s
+    drop = False
     if len(plan.multiples) > len(follower.started):
         if at >= bound:
             return False  # the day ends at its bound first
-        follower.started.append((plan.multiples[len(follower.started)], at))
+        multiple = plan.multiples[len(follower.started)]
+        drop = multiple < follower.started[-1][0]
+        follower.started.append((multiple, at))
         end = bound
     elif plan.end:
         follower.ended = True
@@ -45,10 +50,10 @@ def follow(run: RunState, runner: Runner | None) -> bool:
     run.settings = replace(run.settings, profile=profile)
     if run.fleet is not None and isinstance(runner, MasterRunner):
         run.fleet.profile = profile
-        messages.send_level(runner, profile, at)
+        messages.send_level(runner, profile, at, drop)
     elif run.dispatcher is not None:
         try:
-            run.dispatcher.retarget(profile, at)
+            run.dispatcher.retarget(profile, at, drop)
         except ValueError as error:  # the event loop held up past the level's start
             warn(f"the capacity search's level at {at:g} s could not start on time: {error}")
     return True

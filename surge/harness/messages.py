@@ -76,10 +76,10 @@ def send_plans(run: RunState, runner: MasterRunner, pool: Pool, day_start: float
         runner.send_message(distributed.PLAN, plan.to_data(), client_id=client_id)
 
 
-def send_level(runner: MasterRunner, profile: Profile, at: float) -> None:
+def send_level(runner: MasterRunner, profile: Profile, at: float, drop: bool = False) -> None:
     """Every worker follows `profile` from run time `at` on: a capacity search's next level (or
-    the end of its day)."""
-    runner.send_message(distributed.LEVEL, {"profile": profile.to_dict(), "at": at})
+    the end of its day), dropping its waiting visits with `drop` (`Dispatcher.retarget`)."""
+    runner.send_message(distributed.LEVEL, {"profile": profile.to_dict(), "at": at, "drop": drop})
 
 
 def _receive_level(environment: Environment, msg: Message, **_: Any) -> None:
@@ -89,7 +89,7 @@ def _receive_level(environment: Environment, msg: Message, **_: Any) -> None:
     profile = Profile.from_dict(msg.data["profile"], source="the master's level")
     run.settings = replace(run.settings, profile=profile)
     try:
-        run.dispatcher.retarget(profile, float(msg.data["at"]))
+        run.dispatcher.retarget(profile, float(msg.data["at"]), bool(msg.data.get("drop")))
     except ValueError as error:  # it came after its start: this share keeps the rate it had
         warn(f"share {run.outbox.share if run.outbox else '?'}: a level came too late: {error}")
 
