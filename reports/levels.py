@@ -65,8 +65,9 @@ level's queue."""
 STUCK_S = 8.0
 """A level below the one before is judged stuck (`_stuck`) at the earliest this long after its
 start: a few of its response times, and blocks enough to decide on."""
-MIN_BLOCKS = 3
-"""Blocks (`sequential.BLOCK_S`) a decision needs at least: the dispersion needs some."""
+MIN_BLOCKS = 4
+"""Blocks (`sequential.BLOCK_S`) a decision needs at least: the dispersion about the blocks'
+trend needs some beyond the line's two."""
 LIGHT_SHARE = 0.25
 LIGHT_SIGMAS = 3.0
 """…and beyond this many standard errors of the difference: the lighter levels may have had only
@@ -493,9 +494,9 @@ class Judge:
 
     def _crossing(self, levels: Sequence[Judged], objective: slo.Objective) -> Crossing | None:
         """Where the objective's bad share, against the rate offered, reaches its budget: a
-        weighted fit through the decided levels (light ones aside: their few requests say
-        little; overloaded ones too, past `SHAPE_MAX_SHARE`, whose queues never settled), on
-        at least one level each side of the budget.
+        weighted fit through the levels (light ones too, weighed by their few requests;
+        overloaded ones aside, past `SHAPE_MAX_SHARE`, whose queues never settled), on at least
+        one level each side of the budget.
 
         The shape is a queue's: the log-odds of the share grow as `a + b / (mu - x)`, slowly
         far below the knee (where a p95's budget is mostly spent by the service time's own
@@ -506,7 +507,7 @@ class Judge:
         points = []
         for level in levels:
             check = next((c for c in level.checks if c.name == objective.name), None)
-            usable = level.status in ("pass", "fail") and not level.light
+            usable = level.status in ("pass", "fail")
             usable = usable and not (level.status == "fail" and level.generator_saturated)
             if check is None or not usable or level.realized is None or not check.requests:
                 continue

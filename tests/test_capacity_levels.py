@@ -8,6 +8,7 @@ crossing, the M/M/c guide)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -347,6 +348,11 @@ def test_the_levels_either_side_of_the_budget_put_the_crossing_near_the_knee(
     assert crossing.high is not None
     assert crossing.low < knee < crossing.high
     assert Judge(phase, 30.0).crossing(found[:2]) is None  # both below: nothing to cross
+    # A light level (explored on the climb, not decided) still counts, by its requests.
+    climbed = [replace(found[0], light=True, sure=False), *found[1:]]
+    again = Judge(phase, 30.0).crossing(climbed)
+    assert again is not None
+    assert again.multiple == pytest.approx(crossing.multiple)
 
 
 def test_the_guide_predicts_the_knee_from_the_queueing_the_levels_show(phase: Profile) -> None:

@@ -103,9 +103,21 @@ def test_the_interval_holds_the_share_and_narrows_with_the_requests() -> None:
 
 
 def test_one_block_decides_nothing_however_many_requests_it_holds() -> None:
-    """Its dispersion is unknown: a run of slow requests may be all there is of it."""
-    one = sequential.share(np.array([5000]), np.array([5000]), BUDGET, ALPHA)
-    assert one.decision is None
-    assert (one.low, one.high) == (0.0, 1.0)
-    three = sequential.share(np.full(3, 300), np.full(3, 300), BUDGET, ALPHA)
-    assert three.decision == "fail"
+    """Its dispersion is unknown: a run of slow requests may be all there is of it (and two
+    blocks are all the trend's line: their dispersion about it is unknown too)."""
+    for blocks in (1, 2):
+        few = sequential.share(np.full(blocks, 5000), np.full(blocks, 5000), BUDGET, ALPHA)
+        assert few.decision is None
+        assert (few.low, few.high) == (0.0, 1.0)
+    four = sequential.share(np.full(4, 300), np.full(4, 300), BUDGET, ALPHA)
+    assert four.decision == "fail"
+
+
+def test_a_level_whose_slow_share_climbs_block_by_block_is_decided_on_its_trend() -> None:
+    """A queue still growing: its blocks' shares climb from none to all. That climb is the
+    level's, not noise, and it fails; about one share for all its dispersion read as hundreds
+    and left it undecided."""
+    climbing = np.array([0, 30, 120, 250, 290, 300, 300])
+    decided = sequential.share(np.full(7, 300), climbing, BUDGET, ALPHA)
+    assert decided.decision == "fail"
+    assert decided.low > BUDGET
