@@ -7,7 +7,7 @@ judged on the requests that started in it:
 
 - **Settled.** A level's queue is stationary once it has drained what an earlier, higher level
   left (no second of it still `DRAIN_FACTOR` times slower than its latest) and then had time to
-  relax, `SETTLE_RESPONSES` times its mean response time (a queue near its knee forgets its past
+  relax, `SETTLE_RESPONSES` times its mean response time (a queue near its limit forgets its past
   in tens of service times), never less than `SETTLE_FLOOR_S`. Its judged stretch runs from
   there. A level above the one before (the first one too) may fail before it settles: its queue
   only grows towards its steady state, so a failure on the way is a failure there. So may a
@@ -499,7 +499,7 @@ class Judge:
         one level each side of the budget.
 
         The shape is a queue's: the log-odds of the share grow as `a + b / (mu - x)`, slowly
-        far below the knee (where a p95's budget is mostly spent by the service time's own
+        far below the limit (where a p95's budget is mostly spent by the service time's own
         tail) and steeply near the rate `mu` the lane saturates at; a straight line through
         the levels either side of the budget would put the crossing too low. With two levels
         only, the line (in the log of the rate) it is. The interval is the fit's, by the delta
@@ -631,7 +631,7 @@ def _hyperbola(
 
 def _slots(rate: float, service: float, waited: float) -> int:
     """The most slots whose Erlang C mean wait at `rate` is still at least `waited`: the lane
-    the queueing shows, taken at its smallest (the guide then aims low, not past the knee)."""
+    the queueing shows, taken at its smallest (the guide then aims low, not past the limit)."""
     slots = max(1, math.ceil(rate * service * ABOVE))
     while queueing.mean_wait(rate, service, slots + 1) >= waited and slots < 100_000:
         slots += 1

@@ -16,7 +16,7 @@ share against their likelihood at p; Ville's inequality bounds the chance it eve
 1 / alpha.) So an objective decided when the budget leaves the sequence is decided wrongly with
 probability at most alpha, whenever the search looked and however long the level ran.
 
-Neighbouring requests share a queue, so their outcomes are not independent: near the knee slow
+Neighbouring requests share a queue, so their outcomes are not independent: near the limit slow
 requests come in runs. The counts are deflated by their dispersion first, as the whole-run
 judgement does (`reports.slo`): the bad counts of the level's `BLOCK_S` blocks against one share
 for the level (Pearson's dispersion, never below 1), so that n requests weigh as n / D. How
@@ -35,11 +35,11 @@ from scipy import optimize, special, stats
 
 BLOCK_S = 2.0
 """Seconds of requests counted together for their dispersion: longer than a queue near its
-knee takes to forget (docs/capacity.md, "Accuracy")."""
+limit takes to forget (docs/capacity.md, "Accuracy")."""
 
 DISPERSION_CONFIDENCE = 0.975
 """The dispersion used is its upper bound at this confidence, from the blocks' chi-square. Near
-a queue's knee slow requests come in bursts, and a level that happened to see few of them sees
+a queue's limit slow requests come in bursts, and a level that happened to see few of them sees
 both a lower share and a lower dispersion: in simulated M/M/c queues held exactly at their
 budget for 45 s (5 slots of 40 ms, 8 of 25 ms; 200 levels each), the point estimate decided
 20% and 14% of the levels, the upper bound at 90% 4.5% and 13.5%, at 97.5% 2% and 4.5% (about

@@ -45,7 +45,7 @@ CLIMB = 1.6
 """The climb's factor once requests crowd in and the guide does not see queueing yet: a level
 past the target's capacity fills its queue and the generator's backlog, which the levels below
 it then wait to drain, so the climb overshoots by this at most. From half the capacity
-(M/M/c at half load shows little queueing) it lands below saturation, where a p95's knee is."""
+(M/M/c at half load shows little queueing) it lands below saturation, where a p95's limit is."""
 SLOWEST_CLIMB = 1.25
 """The guide never sets the next level closer than this above the last."""
 PAST_GUIDE = 1.1

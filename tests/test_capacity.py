@@ -9,7 +9,7 @@ judgement `tests/test_capacity_levels.py`'s.
 The shared search's lane: 8 slots of exponential 50 ms under a p95 of 200 ms, 136.8 requests a
 second by Erlang C (`reports.queueing`). Why this lane: the suite runs four workers on two
 cores, and a CPU's queue adds tens of milliseconds to a response; against a 200 ms objective
-that leaves a margin a 100 ms one would not. A queue of 50 ms services near this knee forgets
+that leaves a margin a 100 ms one would not. A queue of 50 ms services near this limit forgets
 its start within a second or two, well inside a level's settling."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Searched:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
-    """From under half the knee, levels of at most 10 s, until the levels either side of the
+    """From under half the limit, levels of at most 10 s, until the levels either side of the
     answer are within 25% of each other."""
     tmp = tmp_path_factory.mktemp("search")
     done = surge(

@@ -335,18 +335,18 @@ def mmc_level(rate: float, mean_s: float, slots: int, requests: int) -> Judged:
 def test_the_levels_either_side_of_the_budget_put_the_crossing_near_the_knee(
     phase: Profile,
 ) -> None:
-    """8 slots of 50 ms under 200 ms: Erlang C's knee at 136.8 requests a second. Levels at
+    """8 slots of 50 ms under 200 ms: Erlang C's limit at 136.8 requests a second. Levels at
     0.7, 0.9, 1.05 and 1.2 of it, 4,000 requests each: the crossing lands within 3%, its
-    interval around the knee; a straight line through the two nearest would put it lower."""
-    knee = max_arrival_rate(0.05, 8, 0.2)
-    found = [mmc_level(f * knee, 0.05, 8, 4000) for f in (0.7, 0.9, 1.05, 1.2)]
+    interval around the limit; a straight line through the two nearest would put it lower."""
+    limit = max_arrival_rate(0.05, 8, 0.2)
+    found = [mmc_level(f * limit, 0.05, 8, 4000) for f in (0.7, 0.9, 1.05, 1.2)]
     crossing = Judge(phase, 30.0).crossing(found)
     assert crossing is not None
     assert crossing.objective == "kiosk.p95_ms"
-    assert crossing.multiple == pytest.approx(knee, rel=0.03)
+    assert crossing.multiple == pytest.approx(limit, rel=0.03)
     assert crossing.low is not None
     assert crossing.high is not None
-    assert crossing.low < knee < crossing.high
+    assert crossing.low < limit < crossing.high
     assert Judge(phase, 30.0).crossing(found[:2]) is None  # both below: nothing to cross
     # A light level (explored on the climb, not decided) still counts, by its requests.
     climbed = [replace(found[0], light=True, sure=False), *found[1:]]
@@ -356,13 +356,13 @@ def test_the_levels_either_side_of_the_budget_put_the_crossing_near_the_knee(
 
 
 def test_the_guide_predicts_the_knee_from_the_queueing_the_levels_show(phase: Profile) -> None:
-    """Levels at 0.3 and 0.85 of the knee, their mean response times Erlang C's: the
-    lane's slots come out of the queueing at the busier one, and the guide lands near the knee
+    """Levels at 0.3 and 0.85 of the limit, their mean response times Erlang C's: the
+    lane's slots come out of the queueing at the busier one, and the guide lands near the limit
     (never past it: it takes the fewest slots the queueing allows)."""
-    knee = max_arrival_rate(0.05, 8, 0.2)
-    found = [mmc_level(f * knee, 0.05, 8, 3000) for f in (0.3, 0.85)]
+    limit = max_arrival_rate(0.05, 8, 0.2)
+    found = [mmc_level(f * limit, 0.05, 8, 3000) for f in (0.3, 0.85)]
     guide = Judge(phase, 30.0).guide(found)
     assert guide is not None
-    assert 0.8 * knee <= guide <= 1.02 * knee
-    flat = [mmc_level(f * knee, 0.05, 8, 3000) for f in (0.05, 0.1)]
+    assert 0.8 * limit <= guide <= 1.02 * limit
+    flat = [mmc_level(f * limit, 0.05, 8, 3000) for f in (0.05, 0.1)]
     assert Judge(phase, 30.0).guide(flat) is None  # no queueing shows yet

@@ -1,7 +1,7 @@
 """The capacity search's sequential rule (`reports.sequential`), on synthetic counts: a level is
 looked at every block of requests, as the search looks at it while it runs, and decided as soon
 as its share's confidence sequence leaves the budget. Its error rate is pinned over many seeds,
-on independent requests and on requests whose slow ones come in runs (as near a queue's knee);
+on independent requests and on requests whose slow ones come in runs (as near a queue's limit);
 docs/capacity.md states what it guarantees.
 
 Fixed seeds, so nothing flakes; the bounds hold for the rule, not for the seeds: with 300 levels
@@ -19,7 +19,7 @@ ALPHA = 0.05
 BLOCKS = 22
 """45 s of a level in blocks of 2 s: the longest a level is judged by default."""
 PER_BLOCK = 180
-"""Requests in a block: 90 a second, the benchmark's 5-slot lane near its knee."""
+"""Requests in a block: 90 a second, the benchmark's 5-slot lane near its limit."""
 LEVELS = 300
 CONCENTRATION = 60.0
 """Of the blocks' shares when clustered: a block of 180 requests then varies about four times as
@@ -41,7 +41,7 @@ def decide(shares: np.ndarray, rng: np.random.Generator) -> str | None:
 def verdicts(share: float, clustered: bool, seed: int) -> dict[str | None, int]:
     """`LEVELS` levels whose requests are bad with `share` on average: independent, or
     clustered (each block's share drawn from a beta of mean `share`: a dispersion about 4,
-    the bursts of slow requests of a queue near its knee)."""
+    the bursts of slow requests of a queue near its limit)."""
     rng = np.random.default_rng(seed)
     found: dict[str | None, int] = {"pass": 0, "fail": 0, None: 0}
     for _ in range(LEVELS):
