@@ -72,9 +72,15 @@ LIGHT_SHARE = 0.25
 LIGHT_SIGMAS = 3.0
 """…and beyond this many standard errors of the difference: the lighter levels may have had only
 a few requests, and a level wrongly taken for busy must then be decided, which takes long."""
-LIGHT_WORST = 2.0
-"""…and none of its objectives' shares beyond this many times its budget: a few requests may
-well overspend a budget by chance, a target refusing everything does by far."""
+LIGHT_SIGMAS_OVER = 2.0
+"""…and none of its objectives' shares beyond its budget by more than this many standard errors:
+a few requests may well overspend a budget by chance, a target refusing everything does by far,
+and a level of hundreds of requests over its budget is not light, however fast its mean."""
+IDLE_IN_FLIGHT = 1.0
+"""Light levels with fewer requests in flight than this on average (Little's law) stand for the
+idle lane: their mean response is its service time. Levels with more may queue a little, and
+a reference made of them would creep up with each (a 5-slot lane at 0.82 of its capacity, past
+where its p95 broke, read as light against the 49 ms of the levels below it)."""
 LIGHT_MIN_REQUESTS = 10
 LIGHT_MIN_S = 4.0
 FLUSH_LAG_S = 1.5
@@ -388,7 +394,7 @@ class Judge:
         if blocks >= MIN_BLOCKS and all(c.status == "pass" for c in checks):
             return "pass", True, False, "every objective held at 95% confidence"
         if all(b.status == "pass" for b in before) and all(  # still climbing: explore
-            (c.share or 0.0) <= LIGHT_WORST * c.budget for c in checks
+            _within_budget(c) for c in checks
         ):
             light = self._light(judged, before, judged_s)
             if light is not None:
@@ -412,11 +418,11 @@ class Judge:
         responses = judged["response_ms"].to_numpy()
         if len(responses) < LIGHT_MIN_REQUESTS or judged_s < LIGHT_MIN_S:
             return None
-        lighter = [b for b in before if b.light and b.mean_ms is not None and b.requests_per_s]
+        lighter = _idle([b for b in before if b.light])
         mean = float(responses.mean())
         if lighter:
             counts = [(b.requests_per_s or 0.0) * b.judged_s for b in lighter]
-            reference = float(np.average([b.mean_ms for b in lighter], weights=counts))
+            reference = float(np.average([b.mean_ms or 0.0 for b in lighter], weights=counts))
             # Response times near an idle lane spread about as widely as they are long (an
             # exponential's do): the reference's own noise, from its few requests, counts too.
             noise = LIGHT_SIGMAS * math.sqrt(
@@ -551,11 +557,15 @@ class Judge:
             ]
             if len(points) < 2:
                 continue
-            lightest = min(points, key=lambda p: p[1].per_s)[1]
+            idle = {id(level) for level in _idle([level for level, _ in points])}
+            lightest = [check for level, check in points if id(level) in idle]
             level, busiest = max(points, key=lambda p: p[1].per_s)
-            service = (lightest.mean_ms or 0.0) / 1000.0
-            waited = ((busiest.mean_ms or 0.0) - (lightest.mean_ms or 0.0)) / 1000.0
-            noise = 2 * service * math.sqrt(1 / lightest.requests + 1 / busiest.requests)
+            if busiest in lightest:
+                continue
+            requests = sum(check.requests for check in lightest)
+            service = sum((c.mean_ms or 0.0) * c.requests for c in lightest) / requests / 1000.0
+            waited = (busiest.mean_ms or 0.0) / 1000.0 - service
+            noise = 2 * service * math.sqrt(1 / requests + 1 / busiest.requests)
             if waited <= noise or service <= 0:
                 continue
             slots = _slots(busiest.per_s, service, waited)
@@ -690,6 +700,27 @@ def _stuck(mine: pd.DataFrame, start: float, cutoff: float, lightest_ms: float |
         return False
     recent = float(latest.mean())
     return recent >= float(first.mean()) and recent > DRAIN_FACTOR * lightest_ms
+
+
+def _idle(levels: Sequence[Judged]) -> list[Judged]:
+    """Of `levels`, those that stand for the idle lane (`IDLE_IN_FLIGHT`); the one of the fewest
+    requests a second when none had so few in flight."""
+    known = [b for b in levels if b.mean_ms is not None and b.requests_per_s]
+    idle = [
+        b for b in known if (b.requests_per_s or 0.0) * (b.mean_ms or 0.0) / 1000 < IDLE_IN_FLIGHT
+    ]
+    if idle or not known:
+        return idle
+    return [min(known, key=lambda b: b.requests_per_s or 0.0)]
+
+
+def _within_budget(check: Check) -> bool:
+    """Its share is over its budget by no more than chance over its few requests would make it
+    (`LIGHT_SIGMAS_OVER`)."""
+    if not check.requests:
+        return True
+    spread = math.sqrt(check.budget * (1 - check.budget) / check.requests)
+    return (check.share or 0.0) <= check.budget + LIGHT_SIGMAS_OVER * spread
 
 
 def _lightest_ms(before: Sequence[Judged]) -> float | None:

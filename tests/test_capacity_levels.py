@@ -222,6 +222,28 @@ def test_the_first_levels_are_light_until_their_queue_shows(phase: Profile, tmp_
     assert not third.light  # three times slower: it must be decided
 
 
+def test_light_levels_are_held_to_the_idle_lanes_mean_not_to_a_reference_that_creeps_up(
+    phase: Profile, tmp_path: Path
+) -> None:
+    """The idle lane is the levels with under one request in flight: a level that queued a
+    little (x64, 20% slower, still light) does not raise the reference, or the next, 33% slower
+    than idle, would read as light against the two together (it did: a lane past where its p95
+    broke was climbed over as light)."""
+    day = levels.day(phase, [(16.0, 0.0), (64.0, 20.0), (102.0, 30.0)], 60.0)
+
+    def creeping(t: float, rng: np.random.Generator) -> float:
+        return float(rng.exponential(0.04 if t < 20 else 0.048 if t < 30 else 0.052))
+
+    run = run_of(tmp_path, day, creeping)
+    judge = judge_of(phase, run)
+    first = judge.level(LevelSpan(number=1, multiple=16, start=0.0, end=20.0), [], run, 30.0)
+    second = judge.level(LevelSpan(number=2, multiple=64, start=20.0, end=30.0), [first], run, 45.0)
+    assert first.light
+    assert second.light
+    third = judge.level(LevelSpan(number=3, multiple=102, start=30.0), [first, second], run, 45.0)
+    assert not third.light
+
+
 def test_a_level_not_decided_in_its_longest_is_unsure_and_leans_as_its_estimates_do(
     phase: Profile, tmp_path: Path
 ) -> None:
