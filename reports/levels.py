@@ -92,6 +92,10 @@ DEFAULT_ERROR_RATE = 0.05
 SHAPE_MAX_SHARE = 0.5
 """Levels whose share of bad requests is beyond this were overloaded: their queues grew all
 the while, so they say where the objectives broke, not how the share grows towards it."""
+SHAPE_MIN_EFFECTIVE = 20.0
+"""Levels weighing less than this many requests (deflated by their dispersion) are left out of
+the fit: a light level of a few seconds, its dispersion bounded from a handful of blocks, weighs
+next to nothing, and its smoothed share (half a request bad of almost none) reads as 50%."""
 COLUMNS = ("channel", "journey", "outcome", "start", "end", "scheduled")
 ABOVE = 1.0 + 1e-9
 
@@ -519,7 +523,7 @@ class Judge:
                 continue
             effective = check.requests / check.dispersion
             share = check.bad / check.requests
-            if effective > 0 and share <= SHAPE_MAX_SHARE:
+            if effective >= SHAPE_MIN_EFFECTIVE and share <= SHAPE_MAX_SHARE:
                 points.append((level.realized, effective, share))
         below = [p for p in points if p[2] <= objective.budget]
         if not below or len(below) == len(points) or len({p[0] for p in points}) < 2:

@@ -338,15 +338,7 @@ class _Record:
                 "lane": None,
                 "sure": False,
             }
-        floor = sure_low or low
-        ceiling = sure_high or high
-        at, method = low.rate, "highest_pass"
-        if (
-            crossing is not None
-            and floor.rate <= crossing.multiple
-            and (ceiling is None or crossing.multiple < ceiling.rate)
-        ):
-            at, method = crossing.multiple, "crossing"
+        at, method = search.answer_at(levels_, crossing.multiple if crossing else None)
         per_multiple = self._requests_per_multiple()
         interval_low = sure_low if sure_low is not None else low
         interval_high = sure_high if sure_high is not None else high

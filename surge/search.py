@@ -126,6 +126,19 @@ def bracket(levels: Sequence[Level], sure: bool = False) -> tuple[Level | None, 
     return max(passes, key=lambda p: p.rate, default=None), lowest
 
 
+def answer_at(levels: Sequence[Level], estimate: float | None) -> tuple[float, str]:
+    """Where the answer stands, and how it was found: at the `estimate` of the crossing when it
+    lies between the highest level that passed and the lowest that failed, as they leaned (above
+    a level that leaned to failing it would contradict what was measured there); else at the
+    highest level that passed. Needs a level that passed."""
+    low, high = bracket(levels)
+    if low is None:
+        raise ValueError("no level passed")
+    if estimate is not None and low.rate <= estimate and (high is None or estimate < high.rate):
+        return estimate, "crossing"
+    return low.rate, "highest_pass"
+
+
 def next_level(
     levels: Sequence[Level], given: Range, estimate: float | None = None, guide: float | None = None
 ) -> Next | Done:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from surge.search import Done, Level, Next, Range, bracket, next_level
+from surge.search import Done, Level, Next, Range, answer_at, bracket, next_level
 
 RANGE = Range(low=1, high=1024, precision=0.05)
 
@@ -132,3 +132,18 @@ def test_the_bracket_stands_on_the_rates_offered_and_leaves_a_pass_above_a_failu
     assert bracket([passed, failed, above]) == (passed, failed)
     assert passed.rate == 84.0
     assert bracket([passed, failed, above], sure=True) == (None, None)
+
+
+def test_the_answer_is_the_estimate_only_between_the_levels_either_side_as_they_leaned() -> None:
+    """A level at 101.9 leaned to failing (not decided), one at 127.5 surely failed: an estimate
+    of 101.5 stands below the first, one of 105 would contradict it (it once was the answer),
+    and then the highest level that passed is."""
+    levels = [
+        sure(60.0, realized=60.0),
+        Level(78.1, "pass", realized=78.1),
+        Level(101.9, "fail", realized=101.9),
+        sure(127.5, "fail", realized=127.5),
+    ]
+    assert answer_at(levels, 95.0) == (95.0, "crossing")
+    assert answer_at(levels, 105.0) == (78.1, "highest_pass")
+    assert answer_at(levels, None) == (78.1, "highest_pass")
