@@ -279,7 +279,11 @@ class Judge:
         start = settle_end if settled and settle_end is not None else span.start
         rising = previous is None or span.multiple > previous  # the first rises from none
         stuck = not (settled or rising) and _stuck(
-            mine[mine["t"] < cutoff], span.start, cutoff, _lightest_ms(before)
+            records[records["t"] < cutoff],
+            mine[mine["t"] < cutoff],
+            span.start,
+            cutoff,
+            _lightest_ms(before),
         )
         counted = mine[~_within(mine["t"].to_numpy(), saturated)]
         checks = self._checks(counted, start, cutoff)
@@ -688,22 +692,46 @@ def _settle_end(mine: pd.DataFrame, start: float, cutoff: float) -> float | None
     return settled if settled <= cutoff - RECENT_S else None
 
 
-def _stuck(mine: pd.DataFrame, start: float, cutoff: float, lightest_ms: float | None) -> bool:
-    """The queue a level below the one before inherited did not drain at all: its latest
-    `RECENT_S` are no faster than its first, `STUCK_S` in, and still `DRAIN_FACTOR` times slower
-    than the lightest level. Below the target's capacity a backlog drains, its response times
-    falling from the start; one that does not is at or past it, and waiting for it to settle
-    (a multiple of response times of seconds) would only spend the run."""
+def _stuck(
+    records: pd.DataFrame,
+    mine: pd.DataFrame,
+    start: float,
+    cutoff: float,
+    lightest_ms: float | None,
+) -> bool:
+    """The queue a level below the one before inherited did not drain at all: `STUCK_S` in, the
+    requests in flight over its latest `RECENT_S` (every request's, the earlier levels' too) are
+    no fewer than over its first, and its latest responses still `DRAIN_FACTOR` times slower
+    than the lightest level's. Below the target's capacity a backlog drains, the requests in
+    flight falling from the start; one that does not is at or past it, and waiting for it to
+    settle (a multiple of response times of seconds) would only spend the run. Response times
+    alone cannot say so: a queue held at the target's timeout answers as slowly while it
+    drains."""
     if lightest_ms is None or cutoff - start < STUCK_S:
         return False
     t = mine["t"].to_numpy()
-    response = mine["response_ms"].to_numpy()
-    first = response[t < start + RECENT_S]
-    latest = response[t >= cutoff - RECENT_S]
-    if not len(first) or not len(latest):
+    latest = mine["response_ms"].to_numpy()[t >= cutoff - RECENT_S]
+    if not len(latest) or not float(latest.mean()) > DRAIN_FACTOR * lightest_ms:
         return False
-    recent = float(latest.mean())
-    return recent >= float(first.mean()) and recent > DRAIN_FACTOR * lightest_ms
+    starts = np.sort(records["t"].to_numpy())
+    ends = np.sort(_ends(records))
+    first = _in_flight(starts, ends, start, start + RECENT_S)
+    last = _in_flight(starts, ends, cutoff - RECENT_S, cutoff)
+    return last >= first
+
+
+def _ends(records: pd.DataFrame) -> np.ndarray:
+    """Each request's end, on the run's clock."""
+    return records["t"].to_numpy() + records["response_ms"].to_numpy() / 1000.0
+
+
+def _in_flight(starts: np.ndarray, ends: np.ndarray, low: float, high: float) -> float:
+    """Requests in flight on average over [low, high), sampled every tenth of a second
+    (`starts` and `ends` sorted)."""
+    at = np.arange(low, high, 0.1)
+    return float(
+        (np.searchsorted(starts, at, side="right") - np.searchsorted(ends, at, side="right")).mean()
+    )
 
 
 def _idle(levels: Sequence[Judged]) -> list[Judged]:

@@ -15,12 +15,12 @@ is done and why (docs/capacity.md, "The capacity search"):
   and last one confirmation level at the estimate itself. The search ends early once the levels
   surely passed and failed are within `--precision` of each other.
 - **Endings.** A level where the generator fell behind ends the search, since a generator's
-  shortfall must never be read as the system's limit; so does a level that surely failed while
-  the generator was saturated (its slow responses may be the generator's own) when it did so
-  again at the same multiple (`SATURATED_TRIES`; the first time it is run again). A failure while
-  it was saturated is never the upper end of the answer's interval; a level that only leaned
-  towards failing then says nothing either way. A level that passed while it was saturated
-  passed. A level whose run is not evidence of the target ends it as not valid.
+  shortfall must never be read as the system's limit; so does a level that failed while the
+  generator was saturated (its slow responses may be the generator's own) when it did so again
+  at the same multiple (`SATURATED_TRIES`; the first time it is run again, never climbed over:
+  a climb past a failure overloads the target). A failure while it was saturated is never the
+  upper end of the answer's interval. A level that passed while it was saturated passed. A
+  level whose run is not evidence of the target ends it as not valid.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def next_level(
     if not levels:
         return Next(given.low)
     last = levels[-1]
-    if last.status == "fail" and last.saturated and last.sure:
+    if last.status == "fail" and last.saturated:
         if _saturated_failures(levels, last.multiple) < SATURATED_TRIES:
             return Next(last.multiple)
         return Done("generator_limit")
@@ -186,7 +186,7 @@ def _saturated_failures(levels: Sequence[Level], multiple: float) -> int:
     return sum(
         1
         for level in levels
-        if level.multiple == multiple and level.status == "fail" and level.saturated and level.sure
+        if level.multiple == multiple and level.status == "fail" and level.saturated
     )
 
 
