@@ -15,12 +15,13 @@ is done and why (docs/capacity.md, "The capacity search"):
   and last one confirmation level at the estimate itself. The search ends early once the levels
   surely passed and failed are within `--precision` of each other.
 - **Endings.** A level where the generator fell behind ends the search, since a generator's
-  shortfall must never be read as the system's limit; so does a level that failed while the
-  generator was saturated (its slow responses may be the generator's own) when it did so again
-  at the same multiple (`SATURATED_TRIES`; the first time it is run again, never climbed over:
-  a climb past a failure overloads the target). A failure while it was saturated is never the
-  upper end of the answer's interval. A level that passed while it was saturated passed. A
-  level whose run is not evidence of the target ends it as not valid.
+  shortfall must never be read as the system's limit. A level that failed while the generator
+  was saturated (its slow responses may be the generator's own) is never the upper end of the
+  answer's interval, nor climbed over (a climb past a failure overloads the target): the search
+  goes on between the highest level that passed and it (where the answer is), or, with no room
+  there, runs it again; failing so at the same multiple `SATURATED_TRIES` times ends the search
+  at the generator's limit. A level that passed while it was saturated passed. A level whose run
+  is not evidence of the target ends it as not valid.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ NEAR = 0.03
 MOST_AFTER_FAIL = 7
 """Levels after the first failure, at most: the search always ends."""
 SATURATED_TRIES = 2
-"""A level that surely failed while the generator was saturated is run again, this many times in
-all: a host busy for a few seconds (another process's burst) is not the generator's limit."""
+"""A multiple that failed this many times while the generator was saturated is the generator's
+limit: once may be a host busy for a second (another process's burst, one stall of 100 ms)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +149,12 @@ def next_level(
         return Next(given.low)
     last = levels[-1]
     if last.status == "fail" and last.saturated:
-        if _saturated_failures(levels, last.multiple) < SATURATED_TRIES:
-            return Next(last.multiple)
-        return Done("generator_limit")
+        if _saturated_failures(levels, last.multiple) >= SATURATED_TRIES:
+            return Done("generator_limit")
+        low, _ = bracket(levels)
+        if low is not None and last.rate > low.rate * (1 + given.precision):
+            return Next(math.sqrt(low.rate * last.rate))  # below it, where the answer is
+        return Next(last.multiple)
     if last.status == "behind":
         return Done("generator_limit")
     if last.status == "invalid":
