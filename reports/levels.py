@@ -172,6 +172,15 @@ class Judged:
     def decided(self) -> bool:
         return self.status != "unclear"
 
+    @property
+    def failed_on_time(self) -> bool:
+        """It broke (or leaned so) on an objective of time, which a saturated generator slows
+        itself; errors are the target's own answers (a 503 is not the generator's doing)."""
+        broken = [c for c in self.checks if c.status == "fail"] or [
+            c for c in self.checks if c.margin > 1
+        ]
+        return any(not c.name.endswith(".error_rate") for c in broken)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"checks": [asdict(c) for c in self.checks]}
 

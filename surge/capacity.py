@@ -82,6 +82,8 @@ class Judged(Protocol):
     def lane(self) -> str | None: ...
     @property
     def generator_saturated(self) -> bool: ...
+    @property
+    def failed_on_time(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 
@@ -292,7 +294,7 @@ class _Record:
                 realized=judged.realized,
                 sure=judged.sure,
                 light=judged.light,
-                saturated=judged.generator_saturated,
+                saturated=judged.generator_saturated and judged.failed_on_time,
                 in_flight=(judged.requests_per_s or 0.0) * (judged.mean_ms or 0.0) / 1000.0,
             )
             for judged in self.decided

@@ -388,3 +388,15 @@ def test_the_guide_predicts_the_knee_from_the_queueing_the_levels_show(phase: Pr
     assert 0.8 * limit <= guide <= 1.02 * limit
     flat = [mmc_level(f * limit, 0.05, 8, 3000) for f in (0.05, 0.1)]
     assert Judge(phase, 30.0).guide(flat) is None  # no queueing shows yet
+
+
+def test_a_failure_on_errors_is_the_targets_even_while_the_generator_was_saturated() -> None:
+    """A saturated generator slows its own timing, not the target's answers: a level 94% refused
+    (503s) failed as the target's doing, and a target refusing everything was read as the
+    generator's limit (exit 3, not 1)."""
+    slow = Check("kiosk.p95_ms", 200.0, 0.05, 500, 400, 1.0, 0.7, 0.9, "fail", 900.0, 50.0)
+    refused = Check("kiosk.error_rate", 0.05, 0.05, 500, 470, 1.0, 0.9, 0.97, "fail", 20.0, 50.0)
+    held = Check("kiosk.p95_ms", 200.0, 0.05, 500, 2, 1.0, 0.0, 0.02, "pass", 20.0, 50.0)
+    saturated = {**_passed(50.0), "status": "fail", "sure": True, "generator_saturated": True}
+    assert Judged(**{**saturated, "checks": [slow, refused]}).failed_on_time
+    assert not Judged(**{**saturated, "checks": [held, refused]}).failed_on_time
