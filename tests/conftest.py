@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from playwright.sync_api import Browser, sync_playwright
 
 from mock_core.app import create_app
 from mock_core.settings import Settings, load_settings
+from tests.browser import CHROMIUM, FLAGS
+from tests.load import EMERGENCY_DRILL, FEW_CUSTOMERS, Rehearsed, rehearsed
 from tests.support import Api, serve_api
 
 # CI draws the same examples every run, so its verdict never depends on the draw; set
@@ -48,18 +49,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield api
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [  # as this machine class needs: its network is closed, so no background fetches
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium (installed by .ci/run), driven by Playwright through its executable:
@@ -69,3 +58,51 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="session")
+def emergency_drill(tmp_path_factory: pytest.TempPathFactory) -> Rehearsed:
+    """The shipped emergency drill rehearsed against the embedded core, its crash included
+    (tests/test_crash_drill.py), once for the session: its report is also the one the browser
+    opens (tests/test_report_browser.py)."""
+    return rehearsed(tmp_path_factory, "emergency_drill", [*EMERGENCY_DRILL, *FEW_CUSTOMERS])
+
+
+LONGEST_FIRST = (
+    "test_capacity_accuracy.py",
+    "test_shipped_profiles_run.py",
+    "test_crash_drill.py",
+    "test_capacity.py",
+    "test_locust_evidence.py",
+    "test_ci_example.py",
+    "test_gate_baseline.py",
+    "test_locust_distributed.py",
+    "test_locust_worker_loss.py",
+    "test_rehearse_input.py",
+    "test_binding_example.py",
+    "test_locust_run.py",
+    "test_openapi_fuzz.py",
+)
+"""The modules that take longest (a minute or so each, mostly real runs waiting on their day),
+longest first. `--dist loadscope --no-loadscope-reorder` (dev.py) hands modules to the workers
+in collection order, so these start first, the other modules with slow tests after them, and
+the many short modules fill in at the end: no worker is left running a long module alone."""
+
+SLOW_ELSEWHERE = ("test_capacity.py", "test_capacity_accuracy.py")
+"""Modules whose real runs (capacity searches) are marked `slow` here: they are being rewritten
+in another branch, which will mark them itself."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_ELSEWHERE:
+            item.add_marker(pytest.mark.slow)
+    with_slow = {item.path for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(name)
+        return len(LONGEST_FIRST) + (0 if item.path in with_slow else 1)
+
+    items.sort(key=rank)  # stable: a module's tests keep their order

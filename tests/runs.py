@@ -67,6 +67,32 @@ def record(n: int, *, channel: str = "counter", outcome: str = "ok", status: int
     )
 
 
+def request(t: float, response_s: float, **fields: Any) -> tuple:
+    """A counter deposit sent at run time `t`, answered after `response_s`."""
+    values = {
+        "channel": "counter",
+        "journey": "cash_deposit",
+        "step": "deposit",
+        "method": "POST",
+        "name": "/v1/cash/deposits",
+        "status": 201,
+        "error": "",
+        "retries": 0,
+        "outcome": "ok",
+        "start": DAY_START + t,
+        "end": DAY_START + t + response_s,
+        "scheduled": DAY_START + t,
+        "customer": "C00000001",
+        "key": f"k{t}",
+    } | fields
+    return tuple(RequestRecord(**values))
+
+
+def slow_between(start: float, end: float) -> list[tuple]:
+    """100 requests a second for the whole 20 s day: 10 ms, but 900 ms from `start` to `end`."""
+    return [request(n / 100, 0.9 if start <= n / 100 < end else 0.01) for n in range(0, 2000)]
+
+
 def sample(
     t: float,
     process: int = 0,

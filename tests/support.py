@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from mock_core.identity import resident_id_check_digit
 from mock_core.ids import row_of
 from mock_core.seed import Credentials, credentials
 
@@ -32,6 +34,8 @@ TOKENS = {
 
 SEED = 7
 """The seed of the `settings` and `live` fixtures, whose customers' credentials `login` knows."""
+VALID_ID = "11010519491231002" + resident_id_check_digit("11010519491231002")
+"""A resident ID number with its check digit right."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,3 +192,22 @@ def surge(
         check=False,
         env=env,
     )
+
+
+def assert_one_line_refusal(result: subprocess.CompletedProcess[str], message: str) -> None:
+    """Bad input: exit 2, `message` on one line of stderr, nothing on stdout, no traceback."""
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("surge: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def cases(junit: Path) -> dict[str, str]:
+    """Each test case's name in a JUnit file and its result: passed, failure or skipped."""
+    found = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        kind = next((child.tag for child in case if child.tag in ("failure", "skipped")), None)
+        found[case.get("name", "")] = kind or "passed"
+    return found

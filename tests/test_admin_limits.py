@@ -78,6 +78,7 @@ def test_a_partly_bad_capacity_change_changes_nothing(api: Api) -> None:
     assert _capacity(api) == before
 
 
+@pytest.mark.slow
 def test_a_service_stays_stoppable_by_sigterm_after_the_most_extreme_accepted_values(
     tmp_path: Path,
 ) -> None:

@@ -21,8 +21,10 @@ from reports import analysis, render
 from reports.analysis import Analysis
 from surge import runfolder
 from surge.profile import load_profile, profiles_dir
+from tests.load import locust, run_folder
 from tests.support import TOKENS, serve
-from tests.test_locust_run import locust, run_folder
+
+pytestmark = pytest.mark.slow
 
 DAY_S = 10.0
 ONLINE_VISITS = 30

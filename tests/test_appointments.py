@@ -240,6 +240,7 @@ def test_booking_cancelling_and_check_in_repeated_with_their_keys_apply_once(
     slots_check(api)
 
 
+@pytest.mark.slow
 def test_simultaneous_bookings_of_one_slot_never_overbook_it(live: Api) -> None:
     day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     bookings = [

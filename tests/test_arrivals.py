@@ -83,6 +83,7 @@ def test_gaps_at_a_constant_rate_are_exponential() -> None:
     assert ks_distance_from_exponential(gaps, rate) < KS_CRITICAL / math.sqrt(n)
 
 
+@pytest.mark.slow
 def test_gaps_stay_exponential_across_segment_boundaries_in_rescaled_time() -> None:
     # Time-rescaling theorem: Λ(t_i) of a Poisson process of rate λ(t) is a rate-1 Poisson process,
     # so carrying a wrong draw across a boundary or a gap would show in the rescaled gaps.
@@ -192,6 +193,7 @@ def test_adding_a_channel_leaves_the_other_channels_visits_unchanged() -> None:
     assert [v for v in with_others if v.channel == "counter"] == alone
 
 
+@pytest.mark.slow
 def test_worker_shares_partition_the_schedule_and_each_is_poisson_at_a_third_of_the_rate() -> None:
     # 10/s for 12,000 s: 120,000 visits. A share is Binomial(120,000, 1/3): σ = 163, so 2 % of
     # 40,000 (800) is 4.9 σ. Each share's gaps must be Exp(10/3), which every-third-visit is not.

@@ -356,6 +356,7 @@ def test_every_operation_has_an_example_request(world: World) -> None:
     assert not stale, f"no longer in the OpenAPI document: {sorted(stale)}"
 
 
+@pytest.mark.slow
 def test_every_operation_answers_every_credential_exactly_as_documented(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

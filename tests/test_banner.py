@@ -18,6 +18,8 @@ import pytest
 
 from tests.support import TOKENS, auth, free_port, serve
 
+pytestmark = pytest.mark.slow
+
 
 def start_and_stop(tmp_path: Path, env: dict[str, str], *args: str) -> str:
     """Run a real mock-core until it answers, stop it, and return all it wrote."""

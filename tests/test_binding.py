@@ -19,9 +19,9 @@ from surge.binding import OPERATIONS, STEPS, BindingError, load, missing, needed
 from surge.bindings.mock_core import MockCore
 from surge.customers import CUSTOMER_SECRET_ENV, generate
 from surge.profile import Profile, load_profile, resolve
+from tests.load import busy_weekday, locust, records, run_folder
 from tests.small_bindings import CALLS_FILE, NoLoans, NoOnboarding
-from tests.support import auth, serve
-from tests.test_locust_run import busy_weekday, locust, records, run_folder
+from tests.support import auth, serve, surge_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,6 +85,7 @@ def test_a_day_without_loans_or_fx_runs_on_a_binding_without_them() -> None:
     assert missing(NoLoans, Profile.from_dict(profile, source="weekday without loans")) is None
 
 
+@pytest.mark.slow
 def test_a_binding_lacking_an_operation_the_day_needs_is_refused_before_any_request(
     tmp_path: Path,
 ) -> None:
@@ -111,21 +112,16 @@ def test_a_binding_lacking_an_operation_the_day_needs_is_refused_before_any_requ
 
 @pytest.mark.parametrize("command", ["rehearse", "capacity"])
 def test_surge_refuses_an_unknown_binding_before_it_starts_anything(
-    command: str, tmp_path: Path
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "surge", command, "--binding", "nowhere:Core"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    monkeypatch.chdir(tmp_path)  # where a default --out would make its folder
+    done = surge_in_process(command, "--binding", "nowhere:Core")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["surge: --binding: no module 'nowhere'"]
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_real_run_drives_the_journeys_through_the_named_binding(tmp_path: Path) -> None:
     """Every step recorded went through the binding: a call per settled step, under the step
     name the operation records; nothing called that the day does not need."""

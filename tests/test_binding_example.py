@@ -28,8 +28,9 @@ from surge.binding import BindingOptions, Tokens
 from surge.customers import CUSTOMER_SECRET_ENV
 from surge.exits import BadInput
 from surge.runfolder import RunFolder
-from tests.support import TOKENS, free_port, serve
-from tests.test_gate import surge
+from tests.support import TOKENS, free_port, serve, surge
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = "examples.bindings.branch_api:BranchApi"

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from surge.profile import profiles_dir
-from tests.test_rehearse import RATE_SCALE, TIME_SCALE
+from tests.load import SHORT_RATE_SCALE, SHORT_TIME_SCALE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "github-actions"
@@ -85,8 +85,8 @@ def gate(
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "SURGE_PROFILE": str(profile),
         "SURGE_OUT": str(out),
-        "SURGE_TIME_SCALE": TIME_SCALE,
-        "SURGE_RATE_SCALE": RATE_SCALE,
+        "SURGE_TIME_SCALE": SHORT_TIME_SCALE,
+        "SURGE_RATE_SCALE": SHORT_RATE_SCALE,
         "SURGE_MAX_REGRESSION": "1",
         "SURGE_LOCUST_ARGS": "--customers 20",
         "SURGE_BASELINE": str(baseline or ""),
@@ -144,6 +144,7 @@ def cases(junit: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_the_run_gated_against_the_baseline_passes_with_its_files(
     runs: tuple[Gated, Gated],
 ) -> None:
@@ -156,6 +157,7 @@ def test_the_run_gated_against_the_baseline_passes_with_its_files(
     assert Path(second.outputs["run_folder"]).parent.resolve() == second.out.resolve()
 
 
+@pytest.mark.slow
 def test_the_core_config_reaches_the_embedded_core(runs: tuple[Gated, Gated]) -> None:
     for run in runs:
         kept = Path(run.outputs["run_folder"]) / "mock-core.toml"
@@ -164,6 +166,7 @@ def test_the_core_config_reaches_the_embedded_core(runs: tuple[Gated, Gated]) ->
         )
 
 
+@pytest.mark.slow
 def test_each_run_writes_the_step_summary_once(runs: tuple[Gated, Gated]) -> None:
     first, second = runs
     for gated in runs:

@@ -4,8 +4,11 @@ at the end the run's own record of its writes is checked against the core's ledg
 
 The shipped `emergency_drill` replays its day at a time scale of 960 (30 s, about 600 visits at
 an eighth of its rates), its crash at 14:30; on a healthy core it passes as a drill (every
-recovery within its bound, the objectives held outside the incidents, the books proven). The checks are also shown to fail: a core that does not come back, a ledger with a
-journal entry doubled or an answer deleted after the run, a recovery beyond its bound.
+recovery within its bound, the objectives held outside the incidents, the books proven). That
+rehearsal is made once for the session (tests/conftest.py), and its report is the one
+tests/test_report_browser.py opens. The checks are also shown to fail: a core that does not come
+back, a ledger with a journal entry doubled or an answer deleted after the run, a recovery
+beyond its bound.
 """
 
 from __future__ import annotations
@@ -27,23 +30,16 @@ from reports import analysis, gate
 from surge import children, cli, durability, embedded, runfolder, verdict
 from surge.exits import GATE_FAILED, NOT_VALID
 from surge.profile import Profile, load_profile
-from tests.runs import DAY, make
-from tests.support import Api, auth, serve_api
-from tests.test_gate import cases, surge
-from tests.test_report_analysis import request, slow_between
+from tests.load import DRILL_TIME_SCALE, FEW_CUSTOMERS, Rehearsed, folder_of
+from tests.runs import DAY, make, request, slow_between
+from tests.support import Api, auth, cases, serve_api, surge
 
-TIME_SCALE = 960.0
-DRILL = [
+UNRESTORED = [
     *("rehearse", "--profile", "emergency_drill"),
-    *("--time-scale", f"{TIME_SCALE:g}", "--rate-scale", f"{TIME_SCALE / 8:g}"),
+    *("--time-scale", "2880", "--rate-scale", f"{DRILL_TIME_SCALE / 8:g}"),
 ]
-FEW_CUSTOMERS = ["--", "--customers", "20"]
-
-
-def folder_of(stdout: str) -> Path:
-    named = [line for line in stdout.splitlines() if line.startswith("Run folder: ")]
-    assert named, stdout[-3000:]
-    return Path(named[-1].removeprefix("Run folder: "))
+"""The drill whose core stays down: its day in 10 s at the same rates, the crash at 6.9 s; what
+it checks is that the books cannot be proven, which the rest of the day would not change."""
 
 
 def correctness(junit: Path) -> dict[str, str]:
@@ -64,59 +60,62 @@ def writes(folder: Path) -> dict[str, dict[str, Any]]:
     return {check["name"]: check for check in summary["writes"]}
 
 
-class Drill:
-    def __init__(self, tmp: Path) -> None:
-        self.done = surge(*DRILL, "--out", str(tmp), *FEW_CUSTOMERS, timeout=150)
-        self.folder = folder_of(self.done.stdout)
-
-
-@pytest.fixture(scope="module")
-def drill(tmp_path_factory: pytest.TempPathFactory) -> Drill:
-    return Drill(tmp_path_factory.mktemp("crash"))
-
-
-def test_the_emergency_drill_rides_through_the_crash_and_proves_its_books(drill: Drill) -> None:
-    assert drill.done.returncode == 0, drill.done.stdout[-3000:]
-    read = runfolder.load(drill.folder)
+@pytest.mark.slow
+def test_the_emergency_drill_rides_through_the_crash_and_proves_its_books(
+    emergency_drill: Rehearsed,
+) -> None:
+    assert emergency_drill.done.returncode == 0, emergency_drill.done.stdout[-3000:]
+    read = runfolder.load(emergency_drill.folder)
     assert verdict.judge(read).valid
-    found = correctness(drill.folder / runfolder.JUNIT)
+    found = correctness(emergency_drill.folder / runfolder.JUNIT)
     assert set(found.values()) == {"passed"}, found
     assert {f"writes: {name}" for name in durability.DESCRIPTIONS} <= set(found)
     assert "ledger: money_conserved" in found
     assert "ledger: slots_within_capacity" in found
     assert "ledger: products_within_quota" in found
-    proven = writes(drill.folder)
+    proven = writes(emergency_drill.folder)
     acknowledged = proven["acknowledged_once"]["figures"]
     assert acknowledged["checked"] > 0
     assert (acknowledged["lost"], acknowledged["doubled"], acknowledged["changed"]) == (0, 0, 0)
     assert proven["retried_once"]["figures"]["doubled"] == 0
     unknown = proven["unknown_at_most_once"]["figures"]
     assert unknown["present"] + unknown["absent"] == unknown["unknown"]
-    assert "every acknowledged write is in the ledger exactly once: ok" in drill.done.stdout
+    assert (
+        "every acknowledged write is in the ledger exactly once: ok" in emergency_drill.done.stdout
+    )
 
 
-def test_the_crash_is_recorded_in_incidents_json_and_the_core_came_back(drill: Drill) -> None:
-    [crash] = runfolder.load(drill.folder).crashes
+@pytest.mark.slow
+def test_the_crash_is_recorded_in_incidents_json_and_the_core_came_back(
+    emergency_drill: Rehearsed,
+) -> None:
+    [crash] = runfolder.load(emergency_drill.folder).crashes
     assert crash.fault == 3
     assert crash.back_at is not None
     assert crash.restarted_at is not None
     assert crash.killed_at < crash.restarted_at < crash.back_at
-    assert "crash drill: killed the embedded mock core (SIGKILL)" in drill.done.stdout
-    assert "started it again on the same ledger and port" in drill.done.stdout
+    assert "crash drill: killed the embedded mock core (SIGKILL)" in emergency_drill.done.stdout
+    assert "started it again on the same ledger and port" in emergency_drill.done.stdout
 
 
-def test_the_journeys_met_the_crash_and_retried_with_the_same_keys(drill: Drill) -> None:
-    records = runfolder.load(drill.folder).requests(["key", "status", "outcome"]).to_pylist()
+@pytest.mark.slow
+def test_the_journeys_met_the_crash_and_retried_with_the_same_keys(
+    emergency_drill: Rehearsed,
+) -> None:
+    records = (
+        runfolder.load(emergency_drill.folder).requests(["key", "status", "outcome"]).to_pylist()
+    )
     refused = {r["key"] for r in records if r["status"] == 0 and r["key"]}
     assert refused, "no write met the crash"
     answered = {r["key"] for r in records if r["outcome"] == "ok"}
     assert refused & answered  # the same key, answered once the core was back
 
 
+@pytest.mark.slow
 def test_the_recovery_after_the_crash_is_measured_from_the_core_answering_again(
-    drill: Drill,
+    emergency_drill: Rehearsed,
 ) -> None:
-    read = runfolder.load(drill.folder)
+    read = runfolder.load(emergency_drill.folder)
     [crash] = read.crashes
     assert crash.back_at is not None
     assert read.info.day_start is not None
@@ -125,12 +124,13 @@ def test_the_recovery_after_the_crash_is_measured_from_the_core_answering_again(
     span = recoveries[-1].fault
     assert span.name == "crash"
     assert span.end == pytest.approx(crash.back_at - read.info.day_start)
-    assert recoveries[-1].bound_s == pytest.approx(3600 / TIME_SCALE)
+    assert recoveries[-1].bound_s == pytest.approx(3600 / DRILL_TIME_SCALE)
     assert f"recovery after crash at {read.profile.wall_clock(span.start)}" in cases(
-        drill.folder / runfolder.JUNIT
+        emergency_drill.folder / runfolder.JUNIT
     )
 
 
+@pytest.mark.slow
 def test_a_core_killed_and_not_restarted_fails_the_proof(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -138,7 +138,7 @@ def test_a_core_killed_and_not_restarted_fails_the_proof(
         raise embedded.CoreError("kept down by the test")
 
     monkeypatch.setattr(embedded, "restart", stays_down)
-    code = cli.main([*DRILL, "--out", str(tmp_path), *FEW_CUSTOMERS])
+    code = cli.main([*UNRESTORED, "--out", str(tmp_path), *FEW_CUSTOMERS])
     out = capsys.readouterr().out
     assert code == NOT_VALID, out[-3000:]
     folder = folder_of(out)
@@ -172,6 +172,7 @@ def export(api: Api) -> dict[str, Any]:
             return {"keys": keys}
 
 
+@pytest.mark.slow
 def test_a_tampered_ledger_fails_the_proof(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite"
     keys = [f"k-{uuid.uuid4().hex}" for _ in range(5)]
@@ -199,6 +200,7 @@ def test_a_tampered_ledger_fails_the_proof(tmp_path: Path) -> None:
     assert cases(folder / runfolder.JUNIT)["writes: acknowledged_once"] == "failure"
 
 
+@pytest.mark.slow
 def test_the_ledger_export_counts_answers_and_entries_per_key(tmp_path: Path) -> None:
     with serve_api(tmp_path / "l.sqlite", "--customers", "3", "--unlimited") as api:
         deposit(api, "a-key")

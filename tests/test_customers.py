@@ -1,7 +1,5 @@
-from mock_core.identity import resident_id_check_digit, resident_id_problem
-from tests.support import Api
-
-VALID_ID = "11010519491231002" + resident_id_check_digit("11010519491231002")
+from mock_core.identity import resident_id_problem
+from tests.support import VALID_ID, Api
 
 
 def onboard(api: Api, id_number: str = VALID_ID, **extra: object) -> dict:

@@ -213,6 +213,7 @@ def customer_count(api: Api) -> int:
             return total
 
 
+@pytest.mark.slow
 def test_onboarding_creates_customers_with_cny_and_for_high_value_usd_accounts(live: Api) -> None:
     crowd = people(12, seed=101, high_value_share=0.5)
     before = customer_count(live)
@@ -314,6 +315,7 @@ class InFlight:
                 self.now -= 1
 
 
+@pytest.mark.slow
 def test_onboarding_runs_people_concurrently_and_keeps_one_customer_each_in_order(
     tmp_path: Path,
 ) -> None:
@@ -342,6 +344,7 @@ def test_onboarding_runs_people_concurrently_and_keeps_one_customer_each_in_orde
         assert core.reconcile()["ok"]
 
 
+@pytest.mark.slow
 def test_a_target_too_small_for_the_concurrency_is_onboarded_one_request_at_a_time(
     tmp_path: Path,
 ) -> None:

@@ -43,6 +43,7 @@ def open_page(browser: Browser, base: str, path: str, selector: str) -> tuple[li
         context.close()
 
 
+@pytest.mark.slow
 def test_swagger_ui_requests_only_the_service(browser: Browser, base: str) -> None:
     requested, operations = open_page(browser, base, "/docs", ".opblock")
     assert requested, "the page made no request at all"

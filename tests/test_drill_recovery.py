@@ -28,6 +28,8 @@ from surge import runfolder
 from surge.exits import GATE_FAILED, OK
 from tests.support import surge
 
+pytestmark = pytest.mark.slow
+
 DAY = {
     "name": "kiosk_drill",
     "description": "Kiosk balance checks through a brownout of the kiosk gateway",

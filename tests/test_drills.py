@@ -71,6 +71,7 @@ def add_fault(api: Api, **spec: object) -> dict:
     return api.ok(api.post("/admin/faults", spec, "admin"))
 
 
+@pytest.mark.slow
 def test_a_full_queue_is_503_with_retry_after_and_a_long_wait_is_504(tiny: Api) -> None:
     account = tiny.customer_account()["id"]
     responses = parallel(tiny, 8, lambda api, _: api.get(f"/v1/accounts/{account}"))
@@ -86,6 +87,7 @@ def test_a_full_queue_is_503_with_retry_after_and_a_long_wait_is_504(tiny: Api) 
     )
 
 
+@pytest.mark.slow
 def test_refused_writes_post_nothing_under_saturation(tiny: Api) -> None:
     body = deposit_body(tiny)
     before = Decimal(tiny.ok(tiny.get(f"/v1/accounts/{body['account_id']}"), 200)["balance"])
@@ -98,6 +100,7 @@ def test_refused_writes_post_nothing_under_saturation(tiny: Api) -> None:
     assert tiny.reconcile()["ok"]
 
 
+@pytest.mark.slow
 def test_a_repeat_while_the_first_is_in_its_service_time_is_409(tiny: Api) -> None:
     body, key = deposit_body(tiny), uuid.uuid4().hex
     first: list[httpx.Response] = []
@@ -115,6 +118,7 @@ def test_a_repeat_while_the_first_is_in_its_service_time_is_409(tiny: Api) -> No
     assert replay.json() == first[0].json()
 
 
+@pytest.mark.slow
 def test_healthz_answers_while_the_lanes_are_saturated(tiny: Api) -> None:
     account = tiny.customer_account()["id"]
     with ThreadPoolExecutor(6) as pool:

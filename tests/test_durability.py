@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from mock_core import store
@@ -27,6 +28,7 @@ def test_the_ledger_runs_in_wal_mode_with_synchronous_normal(tmp_path) -> None:
         conn.close()
 
 
+@pytest.mark.slow
 def test_acknowledged_deposits_survive_kill_9_and_replay_after_restart(tmp_path) -> None:
     db = tmp_path / "ledger.sqlite"
     keys, acknowledged = [uuid.uuid4().hex for _ in range(40)], {}

@@ -3,14 +3,14 @@ JUnit test case per check and the documented exit codes."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+import pytest
 
 from surge import runfolder
 from surge.profile import Profile
-from tests.runs import DAY, lateness, make
-from tests.support import surge
-from tests.test_report_analysis import request
+from tests.runs import DAY, lateness, make, request
+from tests.support import cases, surge
 
 
 def day(p95_ms: float) -> Profile:
@@ -19,15 +19,6 @@ def day(p95_ms: float) -> Profile:
 
 def steady(response_s: float, n: int = 1000) -> list[tuple]:
     return [request(k / 50, response_s) for k in range(n)]
-
-
-def cases(junit: Path) -> dict[str, str]:
-    """Each test case's name and its result: passed, failure or skipped."""
-    found = {}
-    for case in ElementTree.parse(junit).getroot().iter("testcase"):
-        kind = next((child.tag for child in case if child.tag in ("failure", "skipped")), None)
-        found[case.get("name", "")] = kind or "passed"
-    return found
 
 
 def test_a_run_within_its_slos_passes_with_a_case_per_check(tmp_path: Path) -> None:
@@ -67,6 +58,7 @@ def test_a_broken_ledger_fails_the_gate(tmp_path: Path) -> None:
     assert "surge gate: one_posting_per_key: FAILED (no write applied twice)" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_gate_appends_its_summary_to_the_ci_step_summary(tmp_path: Path) -> None:
     folder = make(tmp_path / "run", records=steady(0.05), profile=day(800))
     summary = tmp_path / "step-summary.md"

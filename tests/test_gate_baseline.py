@@ -16,7 +16,9 @@ import tomli_w
 
 from mock_core.settings import load_settings
 from surge import runfolder
-from tests.test_gate import cases, surge
+from tests.support import cases, surge
+
+pytestmark = pytest.mark.slow
 
 DAY = ["--profile", "weekday", "--time-scale", "1440", "--rate-scale", "250"]
 """Weekday's eight hours in 20 s at 250 times its arrivals: a few thousand requests."""

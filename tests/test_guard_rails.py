@@ -17,10 +17,9 @@ import pytest
 from surge import credentials, rehearse
 from surge.exits import BadInput
 from surge.target import Target, allowed, check_writes, recognise
+from tests.load import TIME_SCALE, locust, one_branch, run_folder
 from tests.relay import Relay
 from tests.support import serve
-from tests.test_locust_evidence import one_branch
-from tests.test_locust_run import TIME_SCALE, locust, run_folder
 
 OTHER_TITLE = "the bank's branch gateway"
 
@@ -73,6 +72,7 @@ def test_allow_host_needs_a_host_to_allow() -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_host_neither_the_mock_core_nor_allowed_exits_2_before_any_write(
     core: str, tmp_path: Path
 ) -> None:
@@ -89,6 +89,7 @@ def test_a_host_neither_the_mock_core_nor_allowed_exits_2_before_any_write(
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
 
 
+@pytest.mark.slow
 def test_an_unreadable_credential_file_exits_2_before_any_request(
     core: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -129,11 +130,13 @@ def allowed_run(core: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Re
     return other, run_folder(folder / "results").path, done.stderr
 
 
+@pytest.mark.slow
 def test_allow_host_lets_the_writes_through(allowed_run: tuple[Relay, Path, str]) -> None:
     other, _, _ = allowed_run
     assert other.writes() > 0
 
 
+@pytest.mark.slow
 def test_the_mock_cores_parts_are_skipped_with_a_line_each(
     allowed_run: tuple[Relay, Path, str],
 ) -> None:
@@ -152,6 +155,7 @@ def test_the_mock_cores_parts_are_skipped_with_a_line_each(
     assert read.info.credentials == {"token": "none", "tls": "none"}
 
 
+@pytest.mark.slow
 def test_the_report_says_which_checks_could_not_run(allowed_run: tuple[Relay, Path, str]) -> None:
     """The profile's customers are zh_CN, so the report is in Chinese (reports/i18n.py)."""
     other, folder, _ = allowed_run

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from mock_core import store
 from tests.support import Api, serve
@@ -68,6 +69,7 @@ def test_another_amount_under_the_same_key_is_422(api: Api) -> None:
     assert response.json()["field"] == "Idempotency-Key"
 
 
+@pytest.mark.slow
 def test_each_callers_record_answers_its_replay_after_kill_9_and_restart(tmp_path: Path) -> None:
     db, key = tmp_path / "ledger.sqlite", uuid.uuid4().hex
     with serve(db, "--customers", "5") as (base, process), httpx.Client(base_url=base) as client:

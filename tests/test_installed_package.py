@@ -19,6 +19,8 @@ import pytest
 
 from surge import runfolder, verdict
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("mock_core", "reports", "surge", "profiles", "loadtests", "pyproject.toml", "README.md")
 

@@ -52,6 +52,7 @@ def test_overload_throughput_is_slots_over_service_time() -> None:
     assert run_virtual(main) == pytest.approx(4 / 0.05, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_overload_throughput_with_lognormal_service_is_within_3_percent() -> None:
     service = ServiceTime(median=0.04, p95=0.15)
     target = lane(8, service)
@@ -65,6 +66,7 @@ def test_overload_throughput_with_lognormal_service_is_within_3_percent() -> Non
     assert run_virtual(main) == pytest.approx(8 / mean_service(service), rel=0.03)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("slots", "utilisation"), [(1, 0.5), (4, 0.8), (16, 0.9)])
 def test_mean_queueing_delay_matches_erlang_c_within_5_percent(
     slots: int, utilisation: float

@@ -190,6 +190,7 @@ def test_the_scraper_keeps_the_histograms_buckets_sum_and_count_only(api: Api) -
     assert without == kept - set(scrape.HISTOGRAM)
 
 
+@pytest.mark.slow
 def test_the_scraper_keeps_the_histogram_every_15th_scrape(
     live: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

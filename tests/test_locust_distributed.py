@@ -10,13 +10,6 @@ channels' visits of its share (`Dispatcher.take`).
 
 from __future__ import annotations
 
-import csv
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +24,20 @@ from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox, SharePlan
 from surge.profile import CHANNELS, load_profile
 from surge.retry import RequestRecord
-from tests.runs import sample
-from tests.support import TOKENS, free_port, serve
-from tests.test_locust_run import (
-    ROOT,
+from tests.load import (
+    RUN_TIMEOUT_S,
     TIME_SCALE,
+    WORKERS,
     busy_weekday,
+    locust_count,
+    master_and_workers,
     records,
     run_folder,
     watched_the_whole_day,
 )
+from tests.runs import sample
+from tests.support import serve
 
-RUN_TIMEOUT_S = 60
-WORKERS = 3
 DAY = load_profile("weekday").scaled(1440)
 CUSTOMERS = [
     Customer(f"C{n:08d}", "mass" if n % 3 else "private", "B001", {"CNY": (f"A{n}",)})
@@ -189,66 +183,6 @@ def test_a_worker_locust_lost_is_no_longer_awaited_and_the_day_ends_without_it()
     assert len(fleet.records) == 2  # what the lost worker shipped before it died stays
 
 
-@contextmanager
-def process(
-    args: list[str], log: Path, locustfile: str = "loadtests"
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A Locust process in its own session, killed with its children when the block ends."""
-    with log.open("wb") as out:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", locustfile, *args],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield child
-        finally:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=10)
-
-
-def locust_count(csv_prefix: Path) -> int:
-    """Locust's own count of requests, from the master's `--csv` statistics."""
-    with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(encoding="utf-8") as rows:
-        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
-    return int(total["Request Count"])
-
-
-@contextmanager
-def master_and_workers(
-    tmp: Path, host: str, options: list[str]
-) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
-    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it,
-    each stalling its event loop once (`tests/stalls.py`)."""
-    port = str(free_port())
-    with ExitStack() as stack:
-        master = stack.enter_context(
-            process(
-                [
-                    *("--master", "--expect-workers", str(WORKERS), "--headless", "--no-report"),
-                    *("--host", host, "--customers", "20", "--admin-token", TOKENS["admin"]),
-                    *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
-                    *options,
-                ],
-                tmp / "master.log",
-            )
-        )
-        workers = [
-            stack.enter_context(
-                process(
-                    ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
-                    tmp / f"worker{n}.log",
-                    locustfile="loadtests,tests/stalls.py",
-                )
-            )
-            for n in range(WORKERS)
-        ]
-        yield master, workers
-
-
 class Distributed:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -277,6 +211,7 @@ def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
     return Distributed(tmp_path_factory.mktemp("distributed"))
 
 
+@pytest.mark.slow
 def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed) -> None:
     assert spread.returncode == 0, spread.log[-3000:]
     assert spread.worker_returncodes == [0] * WORKERS  # a worker's share is no verdict of its own
@@ -288,6 +223,7 @@ def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed)
     assert f"Run folder: {spread.folder}" in spread.log
 
 
+@pytest.mark.slow
 def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) -> None:
     profile = load_profile(str(spread.profile)).scaled(TIME_SCALE)
     channels = {channel: profile.segments(channel) for channel in CHANNELS}
@@ -302,6 +238,7 @@ def test_the_workers_shares_add_up_to_the_whole_schedule(spread: Distributed) ->
     assert spread.read.lateness.counts().total == expected  # every worker's lateness, merged
 
 
+@pytest.mark.slow
 def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distributed) -> None:
     assert len(spread.records) == spread.read.request_count > 0
     assert {r["channel"] for r in spread.records} == set(CHANNELS)
@@ -314,6 +251,7 @@ def test_requests_come_from_every_worker_and_match_locusts_count(spread: Distrib
     assert all("no plan from the master" not in log for log in logs)
 
 
+@pytest.mark.slow
 def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distributed) -> None:
     metrics = spread.read.metrics()
     assert metrics is not None
@@ -325,6 +263,7 @@ def test_the_master_scrapes_the_lane_gauges_into_the_run_folder(spread: Distribu
     assert len({s["time"] for s in samples}) >= 5  # a 20 s day, a scrape every 2 s
 
 
+@pytest.mark.slow
 def test_every_process_watched_its_host_and_the_workers_samples_reached_the_master(
     spread: Distributed,
 ) -> None:
@@ -333,6 +272,7 @@ def test_every_process_watched_its_host_and_the_workers_samples_reached_the_mast
         watched_the_whole_day(spread.read, process)
 
 
+@pytest.mark.slow
 def test_a_workers_stalled_event_loop_is_seen_and_the_generator_said_saturated(
     spread: Distributed,
 ) -> None:

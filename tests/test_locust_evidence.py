@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from surge import verdict
+from tests.load import TIME_SCALE, busy_weekday, locust, one_branch, run_folder
 from tests.relay import Relay
 from tests.support import TOKENS, serve
-from tests.test_locust_run import TIME_SCALE, busy_weekday, locust, run_folder
+
+pytestmark = pytest.mark.slow
 
 
 class _Unreadable(BaseHTTPRequestHandler):
@@ -129,17 +131,6 @@ def test_a_saturated_core_gives_late_and_dropped_visits_and_exit_code_3(tmp_path
     verdicts = [line for line in done.stdout.splitlines() if "not valid evidence" in line]
     assert len(verdicts) == 1
     assert "dropped" in verdicts[0]
-
-
-def one_branch(folder: Path) -> Path:
-    """`busy_weekday` at one branch, its kiosk at 2,000 visits an hour as the file writes it."""
-    text = busy_weekday(folder, "one_branch").read_text(encoding="utf-8")
-    text = re.sub(r"^branches = \d+", "branches = 1", text, flags=re.M)
-    rates = "{ counter = 1000, kiosk = 2000, online = 500 }"
-    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", f"arrivals_per_hour = {rates}", text)
-    path = folder / "one_branch.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_a_rate_scale_drives_one_branch_past_the_cap_on_what_a_file_may_write(

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tests.load import (
+    RUN_TIMEOUT_S,
+    TIME_SCALE,
+    busy_weekday,
+    locust_count,
+    process,
+    records,
+    run_folder,
+)
 from tests.support import free_port, serve
-from tests.test_locust_distributed import RUN_TIMEOUT_S, locust_count, process
-from tests.test_locust_run import TIME_SCALE, busy_weekday, records, run_folder
+
+pytestmark = pytest.mark.slow
 
 
 def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) -> None:

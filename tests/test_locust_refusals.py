@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_locust_evidence import one_branch
-from tests.test_locust_run import locust
+from tests.load import locust, one_branch
+
+pytestmark = pytest.mark.slow
 
 
 def test_an_unknown_profile_is_refused_with_one_line_and_exit_code_2(tmp_path: Path) -> None:

@@ -9,10 +9,8 @@ the one-line messages and the run folder.
 from __future__ import annotations
 
 import csv
-import itertools
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,50 +18,20 @@ import pytest
 
 from surge import runfolder, verdict
 from surge.arrivals import Schedule
-from surge.profile import CHANNELS, load_profile, profiles_dir
-from surge.runfolder import RunFolder
+from surge.profile import CHANNELS, load_profile
+from tests.load import (
+    TIME_SCALE,
+    busy_weekday,
+    locust,
+    records,
+    run_folder,
+    watched_the_whole_day,
+)
 from tests.support import TOKENS, serve
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
 DAY_SECONDS = 8 * 3600  # weekday: 09:00 to 17:00
-RATES = "{ counter = 3600, kiosk = 3600, online = 1800 }"  # per branch per hour: 10 visits/s
-
-
-def busy_weekday(folder: Path, name: str) -> Path:
-    """`weekday` with rates high enough for a day of seconds to be a sample."""
-    text = (profiles_dir() / "weekday.toml").read_text(encoding="utf-8")
-    text = text.replace('name = "weekday"', f'name = "{name}"')
-    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", f"arrivals_per_hour = {RATES}", text)
-    path = folder / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def locust(
-    host: str, *args: str, timeout: float = 90, report: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """A headless Locust run; without `report`, `--no-report` (the report has its own tests)."""
-    extra = () if report else ("--no-report",)
-    command = ["-f", "loadtests", "--headless", "--host", host, *extra, *args]
-    return subprocess.run(
-        [sys.executable, "-m", "locust", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def run_folder(results: Path) -> RunFolder:
-    """The one run folder under `results`, read."""
-    folders = list(results.iterdir())
-    assert len(folders) == 1, folders
-    return runfolder.load(folders[0])
-
-
-def records(folder: RunFolder) -> list[dict[str, Any]]:
-    return folder.requests().to_pylist()
 
 
 class Run:
@@ -73,9 +41,6 @@ class Run:
         self.folder = self.read.path
         assert self.read.visits is not None
         self.visits = self.read.visits.total
-
-
-TIME_SCALE = 1440  # the day lasts 20 s
 
 
 @pytest.fixture(scope="module")
@@ -189,23 +154,6 @@ def test_time_scale_divides_every_duration_of_the_recorded_profile(unsaturated: 
     assert durations == pytest.approx([p.duration / TIME_SCALE for p in original.phases])
     assert sum(durations) == pytest.approx(DAY_SECONDS / TIME_SCALE)
     assert unsaturated.read.info.time_scale == TIME_SCALE
-
-
-def watched_the_whole_day(read: RunFolder, process: int) -> None:
-    """The process's samples of its host follow each other from the day's start to past its
-    end, each about a second (longer when the loop was held up; the last, cut short when Locust
-    began stopping, shorter)."""
-    mine = [s for s in read.generator() or [] if s.process == process]
-    assert mine, process
-    assert all(s.interval_s >= runfolder.GENERATOR_SAMPLE_S for s in mine[:-1])
-    assert all(0 <= s.host_idle <= 1 and s.cpu >= 0 for s in mine)
-    assert all(s.loop_lag_max_ms >= s.loop_lag_mean_ms >= 0 for s in mine)
-    assert all(abs(b.time - b.interval_s - a.time) < 0.05 for a, b in itertools.pairwise(mine))
-    day_start = read.info.day_start or 0.0
-    day_end = day_start + read.profile.duration_s
-    first = mine[0].time - mine[0].interval_s
-    assert day_start <= first < day_start + runfolder.GENERATOR_SAMPLE_S  # none before the day
-    assert mine[-1].time >= day_end
 
 
 def test_the_run_watched_its_generators_host_over_the_whole_day(unsaturated: Run) -> None:

@@ -20,9 +20,10 @@ from playwright.sync_api import Browser, Page
 from mock_core.seed import credentials
 from surge import binding, runfolder
 from surge.runfolder import RunFolder
+from tests.load import busy_weekday, process
 from tests.support import TOKENS, free_port, serve
-from tests.test_locust_distributed import process
-from tests.test_locust_run import busy_weekday
+
+pytestmark = pytest.mark.slow
 
 START_S = 30.0
 RISE_S = 60.0

@@ -18,9 +18,10 @@ import pytest
 from surge import verdict
 from surge.dispatch import schedule
 from surge.runfolder import RunFolder
+from tests.load import TIME_SCALE, WORKERS, busy_weekday, master_and_workers, run_folder
 from tests.support import serve
-from tests.test_locust_distributed import WORKERS, master_and_workers
-from tests.test_locust_run import TIME_SCALE, busy_weekday, run_folder
+
+pytestmark = pytest.mark.slow
 
 LOAD_SEEN_S = 30
 """At most this long for Locust's first stats table, the sign that the workers send load."""

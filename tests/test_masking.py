@@ -4,8 +4,7 @@ never more than a third of the value."""
 import pytest
 
 from mock_core.masking import mask_card, mask_id_number, mask_phone
-from tests.support import Api
-from tests.test_customers import VALID_ID
+from tests.support import VALID_ID, Api
 
 MASKS = [mask_phone, mask_id_number, mask_card]
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
@@ -34,6 +35,8 @@ from starlette.testclient import TestClient
 from mock_core.app import create_app
 from mock_core.settings import load_settings
 from tests.support import SEED, Api, Who, auth
+
+pytestmark = pytest.mark.slow
 
 # Invalid requests are still generated and must get a documented 4xx problem. Not
 # negative_data_rejection: it counts a repeated or unknown query parameter as invalid, which HTTP

@@ -16,6 +16,8 @@ import pytest
 from tests.overload import Drill, run_drill
 from tests.support import serve
 
+pytestmark = pytest.mark.slow
+
 MULTIPLE = 3.0
 OVERLOAD_S = 15.0
 MEMORY_BOUND = 1.5

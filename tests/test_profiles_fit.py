@@ -73,6 +73,7 @@ def fitted(drawn: fit.History) -> fit.Fitted:
     return fit.fit(drawn, name="payday_2025")
 
 
+@pytest.mark.slow
 def test_known_rates_are_recovered_within_5_percent_with_their_phase_boundaries(
     fitted: fit.Fitted,
 ) -> None:
@@ -226,6 +227,7 @@ def test_bad_input_is_one_line_naming_the_line_and_the_column(
     assert str(refused.value) == message
 
 
+@pytest.mark.slow
 def test_the_command_refuses_a_bad_row_with_exit_2_and_no_traceback(tmp_path: Path) -> None:
     history = tmp_path / "history.csv"
     history.write_text(

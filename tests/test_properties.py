@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -26,6 +27,8 @@ from mock_core.ids import row_of
 from mock_core.seed import credentials
 from mock_core.settings import load_settings
 from tests.support import Session, Who, auth, login_body
+
+pytestmark = pytest.mark.slow
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC).timestamp()
 DAY = "2026-12-02"

@@ -13,8 +13,7 @@ import tomli_w
 from mock_core.settings import load_settings
 from surge import embedded, rehearse
 from surge.profile import Profile, list_profiles, load_profile
-from tests.support import surge_in_process
-from tests.test_rehearse import surge
+from tests.support import surge, surge_in_process
 
 
 @pytest.mark.parametrize("name", list_profiles())
@@ -88,12 +87,15 @@ def test_a_core_config_that_cannot_be_read_is_refused_before_anything_starts(
     config = tmp_path / "core.toml"
     if text is not None:
         config.write_text(text, encoding="utf-8")
-    done = surge("rehearse", "--core-config", str(config), "--out", str(tmp_path / "out"))
+    done = surge_in_process(
+        "rehearse", "--core-config", str(config), "--out", str(tmp_path / "out")
+    )
     assert done.returncode == 2
     assert done.stderr.startswith(f"surge: --core-config: {config}: {message}")
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_core_config_the_core_refuses_names_the_file_field_and_reason(tmp_path: Path) -> None:
     config = tmp_path / "core.toml"
     config.write_text("[lanes.kiosk-gateway]\nslots = -1\n", encoding="utf-8")
@@ -112,7 +114,7 @@ def test_a_core_config_the_core_refuses_names_the_file_field_and_reason(tmp_path
 def test_a_results_folder_that_cannot_be_written_is_one_line_and_exit_2(args: list[str]) -> None:
     """/proc/sys exists and holds no new folder, even for root: one line, no traceback, and
     refused before the embedded core starts."""
-    done = surge(*args, "--out", "/proc/sys")
+    done = surge_in_process(*args, "--out", "/proc/sys")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip() == (
         "surge: /proc/sys: cannot write a run folder there: No such file or directory"
@@ -193,7 +195,7 @@ def test_an_unreachable_host_is_bad_input_before_anything_starts(
 def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "results"
     out.write_text("", encoding="utf-8")
-    done = surge("rehearse", "--out", str(out))
+    done = surge_in_process("rehearse", "--out", str(out))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"surge: --out: {out} is not a folder\n"
 

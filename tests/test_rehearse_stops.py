@@ -10,7 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from tests.test_rehearse import FEW_CUSTOMERS, SHORT, processes_naming, refused, surge
+import pytest
+
+from tests.load import FEW_CUSTOMERS, SHORT, processes_naming, refused
+from tests.support import surge
+
+pytestmark = pytest.mark.slow
 
 
 def test_ctrl_c_stops_the_core_and_locust_and_exits_3(tmp_path: Path) -> None:

@@ -12,31 +12,7 @@ import pytest
 from reports import analysis, frames, latency, render, slo, staffing
 from surge import runfolder
 from surge.profile import Profile
-from surge.retry import RequestRecord
-from tests.runs import DAY, lateness, make
-
-DAY_START = 1_001.0  # tests.runs' day start, epoch seconds
-
-
-def request(t: float, response_s: float, **fields: Any) -> tuple:
-    """A counter deposit sent at run time `t`, answered after `response_s`."""
-    values = {
-        "channel": "counter",
-        "journey": "cash_deposit",
-        "step": "deposit",
-        "method": "POST",
-        "name": "/v1/cash/deposits",
-        "status": 201,
-        "error": "",
-        "retries": 0,
-        "outcome": "ok",
-        "start": DAY_START + t,
-        "end": DAY_START + t + response_s,
-        "scheduled": DAY_START + t,
-        "customer": "C00000001",
-        "key": f"k{t}",
-    } | fields
-    return tuple(RequestRecord(**values))
+from tests.runs import DAY, DAY_START, lateness, make, request, slow_between
 
 
 def profile_with(**changes: Any) -> Profile:
@@ -52,11 +28,6 @@ def test_percentiles_are_exact_nearest_rank_over_the_raw_records(tmp_path: Path)
     assert table["response_max"] == pytest.approx(100)
     assert table["requests"] == 100
     assert frames.rank(1000, 99.9) == 998  # the 999th of 1000 values
-
-
-def slow_between(start: float, end: float) -> list[tuple]:
-    """100 requests a second for the whole 20 s day: 10 ms, but 900 ms from `start` to `end`."""
-    return [request(n / 100, 0.9 if start <= n / 100 < end else 0.01) for n in range(0, 2000)]
 
 
 def test_a_breach_inside_a_passing_day_is_found_by_its_windows_and_named_by_their_end(

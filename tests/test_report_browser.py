@@ -9,7 +9,6 @@ the run's own identifiers. A screenshot of each is kept in `test-artefacts/`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -19,108 +18,24 @@ from reports.frames import ERROR_KINDS
 from surge import runfolder
 from surge.exits import GATE_FAILED
 from surge.profile import load_profile
+from tests.browser import ARTEFACTS, open_report
+from tests.load import Rehearsed
 from tests.runs import Burst, lateness, make, steady_day, write_day
+from tests.shared import copy_of
 from tests.support import surge
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTEFACTS = ROOT / "test-artefacts"
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rehearsed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A short emergency drill against the embedded core (so its faults, the target's metrics,
-    ledger and alerts are in the folder): its run folder."""
-    out = tmp_path_factory.mktemp("report") / "results"
-    done = surge(
-        "rehearse",
-        *("--profile", "emergency_drill", "--time-scale", "2880", "--rate-scale", "150"),
-        *("--out", str(out), "--", "--customers", "20"),
-    )
-    # Valid evidence (exit 3 is not) whatever the gate says: on a day of 10 s the crash drill's restart (1-2 s)
-    # is an outage of an hour or more, which the drill's error rates do not allow.
+def rehearsed(emergency_drill: Rehearsed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped emergency drill against the embedded core (so its faults, the target's
+    metrics, ledger and alerts are in the folder), the session's (tests/conftest.py): a copy of
+    its run folder, whose summaries `surge report` rewrites."""
+    done = emergency_drill.done
+    # Valid evidence (exit 3 is not) whatever the gate says.
     assert done.returncode in (0, GATE_FAILED), done.stdout[-3000:] + done.stderr[-3000:]
-    [folder] = out.iterdir()
-    return folder
-
-
-@dataclass
-class Opened:
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    charts: int = 0
-    drawn: int = 0
-    text: str = ""
-    overflow: int = 0
-    """Pixels the page is wider than the window."""
-    points: dict[str, int] = field(default_factory=dict)
-    """Each chart's points, every trace's together."""
-    overlaps: list[str] = field(default_factory=list)
-    """Texts of a chart drawn over each other."""
-    tofu: bool = False
-    """Two different Chinese characters drew the same: the missing glyph's box."""
-    words: str = ""
-    """The visible text, code (paths, the command line) left out."""
-
-
-CHART_POINTS = """() => Object.fromEntries([...document.querySelectorAll('div.chart')].map(
-  chart => [chart.id, chart.data.reduce((n, trace) => n + (trace.x || trace.y || []).length, 0)]))"""
-OVERLAPS = """() => {
-  const found = [];
-  for (const chart of document.querySelectorAll('div.chart')) {
-    const texts = [...chart.querySelectorAll('text')]
-      .filter(t => t.textContent.trim() && t.getBBox().width > 0)
-      .map(t => ({text: t.textContent, box: t.getBoundingClientRect()}));
-    for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
-      const a = texts[i].box, b = texts[j].box;
-      const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
-      const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-      if (w > 2 && h > 2) found.push(`${chart.id}: "${texts[i].text}" over "${texts[j].text}"`);
-    }
-  }
-  return found;
-}"""
-TOFU = """() => {
-  const draw = ch => {
-    const canvas = document.createElement('canvas');
-    canvas.width = canvas.height = 40;
-    const context = canvas.getContext('2d');
-    context.font = `32px ${getComputedStyle(document.body).fontFamily}`;
-    context.fillText(ch, 2, 34);
-    return Array.from(context.getImageData(0, 0, 40, 40).data).join(',');
-  };
-  return draw('容') === draw('量');
-}"""
-WORDS = """() => {
-  const out = [];
-  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  while (walk.nextNode()) {
-    const parent = walk.currentNode.parentElement;
-    if (parent && !parent.closest('script, style, code')) out.push(walk.currentNode.textContent);
-  }
-  return out.join(' ');
-}"""
-
-
-def open_report(browser: Browser, path: Path, screenshot: Path) -> Opened:
-    opened = Opened()
-    page = browser.new_page(viewport={"width": 1440, "height": 900})
-    page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: opened.errors.append(str(error)))
-    page.on("request", lambda request: opened.requests.append(request.url))
-    page.goto(path.as_uri(), wait_until="load")
-    page.wait_for_function("document.querySelectorAll('.chart .main-svg').length > 0")
-    opened.charts = page.locator("div.chart").count()
-    opened.drawn = page.locator("div.chart.js-plotly-plot").count()
-    opened.text = page.inner_text("body")
-    opened.overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    opened.points = page.evaluate(CHART_POINTS)
-    opened.overlaps = page.evaluate(OVERLAPS)
-    opened.tofu = page.evaluate(TOFU)
-    opened.words = page.evaluate(WORDS)
-    ARTEFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(screenshot), full_page=True)
-    page.close()
-    return opened
+    return copy_of(emergency_drill.folder, tmp_path_factory.mktemp("report") / "run")
 
 
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z_-]*[A-Za-z]")
@@ -171,8 +86,11 @@ def test_the_report_opens_offline_with_every_chart_drawn(
         assert sorted(set(IDENTIFIER.findall(opened.words)) - allowed) == []
 
 
-def test_the_rehearsals_own_report_speaks_the_profiles_language(rehearsed: Path) -> None:
+def test_the_rehearsals_own_report_speaks_the_profiles_language(
+    emergency_drill: Rehearsed,
+) -> None:
     """emergency_drill's customers are zh_CN: a Chinese bank's drill team reads Chinese."""
+    rehearsed = emergency_drill.folder
     html = (rehearsed / runfolder.REPORT).read_text(encoding="utf-8")
     assert '<html lang="zh-CN">' in html
     assert "服务水平目标" in html

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.runs import make
-from tests.support import surge_in_process
-from tests.test_surge_cli import assert_one_line_refusal
+from tests.support import assert_one_line_refusal, surge_in_process
 
 
 @pytest.fixture
@@ -76,6 +75,7 @@ def read_only(folder: Path) -> Iterator[tuple[Path, Path, list[str]]]:
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
+@pytest.mark.slow
 def test_a_read_only_run_folder_gets_its_report_rebuilt_elsewhere(
     read_only: tuple[Path, Path, list[str]],
 ) -> None:
@@ -99,6 +99,7 @@ def test_a_read_only_run_folder_gets_its_report_rebuilt_elsewhere(
     assert not list(copied.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_read_only_run_folder_without_o_is_one_line_and_exit_2(
     read_only: tuple[Path, Path, list[str]],
 ) -> None:

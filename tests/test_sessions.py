@@ -143,6 +143,7 @@ def test_malformed_json_without_a_token_is_401_before_the_body_is_read(api: Api)
     assert with_token.status_code == 400
 
 
+@pytest.mark.slow
 def test_a_session_survives_a_restart_of_the_core_on_the_same_database(tmp_path: Path) -> None:
     db = tmp_path / "ledger.sqlite"
     args = ("--customers", "5", "--seed", str(SEED), "--unlimited")

@@ -87,9 +87,11 @@ def run_profile(name: str, tmp: Path) -> Run:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    names = list_profiles()
+    # The folders are made here: `mktemp` from the pool's threads raced to make the worker's
+    # base folder when this was the worker's first module (FileExistsError).
+    folders = {name: tmp_path_factory.mktemp(name) for name in list_profiles()}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        done = pool.map(lambda name: run_profile(name, tmp_path_factory.mktemp(name)), names)
+        done = pool.map(lambda name: run_profile(name, folders[name]), folders)
         return {run.name: run for run in done}
 
 
@@ -112,6 +114,7 @@ def test_the_shipped_profiles_are_the_five_branch_days() -> None:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_profiles())
 def test_a_short_run_of_each_shipped_profile_is_valid_evidence(
     runs: dict[str, Run], name: str
@@ -133,6 +136,7 @@ def test_a_short_run_of_each_shipped_profile_is_valid_evidence(
     assert isinstance(folder.alerts, list)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_profiles())
 def test_every_channel_the_profile_uses_makes_requests(runs: dict[str, Run], name: str) -> None:
     records = requests(runs[name])
@@ -140,6 +144,7 @@ def test_every_channel_the_profile_uses_makes_requests(runs: dict[str, Run], nam
     assert {r["channel"] for r in records} == used
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_profiles())
 def test_the_profile_s_faults_begin_at_their_time_of_the_scaled_day_and_are_over_by_the_end(
     runs: dict[str, Run], name: str
@@ -165,6 +170,7 @@ def test_the_profile_s_faults_begin_at_their_time_of_the_scaled_day_and_are_over
     assert {f["state"] for f in run.faults} <= {"expired"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_profiles())
 def test_server_errors_happen_only_while_a_scheduled_fault_is_on(
     runs: dict[str, Run], name: str
@@ -190,6 +196,7 @@ def test_the_drill_schedules_its_four_incidents() -> None:
     assert kinds == ["latency", "lane_down", "brownout", "crash"]
 
 
+@pytest.mark.slow
 def test_a_crash_fault_against_a_core_not_embedded_is_skipped_with_one_line(
     runs: dict[str, Run],
 ) -> None:

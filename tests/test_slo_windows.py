@@ -22,6 +22,7 @@ NOON = 3 * 3600 / PAYDAY.time_scale
 TEN_MINUTES = 600 / PAYDAY.time_scale
 
 
+@pytest.mark.slow
 def test_a_day_at_four_fifths_of_every_budget_never_breaches_over_200_seeds() -> None:
     found = []
     for seed in SEEDS:
@@ -34,6 +35,7 @@ def test_a_day_at_four_fifths_of_every_budget_never_breaches_over_200_seeds() ->
     assert found == []
 
 
+@pytest.mark.slow
 def test_a_day_at_its_budgets_breaches_no_window_and_rarely_fails_its_whole_run() -> None:
     """At the budget exactly the whole run's exact bound is wrong at most 1 in 1,000 per
     objective (1 in 2,200 judgements of these 100 days is, by the draw); windows, held to twice
@@ -55,6 +57,7 @@ def kiosk_only() -> Profile:
     return Profile.from_dict(PAYDAY.to_dict() | {"slo": slos})
 
 
+@pytest.mark.slow
 def test_a_ten_minute_burst_always_breaches_and_never_before_it_began() -> None:
     """From 12:00, half the kiosk's requests slower than every objective covering them (its lane
     saturated) for 10 minutes of the day: 1.25 s of the run."""
@@ -78,6 +81,7 @@ def test_a_ten_minute_burst_always_breaches_and_never_before_it_began() -> None:
     assert (missed, early, late) == ([], [], [])
 
 
+@pytest.mark.slow
 def test_a_run_folder_is_judged_as_its_frames_are(tmp_path: Path) -> None:
     """The synthetic days skip the folder; one goes through it (the writer, `runfolder.load`,
     `frames.frames`) and is judged the same."""

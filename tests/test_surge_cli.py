@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from surge.profile import list_profiles, profiles_dir
-from tests.support import surge_in_process
-
-
-def assert_one_line_refusal(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr.startswith("surge: ")
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+from tests.support import assert_one_line_refusal, surge_in_process
 
 
 @pytest.mark.parametrize("args", [["profiles", "list"], ["profiles"]])

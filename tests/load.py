@@ -1,0 +1,235 @@
+"""Real load in tests: `locust -f loadtests` and `surge rehearse` as the processes users run, the
+days they replay, and what the tests read back from them.
+
+The days are weekday's, compressed: `TIME_SCALE` makes its eight hours 20 s for a Locust run,
+with rates raised (`busy_weekday`) so the short day still has a couple of hundred visits; `SHORT`
+makes them under 7 s for a rehearsal, about 60 visits, with `FEW_CUSTOMERS` (onboarding 200
+takes 25 s).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from surge import runfolder
+from surge.profile import profiles_dir
+from surge.runfolder import RunFolder
+from tests.shared import keep, kept, shared
+from tests.support import TOKENS, free_port, surge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TIME_SCALE = 1440
+"""A Locust run's weekday lasts 20 s."""
+RATES = "{ counter = 3600, kiosk = 3600, online = 1800 }"  # per branch per hour: 10 visits/s
+
+SHORT_TIME_SCALE, SHORT_RATE_SCALE = "4320", "100"
+"""A rehearsal's weekday: eight hours in under 7 s, about 60 visits."""
+SHORT = ["--profile", "weekday", "--time-scale", SHORT_TIME_SCALE, "--rate-scale", SHORT_RATE_SCALE]
+CUSTOMERS = 20
+FEW_CUSTOMERS = ["--", "--customers", str(CUSTOMERS)]
+
+
+def busy_weekday(folder: Path, name: str) -> Path:
+    """`weekday` with rates high enough for a day of seconds to be a sample."""
+    text = (profiles_dir() / "weekday.toml").read_text(encoding="utf-8")
+    text = text.replace('name = "weekday"', f'name = "{name}"')
+    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", f"arrivals_per_hour = {RATES}", text)
+    path = folder / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def one_branch(folder: Path) -> Path:
+    """`busy_weekday` at one branch, its kiosk at 2,000 visits an hour as the file writes it."""
+    text = busy_weekday(folder, "one_branch").read_text(encoding="utf-8")
+    text = re.sub(r"^branches = \d+", "branches = 1", text, flags=re.M)
+    rates = "{ counter = 1000, kiosk = 2000, online = 500 }"
+    text = re.sub(r"arrivals_per_hour = \{[^}]*\}", f"arrivals_per_hour = {rates}", text)
+    path = folder / "one_branch.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def locust(
+    host: str, *args: str, timeout: float = 90, report: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """A headless Locust run; without `report`, `--no-report` (the report has its own tests)."""
+    extra = () if report else ("--no-report",)
+    command = ["-f", "loadtests", "--headless", "--host", host, *extra, *args]
+    return subprocess.run(
+        [sys.executable, "-m", "locust", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_folder(results: Path) -> RunFolder:
+    """The one run folder under `results`, read."""
+    folders = list(results.iterdir())
+    assert len(folders) == 1, folders
+    return runfolder.load(folders[0])
+
+
+def records(folder: RunFolder) -> list[dict[str, Any]]:
+    return folder.requests().to_pylist()
+
+
+def watched_the_whole_day(read: RunFolder, process: int) -> None:
+    """The process's samples of its host follow each other from the day's start to past its
+    end, each about a second (longer when the loop was held up; the last, cut short when Locust
+    began stopping, shorter)."""
+    mine = [s for s in read.generator() or [] if s.process == process]
+    assert mine, process
+    assert all(s.interval_s >= runfolder.GENERATOR_SAMPLE_S for s in mine[:-1])
+    assert all(0 <= s.host_idle <= 1 and s.cpu >= 0 for s in mine)
+    assert all(s.loop_lag_max_ms >= s.loop_lag_mean_ms >= 0 for s in mine)
+    assert all(abs(b.time - b.interval_s - a.time) < 0.05 for a, b in itertools.pairwise(mine))
+    day_start = read.info.day_start or 0.0
+    day_end = day_start + read.profile.duration_s
+    first = mine[0].time - mine[0].interval_s
+    assert day_start <= first < day_start + runfolder.GENERATOR_SAMPLE_S  # none before the day
+    assert mine[-1].time >= day_end
+
+
+RUN_TIMEOUT_S = 60
+"""A distributed run's bound: a 20 s day, its workers' start and its end."""
+WORKERS = 3
+
+
+@contextmanager
+def process(
+    args: list[str], log: Path, locustfile: str = "loadtests"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A Locust process in its own session, killed with its children when the block ends."""
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", locustfile, *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield child
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait(timeout=10)
+
+
+def locust_count(csv_prefix: Path) -> int:
+    """Locust's own count of requests, from the master's `--csv` statistics."""
+    with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(encoding="utf-8") as rows:
+        total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
+    return int(total["Request Count"])
+
+
+@contextmanager
+def master_and_workers(
+    tmp: Path, host: str, options: list[str]
+) -> Iterator[tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]]:
+    """A headless Locust master on `host` with `options`, and `WORKERS` workers connected to it,
+    each stalling its event loop once (`tests/stalls.py`)."""
+    port = str(free_port())
+    with ExitStack() as stack:
+        master = stack.enter_context(
+            process(
+                [
+                    *("--master", "--expect-workers", str(WORKERS), "--headless", "--no-report"),
+                    *("--host", host, "--customers", "20", "--admin-token", TOKENS["admin"]),
+                    *("--master-bind-host", "127.0.0.1", "--master-bind-port", port),
+                    *options,
+                ],
+                tmp / "master.log",
+            )
+        )
+        workers = [
+            stack.enter_context(
+                process(
+                    ["--worker", "--master-host", "127.0.0.1", "--master-port", port],
+                    tmp / f"worker{n}.log",
+                    locustfile="loadtests,tests/stalls.py",
+                )
+            )
+            for n in range(WORKERS)
+        ]
+        yield master, workers
+
+
+def folder_of(stdout: str) -> Path:
+    """The run folder `surge rehearse` named last."""
+    named = [line for line in stdout.splitlines() if line.startswith("Run folder: ")]
+    assert named, stdout[-3000:]
+    return Path(named[-1].removeprefix("Run folder: "))
+
+
+def processes_naming(text: str) -> list[str]:
+    """Command lines of live processes that mention `text` (a test's own folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended while we looked
+        if text in argv:
+            found.append(argv)
+    return found
+
+
+def refused(url: str) -> bool:
+    """Nothing listens at `url` any more."""
+    try:
+        httpx.get(f"{url}/healthz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+DRILL_TIME_SCALE = 960.0
+EMERGENCY_DRILL = [
+    *("--profile", "emergency_drill"),
+    *("--time-scale", f"{DRILL_TIME_SCALE:g}", "--rate-scale", f"{DRILL_TIME_SCALE / 8:g}"),
+]
+"""The shipped drill's day in 30 s, about 600 visits at an eighth of its rates, its crash at
+14:30 (tests/test_crash_drill.py)."""
+
+
+@dataclass(frozen=True)
+class Rehearsed:
+    """A `surge rehearse` shared by test modules (`tests.shared`): what it printed and returned,
+    and the run folder it named, which no test may change (`tests.shared.copy_of`)."""
+
+    done: subprocess.CompletedProcess[str]
+    folder: Path
+
+
+def rehearsed(
+    factory: pytest.TempPathFactory, name: str, args: list[str], timeout: float = 150
+) -> Rehearsed:
+    """`surge rehearse ARGS --out …`, made once per session for every module that asks."""
+
+    def build(folder: Path) -> None:
+        keep(surge("rehearse", "--out", str(folder / "results"), *args, timeout=timeout), folder)
+
+    done = kept(shared(factory, name, build))
+    return Rehearsed(done, folder_of(done.stdout))
