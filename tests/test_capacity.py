@@ -33,8 +33,10 @@ from playwright.sync_api import Browser
 
 from reports.queueing import max_arrival_rate
 from surge import runfolder
+from tests.browser import ARTEFACTS, open_report
 from tests.support import free_port, surge, surge_in_process
-from tests.test_report_browser import ARTEFACTS, open_report
+
+pytestmark = pytest.mark.slow  # capacity searches: real runs
 
 KIOSK_LANE = Path(__file__).resolve().parent.parent / "examples" / "capacity" / "kiosk_lane.toml"
 """One branch whose only business is the kiosk's balance enquiry (the login and one GET a visit,

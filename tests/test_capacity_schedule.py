@@ -109,6 +109,7 @@ def test_a_dispatcher_before_its_day_starts_has_the_day_ahead_of_it() -> None:
     assert not dispatcher.finished_day()
 
 
+@pytest.mark.slow  # seconds of real time
 def test_a_dispatcher_moved_to_another_rate_schedules_the_new_days_visits(phase: Profile) -> None:
     """In real time, a second: a level of 20 visits a second from 0.3 s on, over a first of
     none, puts on the queues exactly the visits the new day's schedule has by then."""
@@ -125,6 +126,7 @@ def test_a_dispatcher_moved_to_another_rate_schedules_the_new_days_visits(phase:
     assert time.time() > dispatcher.t0
 
 
+@pytest.mark.slow  # seconds of real time
 def test_a_level_below_the_one_before_starts_without_its_waiting_visits(phase: Profile) -> None:
     """In real time, a second and a half: nobody takes the visits of a level of 20 a second, so
     they wait; moving down drops them (counted as dropped, never started), where moving up kept
