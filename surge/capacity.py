@@ -439,6 +439,10 @@ class _Controller:
             return
         self._decide(run, time.time() - run.info.day_start)
 
+    def decide(self, run: RunFolder) -> None:
+        """Judge the level running on the run as it ended."""
+        self._decide(run, None)
+
     def _decide(self, run: RunFolder, now: float | None) -> None:
         record, current = self.record, self.record.levels[-1]
         before = [level.judged for level in record.levels[:-1] if level.judged]
@@ -563,6 +567,10 @@ def _finish(record: _Record, controller: _Controller, run: RunFolder) -> None:
     if run.info.day_start is not None:
         record.judge.add(controller.tail.take(), run.info.day_start)
     _learn_spans(record.levels, run)
+    current = record.levels[-1] if record.levels else None
+    if run.info.error and current is not None and not (current.judged and current.judged.decided):
+        # The run could not start and ended before the search looked: it is judged now.
+        controller.decide(run)
     if record.done is None and record.interrupted is None:
         last = record.levels[-1].judged if record.levels else None
         if last is not None and last.status == "invalid":

@@ -87,14 +87,14 @@ def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
         *("--from", "60", "--to", "480", "--precision", "0.15", "--level-duration", "10"),
         *("--out", str(tmp / "out")),
         *FEW_CUSTOMERS,
-        timeout=240,
+        timeout=360,
     )
     [folder] = (tmp / "out").iterdir()
     found = json.loads((folder / "capacity.json").read_text(encoding="utf-8"))
     return Searched(done, folder, found)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_the_search_runs_its_levels_in_one_run_each_a_span_of_its_folder(
     searched: Searched,
 ) -> None:
@@ -134,7 +134,7 @@ def test_the_search_runs_its_levels_in_one_run_each_a_span_of_its_folder(
     assert run.reconcile["ok"] is True
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_the_answer_is_within_10_percent_of_erlang_c_and_printed_with_its_interval(
     searched: Searched,
 ) -> None:
@@ -155,7 +155,7 @@ def test_the_answer_is_within_10_percent_of_erlang_c_and_printed_with_its_interv
     assert searched.found["lane"] == "kiosk-gateway"
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 def test_the_search_folder_is_reported_and_gated_and_its_report_opens_offline(
     searched: Searched, browser: Browser, tmp_path: Path
 ) -> None:
