@@ -1,14 +1,16 @@
 """A capacity search's folder concluded: its report (`report.html`), `summary.md` and
 `junit.xml`, and the exit code `surge capacity` ends with.
 
-The search's answer comes from `capacity.json` (written step by step by `surge.capacity`); the
-curve over the steps (latency against the throughput carried), the upturn (where p95 doubled:
-not the answer, which the objectives decide) and the USL fit
-(`reports.scalability`, on the in-flight requests of each step by Little's law: throughput x
-mean response time) are drawn from its steps. The gate's cases: the search's answer (a target
-that does not carry the lowest step fails; a search cut short or stopped by the generator is
-not valid evidence), and the ledger's checks of every step's run (`reports.gate`'s correctness
-cases), since a rate carried by losing writes is not carried.
+The search's answer comes from `capacity.json` (written level by level by `surge.capacity`): the
+answer with its interval (the highest level that surely passed, the lowest that surely failed),
+and the levels, each a span of the one run folder. The curve over the levels (latency against
+the throughput carried), the upturn (where p95 doubled: where response times start to grow, not
+the answer, which the objectives decide) and the USL fit (`reports.scalability`, on the
+in-flight requests of each level by Little's law: throughput x mean response time) are drawn
+from its levels. The gate's cases: the search's answer (a target that does not carry the lowest
+level fails; a search cut short or stopped by the generator is not valid evidence), and the
+ledger's checks of its run (`reports.gate`'s correctness cases), since a rate carried by losing
+writes is not carried.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from reports.i18n import LANGUAGES, Words, language_for
 from reports.report import STEP_SUMMARY, Further
 from reports.scalability import UslFit, fit_usl
 from surge import runfolder
-from surge.capacity import CAPACITY, FORMAT_VERSION, STEP_PROFILE
+from surge.capacity import CAPACITY, FORMAT_VERSION, LEVEL_PROFILE
 from surge.exits import BadInput
 from surge.profile import load_profile
 
@@ -52,16 +54,14 @@ class Search:
     data: dict[str, Any]
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
-        return list(self.data["steps"])
+    def levels(self) -> list[dict[str, Any]]:
+        """In the order run."""
+        return list(self.data["levels"])
 
     @property
     def latest(self) -> list[dict[str, Any]]:
-        """Each multiple's last judgement (its repeats pooled), by throughput."""
-        last: dict[float, dict[str, Any]] = {}
-        for step in self.steps:
-            last[step["multiple"]] = step
-        return sorted(last.values(), key=lambda s: s["multiple"])
+        """The levels by the rate they offered."""
+        return sorted(self.levels, key=lambda level: level["realized"] or level["multiple"])
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def conclude(
     outputs.check(junit, "--junit")
     judged = Gate(_answer_cases(search) + _ledger_cases(search))
     if language is None:
-        language = language_for(load_profile(str(folder / STEP_PROFILE)))
+        language = language_for(load_profile(str(folder / LEVEL_PROFILE)))
     elif language not in LANGUAGES:
         raise BadInput(f"--lang: {language!r} is not one of {', '.join(LANGUAGES)}")
     section = ""
@@ -130,47 +130,50 @@ def conclude(
 def _answer_cases(search: Search) -> list[Case]:
     data = search.data
     ending, interrupted = data.get("ending"), data.get("interrupted")
-    if interrupted or ending in ("generator_limit", "not_valid") or not data["steps"]:
+    if interrupted or ending in ("generator_limit", "not_valid", None) or not data["levels"]:
         if interrupted:
             why = f"the search was cut short ({interrupted})"
-        elif not data["steps"]:
-            why = "no step ran"
+        elif not data["levels"]:
+            why = "no level was decided"
         elif ending == "not_valid":
-            why = f"a step's run was {data['steps'][-1]['judged']['why']}"
-        elif data["steps"][-1]["status"] == "fail":
-            why = "the generator was saturated when a step failed, before the target surely broke"
+            why = f"its run was {data['levels'][-1]['why']}"
+        elif data["levels"][-1]["status"] == "fail":
+            why = "the generator was saturated when a level failed, before the target surely broke"
         else:
             why = "the generator fell behind before the target broke"
         return [Case("validity", "capacity search", False, f"not valid evidence: {why}")]
     if ending == "below_range":
         low = data["range"][0]
-        message = f"the target does not carry x{low:g}, the lowest step searched"
+        message = f"the target does not carry x{low:g}, the lowest level searched"
         return [Case("slo", "capacity", False, message)]
-    sustained = data["sustained"]["multiple"]
-    return [Case("slo", "capacity", True, f"carries x{sustained:.3g} ({ending})")]
+    answer = data["answer"]
+    sure = "" if answer["sure"] else ", resting on levels not decided"
+    message = f"carries x{answer['multiple']:.4g} ({ending}{sure})"
+    return [Case("slo", "capacity", True, message)]
 
 
 def _ledger_cases(search: Search) -> list[Case]:
-    """Every run's correctness cases, once a run: a repeat's step lists the runs before it."""
-    names = dict.fromkeys(name for step in search.steps for name in step["runs"])
-    cases = []
-    for name in names:
-        run = runfolder.load(search.folder / name)
-        for case in gate.correctness_cases(correctness.correctness(run, frames(run))):
-            cases.append(Case(case.suite, f"{name}: {case.name}", case.passed, case.message))
-    return cases
+    """The correctness cases of the search's run."""
+    name = search.data["run"]
+    run = runfolder.load(search.folder / name)
+    return [
+        Case(case.suite, f"{name}: {case.name}", case.passed, case.message)
+        for case in gate.correctness_cases(correctness.correctness(run, frames(run)))
+    ]
 
 
 def usl(search: Search) -> UslFit | None:
-    """The USL over the steps that carried their load, on in-flight requests; None when fewer
+    """The USL over the levels that carried their load, on in-flight requests; None when fewer
     than three distinct levels ran or no fit converges."""
     points = [
         (
-            s["judged"]["requests_per_s"] * s["judged"]["mean_ms"] / 1000.0,
-            s["judged"]["requests_per_s"],
+            level["requests_per_s"] * level["mean_ms"] / 1000.0,
+            level["requests_per_s"],
         )
-        for s in search.latest
-        if s["status"] not in ("behind", "invalid") and s["judged"]["mean_ms"]
+        for level in search.latest
+        if level["status"] not in ("behind", "invalid")
+        and level["mean_ms"]
+        and level["requests_per_s"]
     ]
     try:
         return fit_usl([n for n, _ in points], [x for _, x in points])
@@ -179,33 +182,38 @@ def usl(search: Search) -> UslFit | None:
 
 
 def upturn(search: Search) -> float | None:
-    """Requests a second at the first step whose p95 is `UPTURN_FACTOR` times the lightest
-    step's."""
-    steps = [s for s in search.latest if s["judged"]["p95_ms"]]
-    if not steps:
+    """Requests a second at the first level (by throughput) whose p95 is `UPTURN_FACTOR` times
+    the lightest level's."""
+    found = sorted(
+        (level for level in search.levels if level["p95_ms"] and level["requests_per_s"]),
+        key=lambda level: level["requests_per_s"],
+    )
+    if not found:
         return None
-    first = steps[0]["judged"]["p95_ms"]
+    first = found[0]["p95_ms"]
     return next(
-        (
-            s["judged"]["requests_per_s"]
-            for s in steps
-            if s["judged"]["p95_ms"] >= UPTURN_FACTOR * first
-        ),
+        (level["requests_per_s"] for level in found if level["p95_ms"] >= UPTURN_FACTOR * first),
         None,
     )
 
 
 def _curve(search: Search, words: Words) -> go.Figure:
-    steps = search.latest
+    found = sorted(
+        (level for level in search.levels if level["requests_per_s"]),
+        key=lambda level: level["requests_per_s"],
+    )
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
-            x=[s["judged"]["requests_per_s"] for s in steps],
-            y=[s["judged"]["p95_ms"] for s in steps],
+            x=[level["requests_per_s"] for level in found],
+            y=[level["p95_ms"] for level in found],
             mode="lines+markers+text",
-            text=[f"x{s['multiple']:.3g}" for s in steps],
+            text=[f"x{level['realized'] or level['multiple']:.3g}" for level in found],
             textposition="top center",
-            marker={"size": 11, "color": [COLOURS[s["status"]] for s in steps]},
+            marker={
+                "size": [13 if level["sure"] else 8 for level in found],
+                "color": [COLOURS[level["status"]] for level in found],
+            },
             line={"color": "#90a4ae"},
             name=words("p95 response (ms)"),
         )
@@ -221,10 +229,10 @@ def _curve(search: Search, words: Words) -> go.Figure:
 
 
 def _throughput(search: Search, words: Words) -> go.Figure:
-    steps = search.latest
+    found = search.latest
     figure = go.Figure()
-    offered = [sum(s["judged"]["offered_per_s"].values()) for s in steps]
-    started = [sum(s["judged"]["started_per_s"].values()) for s in steps]
+    offered = [sum(level["offered_per_s"].values()) for level in found]
+    started = [sum(level["started_per_s"].values()) for level in found]
     figure.add_trace(
         go.Scatter(x=offered, y=started, mode="markers", name=words("visits started a second"))
     )
@@ -259,6 +267,9 @@ def _html(search: Search, words: Words, language: str, judged: Gate) -> str:
         s=search,
         data=search.data,
         answer=_answer(search, words),
+        interval=interval(search, words),
+        estimate=estimate(search, words),
+        verdict=lambda level: _verdict(level, words),
         headroom=_headroom(search, words),
         upturn=upturn(search),
         fit=fit,
@@ -274,34 +285,99 @@ def _html(search: Search, words: Words, language: str, judged: Gate) -> str:
 def _answer(search: Search, words: Words) -> str:
     data = search.data
     name = f"{data['profile']} {data['phase']}"
-    if not data["steps"]:
-        return words("No step ran: nothing was measured.")
-    if data["sustained"] is None:
+    if not data["levels"]:
+        return words("No level was decided: nothing was measured.")
+    answer = data["answer"]
+    if answer is None:
         return words(
-            "The target does not carry {name} at x{low} within its SLOs, the lowest step.",
+            "The target does not carry {name} at x{low} within its SLOs, the lowest level.",
             name=name,
             low=f"{data['range'][0]:g}",
         )
-    sustained = data["sustained"]
     return words(
-        "Carries {multiple}x the {name} within its SLOs: {visits} visits and {requests} "
-        "requests a second.",
-        multiple=f"{sustained['multiple']:.3g}",
+        "Carries {requests} requests a second of {name} within its SLOs: {multiple}x its "
+        "arrivals, {visits} visits a second.",
+        multiple=f"{answer['multiple']:.3g}",
         name=name,
-        visits=words.number(sum(sustained["visits_per_s"].values()), 2),
-        requests=words.number(sustained["requests_per_s"] or 0, 1),
+        visits=words.number(sum(answer["visits_per_s"].values()), 2),
+        requests=words.number(answer["requests_per_s"], 1),
+    )
+
+
+def interval(search: Search, words: Words) -> str | None:
+    """The answer's interval in words: sure when both its ends were decided, else which were
+    not; None without an answer."""
+    answer = search.data["answer"]
+    if answer is None:
+        return None
+    low, high = answer["interval"]["low"], answer["interval"]["high"]
+    low_rate = words.number(low["requests_per_s"], 1)
+    if high is None:
+        if low["sure"]:
+            return words(
+                "Surely above {low} requests a second: x{multiple} surely passed, and every "
+                "level passed up to the top of the range.",
+                low=low_rate,
+                multiple=f"{low['multiple']:.3g}",
+            )
+        return words(
+            "Unsure: above {low} requests a second, where x{multiple} passed without being "
+            "decided at 95% confidence.",
+            low=low_rate,
+            multiple=f"{low['multiple']:.3g}",
+        )
+    high_rate = words.number(high["requests_per_s"], 1)
+    if low["sure"] and high["sure"]:
+        return words(
+            "Surely between {low} and {high} requests a second: x{low_multiple} surely passed "
+            "and x{high_multiple} surely failed, each at 95% confidence.",
+            low=low_rate,
+            high=high_rate,
+            low_multiple=f"{low['multiple']:.3g}",
+            high_multiple=f"{high['multiple']:.3g}",
+        )
+    undecided = [f"x{end['multiple']:.3g}" for end in (low, high) if not end["sure"]]
+    return words(
+        "Unsure between {low} and {high} requests a second: {levels} not decided at 95% "
+        "confidence, so the answer rests on levels that leaned as their point estimates did.",
+        low=low_rate,
+        high=high_rate,
+        levels=", ".join(undecided),
+    )
+
+
+def estimate(search: Search, words: Words) -> str | None:
+    """Where the levels either side of it put the crossing, with its interval."""
+    answer = search.data["answer"]
+    found = answer and answer.get("estimate")
+    if not found:
+        return None
+    per = (answer["requests_per_s"] or 0.0) / answer["multiple"] if answer["multiple"] else 0.0
+
+    def rate(multiple: float | None) -> str:
+        return "–" if multiple is None else words.number(multiple * per, 1)
+
+    return words(
+        "From the {count} levels either side of it, {objective}'s share of bad requests reaches "
+        "its budget at {rate} requests a second (95% interval {low} to {high}).",
+        count=found["levels"],
+        objective=found["objective"],
+        rate=rate(found["multiple"]),
+        low=rate(found["low"]),
+        high=rate(found["high"]),
     )
 
 
 def _headroom(search: Search, words: Words) -> str | None:
     data = search.data
-    failed, broke = data.get("failed_multiple"), data.get("broke_first")
-    if failed is None:
+    answer, broke = data.get("answer"), data.get("broke_first")
+    high = answer and answer["interval"]["high"]
+    if not high:
         return None
     lane = data.get("lane")
     return words(
         "At {multiple}x, {objective} broke first; the busiest lane was {lane}.",
-        multiple=f"{failed:.3g}",
+        multiple=f"{high['multiple']:.3g}",
         objective=broke or words("an objective"),
         lane=lane or words("not scraped"),
     )
@@ -314,17 +390,28 @@ def _markdown(search: Search, words: Words, judged: Gate) -> str:
         _answer(search, words),
         "",
     ]
-    if (headroom := _headroom(search, words)) is not None:
-        lines += [headroom, ""]
+    for said in (interval(search, words), _headroom(search, words)):
+        if said is not None:
+            lines += [said, ""]
     lines += [
         f"| x | {words('requests per second carried')} | p95 ms | {words('verdict')} |",
         "|---|---|---|---|",
     ]
-    for step in search.latest:
-        p95 = step["judged"]["p95_ms"]
+    for level in search.latest:
+        p95 = level["p95_ms"]
+        per_s = level["requests_per_s"]
         lines.append(
-            f"| {step['multiple']:.3g} | {step['judged']['requests_per_s']:.1f} | "
-            f"{'-' if p95 is None else f'{p95:.0f}'} | {step['status']} |"
+            f"| {level['realized'] or level['multiple']:.3g} | "
+            f"{'-' if per_s is None else f'{per_s:.1f}'} | "
+            f"{'-' if p95 is None else f'{p95:.0f}'} | {_verdict(level, words)} |"
         )
     lines += ["", *(f"- {case.message}" for case in judged.failures)]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _verdict(level: dict[str, Any], words: Words) -> str:
+    """A level's verdict and how it was reached: decided, light or unsure."""
+    how = (
+        words("decided") if level["sure"] else words("light") if level["light"] else words("unsure")
+    )
+    return f"{level['status']} ({how})"

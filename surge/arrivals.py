@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
@@ -67,23 +68,103 @@ def arrivals(
     Lazy (a day of arrivals is never held in memory) and strictly increasing. The same `rng`
     state gives the same times. Segments are checked now, not on the first `next()`.
     """
-    return _arrivals(_checked(segments), rng, start_s)
+    return _arrivals(_Stream(_checked(segments), rng, start_s))
 
 
-def _arrivals(segments: _Checked, rng: random.Random, start_s: float) -> Iterator[float]:
-    for begin, end, rate in segments:
-        if rate == 0.0 or end <= start_s:
-            continue
-        # Exponential gaps are memoryless, so restarting the draw at each segment's start (or at
-        # `start_s`) instead of carrying the overshoot across the boundary is exact, not a shortcut.
-        t = max(begin, start_s)
-        while (due := t + rng.expovariate(rate)) < end:
+def _arrivals(stream: _Stream) -> Iterator[float]:
+    while (due := stream.pop()) is not None:
+        yield due
+
+
+class _Stream:
+    """One channel's arrivals drawn one at a time, the next one held until taken, so the segments
+    not yet reached can be replaced while it runs (`retarget`).
+
+    Each segment draws exponential gaps from its start, and the first draw reaching its end is
+    thrown away: exponential gaps are memoryless, so restarting the draw at each segment's start
+    (or at `start_s`) instead of carrying the overshoot across the boundary is exact, not a
+    shortcut. A retarget at `at` goes back to the last arrival taken (never after `at`) and
+    draws again on the new segments from there, with the same uniform numbers the draws since
+    had used, so what the stream gives out is exactly what the new segments replay from the
+    start gives (docs/capacity.md, "One run").
+    """
+
+    __slots__ = ("_at_take", "_held", "_pending", "_rng", "_segments", "_since", "_state")
+
+    def __init__(self, segments: _Checked, rng: random.Random, start_s: float = 0.0) -> None:
+        self._segments = segments
+        self._rng = rng
+        self._state = (0, False, start_s)
+        """(segment index, whether its start was reached, time of the last draw kept)."""
+        self._at_take = self._state
+        """…as it was just after the last arrival taken."""
+        self._since: list[float] = []
+        """The uniform numbers drawn since then."""
+        self._pending: deque[float] = deque()
+        """Uniform numbers drawn before a retarget and not yet drawn again after it."""
+        self._held: float | None = None
+
+    def peek(self) -> float | None:
+        """The next arrival, held until taken; None when the segments are done."""
+        if self._held is None:
+            self._held = self._draw()
+        return self._held
+
+    def pop(self) -> float | None:
+        due = self.peek()
+        self._held = None
+        self._at_take = self._state
+        self._since.clear()
+        return due
+
+    def _uniform(self) -> float:
+        u = self._pending.popleft() if self._pending else self._rng.random()
+        self._since.append(u)
+        return u
+
+    def _draw(self) -> float | None:
+        segments = self._segments
+        index, entered, t = self._state
+        while index < len(segments):
+            begin, end, rate = segments[index]
+            if not entered:
+                if rate == 0.0 or end <= t:
+                    index += 1
+                    continue
+                t, entered = max(begin, t), True
+            # `random.expovariate` itself: -log(1 - U) / rate.
+            due = t - math.log(1.0 - self._uniform()) / rate
+            if due >= end:
+                index, entered = index + 1, False
+                continue
             # A gap below half a float step of t would repeat t; drawing again keeps the times
             # strictly increasing and only matters with probability under rate × 1e-11 per draw
             # for times within a day.
             if due > t:
-                yield due
-                t = due
+                self._state = (index, entered, due)
+                return due
+        self._state = (index, entered, t)
+        return None
+
+    def retarget(self, segments: _Checked, at: float) -> None:
+        """From `at` on, follow `segments` instead: they are the current ones before `at`, and
+        no arrival at or after `at` has been taken (`check`)."""
+        self.check(segments, at)
+        self._segments = segments
+        self._state = self._at_take
+        self._pending.extendleft(reversed(self._since))
+        self._since.clear()
+        self._held = None
+
+    def check(self, segments: _Checked, at: float) -> None:
+        """Refuse a retarget that would change what was given out already."""
+        taken = self._at_take[2]
+        if at < taken:
+            raise ValueError(f"a change at {at:g} s comes after the arrival taken at {taken:g} s")
+        old = [(b, min(e, at), r) for b, e, r in self._segments if b < at]
+        new = [(b, min(e, at), r) for b, e, r in segments if b < at]
+        if old != new:
+            raise ValueError(f"the segments before {at:g} s changed")
 
 
 class Arrival(NamedTuple):
@@ -139,10 +220,14 @@ class Schedule:
 
     def _owned(self, channel: str, segments: _Checked) -> Iterator[tuple[float, int]]:
         """Every visit of `channel` in the whole schedule, as (due time, share that runs it)."""
-        times = _arrivals(segments, random.Random(f"{self._seed}:{channel}"), 0.0)
+        times = _arrivals(_Stream(segments, random.Random(f"{self._seed}:{channel}")))
         owner = random.Random(f"{self._seed}:{channel}:worker")
         for t in times:
             yield t, owner.randrange(self._workers)
+
+    def live(self) -> Live:
+        """This share replayed as the clock goes, its rates changeable ahead of it."""
+        return Live(self._channels, self._seed, self._worker, self._workers)
 
     def census(self, until_s: float = math.inf) -> dict[int, dict[str, int]]:
         """Visits due before `until_s`, by share (0..workers-1) and channel, for every share of
@@ -155,6 +240,74 @@ class Schedule:
                     break
                 counts[owner][channel] += 1
         return counts
+
+
+class Live:
+    """A `Schedule`'s share given out one visit at a time as the clock reaches it, whose rates
+    may change ahead of the clock (`retarget`): a capacity search moves one run's arrivals
+    between rate levels (docs/capacity.md, "One run").
+
+    What it gives out is exactly what the `Schedule` of the final segments replays: each
+    channel's stream holds one draw ahead (`_Stream`), and a visit's share and number are drawn
+    only when it is taken, so a draw a retarget throws away never took a share's draw. Every
+    share walks the whole schedule (it waits for the others' visits too, and takes them to draw
+    their shares), so the shares of a split stay the split of the same schedule.
+    """
+
+    def __init__(
+        self, channels: Mapping[str, _Checked], seed: int | str, worker: int, workers: int
+    ) -> None:
+        self._streams = {
+            name: _Stream(segments, random.Random(f"{seed}:{name}"))
+            for name, segments in channels.items()
+        }
+        self._owners = {name: random.Random(f"{seed}:{name}:worker") for name in channels}
+        self._numbers = dict.fromkeys(channels, 0)
+        self._worker = worker
+        self._workers = workers
+        self._heap: list[tuple[float, str]] = []
+        self._fill()
+
+    def due(self) -> float | None:
+        """When the next visit of the whole schedule is due; None when the day is done."""
+        return self._heap[0][0] if self._heap else None
+
+    def _fill(self) -> None:
+        # Ties in t between channels (probability zero) fall back to the channel name, as in
+        # `Schedule`.
+        self._heap = [
+            (t, n) for n, stream in self._streams.items() if (t := stream.peek()) is not None
+        ]
+        heapq.heapify(self._heap)
+
+    def take(self) -> Arrival | None:
+        """The visit due next, taken: it if it is this share's, else None (another share's)."""
+        if not self._heap:
+            return None
+        t, name = self._heap[0]
+        stream = self._streams[name]
+        stream.pop()
+        following = stream.peek()
+        if following is None:
+            heapq.heappop(self._heap)
+        else:
+            heapq.heapreplace(self._heap, (following, name))
+        number = self._numbers[name]
+        self._numbers[name] = number + 1
+        owner = self._owners[name].randrange(self._workers)
+        return Arrival(t, name, number) if owner == self._worker else None
+
+    def retarget(self, channels: Mapping[str, Iterable[RateSegment]], at: float) -> None:
+        """Follow each channel's `channels` segments from `at` on: they are the current ones up
+        to `at`, and no visit at or after `at` has been taken (`_Stream.retarget`)."""
+        checked = {name: _checked(segments) for name, segments in channels.items()}
+        if set(checked) != set(self._streams):
+            raise ValueError(f"channels {sorted(checked)} are not {sorted(self._streams)}")
+        for name, stream in self._streams.items():  # all or nothing
+            stream.check(checked[name], at)
+        for name, stream in self._streams.items():
+            stream.retarget(checked[name], at)
+        self._fill()
 
 
 class Timeliness(StrEnum):

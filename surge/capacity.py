@@ -1,15 +1,17 @@
 """`surge capacity`: the highest rate of a profile's busiest phase the target carries within its
-objectives, found by a search of real Locust runs (docs/capacity.md, "The capacity search").
+objectives, found in one continuous run whose rate moves between levels (docs/capacity.md, "The
+capacity search").
 
 The search runs one phase of the profile (its channel and business mix, its objectives; no
-faults: the search measures the steady system) as steps of a rate multiple `K`: each step is a
-rehearsal of that phase at `K` times its arrivals, lasting a warm-up and `--step-duration`
-seconds, into a run folder of its own under the search's folder, against one target for the
-whole search (an embedded mock core unless `--host`). Each step is judged on its own records
-(`Judge`, composed in by the command line: the harness never imports the reports), the next
-multiple comes from `surge.search`, and `capacity.json` is rewritten after every step, so an
-interrupted search keeps what it measured. A step whose error budget is spent (the strictest
-error-rate objective could no longer hold) is ended early by the harness (`--stop-after-errors`).
+faults: the search measures the steady system) as one Locust run against one target (an
+embedded mock core unless `--host`), its customers onboarded once. The run's arrival rate moves
+between levels, each a multiple of the phase's rate (`surge.levels`: the search writes its plan,
+the harness's shape follows it); while the run goes, the search reads what lands in the run
+folder, judges the level running on its own records (`Judge`, composed in by the command line:
+the harness never imports the reports) until it is decided or reaches its longest, and asks for
+the next level (`surge.search`). `capacity.json` is rewritten after every level, and the run
+folder's `levels.json` says where each level ran and settled, so an interrupted search keeps
+what it measured.
 """
 
 from __future__ import annotations
@@ -25,45 +27,53 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
 import tomli_w
 
-from surge import binding, exits, rehearse, runfolder, search
+from surge import binding, exits, levels, rehearse, runfolder, search
 from surge.exits import BadInput
 from surge.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
-from surge.search import Done, Range, Status, Step
+from surge.runfolder import LevelSpan, RunFolder, RunFolderError
+from surge.search import Done, Next, Range, Status
 
 CAPACITY = "capacity.json"
-STEP_PROFILE = "step-profile.toml"
-"""The phase the steps replay, as a profile file: each step is this at a rate scale."""
-STEPS = "steps"
-FORMAT_VERSION = 1
-MIN_STEP_S = 5.0
-WARMUP_SHARE = 0.25
-"""Each step runs this share of its measured length before it, not judged."""
-MIN_WARMUP_S = 3.0
-REQUESTS_PER_VISIT = 6
-"""No ordinary journey sends more requests than this without retries (a counter enquiry; an online
-cancel or check-in, its login included), so no day's mean does: a step that has seen more errors
-than its error-rate objective allows for that many requests a visit cannot pass. The suspicious
-patterns send more (a fan-in twelve: six payers' logins and payments) but are a small share."""
-MIN_ERROR_BUDGET = 25
-DEFAULT_ERROR_RATE = 0.05
-"""The error budget's share when the profile sets no error-rate objective."""
+LEVEL_PROFILE = "level-profile.toml"
+"""The phase the levels multiply, as a profile file: the run is its day of levels."""
+PLAN = "plan.json"
+RUN = "run"
+"""The one run folder, inside the search's folder."""
+FORMAT_VERSION = 2
+"""2: one run of levels (`levels`, `answer`), where 1 had a run per step (`steps`)."""
+MIN_LEVEL_S = 10.0
+"""A level needs its settling floor and a few blocks (`reports.levels`) to be decided at all."""
+DEFAULT_LEVEL_S = 45.0
+UPDATE_S = 0.5
+"""How often the search looks at the run folder: the harness writes its records every second."""
 
 
 class Judged(Protocol):
-    """What the search needs of a step's judgement (`reports.steps.Judged`)."""
+    """What the search needs of a level's judgement (`reports.levels.Judged`)."""
 
+    @property
+    def multiple(self) -> float: ...
     @property
     def status(self) -> Status: ...
     @property
-    def leaning(self) -> Status: ...
+    def sure(self) -> bool: ...
+    @property
+    def light(self) -> bool: ...
     @property
     def why(self) -> str: ...
     @property
-    def offered_per_s(self) -> dict[str, float]: ...
+    def decided(self) -> bool: ...
     @property
-    def requests_per_s(self) -> float: ...
+    def settle_end(self) -> float | None: ...
+    @property
+    def realized(self) -> float | None: ...
+    @property
+    def requests_per_s(self) -> float | None: ...
+    @property
+    def mean_ms(self) -> float | None: ...
     @property
     def p95_ms(self) -> float | None: ...
     @property
@@ -71,15 +81,44 @@ class Judged(Protocol):
     @property
     def lane(self) -> str | None: ...
     @property
-    def lane_peak_share(self) -> float | None: ...
-    @property
     def generator_saturated(self) -> bool: ...
+    @property
+    def failed_on_time(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 
-Judge = Callable[[Sequence[Path], float], Judged]
-"""Judges a step's run folders (a first run and its repeats), leaving out the warm-up seconds
-of each."""
+class Crossing(Protocol):
+    """Where the levels put an objective's crossing (`reports.levels.Crossing`)."""
+
+    @property
+    def objective(self) -> str: ...
+    @property
+    def multiple(self) -> float: ...
+    @property
+    def low(self) -> float | None: ...
+    @property
+    def high(self) -> float | None: ...
+    @property
+    def levels(self) -> int: ...
+
+
+class Judge(Protocol):
+    """The run's records judged as they come (`reports.levels.Judge`)."""
+
+    def add(self, table: pa.Table, day_start: float) -> None: ...
+    def level(
+        self, span: LevelSpan, before: Sequence[Any], run: RunFolder, now: float | None
+    ) -> Judged: ...
+    def final(
+        self, span: LevelSpan, live: Any, before: Sequence[Any], run: RunFolder
+    ) -> Judged: ...
+    def crossing(self, levels: Sequence[Any]) -> Crossing | None: ...
+    def guide(self, levels: Sequence[Any]) -> float | None: ...
+
+
+Judges = Callable[[Profile, float], Judge]
+"""Makes the judge of a search: the searched phase (rate scale 1) and the longest a level is
+judged."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +131,10 @@ class Search:
     low: float
     high: float
     precision: float
-    step_s: float
+    level_s: float
+    """The longest a level is judged before it is left unsure."""
     base: rehearse.Rehearsal
-    """The rehearsal every step derives from (target, workers, seed, Locust options)."""
-
-    @property
-    def warmup_s(self) -> float:
-        return max(MIN_WARMUP_S, WARMUP_SHARE * self.step_s)
+    """The rehearsal the run derives from (target, workers, seed, Locust options)."""
 
     @property
     def range(self) -> Range:
@@ -117,7 +153,7 @@ def search_of(
     low: float,
     high: float,
     precision: float,
-    step_s: float,
+    level_s: float,
     host: str | None,
     admin_token: str | None,
     core_config: Path | None,
@@ -134,8 +170,9 @@ def search_of(
         raise BadInput(f"--from, --to: need 0 < from <= to, not {low:g} and {high:g}")
     if not 0 < precision < 1:
         raise BadInput(f"--precision: a share between 0 and 1, not {precision:g}")
-    if not (math.isfinite(step_s) and step_s >= MIN_STEP_S):
-        raise BadInput(f"--step-duration: at least {MIN_STEP_S:g} s, not {step_s:g}")
+    longest = levels.BOUND_S / 4
+    if not (math.isfinite(level_s) and MIN_LEVEL_S <= level_s <= longest):
+        raise BadInput(f"--level-duration: from {MIN_LEVEL_S:g} to {longest:g} s, not {level_s:g}")
     loaded = load_profile(profile)
     chosen = _phase(loaded, phase)
     if not sum(getattr(chosen.arrivals_per_hour, c) for c in CHANNELS) > 0:
@@ -155,11 +192,11 @@ def search_of(
         binding_spec=binding_spec,
         allow_hosts=allow_hosts,
     )
-    try:  # a --to beyond what one run may schedule is refused now, not at that step
+    try:  # a --to beyond what one run may schedule is refused now, not at its level
         resolve(profile, 1.0, high)
     except BadInput as error:
         raise BadInput(str(error).replace("--rate-scale:", "--to:", 1)) from None
-    return Search(loaded, chosen, low, high, precision, step_s, replace(base, command="capacity"))
+    return Search(loaded, chosen, low, high, precision, level_s, replace(base, command="capacity"))
 
 
 def _phase(profile: Profile, name: str | None) -> Phase:
@@ -174,200 +211,23 @@ def _phase(profile: Profile, name: str | None) -> Phase:
     raise BadInput(f"--phase: {profile.name} has no phase {name!r} (it has {known})")
 
 
-@dataclass
-class _Record:
-    """The search as it goes: what capacity.json says."""
-
-    chosen: Search
-    folder: Path
-    started: float = field(default_factory=time.time)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    done: Done | None = None
-    interrupted: str | None = None
-    load_s: float = 0.0
-    """Seconds the steps' runs took (their days and warm-ups, Locust's start and end): what a
-    team pays for the answer."""
-
-    def write(self) -> None:
-        chosen, done = self.chosen, self.done
-        sustained = done.sustained if done else None
-        answer = None
-        if sustained is not None:
-            step = self._best(sustained)
-            answer = {
-                "multiple": sustained,
-                "visits_per_s": chosen.per_second(sustained),
-                "requests_per_s": step["judged"]["requests_per_s"] if step else None,
-            }
-        failing = self._best(done.failed) if done and done.failed is not None else None
-        data = {
-            "format_version": FORMAT_VERSION,
-            "profile": chosen.profile.name,
-            "phase": chosen.phase.name,
-            "phase_per_hour": chosen.phase.arrivals_per_hour.model_dump(),
-            "branches": chosen.profile.branches,
-            "host": chosen.base.host,
-            "range": [chosen.low, chosen.high],
-            "precision": chosen.precision,
-            "step_s": chosen.step_s,
-            "warmup_s": chosen.warmup_s,
-            "started": self.started,
-            "load_s": self.load_s,
-            "steps": self.steps,
-            "ending": done.ending if done else None,
-            "sustained": answer,
-            "failed_multiple": done.failed if done else None,
-            "broke_first": (failing or {}).get("judged", {}).get("broke"),
-            "lane": (failing or {}).get("judged", {}).get("lane"),
-            "sure": all(not s["unsure"] for s in self.steps),
-            "interrupted": self.interrupted,
-        }
-        runfolder.write_output(self.folder / CAPACITY, json.dumps(data, indent=2) + "\n")
-
-    def _best(self, multiple: float) -> dict[str, Any] | None:
-        """The last judgement of the step at `multiple` (its repeats pooled)."""
-        return next((s for s in reversed(self.steps) if s["multiple"] == multiple), None)
-
-
-def capacity(chosen: Search, judge: Judge, conclude: rehearse.Conclude | None = None) -> int:
-    """Run the search, then `conclude` its folder (`reports.capacity_search.conclude`, as a
-    rehearsal concludes its run folder); the exit code (`surge.exits`)."""
-    try:
-        chosen.base.out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BadInput(f"--out: cannot create {chosen.base.out}: {error.strerror}") from None
-    folder = runfolder.create(chosen.base.out, time.time(), f"{chosen.profile.name}-capacity")
-    record = _Record(chosen, folder)
-    print(f"surge capacity: {describe(chosen)}", flush=True)
-    try:
-        _search(chosen, record, judge)
-    except rehearse.embedded.CoreError as error:
-        print(f"surge: {error}")
-        shutil.rmtree(folder, ignore_errors=True)
-        return exits.BAD_INPUT
-    record.write()
-    print(answer(record))
-    if conclude is None or not record.steps:
-        print(f"Capacity folder: {folder}")
-        return _exit_code(record)
-    concluded = conclude(folder)
-    for failure in concluded.failures:
-        print(f"  gate      {failure}")
-    print(f"Capacity folder: {folder}")
-    print(f"{rehearse.REPORT}{concluded.report}")
-    return concluded.exit_code
-
-
-def _search(chosen: Search, record: _Record, judge: Judge) -> None:
-    phase_file = record.folder / STEP_PROFILE
-    phase_file.write_text(step_profile(chosen), encoding="utf-8")
-    steps: list[Step] = []
-    runs: dict[float, list[Path]] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="surge-capacity-") as work,
-        rehearse.stop_requests() as stop,
-    ):
-        scratch = Path(work)
-        first = step_rehearsal(chosen, phase_file, chosen.low)
-        with rehearse.systems(first, scratch) as core:
-            while True:
-                wanted = search.next_step(steps, chosen.range)
-                if isinstance(wanted, Done):
-                    record.done = wanted
-                    return
-                if stop.reason is not None:
-                    record.interrupted = stop.reason
-                    record.done = _so_far(steps, chosen)
-                    return
-                multiple = wanted.multiple
-                folder = _step_folder(record.folder, len(record.steps) + 1, multiple)
-                started = time.monotonic()
-                repeat = len(runs.get(multiple, []))
-                each = step_rehearsal(chosen, phase_file, multiple, repeat)
-                ran = rehearse.run(each, core, folder, scratch, stop, False)
-                record.load_s += time.monotonic() - started
-                if ran.run is None:  # Locust wrote no run folder: nothing measured
-                    record.interrupted = stop.reason or "Locust wrote no run folder"
-                    record.done = _so_far(steps, chosen)
-                    return
-                runs.setdefault(multiple, []).append(folder)
-                judged = judge(runs[multiple], chosen.warmup_s)
-                step = _decided(judged, multiple, len(runs[multiple]))
-                if stop.reason is not None:  # cut short: its records do not judge the rate
-                    record.interrupted = stop.reason
-                    record.done = _so_far(steps, chosen)
-                    return
-                steps = [s for s in steps if s.multiple != multiple] + [step]
-                record.steps.append(_entry(step, judged, runs[multiple], chosen))
-                record.write()
-                print(_step_line(step, judged, chosen), flush=True)
-
-
-def _decided(judged: Judged, multiple: float, runs: int) -> Step:
-    """The step for `surge.search`: an unclear one past its repeats counts as it leans."""
-    saturated = judged.generator_saturated
-    if judged.status == "unclear" and runs > search.MAX_REPEATS:
-        return Step(multiple, judged.leaning, runs, unsure=True, saturated=saturated)
-    return Step(multiple, judged.status, runs, saturated=saturated)
-
-
-def _so_far(steps: list[Step], chosen: Search) -> Done:
-    """Where an interrupted search had got to."""
-    ended = search.next_step(steps, chosen.range) if steps else None
-    if isinstance(ended, Done):
-        return ended
-    passed = [s.multiple for s in steps if s.status == "pass"]
-    failed = [s.multiple for s in steps if s.status == "fail" and not s.saturated]
-    return Done("bracketed", max(passed, default=None), min(failed, default=None))
-
-
-def step_rehearsal(
-    chosen: Search, phase_file: Path, multiple: float, repeat: int = 0
-) -> rehearse.Rehearsal:
-    """Step `multiple` as a rehearsal: the phase's length run in warm-up + step seconds at
-    `multiple` times its rate, with an error budget. A repeat draws its own arrivals (the seed
-    plus `repeat`): pooled with the runs before, the same schedule again would be counted as
-    independent evidence it is not."""
-    run_s = chosen.warmup_s + chosen.step_s
-    time_scale = chosen.phase.duration / run_s
-    profile = resolve(str(phase_file), time_scale, multiple)
-    visits = profile.expected_visits()
-    budget = max(
-        MIN_ERROR_BUDGET, math.ceil(_error_rate(chosen.profile) * visits * REQUESTS_PER_VISIT)
-    )
-    seed = (chosen.profile.seed if chosen.base.seed is None else chosen.base.seed) + repeat
-    return replace(
-        chosen.base,
-        profile_arg=str(phase_file),
-        profile=profile,
-        seed=seed,
-        locust_args=("--stop-after-errors", str(budget), *chosen.base.locust_args),
-    )
-
-
-def _error_rate(profile: Profile) -> float:
-    """The most lenient error-rate objective: a step past its budget breaks every one."""
-    rates = [getattr(profile.slo, c).error_rate for c in CHANNELS if getattr(profile.slo, c)]
-    rates += [s.error_rate for s in profile.slo.operations.values()]
-    given = [r for r in rates if r is not None]
-    return max(given, default=DEFAULT_ERROR_RATE)
-
-
-def step_profile(chosen: Search) -> str:
-    """The profile file every step replays: the chosen phase alone, its day starting with it,
-    no faults."""
+def level_profile(chosen: Search) -> str:
+    """The profile file the run replays: the chosen phase alone from midnight, lasting the run's
+    bound, no faults (`surge.levels`: the harness makes its day of levels from it)."""
     data = _plain(chosen.profile.to_dict())
     data.pop("time_scale", None)
     data.pop("rate_scale", None)
     phase = next(p for p in data["phases"] if p["name"] == chosen.phase.name)
+    phase["start"] = "00:00"
+    phase["duration"] = levels.BOUND_S * levels.TIME_SCALE
     data["phases"] = [phase]
-    data["day_start"] = phase["start"]
+    data["day_start"] = "00:00"
     data["faults"] = []
     data["name"] = f"{chosen.profile.name}-{chosen.phase.name}"[:64]
-    data["description"] = f"{chosen.profile.name}'s {chosen.phase.name}, the capacity search's step"
+    data["description"] = f"{chosen.profile.name}'s {chosen.phase.name}, the capacity search's"
     header = (
-        f"# The capacity search's step: {chosen.profile.name}'s {chosen.phase.name} alone, no "
-        "faults.\n# Each step replays it at a rate scale (surge capacity, docs/capacity.md).\n"
+        f"# The capacity search's phase: {chosen.profile.name}'s {chosen.phase.name} alone, no "
+        "faults.\n# Its run moves between levels of it (surge capacity, docs/capacity.md).\n"
     )
     text = header + tomli_w.dumps(data)
     tomllib.loads(text)
@@ -383,21 +243,351 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _step_folder(root: Path, number: int, multiple: float) -> Path:
-    folder = root / STEPS / f"{number:02d}-x{multiple:.4g}"
-    folder.mkdir(parents=True)
-    return folder
+def run_rehearsal(chosen: Search, phase_file: Path, plan: Path) -> rehearse.Rehearsal:
+    """The run as a rehearsal: the phase's day of levels at `--from` first, following `plan`."""
+    profile = resolve(str(phase_file), levels.TIME_SCALE, chosen.low)
+    return replace(
+        chosen.base,
+        profile_arg=str(phase_file),
+        profile=profile,
+        locust_args=("--levels", str(plan), *chosen.base.locust_args),
+    )
 
 
-def _entry(step: Step, judged: Judged, folders: list[Path], chosen: Search) -> dict[str, Any]:
+@dataclass
+class _Level:
+    span: LevelSpan
+    """Its start is not known (NaN) until the harness started it."""
+    judged: Judged | None = None
+    """The last judgement; decided once it is."""
+
+    @property
+    def started(self) -> bool:
+        return not math.isnan(self.span.start)
+
+
+@dataclass
+class _Record:
+    """The search as it goes: what capacity.json says."""
+
+    chosen: Search
+    folder: Path
+    judge: Judge
+    started: float = field(default_factory=time.time)
+    levels: list[_Level] = field(default_factory=list)
+    done: Done | None = None
+    interrupted: str | None = None
+    load_s: float = 0.0
+    """Seconds Locust ran (start-up, onboarding, the levels, the drain): what a team pays."""
+    crossing: Crossing | None = None
+
+    @property
+    def decided(self) -> list[Judged]:
+        return [level.judged for level in self.levels if level.judged and level.judged.decided]
+
+    def searched(self) -> list[search.Level]:
+        """The decided levels as `surge.search` reads them."""
+        return [
+            search.Level(
+                multiple=judged.multiple,
+                status=judged.status,
+                realized=judged.realized,
+                sure=judged.sure,
+                light=judged.light,
+                saturated=judged.generator_saturated and judged.failed_on_time,
+                in_flight=(judged.requests_per_s or 0.0) * (judged.mean_ms or 0.0) / 1000.0,
+            )
+            for judged in self.decided
+        ]
+
+    def write(self) -> None:
+        chosen = self.chosen
+        data = {
+            "format_version": FORMAT_VERSION,
+            "profile": chosen.profile.name,
+            "phase": chosen.phase.name,
+            "phase_per_hour": chosen.phase.arrivals_per_hour.model_dump(),
+            "branches": chosen.profile.branches,
+            "host": chosen.base.host,
+            "range": [chosen.low, chosen.high],
+            "precision": chosen.precision,
+            "level_s": chosen.level_s,
+            "run": RUN,
+            "started": self.started,
+            "load_s": self.load_s,
+            "levels": [
+                {**level.span.model_dump(mode="json"), **(level.judged.to_dict())}
+                for level in self.levels
+                if level.judged is not None and level.judged.decided
+            ],
+            "ending": self.done.ending if self.done else None,
+            **self.answer(),
+            "interrupted": self.interrupted,
+        }
+        runfolder.write_output(self.folder / CAPACITY, json.dumps(data, indent=2) + "\n")
+
+    def answer(self) -> dict[str, Any]:
+        """The answer and its interval, the objective that broke first and the busiest lane."""
+        levels_ = self.searched()
+        low, high = search.bracket(levels_)
+        sure_low, sure_high = search.bracket(levels_, sure=True)
+        failing = self._judged(high)
+        crossing = self.crossing
+        if low is None:
+            return {
+                "answer": None,
+                "broke_first": failing and failing.broke,
+                "lane": None,
+                "sure": False,
+            }
+        at, method = search.answer_at(levels_, crossing.multiple if crossing else None)
+        per_multiple = self._requests_per_multiple()
+        interval_low = sure_low if sure_low is not None else low
+        interval_high = sure_high if sure_high is not None else high
+        estimate = None
+        if crossing is not None:
+            estimate = {
+                "objective": crossing.objective,
+                "multiple": crossing.multiple,
+                "low": crossing.low,
+                "high": crossing.high,
+                "levels": crossing.levels,
+            }
+        sure = interval_low is sure_low and (high is None or interval_high is sure_high)
+        return {
+            "answer": {
+                "multiple": at,
+                "visits_per_s": self.chosen.per_second(at),
+                "requests_per_s": at * per_multiple if per_multiple else None,
+                "method": method,
+                "estimate": estimate,
+                "interval": {
+                    "low": _end(interval_low, per_multiple),
+                    "high": _end(interval_high, per_multiple),
+                },
+                "sure": sure,
+            },
+            "broke_first": crossing.objective
+            if crossing and method == "crossing"
+            else (failing.broke if failing else None),
+            "lane": failing.lane if failing else None,
+            "sure": sure,
+        }
+
+    def _judged(self, level: search.Level | None) -> Judged | None:
+        if level is None:
+            return None
+        return next(
+            (
+                j
+                for j in self.decided
+                if j.multiple == level.multiple and j.realized == level.realized
+            ),
+            None,
+        )
+
+    def _requests_per_multiple(self) -> float | None:
+        """Requests a second per multiple offered, over the levels that passed (a failing level's
+        retries would count twice)."""
+        passed = [j for j in self.decided if j.status == "pass" and j.realized and j.requests_per_s]
+        offered = sum(j.realized or 0.0 for j in passed)
+        return sum(j.requests_per_s or 0.0 for j in passed) / offered if offered else None
+
+
+def _end(level: search.Level | None, per_multiple: float | None) -> dict[str, Any] | None:
+    if level is None:
+        return None
     return {
-        "multiple": step.multiple,
-        "status": step.status,
-        "unsure": step.unsure,
-        "runs": [str(f.relative_to(f.parent.parent)) for f in folders],
-        "offered_per_s": chosen.per_second(step.multiple),
-        "judged": judged.to_dict(),
+        "multiple": level.rate,
+        "asked": level.multiple,
+        "requests_per_s": level.rate * per_multiple if per_multiple else None,
+        "status": level.status,
+        "sure": level.sure,
     }
+
+
+class _Controller:
+    """The search while its run goes: `rehearse.Watch` of the run, called every poll."""
+
+    def __init__(self, record: _Record, run_folder: Path, plan: Path) -> None:
+        self.record = record
+        self.run_folder = run_folder
+        self.plan = plan
+        self.tail = runfolder.RequestTail(run_folder)
+        self.asked: list[float] = [record.chosen.low]
+        self._looked = 0.0
+        record.levels.append(_Level(LevelSpan(number=1, multiple=record.chosen.low, start=0.0)))
+        levels.Plan(tuple(self.asked)).write(plan)
+
+    def update(self) -> None:
+        if time.monotonic() - self._looked < UPDATE_S or self.record.done is not None:
+            return
+        self._looked = time.monotonic()
+        try:
+            run = runfolder.load(self.run_folder)
+        except RunFolderError:
+            return  # not written yet, or being replaced
+        record = self.record
+        if run.info.day_start is None:
+            if run.info.error:
+                self._decide(run, None)
+            return
+        record.judge.add(self.tail.take(), run.info.day_start)
+        _learn_spans(record.levels, run)
+        current = record.levels[-1]
+        if not current.started:
+            return
+        self._decide(run, time.time() - run.info.day_start)
+
+    def decide(self, run: RunFolder) -> None:
+        """Judge the level running on the run as it ended."""
+        self._decide(run, None)
+
+    def _decide(self, run: RunFolder, now: float | None) -> None:
+        record, current = self.record, self.record.levels[-1]
+        before = [level.judged for level in record.levels[:-1] if level.judged]
+        judged = record.judge.level(current.span, before, run, now)
+        if judged.settle_end is not None and current.span.settle_end is None:
+            current.span = current.span.model_copy(update={"settle_end": judged.settle_end})
+        current.judged = judged
+        if not judged.decided:
+            return
+        record.crossing = record.judge.crossing(record.decided)
+        record.write()
+        _write_spans(self.run_folder, record.levels)
+        print(_line(len(record.levels), judged, record.chosen), flush=True)
+        estimate = record.crossing.multiple if record.crossing else None
+        wanted = search.next_level(
+            record.searched(), record.chosen.range, estimate, record.judge.guide(record.decided)
+        )
+        if (
+            isinstance(wanted, Next)
+            and now is not None
+            and now + record.chosen.level_s * 1.5 < (levels.BOUND_S - levels.LEAD_S)
+        ):
+            self.asked.append(wanted.multiple)
+            number = len(record.levels) + 1
+            span = LevelSpan(number=number, multiple=wanted.multiple, start=math.nan)
+            record.levels.append(_Level(span))
+            levels.Plan(tuple(self.asked)).write(self.plan)
+            return
+        record.done = wanted if isinstance(wanted, Done) else None
+        if record.done is None:
+            record.interrupted = f"the run reached its bound of {format_duration(levels.BOUND_S)}"
+        levels.Plan(tuple(self.asked), end=True).write(self.plan)
+
+    def close(self) -> None:
+        """Nothing to let go of: the run folder is read again at the end (`finish`)."""
+
+
+def _learn_spans(found: list[_Level], run: RunFolder) -> None:
+    """Each level's start and end as the harness ran them (its phase in run.json)."""
+    starts, t = [], 0.0
+    for phase in run.profile.phases:
+        starts.append(t)
+        t += phase.duration
+    ends = [*starts[1:], t if run.info.end is not None or _day_ended(run) else None]
+    for index, level in enumerate(found):
+        if index < len(starts):
+            level.span = level.span.model_copy(update={"start": starts[index], "end": ends[index]})
+
+
+def _day_ended(run: RunFolder) -> bool:
+    """The search ended the day: its last level no longer runs to the run's bound."""
+    return run.profile.duration_s < levels.BOUND_S - 1e-6
+
+
+def _write_spans(run_folder: Path, found: Sequence[_Level]) -> None:
+    spans = [level.span for level in found if level.started]
+    runfolder.write_levels(run_folder, spans)
+
+
+def capacity(chosen: Search, judges: Judges, conclude: rehearse.Conclude | None = None) -> int:
+    """Run the search, then `conclude` its folder (`reports.capacity_search.conclude`, as a
+    rehearsal concludes its run folder); the exit code (`surge.exits`)."""
+    try:
+        chosen.base.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(f"--out: cannot create {chosen.base.out}: {error.strerror}") from None
+    folder = runfolder.create(chosen.base.out, time.time(), f"{chosen.profile.name}-capacity")
+    phase_file = folder / LEVEL_PROFILE
+    phase_file.write_text(level_profile(chosen), encoding="utf-8")
+    phase = resolve(str(phase_file), levels.TIME_SCALE, 1.0)
+    record = _Record(chosen, folder, judges(phase, chosen.level_s))
+    print(f"surge capacity: {describe(chosen)}", flush=True)
+    try:
+        _search(chosen, record, phase_file)
+    except rehearse.embedded.CoreError as error:
+        print(f"surge: {error}")
+        shutil.rmtree(folder, ignore_errors=True)
+        return exits.BAD_INPUT
+    record.write()
+    print(answer(record))
+    if conclude is None or not record.decided:
+        print(f"Capacity folder: {folder}")
+        return _exit_code(record)
+    concluded = conclude(folder)
+    for failure in concluded.failures:
+        print(f"  gate      {failure}")
+    print(f"Capacity folder: {folder}")
+    print(f"{rehearse.REPORT}{concluded.report}")
+    return concluded.exit_code
+
+
+def _search(chosen: Search, record: _Record, phase_file: Path) -> None:
+    run_folder = record.folder / RUN
+    run_folder.mkdir()
+    with (
+        tempfile.TemporaryDirectory(prefix="surge-capacity-") as work,
+        rehearse.stop_requests() as stop,
+    ):
+        scratch = Path(work)
+        plan = scratch / PLAN
+        run = run_rehearsal(chosen, phase_file, plan)
+        with rehearse.systems(run, scratch) as core:
+            if stop.reason is not None:
+                record.interrupted = stop.reason
+                return
+            controller = _Controller(record, run_folder, plan)
+            began = time.monotonic()
+            ran = rehearse.run(run, core, run_folder, scratch, stop, False, controller)
+            record.load_s = time.monotonic() - began
+        if stop.reason is not None:
+            record.interrupted = stop.reason
+        if ran.run is None:  # Locust wrote no run folder: nothing measured
+            record.interrupted = record.interrupted or "Locust wrote no run folder"
+            record.levels = []
+            return
+        _finish(record, controller, ran.run)
+
+
+def _finish(record: _Record, controller: _Controller, run: RunFolder) -> None:
+    """The levels judged again on everything the run recorded, their spans written, and the
+    answer from them."""
+    if run.info.day_start is not None:
+        record.judge.add(controller.tail.take(), run.info.day_start)
+    _learn_spans(record.levels, run)
+    current = record.levels[-1] if record.levels else None
+    if run.info.error and current is not None and not (current.judged and current.judged.decided):
+        # The run could not start and ended before the search looked: it is judged now.
+        controller.decide(run)
+    if record.done is None and record.interrupted is None:
+        last = record.levels[-1].judged if record.levels else None
+        if last is not None and last.status == "invalid":
+            record.done = Done("not_valid")
+        else:
+            record.interrupted = "the run ended before the search did"
+    kept: list[_Level] = []
+    for level in record.levels:
+        live = level.judged
+        if live is None or not live.decided or not level.started:
+            continue  # asked for, or running when the search was cut short: not decided
+        before = [k.judged for k in kept if k.judged is not None]
+        level.judged = record.judge.final(level.span, live, before, run)
+        kept.append(level)
+    record.levels = kept
+    record.crossing = record.judge.crossing(record.decided)
+    _write_spans(run.path, kept)
 
 
 def describe(chosen: Search) -> str:
@@ -405,69 +595,95 @@ def describe(chosen: Search) -> str:
     total = sum(rates.values())
     return (
         f"{chosen.profile.name}'s {chosen.phase.name} ({total:.3g} visits/s over "
-        f"{chosen.profile.branches} branches) from x{chosen.low:g} to x{chosen.high:g}, steps "
-        f"of {format_duration(chosen.step_s)} after {format_duration(chosen.warmup_s)} of "
-        f"warm-up, until within {chosen.precision:.0%}"
+        f"{chosen.profile.branches} branches) from x{chosen.low:g} to x{chosen.high:g}, in one "
+        f"run of levels each judged at most {format_duration(chosen.level_s)} after it settles, "
+        f"until within {chosen.precision:.0%}"
     )
 
 
-def _step_line(step: Step, judged: Judged, chosen: Search) -> str:
+def _line(number: int, judged: Judged, chosen: Search) -> str:
     p95 = "-" if judged.p95_ms is None else f"{judged.p95_ms:.0f} ms"
-    unsure = ", unsure" if step.unsure else ""
+    per_s = "-" if judged.requests_per_s is None else f"{judged.requests_per_s:.1f}"
+    offered = "" if judged.realized is None else f" (x{judged.realized:.4g} offered)"
+    kind = "" if judged.sure else " (light)" if judged.light else " (unsure)"
     return (
-        f"  x{step.multiple:<8.4g} {sum(chosen.per_second(step.multiple).values()):8.2f} visits/s "
-        f"{judged.requests_per_s:8.1f} requests/s  p95 {p95:>8}  {step.status}{unsure}: "
-        f"{judged.why}"
+        f"  #{number:<2} x{judged.multiple:<8.4g}{offered} {per_s:>8} requests/s  p95 {p95:>8}  "
+        f"{judged.status}{kind}: {judged.why}"
     )
 
 
 def answer(record: _Record) -> str:
-    """The search's answer in one line."""
+    """The search's answer in one line, with its interval."""
     chosen, done = record.chosen, record.done
     name = f"{chosen.profile.name}'s {chosen.phase.name}"
     cut = f" (interrupted: {record.interrupted})" if record.interrupted else ""
-    if done is None or not record.steps:
+    decided = record.decided
+    if not decided:
         return f"Capacity: not measured{cut}"
-    if done.ending == "not_valid" and done.sustained is None:
-        why = record.steps[-1]["judged"]["why"]
-        return f"Capacity: not measured: the first step's run was {why}{cut}"
-    if done.ending == "generator_limit" and done.sustained is None:
-        return f"Capacity: not measured: {_generator_limit(record.steps[-1])}{cut}"
-    if done.sustained is None:
+    found = record.answer()
+    last = decided[-1]
+    if found["answer"] is None:
+        if done is not None and done.ending == "not_valid":
+            return f"Capacity: not measured: the run was {last.why}{cut}"
+        if done is not None and done.ending == "generator_limit":
+            return f"Capacity: not measured: {_generator_limit(last)}{cut}"
         return (
             f"Capacity: the target does not carry x{chosen.low:g} {name} within its SLOs (the "
-            f"lowest step tried){cut}"
+            f"lowest level tried){cut}"
         )
-    best = record._best(done.sustained)
-    per_s = best["judged"]["requests_per_s"] if best else float("nan")
-    visits = sum(chosen.per_second(done.sustained).values())
+    result = found["answer"]
+    per_s = result["requests_per_s"]
+    visits = sum(result["visits_per_s"].values())
+    about = "" if result["sure"] else "about "
     carried = (
-        f"Capacity: carries {done.sustained:.3g}x {name} within its SLOs ({visits:.3g} visits/s, "
-        f"{per_s:.4g} requests/s)"
+        f"Capacity: carries {about}{_rate(per_s)} requests/s of {name} within its SLOs "
+        f"(x{result['multiple']:.4g}, {visits:.4g} visits/s); {_interval(result['interval'])}"
     )
-    if done.ending == "above_range":
+    if done is not None and done.ending == "above_range":
         return f"{carried}, the top of the range searched (--to){cut}"
-    if done.ending == "generator_limit":
-        return f"{carried}; then {_generator_limit(record.steps[-1])}{cut}"
-    if done.ending == "not_valid":
-        return f"{carried}; then a step's run was not valid evidence{cut}"
-    failing = record._best(done.failed) if done.failed is not None else None
-    broke = (failing or {}).get("judged", {})
-    lane = f" ({broke['lane']} busiest)" if broke.get("lane") else ""
-    what = (
-        f"; at {done.failed:.3g}x {broke.get('broke') or 'it'} broke first{lane}" if failing else ""
-    )
+    if done is not None and done.ending == "generator_limit":
+        return f"{carried}; then {_generator_limit(last)}{cut}"
+    if done is not None and done.ending == "not_valid":
+        return f"{carried}; then the run was not valid evidence{cut}"
+    broke = found["broke_first"]
+    lane = f" ({found['lane']} busiest)" if found.get("lane") else ""
+    what = f"; {broke} broke first{lane}" if broke else ""
     return f"{carried}{what}{cut}"
 
 
-def _generator_limit(step: dict[str, Any]) -> str:
-    """Why the step that ended the search at the generator's limit is not the target's."""
-    if step["status"] == "fail":  # it failed while the generator was saturated
+def _rate(per_s: float | None) -> str:
+    return "-" if per_s is None else f"{per_s:.4g}"
+
+
+def _interval(interval: dict[str, Any]) -> str:
+    """The interval of the answer in words: sure where both its ends were decided."""
+    low, high = interval["low"], interval["high"]
+    if high is None:
+        said = "surely" if low["sure"] else "unsure:"
+        return f"{said} above {_rate(low['requests_per_s'])} (x{low['multiple']:.4g} passed)"
+    if low["sure"] and high["sure"]:
         return (
-            f"at {step['multiple']:.3g}x the generator was saturated, so the step's failure is "
+            f"surely {_rate(low['requests_per_s'])}-{_rate(high['requests_per_s'])} "
+            f"(x{low['multiple']:.4g} surely passed, x{high['multiple']:.4g} surely failed)"
+        )
+    ends = [
+        f"x{end['multiple']:.4g} {word}{'' if end['sure'] else ', not surely'}"
+        for end, word in ((low, "passed"), (high, "failed"))
+    ]
+    return (
+        f"unsure between {_rate(low['requests_per_s'])} and {_rate(high['requests_per_s'])} "
+        f"({'; '.join(ends)})"
+    )
+
+
+def _generator_limit(level: Judged) -> str:
+    """Why the level that ended the search at the generator's limit is not the target's."""
+    if level.status == "fail":  # it failed while the generator was saturated
+        return (
+            f"at x{level.multiple:.4g} the generator was saturated, so the level's failure is "
             "not the target's limit (add --workers)"
         )
-    return f"at {step['multiple']:.3g}x the generator could not offer more (add --workers)"
+    return f"at x{level.multiple:.4g} the generator could not offer more (add --workers)"
 
 
 def _exit_code(record: _Record) -> int:

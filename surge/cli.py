@@ -302,7 +302,7 @@ def _capacity(args: argparse.Namespace) -> int:
         low=args.low,
         high=args.high,
         precision=args.precision,
-        step_s=args.step_duration,
+        level_s=args.level_duration,
         host=args.host,
         admin_token=args.admin_token,
         core_config=args.core_config,
@@ -315,14 +315,14 @@ def _capacity(args: argparse.Namespace) -> int:
         allow_hosts=args.allow_host,
     )
     _check_history(args, args.out)
-    from reports import capacity_search, steps
+    from reports import capacity_search, levels
 
     def concluded(folder: Path) -> capacity_search.Concluded:
         done = capacity_search.conclude(folder, language=args.lang)
         _record(args, folder, args.out, done.exit_code)
         return done
 
-    return capacity.capacity(chosen, steps.judge, concluded)
+    return capacity.capacity(chosen, levels.Judge, concluded)
 
 
 def _add_capacity(commands: Any) -> None:
@@ -331,14 +331,16 @@ def _add_capacity(commands: Any) -> None:
         help="find the highest surge the systems carry within the profile's SLOs",
         description=(
             "Search for the highest multiple of a profile phase's arrival rate (its busiest by "
-            "default) that the systems carry within the profile's SLOs: a staircase of rate "
-            "steps doubling from --from, then a bisection until the bracket is within "
-            "--precision. Each step is a real Locust run of the phase alone, judged on its own "
-            "records after a warm-up with 95%% confidence intervals; a step where the generator "
-            "fell behind ends the search and is never counted as the systems' limit. Writes a "
-            "folder with every step's run folder, capacity.json, report.html and junit.xml. "
-            "Exit codes: 0 answered, 1 the lowest step already failed or a ledger check failed, "
-            "2 bad input, 3 not valid evidence (the generator's limit, an interruption)."
+            "default) that the systems carry within the profile's SLOs, in one Locust run of "
+            "the phase alone whose rate moves between levels: climbing from --from, then "
+            "closing in on where the objectives break. Each level is judged on its own records "
+            "once its queue settled, until each objective is decided at 95%% confidence by a "
+            "confidence sequence, or for --level-duration at most (then unsure); a level where "
+            "the generator fell behind ends the search and is never counted as the systems' "
+            "limit. Prints the answer with its interval. Writes a folder with the run folder, "
+            "capacity.json, report.html and junit.xml. Exit codes: 0 answered, 1 the lowest "
+            "level already failed or a ledger check failed, 2 bad input, 3 not valid evidence "
+            "(the generator's limit, an interruption)."
         ),
     )
     find.add_argument(
@@ -359,14 +361,15 @@ def _add_capacity(commands: Any) -> None:
         type=_factor,
         default=0.05,
         metavar="P",
-        help="stop when the bracket is within this share (default 0.05)",
+        help="stop when the answer's interval is within this share (default 0.05)",
     )
     find.add_argument(
-        "--step-duration",
+        "--level-duration",
         type=_factor,
-        default=30.0,
+        default=capacity.DEFAULT_LEVEL_S,
         metavar="S",
-        help="seconds each step is judged on, after its warm-up (default 30)",
+        help="the longest a level is judged after it settles, before it is left unsure "
+        f"(default {capacity.DEFAULT_LEVEL_S:g})",
     )
     _add_target(find)
     find.set_defaults(run=_capacity)

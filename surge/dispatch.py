@@ -20,7 +20,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -61,8 +61,10 @@ class Dispatcher:
     worker: int = 0
     workers: int = 1
     clock: Callable[[], float] = time.time
-    t0: float = 0.0
-    """Wall-clock start of the day; set by `start`."""
+    t0: float = math.inf
+    """Wall-clock start of the day, set by `start`: until then the day is ahead (`elapsed` is
+    negative), so the shape ticking while the run is still prepared (its faults posted, say)
+    never reads it as over."""
     scheduled: dict[str, int] = field(default_factory=dict)
     """Visits put on a queue, by channel (of the arrival, as everything here)."""
     in_flight: dict[str, int] = field(default_factory=dict)
@@ -72,6 +74,7 @@ class Dispatcher:
     idle: dict[str, int] = field(default_factory=dict)
     """Users of each channel waiting on its queue for a visit."""
     _greenlet: gevent.Greenlet | None = None
+    _live: arrivals.Live | None = None
     _mix: dict[str, _Weighted] = field(default_factory=dict)
     _patterns: dict[str, list[str]] = field(default_factory=dict)
 
@@ -92,12 +95,34 @@ class Dispatcher:
     def start(self, t0: float | None = None) -> None:
         """Start the day at `t0` (epoch seconds; now by default): workers share the master's."""
         self.t0 = self.clock() if t0 is None else t0
-        self._greenlet = gevent.spawn(self._run, iter(self.schedule()))
+        self._live = self.schedule().live()
+        self._greenlet = gevent.spawn(self._run, self._live)
+
+    def retarget(self, profile: Profile, at: float, drop: bool = False) -> None:
+        """Follow `profile` from run time `at` on: the same day before `at`, other rates after it
+        (a capacity search's next level, `surge.levels`). The scheduler sleeps until its next
+        visit is due, so it is stopped and started again on the new rates; raises ValueError
+        when a visit due at or after `at` was already put on a queue. With `drop`, the visits
+        waiting on the queues (all due before `at`: the levels before) are dropped: a level
+        below one that overloaded the target starts without that level's backlog."""
+        live = self._live
+        if live is None:
+            raise ValueError("the day has not started")
+        live.retarget({channel: profile.segments(channel) for channel in CHANNELS}, at)
+        self.profile = profile
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True)  # asleep: between two visits, never inside one
+        self._greenlet = gevent.spawn(self._run, live)
+        if drop:
+            self._drop_waiting()
 
     def stop(self) -> None:
         """Stop scheduling; visits still queued count as dropped (they never started)."""
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
+        self._drop_waiting()
+
+    def _drop_waiting(self) -> None:
         now = self.elapsed()
         for queue in self.queues.values():
             while not queue.empty():
@@ -112,13 +137,15 @@ class Dispatcher:
     def scheduling(self) -> bool:
         return self._greenlet is not None and not self._greenlet.dead
 
-    def _run(self, visits: Iterator[arrivals.Arrival]) -> None:
-        for arrival in visits:
-            wait = self.t0 + arrival.t - self.clock()
+    def _run(self, live: arrivals.Live) -> None:
+        while (due := live.due()) is not None:
+            wait = self.t0 + due - self.clock()
             if wait > 0:
                 gevent.sleep(max(wait, WAKE_S))
-            self.scheduled[arrival.channel] += 1
-            self.queues[self._queue_for(arrival.channel)].put(arrival)
+            arrival = live.take()
+            if arrival is not None:  # this process's share
+                self.scheduled[arrival.channel] += 1
+                self.queues[self._queue_for(arrival.channel)].put(arrival)
 
     def _queue_for(self, channel: str) -> str:
         """The channel's own queue, unless none of its users waits there and another channel's

@@ -12,6 +12,8 @@ Workers never share a disk with the master, so everything travels as plain (msgp
   finished) that the master keeps the latest of, plus what the shape needs (visits running and
   queued, mean visit time), and the worker's samples of its host since the last batch
   (`surge.harness.host`), which the master writes into `generator.csv` with its own.
+- master → workers, `surge_level` in a capacity search's run: the day's profile with its next
+  level (or its end) and the run time it applies from, a second or more ahead (`surge.levels`).
 - master → workers, `surge_finish` when the master's test stops (headless runs end with Locust's
   `quit`, which never tells workers to stop first); each worker stops scheduling, lets its running
   visits end (at most `FINISH_WAIT_S`) and answers with a last batch marked final.
@@ -49,7 +51,7 @@ from surge.dispatch import PRIOR_VISIT_S, Dispatcher, users_needed
 from surge.profile import CHANNELS, Profile
 from surge.runfolder import GeneratorSample
 
-PLAN, BATCH, FINISH = "surge_plan", "surge_batch", "surge_finish"
+PLAN, BATCH, FINISH, LEVEL = "surge_plan", "surge_batch", "surge_finish", "surge_level"
 BATCH_S = 2.0
 """How often a worker ships its records: the master's view (and the shape) lags by about this."""
 LEAD_S = 1.0

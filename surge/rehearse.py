@@ -266,6 +266,17 @@ def describe(profile: Profile) -> str:
     )
 
 
+class Watch(Protocol):
+    """What follows a run while Locust runs it, from its folder: the rehearsal's progress line
+    (`surge.progress.Progress`), or a capacity search deciding its levels."""
+
+    def update(self) -> None:
+        """Called every `POLL_S`; looks at the folder no more often than it needs."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Concluded(Protocol):
     """What concluding a run folder gave: its report and the gate's judgement."""
 
@@ -367,12 +378,14 @@ def run(
     scratch: Path,
     stop: StopRequest,
     announce: bool = True,
+    watch: Watch | None = None,
 ) -> Ran:
     """Run Locust once into `folder` (new and empty) and complete the folder: Locust's log and
-    statistics, the core's settings, the incidents; judge it and write its summary. When Locust
-    wrote no run folder, the empty one is removed and the reason printed."""
+    statistics, the core's settings, the incidents; judge it and write its summary. `watch`
+    follows the run while it goes (by default the progress line). When Locust wrote no run
+    folder, the empty one is removed and the reason printed."""
     incidents: list[str] = []
-    code, seen = _run_locust(chosen, core, folder, scratch, stop, incidents, announce)
+    code, seen = _run_locust(chosen, core, folder, scratch, stop, incidents, announce, watch)
     if core is not None and core.process.poll() is not None:
         incidents.append(
             f"the embedded mock core ended during the run (exit {core.process.returncode})"
@@ -408,6 +421,7 @@ def _run_locust(
     stop: StopRequest,
     incidents: list[str],
     announce: bool = True,
+    watch: Watch | None = None,
 ) -> tuple[int, Seen]:
     """Locust's exit code and what its output said; what cut the run short, in `incidents`."""
     host = core.url if core is not None else str(chosen.host)
@@ -438,7 +452,7 @@ def _run_locust(
         pump = threading.Thread(target=_pump, args=(process.stdout, kept, seen), daemon=True)
         pump.start()
         deadline = time.monotonic() + chosen.bound_s
-        shown = Progress(chosen.profile, folder)
+        shown = watch or Progress(chosen.profile, folder)
         try:
             while (code := process.poll()) is None:
                 shown.update()

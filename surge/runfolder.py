@@ -58,6 +58,7 @@ GENERATOR = "generator.csv"
 RECONCILE = "reconcile.json"
 ALERTS = "alerts.json"
 LEDGER = "ledger.json"
+LEVELS = "levels.json"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 SUMMARY_MD = "summary.md"
@@ -212,6 +213,22 @@ class Crash(_Model):
         if self.restarted_at is None or self.back_at is None:
             return None
         return self.back_at - self.restarted_at
+
+
+class LevelSpan(_Model):
+    """`levels.json`: one level of a capacity search's run (`surge capacity`), a span of its day
+    (run seconds): the phase of the resolved profile it ran as, and what the search made of
+    it."""
+
+    number: int
+    """From 1, as its phase (`surge.levels.name`)."""
+    multiple: float
+    """The multiple of the searched phase asked for."""
+    start: float
+    settle_end: float | None = None
+    """Where its queue had settled and its judged stretch begins; None when it never did."""
+    end: float | None = None
+    """Where the next level began (or the day ended); None while it ran."""
 
 
 class ChannelVisits(_Model):
@@ -478,6 +495,11 @@ def day_start(folder: Path) -> float | None:
     return float(found) if isinstance(found, int | float) else None
 
 
+def write_levels(folder: Path, spans: Sequence[LevelSpan]) -> None:
+    """A capacity search's levels, as far as it got (rewritten after each)."""
+    _write_json(folder / LEVELS, [span.model_dump(mode="json") for span in spans])
+
+
 def write_summary(folder: Path, summary: Mapping[str, Any]) -> None:
     _write_json(folder / SUMMARY, {"format_version": FORMAT_VERSION, **summary})
 
@@ -536,6 +558,26 @@ class RequestLog:
         self.write(self.take())
 
 
+class RequestTail:
+    """The records of a run folder while its run goes: each part of `requests.parquet/` once, in
+    the order written, once it is whole (a part is renamed into place when written)."""
+
+    def __init__(self, folder: Path, columns: Sequence[str] | None = None) -> None:
+        self._path = folder / REQUESTS
+        self._columns = list(columns) if columns else None
+        self._next = 0
+
+    def take(self) -> pa.Table:
+        """The records of the parts written since the last take."""
+        tables = []
+        while (part := self._path / _PART.format(self._next)).exists():
+            tables.append(pq.read_table(part, columns=self._columns, schema=REQUEST_SCHEMA))
+            self._next += 1
+        if not tables:
+            return REQUEST_SCHEMA.empty_table().select(self._columns or REQUEST_SCHEMA.names)
+        return pa.concat_tables(tables)
+
+
 _TEXT = [f.name for f in REQUEST_SCHEMA if f.type == pa.string()]
 _DICTIONARY_SCHEMA = pa.schema(
     [
@@ -584,6 +626,8 @@ class RunFolder:
     alerts: list[dict[str, Any]] | None
     """`/admin/alerts`' answer, likewise."""
     summary: dict[str, Any] | None
+    levels: list[LevelSpan] = field(default_factory=list)
+    """A capacity search's run: its levels (`levels.json`); empty for any other run."""
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -699,6 +743,10 @@ def load(path: Path | str) -> RunFolder:
         reconcile=_optional(folder / RECONCILE, dict),
         alerts=_optional(folder / ALERTS, list),
         summary=_optional(folder / SUMMARY, dict),
+        levels=[
+            _model(LevelSpan, entry, folder / LEVELS)
+            for entry in _optional(folder / LEVELS, list) or []
+        ],
     )
 
 

@@ -92,7 +92,6 @@ def emergency_drill(tmp_path_factory: pytest.TempPathFactory) -> Rehearsed:
 
 
 LONGEST_FIRST = (
-    "test_capacity_accuracy.py",
     "test_shipped_profiles_run.py",
     "test_crash_drill.py",
     "test_capacity.py",
@@ -111,15 +110,8 @@ longest first. `--dist loadscope --no-loadscope-reorder` (dev.py) hands modules 
 in collection order, so these start first, the other modules with slow tests after them, and
 the many short modules fill in at the end: no worker is left running a long module alone."""
 
-SLOW_ELSEWHERE = ("test_capacity.py", "test_capacity_accuracy.py")
-"""Modules whose real runs (capacity searches) are marked `slow` here: they are being rewritten
-in another branch, which will mark them itself."""
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in SLOW_ELSEWHERE:
-            item.add_marker(pytest.mark.slow)
     with_slow = {item.path for item in items if item.get_closest_marker("slow")}
 
     def rank(item: pytest.Item) -> int:

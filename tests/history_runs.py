@@ -12,9 +12,20 @@ from pathlib import Path
 import numpy as np
 
 from reports import report
+from reports.levels import Judged
 from surge import capacity
-from surge.history.entry import CAPACITY_SEARCH, EMBEDDED, REHEARSAL, Capacity, Entry, Objective
+from surge.history.entry import (
+    CAPACITY_SEARCH,
+    EMBEDDED,
+    REHEARSAL,
+    STEP_PROFILE,
+    Capacity,
+    Entry,
+    Objective,
+)
 from surge.profile import profiles_dir
+from surge.runfolder import LevelSpan
+from surge.search import Status
 from tests import runs
 
 REQUESTS = 3_000
@@ -57,56 +68,140 @@ def capacity_search(
     multiple: float | None,
     *,
     start: float = 1_000.0,
+    interval: tuple[float, float | None] | None = None,
+) -> Path:
+    """A capacity search's folder as `surge capacity` leaves it (capacity.json, its level
+    profile, its one run folder of levels), its answer `multiple` (None: below the range) in
+    `interval` (the highest level that passed and the lowest that failed, multiples)."""
+    runs.make(folder / capacity.RUN, start=start)
+    _profile(folder / capacity.LEVEL_PROFILE)
+    low, high = interval or (multiple, None)
+    data = {
+        **_search(multiple, start),
+        "format_version": capacity.FORMAT_VERSION,
+        "level_s": 45.0,
+        "run": capacity.RUN,
+        "levels": [_level(multiple or 1.0, "pass" if multiple else "fail")],
+        "answer": None
+        if multiple is None
+        else {
+            "multiple": multiple,
+            "visits_per_s": {"kiosk": 1.0},
+            "requests_per_s": 10.0 * multiple,
+            "method": "bracket",
+            "estimate": None,
+            "sure": True,
+            "interval": {
+                "low": _end(low, "pass"),
+                "high": None if high is None else _end(high, "fail"),
+            },
+        },
+    }
+    (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def step_search(
+    folder: Path,
+    multiple: float,
+    *,
+    start: float = 1_000.0,
     interval: object = None,
     failed: float | None = None,
 ) -> Path:
-    """A capacity search's folder as `surge capacity` leaves it (capacity.json, its step
-    profile, a step's run folder), its answer `multiple` (None: below the range), `interval`
-    written as capacity.json's `interval` when given (a newer capacity.json states one)."""
+    """A capacity search's folder from before one run of levels (capacity.json's format 1: a
+    run folder per step, the step profile), its sustained `multiple`, `interval` written as
+    its `interval` when given (a later format-1 capacity.json stated one), else the lowest
+    `failed` multiple."""
     step = runs.make(folder / "steps" / "01-x1", start=start)
-    (folder / "step-profile.toml").write_text(
-        (profiles_dir() / "weekday.toml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    judged = {"requests_per_s": 10.0 * (multiple or 1.0), "p95_ms": 100.0, "why": "held"}
+    _profile(folder / STEP_PROFILE)
+    judged = {"requests_per_s": 10.0 * multiple, "p95_ms": 100.0, "why": "held"}
     data: dict[str, object] = {
-        "format_version": capacity.FORMAT_VERSION,
+        **_search(multiple, start),
+        "format_version": 1,
+        "step_s": 30.0,
+        "warmup_s": 7.5,
+        "steps": [
+            {
+                "multiple": multiple,
+                "status": "pass",
+                "unsure": False,
+                "runs": [str(step.relative_to(folder))],
+                "judged": judged,
+            }
+        ],
+        "sustained": {
+            "multiple": multiple,
+            "visits_per_s": {"kiosk": 1.0},
+            "requests_per_s": 10.0 * multiple,
+        },
+        "failed_multiple": failed,
+    }
+    if interval is not None:
+        data["interval"] = interval
+    (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def _end(multiple: float | None, status: Status) -> dict[str, object]:
+    """An end of the answer's interval: the level's multiple offered and asked, decided."""
+    rate = 10.0 * (multiple or 0.0)
+    return {
+        "multiple": multiple,
+        "asked": multiple,
+        "requests_per_s": rate,
+        "status": status,
+        "sure": True,
+    }
+
+
+def _level(multiple: float, status: Status) -> dict[str, object]:
+    """A level of the search's run as capacity.json holds it: its span and its judgement."""
+    span = LevelSpan(number=1, multiple=multiple, start=0.0, settle_end=5.0, end=45.0)
+    judged = Judged(
+        multiple=multiple,
+        status=status,
+        sure=True,
+        light=False,
+        why="held" if status == "pass" else "counter.p95_ms over its budget",
+        settle_end=5.0,
+        judged_s=40.0,
+        realized=multiple,
+        offered_per_s={"kiosk": multiple},
+        started_per_s={"kiosk": multiple},
+        requests_per_s=10.0 * multiple,
+        p95_ms=100.0,
+        mean_ms=50.0,
+        checks=[],
+        broke=None if status == "pass" else "counter.p95_ms",
+        late_share=0.0,
+        generator_saturated=False,
+        saturated_s=0.0,
+    )
+    return span.model_dump(mode="json") | judged.to_dict()
+
+
+def _profile(path: Path) -> None:
+    path.write_text((profiles_dir() / "weekday.toml").read_text(encoding="utf-8"), "utf-8")
+
+
+def _search(multiple: float | None, start: float) -> dict[str, object]:
+    """What capacity.json says of a search in either format."""
+    return {
         "profile": "weekday",
         "phase": "lunch",
         "branches": 2,
         "host": None,
         "range": [1.0, 64.0],
         "precision": 0.05,
-        "step_s": 30.0,
-        "warmup_s": 7.5,
         "started": start,
         "load_s": 60.0,
-        "steps": [
-            {
-                "multiple": multiple or 1.0,
-                "status": "pass" if multiple else "fail",
-                "unsure": False,
-                "runs": [str(step.relative_to(folder))],
-                "judged": judged,
-            }
-        ],
         "ending": "bracketed" if multiple else "below_range",
-        "sustained": None
-        if multiple is None
-        else {
-            "multiple": multiple,
-            "visits_per_s": {"kiosk": 1.0},
-            "requests_per_s": 10.0 * multiple,
-        },
-        "failed_multiple": failed,
         "broke_first": None,
         "lane": None,
         "sure": True,
         "interrupted": None,
     }
-    if interval is not None:
-        data["interval"] = interval
-    (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
-    return folder
 
 
 def entry(

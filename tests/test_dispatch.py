@@ -15,6 +15,20 @@ from surge.profile import load_profile
 CUSTOMERS = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n:08d}",)}) for n in range(1, 6)]
 
 
+class Due:
+    """A schedule (`surge.arrivals.Live`'s face) of one visit, due at once."""
+
+    def __init__(self, arrival: Arrival) -> None:
+        self.arrival: Arrival | None = arrival
+
+    def due(self) -> float | None:
+        return None if self.arrival is None else self.arrival.t
+
+    def take(self) -> Arrival | None:
+        taken, self.arrival = self.arrival, None
+        return taken
+
+
 @pytest.fixture
 def dispatcher() -> Dispatcher:
     dispatcher = Dispatcher(load_profile("weekday").scaled(1440), 7, Pool(CUSTOMERS), Lateness())
@@ -37,7 +51,7 @@ def test_a_visit_due_while_only_another_channels_user_waits_goes_to_that_user_at
     kiosk_user = gevent.spawn(dispatcher.take, "kiosk", 5.0)
     gevent.sleep(0)  # the kiosk user now waits on its queue
     due = Arrival(0.0, "counter", 0)
-    scheduler = gevent.spawn(dispatcher._run, iter([due]))
+    scheduler = gevent.spawn(dispatcher._run, Due(due))
     assert kiosk_user.get(timeout=1.0) == due  # not left on the counter queue to wait
     scheduler.join(timeout=1.0)
     assert dispatcher.backlog() == 0
@@ -51,7 +65,7 @@ def test_a_visit_due_while_its_own_channels_user_waits_stays_on_its_channel(
     kiosk_user = gevent.spawn(dispatcher.take, "kiosk", 0.2)
     gevent.sleep(0)
     due = Arrival(0.0, "counter", 0)
-    gevent.spawn(dispatcher._run, iter([due])).join(timeout=1.0)
+    gevent.spawn(dispatcher._run, Due(due)).join(timeout=1.0)
     assert counter_user.get(timeout=1.0) == due
     assert kiosk_user.get(timeout=1.0) is None
 

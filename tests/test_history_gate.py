@@ -109,7 +109,10 @@ def test_too_little_history_judges_nothing_and_says_so() -> None:
     history = [entry(n, [200.0, 300.0]) for n in range(gate.MIN_RUNS - 1)]
     checks = judged(history, entry(99, [900.0, 900.0]))
     assert [c.passed for c in checks] == [None, None]
-    assert checks[0].message == f"o0.p95_ms: {gate.MIN_RUNS - 1} comparable runs in the history, 8 needed"
+    assert (
+        checks[0].message
+        == f"o0.p95_ms: {gate.MIN_RUNS - 1} comparable runs in the history, 8 needed"
+    )
 
 
 def test_runs_of_another_profile_or_not_valid_are_not_compared() -> None:
@@ -138,12 +141,13 @@ def test_an_error_rate_is_judged_on_its_counts() -> None:
 def test_a_capacity_that_fell_fails_and_one_that_rose_passes() -> None:
     rng = np.random.default_rng(5)
     history = [
-        entry(n, [], capacity_answer=float(40.0 * np.exp(rng.normal(0.0, 0.02))))
-        for n in range(20)
+        entry(n, [], capacity_answer=float(40.0 * np.exp(rng.normal(0.0, 0.02)))) for n in range(20)
     ]
     [fell] = judged(history, entry(20, [], capacity_answer=34.0))
     assert fell.passed is False
-    assert "capacity: x34 lies below what the last 20 comparable runs make plausible" in fell.message
+    assert (
+        "capacity: x34 lies below what the last 20 comparable runs make plausible" in fell.message
+    )
     [rose] = judged(history, entry(21, [], capacity_answer=48.0))
     assert rose.passed is True
 
@@ -154,11 +158,13 @@ def test_a_capacity_search_is_gated_against_its_history(tmp_path: Path) -> None:
     where = str(tmp_path / "history.sqlite")
     answers = [40.0, 41.0, 39.5, 40.5, 40.0, 39.0, 40.8, 40.2]
     searches = [
-        capacity_search(tmp_path / f"search-{n}", a, start=1_000.0 + 3_600 * n, failed=a * 1.05)
+        capacity_search(
+            tmp_path / f"search-{n}", a, start=1_000.0 + 3_600 * n, interval=(a, a * 1.05)
+        )
         for n, a in enumerate(answers)
     ]
     assert main(["history", "import", *map(str, searches), "--history", where]) == 0
-    last = capacity_search(tmp_path / "search-8", 34.0, start=40_000.0, failed=35.7)
+    last = capacity_search(tmp_path / "search-8", 34.0, start=40_000.0, interval=(34.0, 35.7))
     assert main(["gate", str(last), "--history", where]) == 1
     with Store.open(where, create=False) as history:
         recorded = history.entries(kind="capacity")

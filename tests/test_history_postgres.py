@@ -36,7 +36,7 @@ def test_a_rehearsal_a_capacity_search_and_a_gate_land_in_postgresql(
     database: str, tmp_path: Path
 ) -> None:
     rehearsal = timed_run(tmp_path / "rehearsal", start=1_000.0)
-    search = capacity_search(tmp_path / "search", 40.0, start=2_000.0, failed=42.0)
+    search = capacity_search(tmp_path / "search", 40.0, start=2_000.0, interval=(39.0, 42.0))
     gated = timed_run(tmp_path / "gated", seed=1, start=3_000.0)
     imported = surge_in_process("history", "import", str(rehearsal), str(search),
                                 "--history", database, "--label", "v1")  # fmt: skip

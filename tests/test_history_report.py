@@ -33,7 +33,9 @@ def objectives(rng: np.random.Generator, level: float, broke: bool) -> tuple[Obj
     p95 = float(300.0 * level * np.exp(rng.normal(0.0, 0.02)))
     return (
         Objective("kiosk.p95_ms", "p95_ms", 800.0, 0.05, 4_000, 90, 0.0225, p95, True, not broke),
-        Objective("counter.error_rate", "error_rate", 0.01, 0.01, 4_000, 8, 0.002, 0.002, True, True),
+        Objective(
+            "counter.error_rate", "error_rate", 0.01, 0.01, 4_000, 8, 0.002, 0.002, True, True
+        ),
     )
 
 

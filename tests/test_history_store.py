@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 
 from surge.history import schema, store
 from surge.history.store import Store
-from tests.history_runs import capacity_search, timed_run
+from tests.history_runs import capacity_search, step_search, timed_run
 from tests.support import assert_one_line_refusal, free_port, surge_in_process
 
 
@@ -66,7 +66,9 @@ def test_list_and_show_find_runs_by_profile_label_number_uid_and_folder(
     assert line.split()[0] == "2"
     assert str(folders[1]) in line
     assert len(surge_in_process("history", "list", "--history", where).stdout.splitlines()) == 3
-    assert surge_in_process("history", "list", "--history", where, "--profile", "payday").stdout == ""
+    assert (
+        surge_in_process("history", "list", "--history", where, "--profile", "payday").stdout == ""
+    )
     with Store.open(where, create=False) as history:
         uid = history.entries()[2].uid
     for name in ("3", uid[:8], str(folders[2])):
@@ -97,14 +99,16 @@ def test_the_schema_is_the_newest_migrations_and_its_head_is_known(tmp_path: Pat
 def test_a_capacity_search_is_recorded_with_its_interval_whichever_way_it_is_stated(
     tmp_path: Path,
 ) -> None:
-    """capacity.json states the interval itself (a newer search's), or the history takes the
-    highest passing and lowest failing steps; a search below its range has no answer."""
+    """A search of one run of levels states its interval's ends; one from before (a run per
+    step, `surge history import`) stated it as a pair or a mapping, or the history takes the
+    sustained step and the lowest failing one; a search below its range has no answer."""
     where = str(tmp_path / "h.sqlite")
-    stated = capacity_search(tmp_path / "a", 40.0, interval={"low": 38.5, "high": 41.9})
-    paired = capacity_search(tmp_path / "b", 40.0, start=5_000.0, interval=[38.0, 42.0])
-    bracketed = capacity_search(tmp_path / "c", 40.0, start=9_000.0, failed=42.0)
+    stated = capacity_search(tmp_path / "a", 40.0, interval=(38.5, 41.9))
+    paired = step_search(tmp_path / "b", 40.0, start=5_000.0, interval=[38.0, 42.0])
+    bracketed = step_search(tmp_path / "c", 40.0, start=9_000.0, failed=42.0)
+    mapped = step_search(tmp_path / "e", 40.0, start=11_000.0, interval={"low": 39, "high": 41})
     below = capacity_search(tmp_path / "d", None, start=13_000.0)
-    done = surge_in_process("history", "import", *map(str, (stated, paired, bracketed, below)),
+    done = surge_in_process("history", "import", *map(str, (stated, paired, bracketed, mapped, below)),
                             "--history", where)  # fmt: skip
     assert done.returncode == 0, done.stderr
     with Store.open(where, create=False) as history:
@@ -114,6 +118,7 @@ def test_a_capacity_search_is_recorded_with_its_interval_whichever_way_it_is_sta
         (40.0, 38.5, 41.9, 0),
         (40.0, 38.0, 42.0, 0),
         (40.0, 40.0, 42.0, 0),
+        (40.0, 39.0, 41.0, 0),
         (None, None, None, 1),
     ]
 
@@ -230,7 +235,10 @@ def test_a_run_refuses_a_history_that_cannot_be_used_before_it_starts(
     tmp_path: Path, command: str
 ) -> None:
     out = tmp_path / "results"
-    for where in (f"postgresql://surge:s3cret@127.0.0.1:{free_port()}/h", newer(tmp_path / "n.sqlite")):
+    for where in (
+        f"postgresql://surge:s3cret@127.0.0.1:{free_port()}/h",
+        newer(tmp_path / "n.sqlite"),
+    ):
         done = surge_in_process(command, "--out", str(out), "--history", where)
         one_line_refusal(done, "--history: ")
         assert "s3cret" not in done.stderr

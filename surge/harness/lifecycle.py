@@ -19,6 +19,7 @@ A worker's share has its own start and stop (`messages.start_share`, `messages.f
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -45,10 +46,10 @@ from surge.exits import BadInput
 from surge.harness import memory, messages
 from surge.harness.host import HostWatch
 from surge.harness.options import Settings, bind, pool_customers, settings, target
-from surge.harness.state import RunState, begin, current, warn
-from surge.profile import CRASH
+from surge.harness.state import Follower, RunState, begin, current, warn
+from surge.profile import CRASH, DEFAULT_PROFILE, resolve
 from surge.retry import ERRORS, RequestRecord
-from surge.runfolder import RequestLog, RunInfo, Stopped, Visits
+from surge.runfolder import GeneratorSample, RequestLog, RunInfo, Stopped, Visits
 from surge.scrape import Scraper
 
 START_LEAD_S = 1.0
@@ -57,6 +58,8 @@ second) sizes the pool for it, rather than the few users that ran the preparatio
 FLUSH_S = 2.0
 """How often the records gathered are written to the run folder as a part of its Parquet
 dataset: memory holds about this long of records, and a crash loses at most that."""
+LEVELS_FLUSH_S = 1.0
+"""…and in a capacity search's run, which the search judges as it goes."""
 _OUTCOME = RequestRecord._fields.index("outcome")
 ADMIN_TIMEOUT_S = 30.0
 LEDGER_PAGE = 5000
@@ -68,17 +71,22 @@ REPORT_TIMEOUT_S = 300.0
 class _Flusher:
     """Writes the log's records every `FLUSH_S`, off the event loop (pyarrow encodes in a thread
     of gevent's pool while the users go on); `stop` writes the last of them. Counting the errors
-    among them on the way spends the run's error budget (`Settings.error_budget`)."""
+    among them on the way spends the run's error budget (`Settings.error_budget`). A capacity
+    search's run is judged while it goes: its records are written every `LEVELS_FLUSH_S`, and
+    the generator's samples with them."""
 
     def __init__(self, log: RequestLog, run: RunState) -> None:
         self._log = log
         self._run = run
         self._stopping = Event()
+        self._every = FLUSH_S if run.settings.levels is None else LEVELS_FLUSH_S
         self._greenlet = gevent.spawn(self._loop)
 
     def _loop(self) -> None:
-        while not self._stopping.wait(FLUSH_S):
+        while not self._stopping.wait(self._every):
             self._write()
+            if self._run.settings.levels is not None and self._run.folder is not None:
+                runfolder.write_generator(self._run.folder, generator_samples(self._run))
 
     def _write(self) -> None:
         rows = self._log.take()
@@ -131,7 +139,7 @@ def start_run(environment: Environment, **_: Any) -> None:
     run = RunState(chosen, environment.host or "", sink=log.add, started=started)
     run.folder, run.log, run.target = folder, log, found
     begin(environment, run)
-    _write_run(run, environment)
+    write_run(run, environment)
     _flushers[id(log)] = _Flusher(log, run)
     try:
         pool = _prepare(run)
@@ -162,9 +170,12 @@ def start_run(environment: Environment, **_: Any) -> None:
         run.watch = HostWatch(dispatcher.t0)
     else:
         run.watch = HostWatch(run.fleet.day_start)
+    if chosen.levels is not None:
+        phase = resolve(environment.profile or DEFAULT_PROFILE, chosen.time_scale, 1.0)
+        run.levels = Follower(chosen.levels, phase, [(chosen.rate_scale, 0.0)])
     if not found.mock_core:  # after the faults' line, in the order docs/credentials.md lists
         _skip(run, "the scrape of the target's /metrics")
-    _write_run(run, environment)
+    write_run(run, environment)
 
 
 def _could_not_prepare(run: RunState, error: Exception) -> None:
@@ -288,9 +299,8 @@ def _close(run: RunState, environment: Environment) -> None:
         runfolder.write_metrics(folder, run.scraper.rows)
     if run.watch is not None:
         run.watch.stop()  # `test_stopping` did, unless the run ended another way
-        workers = run.fleet.generator if run.fleet is not None else []
-        runfolder.write_generator(folder, [*run.watch.take(), *workers])
-    _write_run(run, environment)
+        runfolder.write_generator(folder, generator_samples(run))
+    write_run(run, environment)
     if run.admin:
         _fetch_admin(run, folder)
     elif run.target is not None and run.target.answered and not run.target.mock_core:
@@ -300,6 +310,13 @@ def _close(run: RunState, environment: Environment) -> None:
     runfolder.write_summary(folder, verdict.figures(written, run.verdict))
     if run.settings.report:
         _report(folder)
+
+
+def generator_samples(run: RunState) -> list[GeneratorSample]:
+    """Every sample of the generator's host so far: this process's, and a master's workers'."""
+    if run.watch is not None:
+        run.samples += run.watch.take()
+    return [*run.samples, *(run.fleet.generator if run.fleet is not None else [])]
 
 
 def _report(folder: Path) -> None:
@@ -320,11 +337,12 @@ def _report(folder: Path) -> None:
     print(done.stdout.strip())
 
 
-def _write_run(run: RunState, environment: Environment) -> None:
+def write_run(run: RunState, environment: Environment) -> None:
     assert run.folder is not None
     chosen: Settings = run.settings
     options = environment.parsed_options
     day = run.fleet.day_start if run.fleet else run.dispatcher.t0 if run.dispatcher else None
+    day = day if day is not None and math.isfinite(day) else None  # a day not started
     info = RunInfo(
         format_version=runfolder.FORMAT_VERSION,
         profile=chosen.profile.name,

@@ -49,6 +49,7 @@ def register_messages(environment: Environment, runner: Runner | None = None, **
     elif isinstance(runner, WorkerRunner):
         runner.register_message(distributed.PLAN, _receive_plan)
         runner.register_message(distributed.FINISH, _receive_finish, concurrent=True)
+        runner.register_message(distributed.LEVEL, _receive_level)
 
 
 def send_plans(run: RunState, runner: MasterRunner, pool: Pool, day_start: float) -> None:
@@ -73,6 +74,24 @@ def send_plans(run: RunState, runner: MasterRunner, pool: Pool, day_start: float
             binding=spec_of(chosen.binding),
         )
         runner.send_message(distributed.PLAN, plan.to_data(), client_id=client_id)
+
+
+def send_level(runner: MasterRunner, profile: Profile, at: float, drop: bool = False) -> None:
+    """Every worker follows `profile` from run time `at` on: a capacity search's next level (or
+    the end of its day), dropping its waiting visits with `drop` (`Dispatcher.retarget`)."""
+    runner.send_message(distributed.LEVEL, {"profile": profile.to_dict(), "at": at, "drop": drop})
+
+
+def _receive_level(environment: Environment, msg: Message, **_: Any) -> None:
+    run = current(environment)
+    if run is None or run.dispatcher is None:
+        return
+    profile = Profile.from_dict(msg.data["profile"], source="the master's level")
+    run.settings = replace(run.settings, profile=profile)
+    try:
+        run.dispatcher.retarget(profile, float(msg.data["at"]), bool(msg.data.get("drop")))
+    except ValueError as error:  # it came after its start: this share keeps the rate it had
+        warn(f"share {run.outbox.share if run.outbox else '?'}: a level came too late: {error}")
 
 
 def _receive_plan(environment: Environment, msg: Message, **_: Any) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from surge import binding, credentials, exits, runfolder
+from surge import binding, credentials, exits, levels, runfolder
 from surge.binding import Binding, BindingError, BindingOptions, Tokens
 from surge.credentials import Credentials
 from surge.customers import LOGIN, Customer, PoolError, load_pool
@@ -159,6 +159,14 @@ def add_arguments(parser: Any) -> None:
         "--results (surge rehearse names it so)",
     )
     parser.add_argument(
+        "--levels",
+        default=None,
+        metavar="FILE",
+        include_in_web_ui=False,
+        help="Branch surge: move the arrival rate between the levels a capacity search asks for "
+        "in FILE, starting at --rate-scale (surge capacity sets it; docs/capacity.md)",
+    )
+    parser.add_argument(
         "--embedded-core",
         action="store_true",
         include_in_web_ui=False,
@@ -234,6 +242,9 @@ class Settings:
     whose budget is spent cannot pass, so it stops rather than loading a broken target."""
     allow_hosts: tuple[str, ...] = ()
     """Hosts besides the mock core that the journeys may write to (`surge.target`)."""
+    levels: Path | None = None
+    """A capacity search's plan (`surge.levels.Plan`): the run's rate moves between its levels,
+    and `profile` is the day of the levels started so far (`surge.levels.day`)."""
     credentials: Credentials = credentials.NONE
     """The bank's credentials, from the environment or its file (`surge.credentials`)."""
 
@@ -264,8 +275,12 @@ def settings(
         raise BadInput(f"--stop-after-errors: {given['stop_after_errors']} is below 0")
     run_folder = Path(options.run_folder) if options.run_folder else None
     results = Path(given["results"])
+    levels_plan = Path(options.levels) if getattr(options, "levels", None) else None
     if scaled is None:
         profile = resolve(profile_name or DEFAULT_PROFILE, given["time_scale"], given["rate_scale"])
+        if levels_plan is not None:
+            phase = resolve(profile_name or DEFAULT_PROFILE, given["time_scale"], 1.0)
+            profile = first_level(phase, given["rate_scale"])
         if run_folder is not None and run_folder.exists() and not _empty_folder(run_folder):
             raise BadInput(f"--run-folder: {run_folder} is not an empty folder")
         runfolder.check_writable(run_folder or results)
@@ -296,7 +311,18 @@ def settings(
         binding=bound,
         allow_hosts=_hosts(options.allow_host),
         credentials=credentials.from_environment(),
+        levels=levels_plan,
     )
+
+
+def first_level(phase: Profile, multiple: float) -> Profile:
+    """The day of a capacity search's run as it starts, from the searched `phase` at rate scale
+    1: its first level, at `multiple`, to the run's bound; `BadInput` for a profile no search's
+    run is made of."""
+    try:
+        return levels.day(phase, [(multiple, 0.0)], phase.duration_s)
+    except ValueError as error:
+        raise BadInput(f"--levels: {error}") from None
 
 
 def bind(chosen: Settings, host: str) -> Binding:

@@ -14,6 +14,7 @@ from locust import LoadTestShape
 from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 
 from surge.dispatch import pool_size
+from surge.harness import levels, lifecycle
 from surge.harness.state import RunState, current
 from surge.profile import CHANNELS
 from surge.saturation import MAX_CPU
@@ -49,6 +50,8 @@ def tick(shape: LoadTestShape) -> Answer | None:
         return None
     if run.stopped is not None:  # its error budget is spent
         return None
+    if levels.follow(run, runner) and runner is not None:  # a capacity search's next level
+        lifecycle.write_run(run, runner.environment)
     need = pool_size(day.users_needed())
     # Past `MAX_CPU` of a core the generator itself is the bottleneck: more users would only
     # slow every visit and ask for more users.

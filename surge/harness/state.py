@@ -23,14 +23,27 @@ from surge.dispatch import Dispatcher
 from surge.distributed import Fleet, Outbox
 from surge.harness.host import HostWatch
 from surge.harness.options import Settings
+from surge.profile import Profile
 from surge.retry import RequestRecord
-from surge.runfolder import RequestLog, Stopped
+from surge.runfolder import GeneratorSample, RequestLog, Stopped
 from surge.scrape import Scraper
 from surge.target import Target
 from surge.verdict import Verdict
 
 SHRINK_TICKS = 5
 """The pool shrinks only to the largest need of the last this-many ticks (about seconds)."""
+
+
+@dataclass(slots=True)
+class Follower:
+    """A capacity search's run (`--levels`): where its plan is, the searched phase at rate scale
+    1, and the levels started so far (multiple, start in run seconds), the first at 0."""
+
+    plan: Path
+    phase: Profile
+    started: list[tuple[float, float]]
+    ended: bool = False
+    """The day was ended as the plan asked."""
 
 
 @dataclass(slots=True)
@@ -84,6 +97,11 @@ class RunState:
     """Requests retried or failed so far, as the records reach the run folder."""
     stopped: Stopped | None = None
     """Set once the error budget is spent: the shape then ends the run."""
+    levels: Follower | None = None
+    """A capacity search's run: the shape moves its rate between levels (`harness.levels`)."""
+    samples: list[GeneratorSample] = field(default_factory=list)
+    """This process's samples of its host taken from the watch so far (a capacity search's run
+    writes them as it goes)."""
 
     def keep(self, record: RequestRecord) -> None:
         """Hold a request as an exact tuple of strings and numbers, which Python's collector stops

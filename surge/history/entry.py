@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from surge import runfolder
 from surge.binding import DEFAULT as DEFAULT_BINDING
-from surge.capacity import CAPACITY, STEP_PROFILE
+from surge.capacity import CAPACITY, LEVEL_PROFILE, RUN
 from surge.exits import BadInput
 from surge.profile import ProfileError, load_profile
 from surge.runfolder import RunFolder
@@ -88,8 +88,8 @@ class Finding:
 @dataclass(frozen=True, slots=True)
 class Capacity:
     """A capacity search's answer: the multiple of the phase carried within the SLOs, and the
-    interval it lies in (the highest passing step and the lowest failing one, or the interval
-    capacity.json states)."""
+    interval it lies in (as capacity.json states it; a search from before one run of levels:
+    the highest passing step and the lowest failing one)."""
 
     multiple: float | None
     low: float | None
@@ -256,26 +256,40 @@ def _finding(data: Mapping[str, Any], run: RunFolder) -> Finding:
     )
 
 
+STEP_PROFILE = "step-profile.toml"
+"""The profile of a search from before one run of levels (capacity.json's format 1, a run
+folder per step), which `surge history import` still reads."""
+
+
 def _search(folder: Path, exit_code: int | None) -> Entry:
     path = folder / CAPACITY
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise BadInput(f"{path}: cannot read: {error}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a capacity search's record")
+    if isinstance(data.get("levels"), list):
+        measured, profile_file, capacity = data["levels"], LEVEL_PROFILE, _answer(data)
+        runs = [folder / str(data.get("run") or RUN)] if measured else []
+        keys: tuple[str, ...] = ("phase", "range", "precision", "level_s")
+    elif isinstance(data.get("steps"), list):
+        measured, profile_file, capacity = data["steps"], STEP_PROFILE, _sustained(data)
+        runs = [folder / step["runs"][0] for step in measured[:1]]
+        keys = ("phase", "range", "precision", "step_s", "warmup_s")
+    else:
         raise BadInput(f"{path}: not a capacity search's record")
     try:
-        step_profile = load_profile(str(folder / STEP_PROFILE)).to_dict()
+        step_profile = load_profile(str(folder / profile_file)).to_dict()
     except (ProfileError, BadInput) as error:
         raise BadInput(str(error)) from None
-    steps = data["steps"]
-    first = runfolder.load(folder / steps[0]["runs"][0]) if steps else None
+    first = runfolder.load(runs[0]) if runs else None
     ending, interrupted = data.get("ending"), data.get("interrupted")
-    valid = bool(steps) and not interrupted and ending not in ("generator_limit", "not_valid")
+    valid = bool(measured) and not interrupted and ending not in ("generator_limit", "not_valid")
     if exit_code is None:
         exit_code = 3 if not valid else 1 if ending == "below_range" else 0
     report = folder / runfolder.REPORT
-    search = {key: data.get(key) for key in ("phase", "range", "precision", "step_s", "warmup_s")}
+    search = {key: data.get(key) for key in keys}
     return Entry(
         uid=digest([folder.name, data.get("profile"), data.get("phase"), data.get("started")]),
         kind=CAPACITY_SEARCH,
@@ -292,13 +306,26 @@ def _search(folder: Path, exit_code: int | None) -> Entry:
         workers=first.info.workers if first else None,
         version=first.info.versions.get("branch-surge") if first else None,
         phase=data.get("phase"),
-        capacity=_capacity(data),
+        capacity=capacity,
     )
 
 
-def _capacity(data: Mapping[str, Any]) -> Capacity:
-    """The answer and its interval: capacity.json's `interval` where it states one (`low`,
-    `high`, or a pair), else the highest passing and the lowest failing multiple."""
+def _answer(data: Mapping[str, Any]) -> Capacity:
+    """A search of one run of levels: its answer and the interval's ends as it states them."""
+    answer = data.get("answer") or {}
+    interval = answer.get("interval") or {}
+    low, high = (interval.get(end) or {} for end in ("low", "high"))
+    return Capacity(
+        _number(answer.get("multiple")),
+        _number(low.get("multiple")),
+        _number(high.get("multiple")),
+        _number(answer.get("requests_per_s")),
+    )
+
+
+def _sustained(data: Mapping[str, Any]) -> Capacity:
+    """A search of a run per step: its sustained multiple, in `interval` where capacity.json
+    states one (`low`, `high`, or a pair), else between it and the lowest failing step."""
     sustained = data.get("sustained") or {}
     multiple = _number(sustained.get("multiple"))
     stated = data.get("interval")
