@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from reports import correctness, gate, outputs, render
+from reports import correctness, gate, levels, outputs, page
 from reports.capacity import UPTURN_FACTOR
 from reports.frames import frames
 from reports.gate import Case, Gate, Gated
@@ -165,20 +166,22 @@ def _ledger_cases(search: Search) -> list[Case]:
 def usl(search: Search) -> UslFit | None:
     """The USL over the levels that carried their load, on in-flight requests; None when fewer
     than three distinct levels ran or no fit converges."""
-    points = [
-        (
-            level["requests_per_s"] * level["mean_ms"] / 1000.0,
-            level["requests_per_s"],
-        )
+    points = _in_flight(search)
+    try:
+        return fit_usl([n for n, _ in points], [x for _, x in points])
+    except (ValueError, RuntimeError):
+        return None
+
+
+def _in_flight(search: Search) -> list[tuple[float, float]]:
+    """Each level that carried its load: its requests in flight (Little's law) and throughput."""
+    return [
+        (level["requests_per_s"] * level["mean_ms"] / 1000.0, level["requests_per_s"])
         for level in search.latest
         if level["status"] not in ("behind", "invalid")
         and level["mean_ms"]
         and level["requests_per_s"]
     ]
-    try:
-        return fit_usl([n for n, _ in points], [x for _, x in points])
-    except (ValueError, RuntimeError):
-        return None
 
 
 def upturn(search: Search) -> float | None:
@@ -198,8 +201,12 @@ def upturn(search: Search) -> float | None:
 
 
 def _curve(search: Search, words: Words) -> go.Figure:
+    """p95 against the throughput carried, a point a level, with what decides the answer on
+    it: the p95 objectives' limits, and the answer's interval shaded. No names on the points
+    (a search's levels close in on the answer, and theirs fell on each other); a log axis when
+    one level was ten times slower than another, so the region near the limits stays readable."""
     found = sorted(
-        (level for level in search.levels if level["requests_per_s"]),
+        (level for level in search.levels if level["requests_per_s"] and level["p95_ms"]),
         key=lambda level: level["requests_per_s"],
     )
     figure = go.Figure()
@@ -207,9 +214,11 @@ def _curve(search: Search, words: Words) -> go.Figure:
         go.Scatter(
             x=[level["requests_per_s"] for level in found],
             y=[level["p95_ms"] for level in found],
-            mode="lines+markers+text",
-            text=[f"x{level['realized'] or level['multiple']:.3g}" for level in found],
-            textposition="top center",
+            mode="lines+markers",
+            hovertext=[
+                f"x{level['realized'] or level['multiple']:.3g}: {_verdict(level, words)}"
+                for level in found
+            ],
             marker={
                 "size": [13 if level["sure"] else 8 for level in found],
                 "color": [COLOURS[level["status"]] for level in found],
@@ -218,12 +227,101 @@ def _curve(search: Search, words: Words) -> go.Figure:
             name=words("p95 response (ms)"),
         )
     )
+    limits = _limits(search)
+    shown = [level["p95_ms"] for level in found] + list(limits)
+    logarithmic = bool(shown) and max(shown) > 10 * min(shown)
+    for n, (limit, names) in enumerate(limits.items()):
+        figure.add_hline(y=limit, line={"dash": "dash", "color": "#c62828", "width": 1})
+        figure.add_annotation(  # on a log axis plotly places annotations by the logarithm
+            text=words("objective: {names} ≤ {limit} ms", names=names, limit=f"{limit:g}"),
+            font={"size": 10, "color": "#c62828"},
+            xref="x domain",
+            x=0.01 if n % 2 == 0 else 0.99,
+            xanchor="left" if n % 2 == 0 else "right",
+            y=math.log10(limit) if logarithmic else limit,
+            yanchor="bottom",
+            showarrow=False,
+        )
+    bracket = _bracket(search)
+    if bracket is not None and found:
+        low, high = bracket
+        right = max(level["requests_per_s"] for level in found)
+        figure.add_vrect(
+            x0=low,
+            x1=high if high is not None else right,
+            fillcolor="#2e7d32",
+            opacity=0.12,
+            line_width=0,
+            annotation_text=words("the answer's interval"),
+            annotation_font={"size": 10},
+            annotation_position="bottom left",
+        )
     figure.update_layout(
         xaxis_title=words("requests per second carried"),
-        yaxis_title=words("p95 response (ms)"),
+        yaxis={"title": words("p95 response (ms)"), "rangemode": "tozero"},
         height=380,
         margin={"t": 30, "l": 60, "r": 20, "b": 50},
         showlegend=False,
+    )
+    if logarithmic:  # decades, a little beyond what is drawn
+        ends = (math.log10(min(shown)) - 0.1, math.log10(max(shown)) + 0.1)
+        figure.update_yaxes(type="log", dtick=1, range=ends)
+    return figure
+
+
+def _limits(search: Search) -> dict[float, str]:
+    """The searched phase's p95 objectives, by limit (ms): the names sharing one together."""
+    phase = load_profile(str(search.folder / LEVEL_PROFILE))
+    found: dict[float, list[str]] = {}
+    for objective in levels.objectives(phase):
+        if objective.metric == "p95_ms":
+            found.setdefault(objective.limit, []).append(objective.name)
+    return {limit: ", ".join(names) for limit, names in sorted(found.items())}
+
+
+def _bracket(search: Search) -> tuple[float, float | None] | None:
+    """The answer's interval in requests a second carried (no upper end: every level passed)."""
+    answer = search.data["answer"]
+    if answer is None or answer["interval"]["low"] is None:
+        return None
+    low, high = answer["interval"]["low"], answer["interval"]["high"]
+    if low["requests_per_s"] is None:
+        return None
+    return low["requests_per_s"], high["requests_per_s"] if high else None
+
+
+def _usl_curve(search: Search, fit: UslFit, words: Words) -> go.Figure:
+    """Throughput against the requests in flight: each level, and the USL's curve through them
+    (to a little past the busiest level), its peak marked when it is within sight."""
+    points = _in_flight(search)
+    top = max(n for n, _ in points) * 1.3
+    peak = fit.peak_concurrency
+    if math.isfinite(peak) and peak < 3 * top:
+        top = max(top, peak * 1.1)
+    curve = np.linspace(0.0, top, 120)
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[n for n, _ in points],
+        y=[x for _, x in points],
+        mode="markers",
+        name=words("levels"),
+        marker={"size": 9, "color": "#1f77b4"},
+    )
+    figure.add_scatter(
+        x=curve.tolist(),
+        y=fit.predict(curve).tolist(),
+        mode="lines",
+        name=words("Universal Scalability Law"),
+        line={"color": "#ff7f0e"},
+    )
+    if math.isfinite(peak) and peak <= top:
+        figure.add_vline(x=peak, line={"dash": "dot", "color": "#999", "width": 1})
+    figure.update_layout(
+        xaxis_title=words("requests in flight (throughput x mean response time)"),
+        yaxis_title=words("requests per second carried"),
+        height=340,
+        margin={"t": 30, "l": 60, "r": 20, "b": 50},
+        legend={"orientation": "h", "y": -0.25},
     )
     return figure
 
@@ -256,11 +354,13 @@ def _throughput(search: Search, words: Words) -> go.Figure:
 
 def _html(search: Search, words: Words, language: str, judged: Gate) -> str:
     fit = usl(search)
-    specs = [
-        {"id": "curve", "figure": json.loads(_curve(search, words).to_json())},
-        {"id": "carried", "figure": json.loads(_throughput(search, words).to_json())},
-    ]
-    template = render.ENVIRONMENT.get_template("capacity.html")
+    figures = {"curve": _curve(search, words), "carried": _throughput(search, words)}
+    if fit is not None:
+        figures["usl-curve"] = _usl_curve(search, fit, words)
+    for figure in figures.values():
+        figure.update_layout(template=page.CHART_TEMPLATE, font={"family": page.FONTS})
+    specs = [{"id": key, "figure": json.loads(f.to_json())} for key, f in figures.items()]
+    template = page.ENVIRONMENT.get_template("capacity.html")
     return template.render(
         words=words,
         language=language,
@@ -277,7 +377,7 @@ def _html(search: Search, words: Words, language: str, judged: Gate) -> str:
         colours=COLOURS,
         failures=judged.failures,
         cases=judged.cases,
-        chart_data=render.script_json(specs),
+        chart_data=page.script_json(specs),
         plotly_js=get_plotlyjs(),
     )
 

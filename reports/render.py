@@ -324,5 +324,3 @@ def _lane_rows(analysis: Analysis) -> list[tuple[str, float, list[Any]]]:
 
 def _rows(table: Any) -> list[dict[str, Any]]:
     return list(table.to_dict(orient="records"))
-
-

@@ -165,7 +165,9 @@ def test_the_answer_is_within_10_percent_of_erlang_c_and_printed_with_its_interv
 def test_the_search_folder_is_reported_and_gated_and_its_report_opens_offline(
     searched: Searched, browser: Browser, tmp_path: Path
 ) -> None:
-    """…in both languages, both charts drawn; the gate passes on the folder alone."""
+    """…in both languages, every chart drawn and read as a drill lead reads it (no sideways
+    scroll, no text over text, the objective's line and the answer's interval on the curve, the
+    passing gate folded); the gate passes on the folder alone."""
     gated = surge_in_process("gate", str(searched.folder))
     assert gated.returncode == 0, gated.stdout + gated.stderr
     for language, title in (("en", "Capacity search"), ("zh_CN", "容量搜索")):
@@ -177,8 +179,19 @@ def test_the_search_folder_is_reported_and_gated_and_its_report_opens_offline(
         opened = open_report(browser, report, ARTEFACTS / f"capacity-{language}.png")
         assert opened.errors == []
         assert [url for url in opened.requests if not url.startswith("file://")] == []
-        assert opened.charts == opened.drawn == 2  # the curve, offered against carried
+        # the curve, the USL's curve through the levels, offered against carried
+        assert opened.charts == opened.drawn == 3
         assert opened.text.startswith(title)
+        assert opened.overflow <= 0
+        assert opened.overlaps == []
+        assert {chart: n for chart, n in opened.points.items() if n < 3} == {}
+        if language == "en":
+            assert f"objective: kiosk.p95_ms ≤ {P95_S * 1000:g} ms" in opened.text
+            assert "the answer's interval" in opened.text  # shaded between the levels either side
+    html = (tmp_path / "capacity-en.html").read_text(encoding="utf-8")
+    assert '<details id="gate-passed">' in html  # a passing gate folded, nothing failed above it
+    assert 'id="gate-failed"' not in html
+    assert 'id="usl-method"' in html  # the fit's method is a footnote
 
 
 @pytest.mark.parametrize(
