@@ -92,21 +92,27 @@ def emergency_drill(tmp_path_factory: pytest.TempPathFactory) -> Rehearsed:
 
 
 LONGEST_FIRST = (
-    "test_shipped_profiles_run.py",
-    "test_crash_drill.py",
     "test_capacity.py",
+    "test_crash_drill.py",
+    "test_capacity_endings.py",
     "test_locust_evidence.py",
     "test_ci_example.py",
+    "test_shipped_profiles_run.py",
+    "test_lanes.py",
     "test_gate_baseline.py",
-    "test_locust_distributed.py",
     "test_locust_worker_loss.py",
-    "test_rehearse_input.py",
     "test_binding_example.py",
+    "test_locust_distributed.py",
+    "test_locust_web_ui.py",
+    "test_locust_refusals.py",
+    "test_rehearse.py",
+    "test_installed_package.py",
+    "test_rehearse_input.py",
     "test_locust_run.py",
     "test_openapi_fuzz.py",
 )
-"""The modules that take longest (a minute or so each, mostly real runs waiting on their day),
-longest first. `--dist loadscope --no-loadscope-reorder` (dev.py) hands modules to the workers
+"""The modules that take longest (half a minute to two each, mostly real runs waiting on their
+day), longest first, as a whole suite on two cores measured them. `--dist loadscope --no-loadscope-reorder` (dev.py) hands modules to the workers
 in collection order, so these start first, the other modules with slow tests after them, and
 the many short modules fill in at the end: no worker is left running a long module alone."""
 

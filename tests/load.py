@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tomli_w
 
 from surge import runfolder
 from surge.profile import profiles_dir
@@ -233,3 +235,20 @@ def rehearsed(
 
     done = kept(shared(factory, name, build))
     return Rehearsed(done, folder_of(done.stdout))
+
+
+KIOSK_LANE = Path(__file__).resolve().parent.parent / "examples" / "capacity" / "kiosk_lane.toml"
+"""One branch whose only business is the kiosk's balance enquiry (the login and one GET a visit,
+both through the kiosk-gateway lane) at 1,800 an hour: a multiple K offers K requests a second."""
+
+
+def lane(tmp: Path, *, p95_ms: float, slots: int, mean_s: float, queue: int = 800) -> list[str]:
+    """`--profile` and `--core-config` for a kiosk gateway of `slots` exponential servers."""
+    profile, core = tmp / "lane.toml", tmp / "core.toml"
+    data = tomllib.loads(KIOSK_LANE.read_text(encoding="utf-8"))
+    data["slo"]["kiosk"]["p95_ms"] = p95_ms
+    profile.write_text(tomli_w.dumps(data), encoding="utf-8")
+    service = {"distribution": "exponential", "mean": mean_s}
+    gateway = {"slots": slots, "queue": queue, "timeout": 5, "service": service}
+    core.write_text(tomli_w.dumps({"lanes": {"kiosk-gateway": gateway}}), encoding="utf-8")
+    return ["--profile", str(profile), "--core-config", str(core)]
