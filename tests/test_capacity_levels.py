@@ -23,8 +23,8 @@ from surge.profile import Profile, resolve
 from surge.retry import RequestRecord
 from surge.runfolder import LevelSpan, RequestTail, RunFolder, load
 from surge.saturation import MAX_LOOP_LAG_MS
+from tests.load import KIOSK_LANE
 from tests.runs import DAY_START, host_day, make
-from tests.test_capacity_schedule import KIOSK_LANE
 
 Response = Callable[[float, np.random.Generator], float]
 """A request's response time in seconds, by the run second it was sent at."""

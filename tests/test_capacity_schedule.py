@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
 
 import gevent
 import pytest
@@ -17,8 +16,8 @@ from surge.arrivals import Lateness, Schedule
 from surge.customers import Customer, Pool
 from surge.dispatch import Dispatcher
 from surge.profile import CHANNELS, Profile, Segment, resolve
+from tests.load import KIOSK_LANE
 
-KIOSK_LANE = Path(__file__).resolve().parent.parent / "examples" / "capacity" / "kiosk_lane.toml"
 CUSTOMERS = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n:08d}",)}) for n in range(1, 6)]
 
 
