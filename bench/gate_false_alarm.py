@@ -64,6 +64,8 @@ class Run:
     """`surge gate --baseline`'s exit code; None for the first A/A run."""
     failures: list[str] = field(default_factory=list)
     """The failed cases' lines, of both gates."""
+    cpu_wait: float | None = None
+    """The share of the day in which some task on the host waited for a CPU (`summary.json`)."""
 
     @property
     def valid(self) -> bool:
@@ -141,7 +143,9 @@ def _run(label: str, out: Path, busy: bool, baseline: Path | None, core_config: 
     folder = _folder(done.stdout)
     if folder is None:
         raise SetupError(f"{label}: surge rehearse wrote no run folder: {done.stdout[-500:]}")
-    run = Run(label, busy, folder, done.returncode, failures=_gate_lines(done.stdout))
+    run = Run(
+        label, busy, folder, done.returncode, _gate_lines(done.stdout), cpu_wait=_cpu_wait(folder)
+    )
     if baseline is not None:
         gated = subprocess.run(
             [
@@ -174,6 +178,13 @@ def _folder(stdout: str) -> Path | None:
     return Path(named[-1].removeprefix("Run folder: ")) if named else None
 
 
+def _cpu_wait(folder: Path) -> float | None:
+    summary: dict[str, Any] = json.loads((folder / runfolder.SUMMARY).read_text())
+    processes = (summary.get("generator") or {}).get("processes") or [{}]
+    wait: float | None = processes[0].get("host_cpu_wait")
+    return wait
+
+
 def _gate_lines(stdout: str) -> list[str]:
     return [
         line.strip().removeprefix("gate").strip()
@@ -201,10 +212,11 @@ def _invalid(runs: list[Run]) -> str:
 
 def _line(run: Run) -> str:
     against = "-" if run.against is None else str(run.against)
+    wait = "-" if run.cpu_wait is None else f"{run.cpu_wait:.0%}"
     failed = "; ".join(run.failures[:4]) + (" …" if len(run.failures) > 4 else "")
     return (
-        f"  {run.label:<4} {'busy' if run.busy else 'idle'}  rehearse {run.code}  "
-        f"against the baseline {against}  {failed}"
+        f"  {run.label:<4} {'busy' if run.busy else 'idle'}  CPU wait {wait:>4}  "
+        f"rehearse {run.code}  against the baseline {against}  {failed}"
     )
 
 

@@ -11,7 +11,11 @@
   (`surge.durability`: acknowledged writes present once, no retry posted twice, unknown ones
   at most once), and each injected AML pattern (every one alerted); skipped, not passed, when
   the run had no admin answer from the target;
-- with a baseline run of the same profile: per channel and per operation, the p95, the p99 and
+- with a baseline run of the same profile, first whether the two compare: runs of the embedded
+  core, which shares the generator's host, compare only when their hosts' CPUs were alike
+  contended (`comparable`; docs/report.md, "Against a baseline"), and a pair that does not is
+  not evidence of a regression (exit 3, like a run that is not valid); then per channel and per
+  operation, the p95, the p99 and
   the error rate against the baseline's. A percentile regresses only when the whole 95%
   bootstrap interval of its ratio to the baseline's lies above 1 + `max_regression` (so noise
   between two runs of the same code passes and a real slowdown fails); the error rate when it
@@ -49,6 +53,12 @@ MIN_ERROR_RISE = 0.001
 Z_95 = 1.6449
 """One-sided 95% for the error-rate test."""
 SEED = 20261202
+COMPARABLE = "comparable with the baseline"
+MAX_CPU_WAIT_GAP = 0.2
+"""Two runs of the embedded core compare when the shares of their days in which some task on
+the host waited for a CPU differ by less than this: default rehearsals on an idle host waited
+1-2% of the time, with one of two cores kept busy by other work about 50%, and the latter ran
+1.2-1.4 times slower at p95 (docs/report.md, "Against a baseline")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +144,10 @@ def gate(analysis: Analysis, baseline: Analysis | None = None, max_regression: f
     cases += [_recovery(r, analysis) for r in analysis.slos.recoveries if r.bound_s is not None]
     cases += correctness_cases(analysis.correctness)
     if baseline is not None:
-        cases += regressions(analysis, baseline, max_regression)
+        alike = comparable(analysis, baseline)
+        cases.append(alike)
+        if alike.passed is not False:
+            cases += regressions(analysis, baseline, max_regression)
     return Gate(cases)
 
 
@@ -250,6 +263,41 @@ def correctness_cases(books: Correctness) -> list[Case]:
             )
         )
     return cases
+
+
+def comparable(analysis: Analysis, baseline: Analysis) -> Case:
+    """Whether the run and its baseline compare: the embedded core's latencies move with the
+    CPU it shares with the generator and whatever else runs on the host, so two runs of it on
+    hosts contended unlike are not evidence of a change in the core. A target of its own, or a
+    host that did not tell its contention, is compared as it is (skipped here)."""
+    if not (_embedded(analysis) and _embedded(baseline)):
+        return Case("validity", COMPARABLE, None, f"{COMPARABLE}: not the embedded core")
+    now, before = _cpu_wait(analysis), _cpu_wait(baseline)
+    if now is None or before is None:
+        return Case(
+            "validity", COMPARABLE, None, f"{COMPARABLE}: a host did not tell its CPU contention"
+        )
+    alike = abs(now - before) < MAX_CPU_WAIT_GAP
+    text = (
+        f"{COMPARABLE}: some task on the host waited for a CPU {now:.0%} of this run's day and "
+        f"{before:.0%} of the baseline's; the embedded core shares the CPU, so "
+        + (
+            f"they compare (within {MAX_CPU_WAIT_GAP:.0%})"
+            if alike
+            else "its latencies are not comparable: rerun on a host contended like the baseline's"
+        )
+    )
+    return Case("validity", COMPARABLE, alike, text, {"now": now, "before": before})
+
+
+def _embedded(analysis: Analysis) -> bool:
+    return bool(analysis.run.info.options.get("embedded_core"))
+
+
+def _cpu_wait(analysis: Analysis) -> float | None:
+    """The local runner's or master's figure: every process of the run shares its host."""
+    watched = analysis.generator
+    return watched.processes[0].host_cpu_wait if watched and watched.processes else None
 
 
 def regressions(analysis: Analysis, baseline: Analysis, max_regression: float) -> list[Case]:

@@ -173,6 +173,14 @@ def failure(words: Words, analysis: Analysis, case: Case) -> str:
     (junit.xml and the console keep the gate's own English line)."""
     profile = analysis.run.profile
     judgements = {j.objective.name: j for j in analysis.slos.judgements}
+    if case.name == gate.COMPARABLE:
+        return words(
+            "Not compared with the baseline: some task on the host waited for a CPU {now} of "
+            "this run's day and {before} of the baseline's, and the embedded core shares that "
+            "CPU; rerun on a host contended like the baseline's",
+            now=words.percent(case.figures.get("now"), 0),
+            before=words.percent(case.figures.get("before"), 0),
+        )
     if case.suite == "validity":
         return verdict_line(words, analysis)
     if case.name in judgements:

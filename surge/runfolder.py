@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import os
 import re
 import tempfile
@@ -117,6 +118,11 @@ class GeneratorSample(NamedTuple):
     sleep woke up."""
     loop_lag_mean_ms: float
     """…and its mean over the interval's sleeps."""
+    host_cpu_wait: float = math.nan
+    """Share of the interval in which some task on the host waited for a CPU (Linux's pressure
+    stall information, `/proc/pressure/cpu`): the contention every process on the host met, the
+    embedded core's included. NaN where the kernel does not tell, and in files from before it
+    was recorded."""
 
 
 _PART = "part-{:06d}.parquet"
@@ -673,11 +679,15 @@ class RunFolder:
         try:
             with path.open(newline="", encoding="utf-8") as source:
                 rows = csv.reader(source)
-                if tuple(next(rows, ())) != GeneratorSample._fields:
+                if tuple(next(rows, ())) not in _GENERATOR_HEADERS:
                     raise ValueError(f"its header is not {','.join(GeneratorSample._fields)}")
                 return [_sample(row) for row in rows]
         except (ValueError, TypeError, OSError) as error:
             raise RunFolderError(f"{path}: not a generator file: {_first_line(error)}") from None
+
+
+_GENERATOR_HEADERS = (GeneratorSample._fields, GeneratorSample._fields[:-1])
+"""Today's header, and the one before the host's CPU wait was recorded."""
 
 
 def _sample(row: Sequence[str]) -> GeneratorSample:

@@ -26,11 +26,13 @@ consecutive seconds.
 The host's idle share is recorded and shown, not judged: on two cores shared with other work,
 default rehearsals ran whole days at 0% idle while the generator kept its schedule, since a
 process that mostly waits on sockets is served first when it wakes; a starved generator shows
-in its own loop.
+in its own loop. The host's CPU wait is not judged here either: it says whether two runs of the
+embedded core, which shares the host, can be compared (`reports.gate`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -160,6 +162,9 @@ class Figures:
     mean_loop_lag_ms: float
     """Its event loop's mean lateness over the run."""
     saturated_s: float
+    host_cpu_wait: float | None
+    """The share of its seconds in which some task on the host waited for a CPU; None where
+    the kernel did not tell."""
 
 
 def figures(samples: Sequence[GeneratorSample], since: float, workers: int = 1) -> list[Figures]:
@@ -181,9 +186,16 @@ def figures(samples: Sequence[GeneratorSample], since: float, workers: int = 1) 
                 worst_loop_lag_ms=max(s.loop_lag_max_ms for s in kept),
                 mean_loop_lag_ms=sum(s.loop_lag_mean_ms * s.interval_s for s in kept) / seconds,
                 saturated_s=sum(x.seconds for x in stretches(kept, since)),
+                host_cpu_wait=_mean_cpu_wait(kept),
             )
         )
     return out
+
+
+def _mean_cpu_wait(samples: Sequence[GeneratorSample]) -> float | None:
+    told = [s for s in samples if not math.isnan(s.host_cpu_wait)]
+    seconds = sum(s.interval_s for s in told)
+    return sum(s.host_cpu_wait * s.interval_s for s in told) / seconds if seconds else None
 
 
 def line(run: RunFolder) -> str | None:

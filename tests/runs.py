@@ -102,10 +102,11 @@ def sample(
     lag_max: float = 4.0,
     lag_mean: float = 1.0,
     interval: float = 1.0,
+    cpu_wait: float = 0.02,
 ) -> GeneratorSample:
     """One process's sample of the generator's host, its interval ending `t` run seconds into
-    the day; the defaults are a healthy default rehearsal's."""
-    return GeneratorSample(DAY_START + t, process, interval, idle, cpu, lag_max, lag_mean)
+    the day; the defaults are a healthy default rehearsal's on an idle host."""
+    return GeneratorSample(DAY_START + t, process, interval, idle, cpu, lag_max, lag_mean, cpu_wait)
 
 
 def host_day(

@@ -9,7 +9,7 @@ import pytest
 
 from surge import runfolder
 from surge.profile import Profile
-from tests.runs import DAY, lateness, make, request
+from tests.runs import DAY, host_day, lateness, make, request
 from tests.support import cases, surge
 
 
@@ -92,6 +92,45 @@ def test_a_run_twice_as_slow_as_its_baseline_regresses_and_a_like_one_does_not(
         line.startswith("surge gate: counter p95: 2.00 times") for line in done.stdout.splitlines()
     )
     assert cases(slow / runfolder.JUNIT)["counter p95"] == "failure"
+
+
+def embedded_core_run(folder: Path, response_s: float, cpu_wait: float) -> Path:
+    """A run of the embedded core on a host whose tasks waited for a CPU `cpu_wait` of the
+    time."""
+    return make(
+        folder,
+        records=steady(response_s),
+        profile=day(800),
+        generator=[s._replace(host_cpu_wait=cpu_wait) for s in host_day()],
+        options={"embedded_core": True},
+    )
+
+
+def test_a_baseline_from_a_host_contended_unlike_the_runs_is_not_compared_and_exits_3(
+    tmp_path: Path,
+) -> None:
+    base = embedded_core_run(tmp_path / "base", 0.05, cpu_wait=0.02)
+    busy = embedded_core_run(tmp_path / "busy", 0.07, cpu_wait=0.5)
+    done = surge("gate", str(busy), "--baseline", str(base))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (
+        "surge gate: comparable with the baseline: some task on the host waited for a CPU 50% "
+        "of this run's day and 2% of the baseline's; the embedded core shares the CPU, so its "
+        "latencies are not comparable: rerun on a host contended like the baseline's"
+    ) in done.stdout.splitlines()
+    junit = cases(busy / runfolder.JUNIT)
+    assert junit["comparable with the baseline"] == "failure"
+    assert "counter p95" not in junit  # no judgement from a comparison that is not evidence
+
+
+def test_runs_of_the_embedded_core_on_hosts_contended_alike_are_compared(tmp_path: Path) -> None:
+    base = embedded_core_run(tmp_path / "base", 0.05, cpu_wait=0.45)
+    slow = embedded_core_run(tmp_path / "slow", 0.10, cpu_wait=0.5)
+    done = surge("gate", str(slow), "--baseline", str(base))
+    assert done.returncode == 1, done.stdout + done.stderr
+    junit = cases(slow / runfolder.JUNIT)
+    assert junit["comparable with the baseline"] == "passed"
+    assert junit["counter p95"] == "failure"
 
 
 def test_a_baseline_of_another_profile_is_bad_input(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ line (`RunFolderError`, exit 2) naming the folder, the file and what is wrong.""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,17 @@ def test_the_generators_samples_read_back_typed_and_an_older_folder_has_none(
     samples = host_day(processes=2)
     assert runfolder.load(make(tmp_path / "run", generator=samples)).generator() == samples
     assert runfolder.load(make(tmp_path / "old")).generator() is None
+
+
+def test_a_generator_file_from_before_the_hosts_cpu_wait_reads_with_it_unknown(
+    tmp_path: Path,
+) -> None:
+    path = make(tmp_path / "run", generator=host_day())
+    older = ",".join(runfolder.GeneratorSample._fields[:-1])
+    (path / runfolder.GENERATOR).write_text(f"{older}\n1002,0,1,0.5,0.2,4,1\n", encoding="utf-8")
+    (sample,) = runfolder.load(path).generator() or []
+    assert sample.host_idle == 0.5
+    assert math.isnan(sample.host_cpu_wait)
 
 
 def test_a_broken_generator_file_is_one_line(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@ docs/run-folder.md).
 
 Every Locust process of a run (the local runner, or the master and each worker) watches its own
 host from the day's start until its test starts stopping: about once a second, a
-`GeneratorSample` of the host's idle share of CPU (every core), the CPU this process used (a
-share of one core), and how late its event loop woke from short sleeps. A slow response
+`GeneratorSample` of the host's idle share of CPU (every core), the share of the time some
+task on the host waited for a CPU, the CPU this process used (a share of one core), and how
+late its event loop woke from short sleeps. A slow response
 measured while the generator was starved of CPU is the harness's own, not the target's: the
 reports mark those stretches (`surge.saturation`). The preparation before the day (onboarding,
 the collector's settling) and Locust's stopping of its users after it are not the day's load,
@@ -19,7 +20,9 @@ kernel's counters: docs/run-folder.md gives the measured cost.
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import gevent
 import psutil
@@ -39,6 +42,26 @@ def _idle_and_total() -> tuple[float, float]:
     return times.idle + getattr(times, "iowait", 0.0), total
 
 
+CPU_PRESSURE = Path("/proc/pressure/cpu")
+
+
+def _cpu_waited() -> float:
+    """Seconds since boot in which some task on the host waited for a CPU (the kernel's
+    pressure stall information, `some total=` in microseconds); NaN where the kernel does not
+    keep it (not Linux, or a kernel without PSI)."""
+    try:
+        some = CPU_PRESSURE.read_text(encoding="ascii").splitlines()[0]
+        return int(some.rpartition("total=")[2]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return math.nan
+
+
+def _share(part: float, whole: float) -> float:
+    """`part` of `whole` (PSI's counter and the wall clock are read apart, so a share can pass 1
+    by a hair), NaN staying NaN."""
+    return part / whole if math.isnan(part) else min(1.0, part / whole)
+
+
 class HostWatch:
     """Samples the host from `start_at` (epoch seconds; now if past) until `stop`; `take` hands
     over the samples made so far."""
@@ -48,9 +71,9 @@ class HostWatch:
         self._samples: list[GeneratorSample] = []
         self._began = 0.0
         """The sample under way: when it began (`time.perf_counter`), the process's CPU time
-        and the host's idle and total CPU time then, the worst and summed lateness and the
-        sleeps so far."""
-        self._cpu = self._idle = self._total = 0.0
+        and the host's idle, total and waited-for CPU time then, the worst and summed lateness
+        and the sleeps so far."""
+        self._cpu = self._idle = self._total = self._waited = 0.0
         self._worst = self._lagged = 0.0
         self._ticks = 0
         self._greenlet = gevent.spawn(self._loop, start_at)
@@ -58,6 +81,7 @@ class HostWatch:
     def _begin(self, now: float) -> None:
         self._began, self._cpu = now, time.process_time()
         self._idle, self._total = _idle_and_total()
+        self._waited = _cpu_waited()
         self._worst = self._lagged = 0.0
         self._ticks = 0
 
@@ -78,6 +102,7 @@ class HostWatch:
         """Close the sample under way at `now` and begin the next."""
         stamp, cpu = time.time(), time.process_time()
         idle, total = _idle_and_total()
+        waited = _cpu_waited()
         spent, lasted = total - self._total, now - self._began
         self._samples.append(
             GeneratorSample(
@@ -88,6 +113,7 @@ class HostWatch:
                 cpu=(cpu - self._cpu) / lasted,
                 loop_lag_max_ms=self._worst * 1000.0,
                 loop_lag_mean_ms=self._lagged / self._ticks * 1000.0,
+                host_cpu_wait=_share(waited - self._waited, lasted),
             )
         )
         self._begin(now)
