@@ -5,7 +5,10 @@ A/A: `--runs` default rehearsals (`surge rehearse`, payday, the embedded mock co
 one with a core of the machine kept busy by another process (a Python busy loop), each gated on
 its own SLOs (its exit code) and, from the second on, against the run before it as the baseline
 (`surge gate RUN --baseline PREVIOUS`): any failure of either is a false alarm, since nothing
-changed. A run that is not valid evidence (exit 3) is counted apart: the gate did not judge it.
+changed. A run that is not valid evidence, or not comparable with its baseline (exit 3: their
+hosts' CPUs contended unlike, docs/report.md "Against a baseline"), is counted apart: the gate
+did not judge it. Each run's line gives the share of its day in which some task on the host
+waited for a CPU: one busy loop on two cores barely moves it.
 A/B: as many rehearsals against a core whose kiosk-gateway lane serves 30% slower (its lognormal
 median and p95 times 1.3 through `--core-config`, so its mean too), alternately busy as well,
 each gated on its SLOs and against the last A/A run: caught when the gate fails and every case
@@ -127,7 +130,12 @@ def _slower_kiosk_gateway() -> str:
 
 
 def _run(label: str, out: Path, busy: bool, baseline: Path | None, core_config: Path | None) -> Run:
-    hog = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
+    hog = (
+        # its own session: `stop` ends a process's group, and the hog must not outlive its run
+        subprocess.Popen([sys.executable, "-c", BUSY_LOOP], start_new_session=True)
+        if busy
+        else None
+    )
     try:
         command = [str(SURGE), "rehearse", "--out", str(out), "--lang", "en"]
         if core_config is not None:
@@ -144,7 +152,12 @@ def _run(label: str, out: Path, busy: bool, baseline: Path | None, core_config: 
     if folder is None:
         raise SetupError(f"{label}: surge rehearse wrote no run folder: {done.stdout[-500:]}")
     run = Run(
-        label, busy, folder, done.returncode, _gate_lines(done.stdout), cpu_wait=_cpu_wait(folder)
+        label,
+        busy,
+        folder,
+        done.returncode,
+        failures=_gate_lines(done.stdout),
+        cpu_wait=_cpu_wait(folder),
     )
     if baseline is not None:
         gated = subprocess.run(
