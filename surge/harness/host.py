@@ -14,7 +14,7 @@ second.
 
 One greenlet does it all, sleeping `TICK_S` at a time and measuring each wake-up's overshoot,
 which is exactly the delay every other greenlet (a visit due, an answer waiting to be read)
-suffered at that moment. Each second costs a few dozen timer wake-ups and two reads of the
+suffered at that moment. Each second costs a few dozen timer wake-ups and three reads of the
 kernel's counters: docs/run-folder.md gives the measured cost.
 """
 
