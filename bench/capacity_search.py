@@ -159,11 +159,11 @@ def overhead_ms(case: Case, workdir: Path) -> float:
     out, log = workdir / "overhead", workdir / "overhead.log"
     command = [str(SURGE), "rehearse", "--profile", str(profile), "--core-config", str(core)]
     command += ["--time-scale", f"{OVERHEAD_TIME_SCALE:g}"]
-    command += ["--rate-scale", f"{OVERHEAD_RATE_SCALE:g}", "--out", str(out)]
+    command += ["--rate-scale", f"{OVERHEAD_RATE_SCALE:g}", "--out", str(out), "--no-history"]
     command += ["--", "--customers", str(CUSTOMERS), "--no-report"]
     with log.open("wb") as output:
         done = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False)
-    found = sorted(out.iterdir()) if out.exists() else []
+    found = sorted(run.parent for run in out.glob(f"*/{runfolder.RUN}")) if out.exists() else []
     if done.returncode not in (0, 1) or not found:
         raise SetupError(f"the overhead's rehearsal exited {done.returncode}:\n{log_tail(log)}")
     records = runfolder.load(found[-1]).requests(["start", "end", "outcome"]).to_pandas()
@@ -188,7 +188,8 @@ def search(
     write_core(core, case.slots, "exponential", case.mean_s)
     out, log = workdir / "out", workdir / "capacity.log"
     command = [str(SURGE), "capacity", "--profile", str(profile), "--core-config", str(core)]
-    command += ["--from", "1", "--out", str(out), "--", "--customers", str(CUSTOMERS)]
+    command += ["--from", "1", "--out", str(out), "--no-history"]
+    command += ["--", "--customers", str(CUSTOMERS)]
     began = time.monotonic()
     with log.open("wb") as output:
         process = subprocess.Popen(
