@@ -5,9 +5,9 @@ A/A: `--runs` default rehearsals (`surge rehearse`, payday, the embedded mock co
 one with a core of the machine kept busy by another process (a Python busy loop), each gated on
 its own SLOs (its exit code) and, from the second on, against the run before it as the baseline
 (`surge gate RUN --baseline PREVIOUS`): any failure of either is a false alarm, since nothing
-changed. A run that is not valid evidence, or not comparable with its baseline (exit 3: their
-hosts' CPUs contended unlike, docs/report.md "Against a baseline"), is counted apart: the gate
-did not judge it. Each run's line gives the share of its day in which some task on the host
+changed. A run that is not valid evidence, or that read slower than its baseline only on a
+busier host (exit 3, docs/report.md "Against a baseline"), is counted apart: the gate did not
+judge it. Each run's line gives the share of its day in which some task on the host
 waited for a CPU: one busy loop on two cores barely moves it.
 A/B: as many rehearsals against a core whose kiosk-gateway lane serves 30% slower (its lognormal
 median and p95 times 1.3 through `--core-config`, so its mean too), alternately busy as well,

@@ -176,10 +176,13 @@ def failure(words: Words, analysis: Analysis, case: Case) -> str:
     if case.name == gate.COMPARABLE:
         return words(
             "Not compared with the baseline: some task on the host waited for a CPU {now} of "
-            "this run's day and {before} of the baseline's, and the embedded core shares that "
-            "CPU; rerun on a host contended like the baseline's",
+            "this run's day and {before} of the baseline's, and {slower} of {of} measures read "
+            "slower, which the busier host may explain (the embedded core shares its CPU); rerun "
+            "on a host contended like the baseline's",
             now=words.percent(case.figures.get("now"), 0),
             before=words.percent(case.figures.get("before"), 0),
+            slower=words.number(case.figures.get("slower")),
+            of=words.number(case.figures.get("of")),
         )
     if case.suite == "validity":
         return verdict_line(words, analysis)

@@ -475,8 +475,8 @@ def _add_report(commands: Any) -> None:
             "checks (the ledger, AML alerts) and, with --baseline, regressions of p95, p99 and "
             "error rates per channel and operation. Writes junit.xml (one test case per check) "
             "and summary.md, appended to $GITHUB_STEP_SUMMARY when set. Exit codes: 0 all "
-            "passed, 1 a check failed, 2 bad input, 3 the run is not valid evidence (or not "
-            "comparable with its baseline: their hosts' CPUs contended unlike)."
+            "passed, 1 a check failed, 2 bad input, 3 the run is not valid evidence (or read "
+            "slower only on a host busier than its baseline's)."
         ),
     )
     judge.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder")

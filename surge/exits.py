@@ -6,8 +6,8 @@
 - `GATE_FAILED` (1): an SLO, a correctness check or a regression gate failed;
 - `BAD_INPUT` (2): a profile, flag, host or folder is wrong, said in one line, nothing started;
 - `NOT_VALID` (3): the run is not valid evidence (the generator fell behind its schedule, the
-  target was unreachable, workers went missing, the run was cut short), or not comparable
-  with the baseline it was gated against (the embedded core's host contended unlike).
+  target was unreachable, workers went missing, the run was cut short), or it read slower
+  than its baseline only on a busier host (the embedded core shares the host's CPU).
 
 `mock-core` is not the harness's (it stands for the bank's systems and imports nothing of it), so
 it keeps its own copy of `BAD_INPUT`; a test holds the two equal.

@@ -29,6 +29,15 @@ service = { distribution = "constant", mean = 0.25 }
 """
 
 
+def serving(api: Api, lane: str, within_s: float = 10.0) -> None:
+    """Wait until `lane` has a slot serving (the core's own gauge), at most `within_s`."""
+    busy = f'mock_core_lane_busy_slots{{lane="{lane}"}} 1.0'
+    deadline = time.monotonic() + within_s
+    while busy not in api.client.get("/metrics").text.splitlines():
+        assert time.monotonic() < deadline, f"{lane} never began serving"
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Api]:
     """A server whose teller lane serves one request at a time, a quarter second each."""
@@ -108,7 +117,7 @@ def test_a_repeat_while_the_first_is_in_its_service_time_is_409(tiny: Api) -> No
         target=lambda: first.append(tiny.post("/v1/cash/deposits", body, key=key))
     )
     sender.start()
-    time.sleep(0.1)
+    serving(tiny, "teller-core")  # the first is in its service time, whatever the machine's load
     repeat = tiny.post("/v1/cash/deposits", body, key=key)
     sender.join()
     assert repeat.status_code == 409
