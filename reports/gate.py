@@ -295,8 +295,7 @@ def compared(analysis: Analysis, baseline: Analysis, max_regression: float) -> l
         return [Case("validity", COMPARABLE, True, line, figures), *judged]
     line += (
         f"; {slower} of {len(judged)} measures read slower, which the busier host may explain "
-        "(the embedded core "
-        "shares its CPU): rerun on a host contended like the baseline's"
+        "(the embedded core shares its CPU): rerun on a host contended like the baseline's"
     )
     return [Case("validity", COMPARABLE, False, line, figures)]
 
