@@ -14,8 +14,8 @@ second.
 
 One greenlet does it all, sleeping `TICK_S` at a time and measuring each wake-up's overshoot,
 which is exactly the delay every other greenlet (a visit due, an answer waiting to be read)
-suffered at that moment. Each second costs a few dozen timer wake-ups and three reads of the
-kernel's counters: docs/run-folder.md gives the measured cost.
+suffered at that moment. Each second costs a few dozen timer wake-ups and one read each of the
+kernel's CPU and pressure counters: docs/run-folder.md gives the measured cost.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ def _cpu_waited() -> float:
         return math.nan
 
 
+def _counters() -> tuple[float, float, float, float]:
+    """This process's CPU time, and the host's idle, total and waited-for CPU time, now."""
+    idle, total = _idle_and_total()
+    return time.process_time(), idle, total, _cpu_waited()
+
+
 def _share(part: float, whole: float) -> float:
     """`part` of `whole` (PSI's counter and the wall clock are read apart, so a share can pass 1
     by a hair), NaN staying NaN."""
@@ -78,16 +84,16 @@ class HostWatch:
         self._ticks = 0
         self._greenlet = gevent.spawn(self._loop, start_at)
 
-    def _begin(self, now: float) -> None:
-        self._began, self._cpu = now, time.process_time()
-        self._idle, self._total = _idle_and_total()
-        self._waited = _cpu_waited()
+    def _begin(self, now: float, counters: tuple[float, float, float, float]) -> None:
+        """Begin a sample at `now` from `counters` (`_counters`): the one before ended there."""
+        self._began = now
+        self._cpu, self._idle, self._total, self._waited = counters
         self._worst = self._lagged = 0.0
         self._ticks = 0
 
     def _loop(self, start_at: float) -> None:
         gevent.sleep(max(0.0, start_at - time.time()))
-        self._begin(time.perf_counter())
+        self._begin(time.perf_counter(), _counters())
         while True:
             before = time.perf_counter()
             gevent.sleep(TICK_S)
@@ -100,9 +106,8 @@ class HostWatch:
 
     def _sample(self, now: float) -> None:
         """Close the sample under way at `now` and begin the next."""
-        stamp, cpu = time.time(), time.process_time()
-        idle, total = _idle_and_total()
-        waited = _cpu_waited()
+        stamp, counters = time.time(), _counters()
+        cpu, idle, total, waited = counters
         spent, lasted = total - self._total, now - self._began
         self._samples.append(
             GeneratorSample(
@@ -116,7 +121,7 @@ class HostWatch:
                 host_cpu_wait=_share(waited - self._waited, lasted),
             )
         )
-        self._begin(now)
+        self._begin(now, counters)
 
     def take(self) -> list[GeneratorSample]:
         """The samples made since the last `take` (it never yields: nothing is taken twice)."""
