@@ -1,10 +1,15 @@
 """The gate against a baseline, on real rehearsals: two runs of the same code with different
-seeds pass against each other, and a mock core made 30% slower (every lane's service time, by
-`--core-config`) fails against the baseline. Three short rehearsals, run side by side.
+seeds pass against each other, and a mock core made twice as slow (every lane's service time,
+by `--core-config`) fails against the baseline. Three short rehearsals, run side by side.
+
+Twice, not the 30% bench/gate_false_alarm.py catches on a quiet machine: these runs share two
+cores with the rest of the suite, whose CPU queue (the host waiting for a CPU 50-70% of their
+day) moved a 30% slower core's p95s to 0.90-1.10 times the baseline's in one suite run.
 
 The lanes' service times here spread less than the core's defaults (a p95 of 1.25 times the
 median, not 4): with a few thousand requests, a default lane's p95 is known only to about 40%
-(its interval is that wide, correctly), too loose to tell 30% from noise in a test this short."""
+(its interval is that wide, correctly), too loose to tell a slowdown from noise in a test this
+short."""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 DAY = ["--profile", "weekday", "--time-scale", "1440", "--rate-scale", "250"]
 """Weekday's eight hours in 20 s at 250 times its arrivals: a few thousand requests."""
-SLOWER = 1.3
+SLOWER = 2.0
 
 
 def core(path: Path, factor: float) -> Path:
@@ -65,7 +70,7 @@ def test_two_runs_of_the_same_code_pass_against_each_other(runs: dict[str, Path]
     assert "failure" not in regressions.values(), done.stdout
 
 
-def test_a_core_30_percent_slower_fails_against_the_baseline(runs: dict[str, Path]) -> None:
+def test_a_core_twice_as_slow_fails_against_the_baseline(runs: dict[str, Path]) -> None:
     done = surge("gate", str(runs["slow"]), "--baseline", str(runs["base"]))
     assert done.returncode == 1, done.stdout
     failed = [n for n, r in cases(runs["slow"] / runfolder.JUNIT).items() if r == "failure"]
