@@ -43,7 +43,7 @@ from processes import SetupError, in_work_folder, stop, warn_if_busy  # noqa: E4
 
 from mock_core.settings import load_settings  # noqa: E402
 from surge import exits, runfolder  # noqa: E402
-from surge.profile import load_profile  # noqa: E402
+from surge.day.profile import load_profile  # noqa: E402
 
 SURGE = Path(sys.executable).with_name("surge")
 SLOWER = 1.3

@@ -58,14 +58,16 @@ from processes import (  # noqa: E402
     warn_if_busy,
 )
 
-from surge import journeys, runfolder  # noqa: E402
-from surge.arrivals import Lateness  # noqa: E402
-from surge.binding import BindingOptions, Tokens  # noqa: E402
+from surge import runfolder  # noqa: E402
 from surge.bindings.mock_core import MockCore  # noqa: E402
-from surge.customers import CREDENTIAL_COLUMNS as CREDENTIALS  # noqa: E402
-from surge.customers import Pool, load_pool, luhn_check_digit  # noqa: E402
-from surge.dispatch import Dispatcher  # noqa: E402
-from surge.profile import CHANNELS, load_profile  # noqa: E402
+from surge.day.arrivals import Lateness  # noqa: E402
+from surge.day.profile import CHANNELS, load_profile  # noqa: E402
+from surge.harness.dispatch import Dispatcher  # noqa: E402
+from surge.visit import journeys  # noqa: E402
+from surge.visit.binding import BindingOptions  # noqa: E402
+from surge.visit.customers import CREDENTIAL_COLUMNS as CREDENTIALS  # noqa: E402
+from surge.visit.customers import Pool, load_pool, luhn_check_digit  # noqa: E402
+from surge.visit.values import Tokens  # noqa: E402
 
 LOAD_CORE = "0"
 STUB_CORE = "1"

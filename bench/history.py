@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO_DIR))  # run as `python bench/history.py` from anywh
 from processes import SetupError, in_work_folder, log_tail, stop, warn_if_busy  # noqa: E402
 
 from reports import slo  # noqa: E402
+from surge.day.profile import load_profile  # noqa: E402
 from surge.history import gate  # noqa: E402
 from surge.history.changes import change_points  # noqa: E402
 from surge.history.entry import (  # noqa: E402
@@ -67,7 +68,6 @@ from surge.history.entry import (  # noqa: E402
     Objective,
 )
 from surge.history.store import Store  # noqa: E402
-from surge.profile import load_profile  # noqa: E402
 
 SURGE = Path(sys.executable).with_name("surge")
 PROFILE = "payday"

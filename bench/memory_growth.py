@@ -13,7 +13,7 @@ included, and misses no spike between two samples as a maximum of polled VmRSS w
 sampled too, to show when memory grew (every sample is in the work folder, `--keep`).
 
 Target: the long run's peak RSS <= 1.15 times the short run's.
-Exit codes: 0 target met; 1 target missed, a run not valid evidence (`surge.verdict`) or the
+Exit codes: 0 target met; 1 target missed, a run not valid evidence (`surge.judge.verdict`) or the
 stub answered errors; 2 nginx or taskset missing, fewer than two cores, nginx would not start or
 a run wrote no run folder.
 """
@@ -48,7 +48,8 @@ from harness_overhead import (  # noqa: E402
 )
 from processes import SetupError, in_work_folder, warn_if_busy  # noqa: E402
 
-from surge import runfolder, verdict  # noqa: E402
+from surge import runfolder  # noqa: E402
+from surge.judge import verdict  # noqa: E402
 from surge.runfolder import RunFolderError  # noqa: E402
 
 TARGET_RATIO = 1.15

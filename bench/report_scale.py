@@ -50,8 +50,8 @@ from processes import SetupError, in_work_folder, log_tail, stop, warn_if_busy  
 
 from mock_core.settings import LaneRouting  # noqa: E402
 from surge import runfolder  # noqa: E402
-from surge.arrivals import Lateness  # noqa: E402
-from surge.profile import Fault, Profile  # noqa: E402
+from surge.day.arrivals import Lateness  # noqa: E402
+from surge.day.profile import Fault, Profile  # noqa: E402
 from surge.runfolder import RequestLog, RunFolder, RunFolderError, Visits  # noqa: E402
 
 SURGE = Path(sys.executable).with_name("surge")
@@ -71,7 +71,8 @@ PART_S = 2.0
 """Run seconds of records in one Parquet part, as the harness flushes them."""
 SCRAPE_S = 2.0
 HISTOGRAM_S = 30.0
-"""How often the harness scrapes the target, and keeps its latency histogram (`surge.scrape`)."""
+"""How often the harness scrapes the target, and keeps its latency histogram
+(`surge.harness.scrape`)."""
 LATENCY = "mock_core_api_request_seconds"
 REPORT_TIMEOUT_S = 600.0
 POLL_S = 0.01

@@ -1,4 +1,5 @@
-"""The three channels' customers; what they do is in `surge.harness.users` and `surge.journeys`."""
+"""The three channels' customers; what they do is in `surge.harness.users` and
+`surge.visit.journeys`."""
 
 from surge.harness.users import SurgeUser
 

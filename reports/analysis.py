@@ -24,7 +24,7 @@ from reports import (
     timeline,
 )
 from reports.frames import Frames, frames
-from surge import verdict
+from surge.judge import verdict
 from surge.runfolder import RunFolder
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from reports.timeline import Span, Timeline
-from surge.profile import CHANNELS
+from surge.day.profile import CHANNELS
 
 UPTURN_FACTOR = 2.0
 """The upturn: the load at which the windows' median p95 first exceeds this many times the p95

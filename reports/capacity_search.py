@@ -1,7 +1,7 @@
 """A capacity search's folder concluded: its report (`report.html`), `summary.md` and
 `junit.xml`, and the exit code `surge capacity` ends with.
 
-The search's answer comes from `capacity.json` (written level by level by `surge.capacity`): the
+The search's answer comes from `capacity.json` (written level by level by `surge.run.capacity`): the
 answer with its interval (the highest level that surely passed, the lowest that surely failed),
 and the levels, each a span of the one run folder. The curve over the levels (latency against
 the throughput carried), the upturn (where p95 doubled: where response times start to grow, not
@@ -34,9 +34,9 @@ from reports.i18n import LANGUAGES, Words, language_for
 from reports.report import STEP_SUMMARY, Further
 from reports.scalability import UslFit, fit_usl
 from surge import runfolder
-from surge.capacity import CAPACITY, FORMAT_VERSION, LEVEL_PROFILE
+from surge.day.profile import load_profile
 from surge.exits import BadInput
-from surge.profile import load_profile
+from surge.runfolder import CAPACITY, LEVEL_PROFILE, SEARCH_FORMAT_VERSION
 
 COLOURS = {
     "pass": "#2e7d32",
@@ -84,8 +84,10 @@ def load(folder: Path) -> Search:
         raise BadInput(f"{folder}: not a capacity search's folder (no {CAPACITY})") from None
     except (OSError, ValueError) as error:
         raise BadInput(f"{path}: cannot read: {error}") from None
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
-        raise BadInput(f"{path}: format_version: not {FORMAT_VERSION}, which this surge reads")
+    if not isinstance(data, dict) or data.get("format_version") != SEARCH_FORMAT_VERSION:
+        raise BadInput(
+            f"{path}: format_version: not {SEARCH_FORMAT_VERSION}, which this surge reads"
+        )
     return Search(folder, data)
 
 

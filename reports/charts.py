@@ -24,7 +24,7 @@ from reports.i18n import N_, Words
 from reports.labels import GLOSSES
 from reports.page import CHART_TEMPLATE, FONTS
 from reports.timeline import Span
-from surge.profile import CHANNELS, Profile, clock_seconds
+from surge.day.profile import CHANNELS, Profile, clock_seconds
 
 _DAY = dt.datetime(2000, 1, 1)
 LABELS = {
@@ -464,7 +464,7 @@ def _generator(analysis: Analysis, words: Words) -> Chart | None:
 
 
 def process_name(words: Words, process: int, workers: int) -> str:
-    """A process of the generator as the report names it (`surge.saturation.process_name`)."""
+    """A process of the generator as the report names it (`surge.judge.saturation.process_name`)."""
     if process == 0:
         return words("the master") if workers > 1 else words("Locust")
     return words("the worker of share {share}", share=process - 1)

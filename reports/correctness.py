@@ -2,10 +2,10 @@
 
 - The ledger: each check of the target's `/admin/reconcile` answer, with its figures.
 - The writes: the run's own record of its writes against the target's ledger export
-  (`surge.durability`): every acknowledged write present exactly once, no retry posted twice,
+  (`surge.judge.durability`): every acknowledged write present exactly once, no retry posted twice,
   the writes whose outcome the client never learned present once or not at all (counted).
 - Retries: attempts sent again, and the steps that still gave up; every write kept one
-  idempotency key across its retries (`surge.retry`), so a retry can never post twice.
+  idempotency key across its retries (`surge.visit.wire`), so a retry can never post twice.
 - Anti-money laundering: the suspicious visits the run injected (`expected_alerts.json`, each
   with the alert its movements should raise) against the target's alerts (`alerts.json`):
   recall by pattern, the alerts on customers who were not suspicious, and the delay from the
@@ -13,7 +13,7 @@
 
 Without the target's admin answers (no admin token, or a target that is not the mock core)
 each part says it could not be checked rather than passing; against a target that is not the
-mock core (`surge.target`, run.json's `mock_core`) the report lists them as checks that could
+mock core (`surge.visit.target`, run.json's `mock_core`) the report lists them as checks that could
 not run, unless the binding supplied its own.
 """
 
@@ -26,9 +26,9 @@ import pandas as pd
 
 from reports.frames import Frames, percentiles
 from reports.i18n import N_
-from surge import durability
-from surge.durability import Check
+from surge.judge import durability
 from surge.runfolder import RunFolder
+from surge.visit.values import Check
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from reports.correctness import Correctness
 from reports.i18n import N_
 from reports.slo import Judgement, Recovery, Slos
 from reports.staffing import Staffing
-from surge.profile import Profile
-from surge.verdict import REASONS, SHARES, Verdict
+from surge.day.profile import Profile
+from surge.judge.verdict import REASONS, SHARES, Verdict
 
 SUSTAINED_SAMPLES = 3
 """A lane saturated in fewer of the target's samples (a few seconds each) was a moment's

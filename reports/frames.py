@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from surge.retry import ERRORS
 from surge.runfolder import RunFolder
+from surge.visit.wire import ERRORS
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 """The percentiles every table gives, with the maximum beside them."""

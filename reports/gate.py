@@ -2,13 +2,13 @@
 
 `gate(analysis, baseline)` makes one case per check, each a test case of `junit.xml`:
 
-- validity: the one verdict rule (`surge.verdict`); a run that is not evidence exits 3 whatever
-  else it shows;
+- validity: the one verdict rule (`surge.judge.verdict`); a run that is not evidence exits 3
+  whatever else it shows;
 - each SLO of the profile, over the whole run and in every sliding window (`reports.slo`), and
   the recovery after each fault when the profile bounds it (`[slo] recovery_s`);
 - each reconcile check of the ledger (one posting per idempotency key among them: no write
   applied twice), each check of the run's writes against the ledger export
-  (`surge.durability`: acknowledged writes present once, no retry posted twice, unknown ones
+  (`surge.judge.durability`: acknowledged writes present once, no retry posted twice, unknown ones
   at most once), and each injected AML pattern (every one alerted); skipped, not passed, when
   the run had no admin answer from the target;
 - with a baseline run of the same profile, first whether the two compare: a run of the
@@ -39,7 +39,7 @@ from reports.correctness import Correctness
 from reports.frames import ERRORS
 from reports.slo import Judgement, Objective, Recovery
 from surge import exits
-from surge.profile import Profile, format_duration
+from surge.day.profile import Profile, format_duration
 
 BOOTSTRAP = 400
 """Resamples for a percentile ratio's interval."""

@@ -2,7 +2,7 @@
 
 A verdict is a claim about the target; while the generator itself was starved of CPU, slow
 responses are the harness's own. `saturated` gives those stretches of the run, by the one rule
-(`surge.saturation`: the process at 90% of a core or more, its event loop 5 ms late on average
+(`surge.judge.saturation`: the process at 90% of a core or more, its event loop 5 ms late on average
 for two seconds running, or stalled 100 ms), for the judgements that must say so (an SLO window,
 a capacity step); `generator` gives each process's figures and the samples in the timeline's
 windows for the report. docs/report.md, "The generator's host", says why these thresholds.
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from reports.timeline import Span
-from surge import saturation
+from surge.judge import saturation
 from surge.runfolder import GeneratorSample, RunFolder
 
 
@@ -67,7 +67,7 @@ class Generator:
 
     @property
     def thresholds(self) -> dict[str, float]:
-        """The rule's (`surge.saturation`), as summary.json and the report state them."""
+        """The rule's (`surge.judge.saturation`), as summary.json and the report state them."""
         return {
             "cpu": saturation.MAX_CPU,
             "loop_lag_mean_ms": saturation.MAX_LOOP_LAG_MEAN_MS,

@@ -20,7 +20,7 @@ from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_decimal, format_percent
 from babel.support import NullTranslations, Translations
 
-from surge.profile import Profile
+from surge.day.profile import Profile
 
 LANGUAGES = ("zh_CN", "en")
 CATALOGUES = Path(__file__).resolve().parent / "locale"
@@ -42,9 +42,9 @@ def messages() -> set[str]:
     profiles' descriptions (a profile of one's own is described in its own words)."""
     from babel.messages.extract import extract_from_dir
 
-    from surge.durability import DESCRIPTIONS
-    from surge.profile import list_profiles, load_profile
-    from surge.verdict import REASONS
+    from surge.day.profile import list_profiles, load_profile
+    from surge.judge.durability import DESCRIPTIONS
+    from surge.judge.verdict import REASONS
 
     method_map = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
     options = {"**/templates/**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}}

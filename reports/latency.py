@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from reports.frames import ERROR_KINDS, ERRORS, PERCENTILES, Frames, label, percentiles
-from surge.profile import CHANNELS
+from surge.day.profile import CHANNELS
 
 OUTCOMES = ("ok", "refused", "retried", "failed")
 

@@ -1,7 +1,7 @@
 """A capacity search's levels judged on their own records while the run goes, and what the levels
 together say of the answer (docs/capacity.md, "The capacity search").
 
-The search runs one Locust run whose rate moves between levels (`surge.levels`); its records
+The search runs one Locust run whose rate moves between levels (`surge.day.levels`); its records
 land in the run folder every second, and `Judge` keeps them on the run's clock. A level is
 judged on the requests that started in it:
 
@@ -45,11 +45,10 @@ import pyarrow as pa
 
 from reports import capacity, generator, queueing, sequential, slo, timeline
 from reports.frames import frames, rank
-from surge import dispatch
-from surge.profile import CHANNELS, Profile
-from surge.retry import ERRORS
-from surge.runfolder import LevelSpan, RunFolder
-from surge.search import Status
+from surge.day import arrivals
+from surge.day.profile import CHANNELS, Profile
+from surge.runfolder import LevelSpan, RunFolder, Status
+from surge.visit.wire import ERRORS
 
 CONFIDENCE = 0.95
 """A level's verdict is wrong with probability at most 1 - this (docs/capacity.md)."""
@@ -161,7 +160,7 @@ class Judged:
     estimates)."""
     late_share: float | None
     generator_saturated: bool
-    """The generator was saturated in the judged stretch (`surge.saturation`)."""
+    """The generator was saturated in the judged stretch (`surge.judge.saturation`)."""
     saturated_s: float
     lane: str | None = None
     """The busiest lane of the target in the level (the largest peak share of its slots), when
@@ -483,7 +482,7 @@ class Judge:
         known = self._arrivals
         if known is None or known[0] != key or (len(known[1]) and known[1][-1][0] < until):
             found = []
-            for arrival in dispatch.schedule(run.profile, run.info.seed):
+            for arrival in arrivals.schedule(run.profile, run.info.seed):
                 found.append((arrival.t, arrival.channel))
                 if arrival.t >= until + 60:
                     break

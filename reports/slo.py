@@ -5,8 +5,8 @@ Every objective is a budget of bad requests (docs/report.md, "How the objectives
 `p95_ms <= X` allows 5% of the requests slower than X (`p99_ms`: 1%), `customer_wait_p95_s <= X`
 5% of the requests overdue (answered after their customer had waited longer than X since the
 visit's scheduled start), `error_rate <= r` a share r of errors (attempts the system got wrong,
-`surge.retry.ERRORS`). Counts add across windows, workers and runs, where percentiles do not, so
-the judgement is on counts and the percentile is only shown.
+`surge.visit.wire.ERRORS`). Counts add across windows, workers and runs, where percentiles do
+not, so the judgement is on counts and the percentile is only shown.
 
 - **A stretch of the day** breaches it when, for one of the `RULES`, a long window and the short
   window that ends with it both burn the budget faster than the rule's rate (the SRE Workbook's
@@ -42,7 +42,7 @@ from scipy import stats
 from reports.frames import ERRORS, Frames, rank
 from reports.i18n import N_
 from reports.timeline import Span, faults
-from surge.profile import CHANNELS, Profile
+from surge.day.profile import CHANNELS, Profile
 
 BIN_DAY_S = 75.0
 """Windows end every this much of the rehearsed day, and every window is a whole number of

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from reports import queueing
-from surge.profile import DIVERSION, Profile
+from surge.day.profile import DIVERSION, Profile
 
 DIVERSIONS = tuple(n / 100 for n in range(0, 55, 5))
 """Shares of divertible counter business sent to kiosks and online, for the what-if."""

@@ -20,7 +20,7 @@ import pandas as pd
 
 from reports import histogram
 from reports.frames import ERROR_KINDS, ERRORS, Frames, percentiles, window_s
-from surge.profile import CHANNELS, CRASH, Profile
+from surge.day.profile import CHANNELS, CRASH, Profile
 from surge.runfolder import Crash, RunFolder
 
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')

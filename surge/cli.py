@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reports.i18n import LANGUAGES
-from surge import binding, capacity, exits, history, rehearse
-from surge.exits import BadInput
-from surge.profile import (
+from surge import exits, history
+from surge.bindings import loader
+from surge.day.profile import (
     CHANNELS,
     DEFAULT_PROFILE,
     Profile,
@@ -26,6 +26,8 @@ from surge.profile import (
     load_profile,
     resolve,
 )
+from surge.exits import BadInput
+from surge.run import capacity, rehearse
 
 if TYPE_CHECKING:
     from reports import capacity_search, report
@@ -131,7 +133,7 @@ def _profiles_check(args: argparse.Namespace) -> int:
 
 
 def _profiles_fit(args: argparse.Namespace) -> int:
-    from surge import fit
+    from surge.day import fit
 
     fit.check_output(args.output)
     history = fit.read_history(args.history)
@@ -248,9 +250,9 @@ def _add_target(parser: Any) -> None:
     )
     parser.add_argument(
         "--binding",
-        default=binding.DEFAULT,
+        default=loader.DEFAULT,
         metavar="PACKAGE.MODULE:NAME",
-        help=f"the binding to the systems' API (default {binding.DEFAULT}, docs/architecture.md)",
+        help=f"the binding to the systems' API (default {loader.DEFAULT}, docs/architecture.md)",
     )
     parser.add_argument(
         "--lang", choices=LANGUAGES, help="the report's language (default: the profile's locale)"

@@ -13,7 +13,8 @@ import numpy as np
 
 from reports import report
 from reports.levels import Judged
-from surge import capacity
+from surge import runfolder
+from surge.day.profile import profiles_dir
 from surge.history.entry import (
     CAPACITY_SEARCH,
     EMBEDDED,
@@ -23,9 +24,7 @@ from surge.history.entry import (
     Entry,
     Objective,
 )
-from surge.profile import profiles_dir
-from surge.runfolder import LevelSpan
-from surge.search import Status
+from surge.runfolder import LevelSpan, Status
 from tests import runs
 
 REQUESTS = 3_000
@@ -73,14 +72,14 @@ def capacity_search(
     """A capacity search's folder as `surge capacity` leaves it (capacity.json, its level
     profile, its one run folder of levels), its answer `multiple` (None: below the range) in
     `interval` (the highest level that passed and the lowest that failed, multiples)."""
-    runs.make(folder / capacity.RUN, start=start)
-    _profile(folder / capacity.LEVEL_PROFILE)
+    runs.make(folder / runfolder.SEARCH_RUN, start=start)
+    _profile(folder / runfolder.LEVEL_PROFILE)
     low, high = interval or (multiple, None)
     data = {
         **_search(multiple, start),
-        "format_version": capacity.FORMAT_VERSION,
+        "format_version": runfolder.SEARCH_FORMAT_VERSION,
         "level_s": 45.0,
-        "run": capacity.RUN,
+        "run": runfolder.SEARCH_RUN,
         "levels": [_level(multiple or 1.0, "pass" if multiple else "fail")],
         "answer": None
         if multiple is None
@@ -97,7 +96,7 @@ def capacity_search(
             },
         },
     }
-    (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
+    (folder / runfolder.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
     return folder
 
 
@@ -139,7 +138,7 @@ def step_search(
     }
     if interval is not None:
         data["interval"] = interval
-    (folder / capacity.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
+    (folder / runfolder.CAPACITY).write_text(json.dumps(data), encoding="utf-8")
     return folder
 
 

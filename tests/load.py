@@ -28,7 +28,7 @@ import pytest
 import tomli_w
 
 from surge import runfolder
-from surge.profile import profiles_dir
+from surge.day.profile import profiles_dir
 from surge.runfolder import RunFolder
 from tests.shared import keep, kept, shared
 from tests.support import TOKENS, free_port, surge

@@ -13,10 +13,10 @@ import pandas as pd
 
 from reports.frames import Frames
 from surge import runfolder
-from surge.arrivals import Lateness
-from surge.profile import CHANNELS, Profile, load_profile
-from surge.retry import RequestRecord
+from surge.day.arrivals import Lateness
+from surge.day.profile import CHANNELS, Profile, load_profile
 from surge.runfolder import GeneratorSample, Limits, RequestLog, RunInfo, Visits
+from surge.visit.wire import RequestRecord
 
 DAY = load_profile("weekday").scaled(1440)
 DAY_START = 1_001.0

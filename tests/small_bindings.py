@@ -10,8 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, ClassVar
 
-from surge.binding import OPERATIONS, BindingOptions
 from surge.bindings.mock_core import MockCore
+from surge.visit import OPERATIONS, BindingOptions
 
 CALLS_FILE = "SURGE_TEST_BINDING_CALLS"
 """Where `Counting` writes the calls it saw when its process ends (a JSON object)."""

@@ -13,7 +13,7 @@ from locust import events
 from locust.env import Environment
 
 STALL_S = 0.25
-"""Well past `surge.saturation.MAX_LOOP_LAG_MS`, and far from making a visit late."""
+"""Well past `surge.judge.saturation.MAX_LOOP_LAG_MS`, and far from making a visit late."""
 AFTER_S = 5.0
 """After the worker's test start (about a second before the day's): inside the 20 s day."""
 

@@ -20,7 +20,7 @@ import pytest
 from reports import analysis, render
 from reports.analysis import Analysis
 from surge import runfolder
-from surge.profile import load_profile, profiles_dir
+from surge.day.profile import load_profile, profiles_dir
 from tests.load import locust, run_folder
 from tests.support import TOKENS, serve
 

@@ -13,8 +13,8 @@ import random
 
 import pytest
 
-from surge.arrivals import Arrival, Counts, Lateness, Schedule, Timeliness, arrivals
-from surge.profile import Segment
+from surge.day.arrivals import Arrival, Counts, Lateness, Schedule, Timeliness, arrivals
+from surge.day.profile import Segment
 
 # Kolmogorov–Smirnov critical distance at α = 0.001 is 1.95 / √n for large n.
 KS_CRITICAL = 1.95

@@ -1,4 +1,4 @@
-"""The binding seam (`surge.binding`, docs/architecture.md): loading `--binding`, the operations
+"""The binding seam (`surge.visit.binding`, docs/architecture.md): loading `--binding`, the operations
 a day needs, and the journeys of a real Locust run through a binding other than the default."""
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from surge import binding
-from surge.binding import OPERATIONS, STEPS, BindingError, load, missing, needed
+from surge.bindings import loader
+from surge.bindings.loader import BindingError, load, missing, needed
 from surge.bindings.mock_core import MockCore
-from surge.customers import CUSTOMER_SECRET_ENV, generate
-from surge.profile import Profile, load_profile, resolve
+from surge.day.profile import Profile, load_profile, resolve
+from surge.visit.binding import OPERATIONS, STEPS
+from surge.visit.customers import CUSTOMER_SECRET_ENV, generate
 from tests.load import busy_weekday, locust, records, run_folder
 from tests.small_bindings import CALLS_FILE, NoLoans, NoOnboarding
 from tests.support import auth, serve, surge_in_process
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_default_binding_is_the_mock_cores_and_does_every_operation() -> None:
-    assert load(binding.DEFAULT) is MockCore
+    assert load(loader.DEFAULT) is MockCore
     assert MockCore.operations == OPERATIONS
     assert set(STEPS) == OPERATIONS - {"onboard", "branches"}
 

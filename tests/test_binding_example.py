@@ -23,11 +23,14 @@ import pytest
 
 from examples.bindings.branch_api import BranchApi
 from examples.bindings.branch_api_server.access import Access, Client
-from surge import credentials, exits, runfolder, verdict
-from surge.binding import BindingOptions, Tokens
-from surge.customers import CUSTOMER_SECRET_ENV
+from surge import exits, runfolder
 from surge.exits import BadInput
+from surge.judge import verdict
 from surge.runfolder import RunFolder
+from surge.visit import credentials
+from surge.visit.binding import BindingOptions
+from surge.visit.customers import CUSTOMER_SECRET_ENV
+from surge.visit.values import Tokens
 from tests.support import TOKENS, free_port, serve, surge
 
 pytestmark = pytest.mark.slow

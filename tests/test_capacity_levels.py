@@ -17,12 +17,14 @@ import pytest
 from reports import levels as judged_levels
 from reports.levels import Check, Judge, Judged
 from reports.queueing import max_arrival_rate, response_time_tail
-from surge import capacity, levels
-from surge.dispatch import schedule
-from surge.profile import Profile, resolve
-from surge.retry import RequestRecord
+from surge import runfolder
+from surge.day import levels
+from surge.day.arrivals import schedule
+from surge.day.profile import Profile, resolve
+from surge.judge.saturation import MAX_LOOP_LAG_MS
+from surge.run import capacity
 from surge.runfolder import LevelSpan, RequestTail, RunFolder, load
-from surge.saturation import MAX_LOOP_LAG_MS
+from surge.visit.wire import RequestRecord
 from tests.load import KIOSK_LANE
 from tests.runs import DAY_START, host_day, make
 
@@ -49,7 +51,7 @@ def phase(tmp_path_factory: pytest.TempPathFactory) -> Profile:
         max_users=None,
         locust_args=[],
     )
-    path = folder / capacity.LEVEL_PROFILE
+    path = folder / runfolder.LEVEL_PROFILE
     path.write_text(capacity.level_profile(chosen), encoding="utf-8")
     return resolve(str(path), levels.TIME_SCALE, 1.0)
 

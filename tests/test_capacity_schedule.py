@@ -1,5 +1,5 @@
-"""One run, many levels: the schedule whose rates change while it runs (`surge.arrivals.Live`,
-`Dispatcher.retarget`) and the day the levels make (`surge.levels`). What a live schedule gives
+"""One run, many levels: the schedule whose rates change while it runs (`surge.day.arrivals.Live`,
+`Dispatcher.retarget`) and the day the levels make (`surge.day.levels`). What a live schedule gives
 out must be exactly what the schedule of its final segments replays, or the run folder's census
 of its visits (and every report of it) would describe another day than the one run."""
 
@@ -11,11 +11,14 @@ import time
 import gevent
 import pytest
 
-from surge import capacity, levels
-from surge.arrivals import Lateness, Schedule
-from surge.customers import Customer, Pool
-from surge.dispatch import Dispatcher
-from surge.profile import CHANNELS, Profile, Segment, resolve
+from surge import runfolder
+from surge.day import levels
+from surge.day.arrivals import Lateness, Schedule
+from surge.day.profile import CHANNELS, Profile, Segment, resolve
+from surge.harness.dispatch import Dispatcher
+from surge.run import capacity
+from surge.visit.customers import Pool
+from surge.visit.values import Customer
 from tests.load import KIOSK_LANE
 
 CUSTOMERS = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n:08d}",)}) for n in range(1, 6)]
@@ -41,7 +44,7 @@ def phase(tmp_path_factory: pytest.TempPathFactory) -> Profile:
         max_users=None,
         locust_args=[],
     )
-    path = folder / capacity.LEVEL_PROFILE
+    path = folder / runfolder.LEVEL_PROFILE
     path.write_text(capacity.level_profile(chosen), encoding="utf-8")
     return resolve(str(path), levels.TIME_SCALE, 1.0)
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from surge.profile import profiles_dir
+from surge.day.profile import profiles_dir
 from tests.load import SHORT_RATE_SCALE, SHORT_TIME_SCALE
 
 ROOT = Path(__file__).resolve().parent.parent

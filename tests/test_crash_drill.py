@@ -27,9 +27,11 @@ import httpx
 import pytest
 
 from reports import analysis, gate
-from surge import children, cli, durability, embedded, runfolder, verdict
+from surge import children, cli, runfolder
+from surge.day.profile import Profile, load_profile
 from surge.exits import GATE_FAILED, NOT_VALID
-from surge.profile import Profile, load_profile
+from surge.judge import durability, verdict
+from surge.run import embedded
 from tests.load import DRILL_TIME_SCALE, FEW_CUSTOMERS, Rehearsed, folder_of
 from tests.runs import DAY, make, request, slow_between
 from tests.support import Api, auth, cases, serve_api, surge

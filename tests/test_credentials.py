@@ -1,4 +1,4 @@
-"""Credentials as banks use them (`surge.credentials`): read from the environment or a file, an
+"""Credentials as banks use them (`surge.visit.credentials`): read from the environment or a file, an
 OAuth2 token shared and refreshed before it expires, mutual TLS through each client's options.
 
 The token endpoint and the TLS server are real loopback servers in this process; the CA and the
@@ -24,9 +24,9 @@ import httpx
 import pytest
 from geventhttpclient import HTTPClient
 
-from surge import credentials
-from surge.credentials import Credentials, OAuth2
 from surge.exits import BadInput
+from surge.visit import credentials
+from surge.visit.credentials import Credentials, OAuth2
 
 SECRET = "s3cret-of-the-client"
 

@@ -21,15 +21,12 @@ import httpx
 import pytest
 
 from mock_core.seed import Credentials
-from surge.binding import BindingOptions, Tokens
 from surge.bindings.mock_core import MockCore
-from surge.customers import (
+from surge.visit.binding import BindingOptions
+from surge.visit.customers import (
     CUSTOMER_SECRET_ENV,
     ONBOARDING_CONCURRENCY,
-    Customer,
-    Person,
     Pool,
-    PoolError,
     customer_secret,
     generate,
     load_pool,
@@ -38,6 +35,7 @@ from surge.customers import (
     resident_id_check_digit,
     worker_share,
 )
+from surge.visit.values import Customer, Person, PoolError, Tokens
 from tests.support import TOKENS, Api, serve_api
 
 MOCK_CORE = MockCore(

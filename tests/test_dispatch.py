@@ -7,16 +7,17 @@ from itertools import pairwise
 import gevent
 import pytest
 
-from surge.arrivals import Arrival, Lateness
-from surge.customers import Customer, Pool
-from surge.dispatch import LOOKAHEAD_S, Dispatcher, expected_rate
-from surge.profile import load_profile
+from surge.day.arrivals import Arrival, Lateness
+from surge.day.profile import load_profile
+from surge.harness.dispatch import LOOKAHEAD_S, Dispatcher, expected_rate
+from surge.visit.customers import Pool
+from surge.visit.values import Customer
 
 CUSTOMERS = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n:08d}",)}) for n in range(1, 6)]
 
 
 class Due:
-    """A schedule (`surge.arrivals.Live`'s face) of one visit, due at once."""
+    """A schedule (`surge.day.arrivals.Live`'s face) of one visit, due at once."""
 
     def __init__(self, arrival: Arrival) -> None:
         self.arrival: Arrival | None = arrival

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from surge import runfolder
-from surge.profile import Profile
+from surge.day.profile import Profile
 from tests.runs import DAY, host_day, lateness, make, request
 from tests.support import cases, surge
 

@@ -1,4 +1,4 @@
-"""Guard rails for a real target (`surge.target`): the mock core's own parts are skipped against
+"""Guard rails for a real target (`surge.visit.target`): the mock core's own parts are skipped against
 another system, with a line each and the report's "could not run" rows, and writes go only to
 the mock core or a host named in `--allow-host`.
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from surge import credentials, rehearse
 from surge.exits import BadInput
-from surge.target import Target, allowed, check_writes, recognise
+from surge.run import rehearse
+from surge.visit import credentials
+from surge.visit.target import Target, allowed, check_writes, recognise
 from tests.load import TIME_SCALE, locust, one_branch, run_folder
 from tests.relay import Relay
 from tests.support import serve

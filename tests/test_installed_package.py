@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from surge import runfolder, verdict
+from surge import runfolder
+from surge.judge import verdict
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,9 @@ from orjson import loads
 
 from mock_core.identity import luhn_check_digit
 from mock_core.seed import Credentials, credentials
-from surge.binding import BindingOptions, Tokens
 from surge.bindings.mock_core import MockCore
-from surge.customers import Customer
-from surge.journeys import (
+from surge.visit.binding import BindingOptions
+from surge.visit.journeys import (
     FAN_IN_SOURCES,
     JOURNEYS,
     Context,
@@ -29,7 +28,8 @@ from surge.journeys import (
     VisitResult,
     run_visit,
 )
-from surge.retry import RequestRecord, RetryPolicy, Sender, idempotency_key
+from surge.visit.values import Customer, Tokens
+from surge.visit.wire import RequestRecord, RetryPolicy, Sender, idempotency_key
 from tests.support import TOKENS, Api, auth, serve
 
 SCHEDULED = 1_700_000_000.0

@@ -25,7 +25,7 @@ from mock_core.lanes import sampler
 from mock_core.metrics import LATENCY_BUCKETS
 from mock_core.settings import ServiceTime
 from reports.histogram import quantile
-from surge import scrape
+from surge.harness import scrape
 from tests.support import Api, auth
 
 BOUNDS = (*LATENCY_BUCKETS, math.inf)

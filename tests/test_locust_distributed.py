@@ -17,13 +17,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from surge import distributed, saturation, verdict
-from surge.arrivals import Lateness, Schedule
-from surge.customers import Customer, Pool
-from surge.dispatch import Dispatcher
-from surge.distributed import Fleet, Outbox, SharePlan
-from surge.profile import CHANNELS, load_profile
-from surge.retry import RequestRecord
+from surge.day.arrivals import Lateness, Schedule
+from surge.day.profile import CHANNELS, load_profile
+from surge.harness import distributed
+from surge.harness.dispatch import Dispatcher
+from surge.harness.distributed import Fleet, Outbox, SharePlan
+from surge.judge import saturation, verdict
+from surge.visit.customers import Pool
+from surge.visit.values import Customer
+from surge.visit.wire import RequestRecord
 from tests.load import (
     RUN_TIMEOUT_S,
     TIME_SCALE,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from surge import verdict
+from surge.judge import verdict
 from tests.load import TIME_SCALE, busy_weekday, locust, one_branch, run_folder
 from tests.relay import Relay
 from tests.support import TOKENS, serve

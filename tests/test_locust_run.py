@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from surge import runfolder, verdict
-from surge.arrivals import Schedule
-from surge.profile import CHANNELS, load_profile
+from surge import runfolder
+from surge.day.arrivals import Schedule
+from surge.day.profile import CHANNELS, load_profile
+from surge.judge import verdict
 from tests.load import (
     TIME_SCALE,
     busy_weekday,

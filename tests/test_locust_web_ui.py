@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from mock_core.seed import credentials
-from surge import binding, runfolder
+from surge import runfolder
+from surge.bindings import loader
 from surge.runfolder import RunFolder
 from tests.load import busy_weekday, process
 from tests.support import TOKENS, free_port, serve
@@ -157,7 +158,7 @@ def web_run(tmp_path_factory: pytest.TempPathFactory, browser: Browser) -> Itera
                 "customers": str(CUSTOMERS),
                 "locale": "en_US",
                 "dataPool": str(_pool(host, tmp / "pool.csv")),
-                "binding": binding.DEFAULT,
+                "binding": loader.DEFAULT,
                 "lateAfter": "0.5",
                 "dropAfter": "10",
                 "maxDroppedShare": "0.05",

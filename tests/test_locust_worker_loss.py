@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from surge import verdict
-from surge.dispatch import schedule
+from surge.day.arrivals import schedule
+from surge.judge import verdict
 from surge.runfolder import RunFolder
 from tests.load import TIME_SCALE, WORKERS, busy_weekday, master_and_workers, run_folder
 from tests.support import serve

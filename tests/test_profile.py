@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from mock_core.faults import FaultIn
-from surge.exits import BadInput
-from surge.profile import (
+from surge.day.profile import (
     CHANNELS,
     MAX_PER_HOUR,
     OPERATIONS,
@@ -21,6 +20,7 @@ from surge.profile import (
     profiles_dir,
     resolve,
 )
+from surge.exits import BadInput
 
 SHIPPED = ["emergency_drill", "new_product_launch", "payday", "post_holiday", "weekday"]
 WEEKDAY = (profiles_dir() / "weekday.toml").read_text(encoding="utf-8")
@@ -63,7 +63,7 @@ def test_the_emergency_drill_schedules_three_incidents_the_mock_core_accepts_and
         ("crash", "*"),
     }
     for fault in faults:
-        if fault.kind != "crash":  # surge rehearse's to do, not the core's (surge.crash)
+        if fault.kind != "crash":  # surge rehearse's to do, not the core's (surge.run.crash)
             FaultIn.model_validate(fault.admin_body())  # what POST /admin/faults takes
 
 
@@ -414,9 +414,10 @@ def test_every_mix_names_exactly_its_channels_operations() -> None:
 
 
 def test_the_launch_profile_sends_most_wealth_orders_to_the_launch_product() -> None:
-    from surge.arrivals import Lateness
-    from surge.customers import Customer, Pool
-    from surge.dispatch import Dispatcher
+    from surge.day.arrivals import Lateness
+    from surge.harness.dispatch import Dispatcher
+    from surge.visit.customers import Pool
+    from surge.visit.values import Customer
 
     profile = load_profile("new_product_launch")
     assert profile.customers.launch_share == 0.85

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from surge import fit
 from surge.cli import main
+from surge.day import fit
+from surge.day.profile import CHANNELS, load_profile, resolve
 from surge.exits import BadInput
-from surge.profile import CHANNELS, load_profile, resolve
 
 # Phases as a queue system would see them: each boundary moves some channel by a quarter or
 # more, and the shortest phase still holds thousands of arrivals a channel at 80 branches for two

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reports.timeline import phases
-from surge import progress
-from surge.progress import Progress
+from surge.run import progress
+from surge.run.progress import Progress
 from tests.runs import DAY, make, record
 
 

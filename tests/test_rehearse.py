@@ -22,9 +22,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from surge import runfolder, saturation, verdict
-from surge.customers import Person, generate
-from surge.profile import load_profile
+from surge import runfolder
+from surge.day.profile import load_profile
+from surge.judge import saturation, verdict
+from surge.visit.customers import generate
+from surge.visit.values import Person
 from tests.load import (
     CUSTOMERS,
     FEW_CUSTOMERS,

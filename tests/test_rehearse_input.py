@@ -11,8 +11,8 @@ import pytest
 import tomli_w
 
 from mock_core.settings import load_settings
-from surge import embedded, rehearse
-from surge.profile import Profile, list_profiles, load_profile
+from surge.day.profile import Profile, list_profiles, load_profile
+from surge.run import embedded, rehearse
 from tests.support import surge, surge_in_process
 
 
@@ -181,7 +181,7 @@ def test_bad_input_exits_2_with_one_line_and_starts_nothing(
 def test_an_unreachable_host_is_bad_input_before_anything_starts(
     tmp_path: Path, command: str
 ) -> None:
-    """Both commands check the target the same way (`surge.target.check_reachable`): no run
+    """Both commands check the target the same way (`surge.visit.target.check_reachable`): no run
     folder, no report of a run that never reached anything."""
     out = tmp_path / "results"
     done = surge_in_process(command, "--host", "http://127.0.0.1:9", "--out", str(out))

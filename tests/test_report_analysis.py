@@ -11,7 +11,7 @@ import pytest
 
 from reports import analysis, frames, latency, render, slo, staffing
 from surge import runfolder
-from surge.profile import Profile
+from surge.day.profile import Profile
 from tests.runs import DAY, DAY_START, lateness, make, request, slow_between
 
 

@@ -16,8 +16,8 @@ from playwright.sync_api import Browser
 
 from reports.frames import ERROR_KINDS
 from surge import runfolder
+from surge.day.profile import load_profile
 from surge.exits import GATE_FAILED
-from surge.profile import load_profile
 from tests.browser import ARTEFACTS, open_report
 from tests.load import Rehearsed
 from tests.runs import Burst, lateness, make, steady_day, write_day

@@ -11,7 +11,7 @@ import pytest
 from reports import analysis, generator, render
 from reports.timeline import Span
 from surge import runfolder
-from surge.saturation import MAX_LOOP_LAG_MEAN_MS, MAX_LOOP_LAG_MS
+from surge.judge.saturation import MAX_LOOP_LAG_MEAN_MS, MAX_LOOP_LAG_MS
 from tests.runs import DAY_START, host_day, make
 
 HOT = {

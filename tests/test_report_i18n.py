@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 from reports import i18n
 from reports.i18n import Words
-from surge.verdict import REASONS
+from surge.judge.verdict import REASONS
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from surge import exits, runfolder
-from surge.arrivals import Lateness
+from surge.day.arrivals import Lateness
 from surge.runfolder import RequestLog, RunFolderError, Visits
 from tests.runs import DAY, host_day, lateness, make, record
 

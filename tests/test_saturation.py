@@ -1,4 +1,4 @@
-"""When the generator was saturated (`surge.saturation`), on samples given by hand: which
+"""When the generator was saturated (`surge.judge.saturation`), on samples given by hand: which
 seconds count, how they join into stretches across processes, what the day leaves out, and the
 line the closing lines print."""
 
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from surge import rehearse, runfolder, saturation, verdict
-from surge.saturation import MAX_CPU, MAX_LOOP_LAG_MEAN_MS, MAX_LOOP_LAG_MS
+from surge import runfolder
+from surge.judge import saturation, verdict
+from surge.judge.saturation import MAX_CPU, MAX_LOOP_LAG_MEAN_MS, MAX_LOOP_LAG_MS
+from surge.run import rehearse
 from tests.runs import DAY_START, host_day, make
 
 LATE = {"lag_mean": MAX_LOOP_LAG_MEAN_MS + 1}

@@ -1,4 +1,4 @@
-"""The capacity search's next level (`surge.search`): the climb, the model-guided jump, closing
+"""The capacity search's next level (`surge.run.search`): the climb, the model-guided jump, closing
 in with probes either side of the estimate and one confirmation, and the endings, on levels
 decided by hand."""
 
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from surge.search import Done, Level, Next, Range, answer_at, bracket, next_level
+from surge.run.search import Done, Level, Next, Range, answer_at, bracket, next_level
 
 RANGE = Range(low=1, high=1024, precision=0.05)
 

@@ -23,8 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from surge import runfolder, verdict
-from surge.profile import CHANNELS, list_profiles, load_profile
+from surge import runfolder
+from surge.day.profile import CHANNELS, list_profiles, load_profile
+from surge.judge import verdict
 from surge.runfolder import RunFolder
 from tests.support import TOKENS, serve
 

@@ -13,7 +13,7 @@ import pytest
 from reports import frames, slo
 from reports.timeline import Span
 from surge import runfolder
-from surge.profile import Profile
+from surge.day.profile import Profile
 from tests.runs import PAYDAY, Burst, steady_day, write_day
 
 SEEDS = range(200)

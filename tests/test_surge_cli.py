@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from surge.profile import list_profiles, profiles_dir
+from surge.day.profile import list_profiles, profiles_dir
 from tests.support import assert_one_line_refusal, surge_in_process
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from surge import runfolder, verdict
-from surge.arrivals import Lateness
+from surge import runfolder
+from surge.day.arrivals import Lateness
+from surge.judge import verdict
 from surge.runfolder import Limits, Visits
 from tests.runs import lateness, make, record
 

@@ -1,12 +1,13 @@
 """The binding to Branch API v2 (`examples.bindings.branch_api_server`): what
 `--binding examples.bindings.branch_api:BranchApi` names, and the example of docs/bindings.md.
 
-Every request carries the harness's OAuth2 access token (`surge.credentials`: fetched at start,
-refreshed before it expires) and the channel it is sent on (`X-Channel`); a customer's requests
-also carry their login (`X-Customer-Login`). Since the token changes during a run, an `Actor`'s
-headers hold only the channel and the login, and `_headers` adds the token to each request.
+Every request carries the harness's OAuth2 access token (`surge.visit.credentials`: fetched at
+start, refreshed before it expires) and the channel it is sent on (`X-Channel`); a customer's
+requests also carry their login (`X-Customer-Login`). Since the token changes during a run, an
+`Actor`'s headers hold only the channel and the login, and `_headers` adds the token to each
+request.
 Amounts go out as the integer minor units the journeys give; business refusals are this API's
-409s. Steps are recorded under the names of `surge.binding.STEPS`, so the report and the gate
+409s. Steps are recorded under the names of `surge.visit.binding.STEPS`, so the report and the gate
 read a run of this binding as one of the mock core's.
 """
 
@@ -17,11 +18,23 @@ from typing import Any, ClassVar
 
 import orjson
 
-from surge import credentials
-from surge.binding import DONE, OPERATIONS, Actor, BindingOptions, Result, Wire, result
-from surge.customers import Customer, OnboardingResponse, OnboardingWire, Person, PoolError
-from surge.durability import Check
-from surge.exits import BadInput
+from surge.visit import (
+    DONE,
+    OPERATIONS,
+    Actor,
+    BadInput,
+    BindingOptions,
+    Check,
+    Customer,
+    OnboardingResponse,
+    OnboardingWire,
+    Person,
+    PoolError,
+    Result,
+    Wire,
+    credentials,
+    result,
+)
 
 CHANNELS = {"staff": "branch", "kiosk": "kiosk", "online": "web"}
 """The journeys' actors and the `X-Channel` each is sent on."""

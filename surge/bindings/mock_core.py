@@ -14,17 +14,21 @@ from typing import Any, ClassVar
 
 import orjson
 
-from surge.binding import (
+from surge.visit import (
     DONE,
     OPERATIONS,
     Actor,
     BindingOptions,
+    Check,
+    Customer,
+    OnboardingResponse,
+    OnboardingWire,
+    Person,
+    PoolError,
     Result,
     Wire,
     result,
 )
-from surge.customers import Customer, OnboardingResponse, OnboardingWire, Person, PoolError
-from surge.durability import Check
 
 _TICKETS = "/v1/branches/{branch_id}/tickets"
 _CALL_NEXT = "/v1/branches/{branch_id}/counters/{counter_id}/call-next"

@@ -12,9 +12,7 @@
 
 `loadtests/` holds only thin classes that import these; they are imported once, as
 `surge.harness.*`, so their event listeners are registered once however many locustfiles
-import them. Importing the package registers them all.
+import them (the shape imports `lifecycle`, which imports `options` and `messages`). The package
+itself imports nothing, so importing one of its Locust-free modules (`dispatch`) imports no
+Locust.
 """
-
-from surge.harness import lifecycle, messages, options
-
-__all__ = ["lifecycle", "messages", "options"]

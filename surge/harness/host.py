@@ -7,7 +7,7 @@ host from the day's start until its test starts stopping: about once a second, a
 task on the host waited for a CPU, the CPU this process used (a share of one core), and how
 late its event loop woke from short sleeps. A slow response
 measured while the generator was starved of CPU is the harness's own, not the target's: the
-reports mark those stretches (`surge.saturation`). The preparation before the day (onboarding,
+reports mark those stretches (`surge.judge.saturation`). The preparation before the day (onboarding,
 the collector's settling) and Locust's stopping of its users after it are not the day's load,
 so they are not sampled: a stall of theirs would otherwise spill into the day's first or last
 second.

@@ -1,8 +1,8 @@
 """The shape's side of a capacity search: the run's arrival rate moved to the levels it asks for.
 
-`surge capacity` rewrites its plan (`surge.levels.Plan`) in the file it gave the harness
+`surge capacity` rewrites its plan (`surge.day.levels.Plan`) in the file it gave the harness
 (`--levels`); at each tick the shape calls `follow`, which starts the next level asked for, or
-ends the day, `surge.levels.LEAD_S` ahead on a whole second: this process's dispatcher (a local
+ends the day, `surge.day.levels.LEAD_S` ahead on a whole second: this process's dispatcher (a local
 run) or every worker (a master's, through `messages.send_level`) follows the new day from then,
 and the caller writes run.json again with it, which is how the search learns when the level
 started (docs/capacity.md, "One run"). A level below the one before starts without the visits
@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from locust.runners import MasterRunner, Runner
 
-from surge import levels
+from surge.day import levels
 from surge.harness import messages
 from surge.harness.state import RunState, warn
 

@@ -10,8 +10,8 @@
 - `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
   records and the host's samples (every process's) are written, then every planned visit is
   accounted for, the target's admin answers (reconcile, alerts, the ledger's keys) are
-  fetched, and the folder is judged (`surge.verdict`) and its summary written.
-- `quitting`: the verdict (and whether the generator was saturated, `surge.saturation`), the
+  fetched, and the folder is judged (`surge.judge.verdict`) and its summary written.
+- `quitting`: the verdict (and whether the generator was saturated, `surge.judge.saturation`), the
   folder's path, and the exit code: 0 valid, 3 not valid.
 
 A worker's share has its own start and stop (`messages.start_share`, `messages.finish_share`).
@@ -37,20 +37,22 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner
 
-from surge import children, distributed, exits, runfolder, saturation, verdict
-from surge.arrivals import Lateness
-from surge.binding import spec_of
-from surge.customers import Pool, PoolError, customer_secret, generate, onboard
-from surge.dispatch import Dispatcher, schedule
+from surge import children, exits, runfolder
+from surge.bindings.loader import spec_of
+from surge.day.arrivals import Lateness, schedule
+from surge.day.profile import CRASH, DEFAULT_PROFILE, resolve
 from surge.exits import BadInput
-from surge.harness import memory, messages
+from surge.harness import distributed, memory, messages
+from surge.harness.dispatch import Dispatcher
 from surge.harness.host import HostWatch
 from surge.harness.options import Settings, bind, pool_customers, settings, target
+from surge.harness.scrape import Scraper
 from surge.harness.state import Follower, RunState, begin, current, warn
-from surge.profile import CRASH, DEFAULT_PROFILE, resolve
-from surge.retry import ERRORS, RequestRecord
+from surge.judge import saturation, verdict
 from surge.runfolder import GeneratorSample, RequestLog, RunInfo, Stopped, Visits
-from surge.scrape import Scraper
+from surge.visit.customers import Pool, customer_secret, generate, onboard
+from surge.visit.values import PoolError
+from surge.visit.wire import ERRORS, RequestRecord
 
 START_LEAD_S = 1.0
 """The day starts this long after the run is ready: the shape's next tick (Locust ticks every
@@ -246,7 +248,7 @@ def _post_faults(run: RunState, client: httpx.Client, day_start: float) -> None:
     run.admin = True
     for n, fault in enumerate(run.settings.profile.faults):
         if fault.kind == CRASH:
-            continue  # not the core's to do (surge.crash)
+            continue  # not the core's to do (surge.run.crash)
         headers = {**_admin(token), "Idempotency-Key": f"surge-fault-{run.started}-{n}"}
         body = fault.admin_body(day_in_s=max(0.0, day_start - time.time()))
         answer = client.post("/admin/faults", json=body, headers=headers)
@@ -442,7 +444,7 @@ def _binding_reconcile(run: RunState, folder: Path) -> None:
 
 
 def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
-    """The ledger's idempotency keys, every page (`surge.durability` checks the run's writes
+    """The ledger's idempotency keys, every page (`surge.judge.durability` checks the run's writes
     against them). A failure is written down instead: the checks then fail, not pass."""
     keys: list[Any] = []
     cursor: str | None = None

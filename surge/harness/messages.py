@@ -1,4 +1,4 @@
-"""A distributed run's messages on Locust's master/worker channel (`surge.distributed` holds
+"""A distributed run's messages on Locust's master/worker channel (`surge.harness.distributed` holds
 their data and the master's merge, `Fleet`).
 
 - At the master's test start, `send_plans` numbers the workers and sends each its share.
@@ -23,18 +23,19 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
 
-from surge import binding, distributed
-from surge.arrivals import Lateness
-from surge.binding import BindingError, spec_of
-from surge.customers import Pool, PoolError
-from surge.dispatch import Dispatcher
-from surge.distributed import Fleet, Outbox, SharePlan
+from surge.bindings import loader
+from surge.bindings.loader import BindingError, spec_of
+from surge.day.arrivals import Lateness
+from surge.day.profile import Profile
 from surge.exits import BadInput
-from surge.harness import memory
+from surge.harness import distributed, memory
+from surge.harness.dispatch import Dispatcher
+from surge.harness.distributed import Fleet, Outbox, SharePlan
 from surge.harness.host import HostWatch
 from surge.harness.options import bind, settings
 from surge.harness.state import RunState, begin, current, runs, warn
-from surge.profile import Profile
+from surge.visit.customers import Pool
+from surge.visit.values import PoolError
 
 FINAL_WAIT_S = 15.0
 """How long the master waits at the end for the workers' last batches and Locust stats reports."""
@@ -107,7 +108,7 @@ def start_share(environment: Environment) -> None:
         return
     try:
         profile = Profile.from_dict(plan.profile, source="the master's profile")
-        bound = binding.load(plan.binding)
+        bound = loader.load(plan.binding)
         chosen = replace(settings(options, None, scaled=profile), seed=plan.seed, binding=bound)
         pool = Pool(distributed.customers_from_data(plan.customers))
     except (BadInput, BindingError, PoolError) as error:

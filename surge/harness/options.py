@@ -23,14 +23,19 @@ from typing import Any
 from locust import events
 from locust.env import Environment
 
-from surge import binding, credentials, exits, levels, runfolder
-from surge.binding import Binding, BindingError, BindingOptions, Tokens
-from surge.credentials import Credentials
-from surge.customers import LOGIN, Customer, PoolError, load_pool
+from surge import exits, runfolder
+from surge.bindings import loader
+from surge.bindings.loader import BindingError
+from surge.day import levels
+from surge.day.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
 from surge.exits import BadInput
-from surge.profile import CHANNELS, DEFAULT_PROFILE, Profile, resolve
 from surge.runfolder import Limits
-from surge.target import Target, check_writes, recognise
+from surge.visit import credentials
+from surge.visit.binding import Binding, BindingOptions
+from surge.visit.credentials import Credentials
+from surge.visit.customers import LOGIN, load_pool
+from surge.visit.target import Target, check_writes, recognise
+from surge.visit.values import Customer, PoolError, Tokens
 
 STOP_TIMEOUT_S = 30.0
 """Locust's --stop-timeout when none is given: users stop after their visit, never inside it."""
@@ -83,7 +88,7 @@ FIELDS = (
     Field(
         "--binding",
         str,
-        binding.DEFAULT,
+        loader.DEFAULT,
         "MODULE:NAME",
         "package.module:Name, the binding to the API",
     ),
@@ -241,12 +246,12 @@ class Settings:
     """End the run once this many requests were retried or failed (0: never): a capacity step
     whose budget is spent cannot pass, so it stops rather than loading a broken target."""
     allow_hosts: tuple[str, ...] = ()
-    """Hosts besides the mock core that the journeys may write to (`surge.target`)."""
+    """Hosts besides the mock core that the journeys may write to (`surge.visit.target`)."""
     levels: Path | None = None
-    """A capacity search's plan (`surge.levels.Plan`): the run's rate moves between its levels,
-    and `profile` is the day of the levels started so far (`surge.levels.day`)."""
+    """A capacity search's plan (`surge.day.levels.Plan`): the run's rate moves between its levels,
+    and `profile` is the day of the levels started so far (`surge.day.levels.day`)."""
     credentials: Credentials = credentials.NONE
-    """The bank's credentials, from the environment or its file (`surge.credentials`)."""
+    """The bank's credentials, from the environment or its file (`surge.visit.credentials`)."""
 
 
 def settings(
@@ -258,7 +263,7 @@ def settings(
     """
     given = {dest: value(options, dest) for dest in _FIELDS}
     try:
-        bound = binding.load(given["binding"])
+        bound = loader.load(given["binding"])
     except BindingError as error:
         raise BadInput(str(error)) from None
     data_pool = Path(given["data_pool"]) if given["data_pool"] else None
@@ -284,7 +289,7 @@ def settings(
         if run_folder is not None and run_folder.exists() and not _empty_folder(run_folder):
             raise BadInput(f"--run-folder: {run_folder} is not an empty folder")
         runfolder.check_writable(run_folder or results)
-        lacking = binding.missing(bound, profile, onboarding=data_pool is None)
+        lacking = loader.missing(bound, profile, onboarding=data_pool is None)
         if lacking:
             raise BadInput(lacking)
     else:

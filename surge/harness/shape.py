@@ -2,8 +2,8 @@
 
 `loadtests/surge_shape.py` holds the `LoadTestShape` itself (Locust picks the first shape class
 it finds, so there is exactly one) and asks `tick` here. The shape runs on the master, or on
-the local runner: it reads the day through `surge.dispatch.Progress`, the local `Dispatcher` or
-the master's `Fleet`.
+the local runner: it reads the day through `surge.harness.dispatch.Progress`, the local
+`Dispatcher` or the master's `Fleet`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import time
 from locust import LoadTestShape
 from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 
-from surge.dispatch import pool_size
+from surge.day.profile import CHANNELS
 from surge.harness import levels, lifecycle
+from surge.harness.dispatch import pool_size
 from surge.harness.state import RunState, current
-from surge.profile import CHANNELS
-from surge.saturation import MAX_CPU
+from surge.judge.saturation import MAX_CPU
 
 SPAWN_RATE = 100.0
 """Users started per second: Locust warns above 100; a surge needs users within a second."""
@@ -29,7 +29,7 @@ Answer = tuple[int, float]
 
 
 def tick(shape: LoadTestShape) -> Answer | None:
-    """Users needed now (`surge.dispatch.pool_size`), or None when the day is done.
+    """Users needed now (`surge.harness.dispatch.pool_size`), or None when the day is done.
 
     Locust splits a user count evenly across the three classes (equal weights), and users help
     the other channels when their own has nothing waiting (`Dispatcher.take`), so the count is

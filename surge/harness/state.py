@@ -18,17 +18,17 @@ from typing import Any
 import gevent
 from locust.env import Environment
 
-from surge.binding import Binding
-from surge.dispatch import Dispatcher
-from surge.distributed import Fleet, Outbox
+from surge.day.profile import Profile
+from surge.harness.dispatch import Dispatcher
+from surge.harness.distributed import Fleet, Outbox
 from surge.harness.host import HostWatch
 from surge.harness.options import Settings
-from surge.profile import Profile
-from surge.retry import RequestRecord
+from surge.harness.scrape import Scraper
+from surge.judge.verdict import Verdict
 from surge.runfolder import GeneratorSample, RequestLog, Stopped
-from surge.scrape import Scraper
-from surge.target import Target
-from surge.verdict import Verdict
+from surge.visit.binding import Binding
+from surge.visit.target import Target
+from surge.visit.wire import RequestRecord
 
 SHRINK_TICKS = 5
 """The pool shrinks only to the largest need of the last this-many ticks (about seconds)."""

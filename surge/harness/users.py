@@ -1,7 +1,7 @@
 """The channel users: each takes the next due visit (its channel's, or another's rather than
 idle) and runs its journey.
 
-Requests go through Locust's `FastHttpSession` (`surge.session`), so Locust's own statistics
+Requests go through Locust's `FastHttpSession` (`surge.harness.session`), so Locust's own statistics
 count every attempt and a business refusal is not a failure there either. What the run folder
 and the verdict use are the harness's own records (`RunState.keep`), one per attempt.
 """
@@ -14,11 +14,13 @@ import gevent
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 
-from surge import arrivals, credentials, journeys
-from surge.arrivals import Timeliness
-from surge.dispatch import Dispatcher
+from surge.day import arrivals
+from surge.day.arrivals import Timeliness
+from surge.harness import lifecycle  # noqa: F401 - the run's listeners, which start the users' day
+from surge.harness.dispatch import Dispatcher
+from surge.harness.session import Session
 from surge.harness.state import RunState, current, warn
-from surge.session import Session
+from surge.visit import credentials, journeys
 
 IDLE_WAIT_S = 1.0
 """How long an idle user waits for a visit before its task returns, so that Locust can retire it

@@ -21,11 +21,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from surge import runfolder
-from surge.binding import DEFAULT as DEFAULT_BINDING
-from surge.capacity import CAPACITY, LEVEL_PROFILE, RUN
+from surge.bindings.loader import DEFAULT as DEFAULT_BINDING
+from surge.day.profile import ProfileError, load_profile
 from surge.exits import BadInput
-from surge.profile import ProfileError, load_profile
-from surge.runfolder import RunFolder
+from surge.runfolder import CAPACITY, LEVEL_PROFILE, SEARCH_RUN, RunFolder
 
 REHEARSAL = "rehearsal"
 CAPACITY_SEARCH = "capacity"
@@ -271,7 +270,7 @@ def _search(folder: Path, exit_code: int | None) -> Entry:
         raise BadInput(f"{path}: not a capacity search's record")
     if isinstance(data.get("levels"), list):
         measured, profile_file, capacity = data["levels"], LEVEL_PROFILE, _answer(data)
-        runs = [folder / str(data.get("run") or RUN)] if measured else []
+        runs = [folder / str(data.get("run") or SEARCH_RUN)] if measured else []
         keys: tuple[str, ...] = ("phase", "range", "precision", "level_s")
     elif isinstance(data.get("steps"), list):
         measured, profile_file, capacity = data["steps"], STEP_PROFILE, _sustained(data)

@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 from typing import IO
 
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.live import Live
 
 from surge import runfolder
-from surge.profile import Profile, format_duration
-from surge.retry import ERRORS
+from surge.day.profile import Profile, format_duration
+from surge.visit.wire import ERRORS
 
 PLAIN_EVERY_S = 10.0
 UPDATE_S = 1.0
@@ -41,7 +40,7 @@ class Progress:
         self._console = Console(file=out or sys.stdout)
         self._live = Live(console=self._console, auto_refresh=False, transient=True)
         self._terminal = self._console.is_terminal
-        self._read: set[Path] = set()
+        self._tail = runfolder.RequestTail(folder, _COLUMNS)
         self._requests = self._errors = self._late = 0
         self._visits: set[float] = set()
         self._last_plain = self._last_update = 0.0
@@ -68,25 +67,18 @@ class Progress:
             self._live.stop()
 
     def _take_parts(self) -> None:
-        for part in sorted((self._folder / runfolder.REQUESTS).glob("part-*.parquet")):
-            if part in self._read:
-                continue
-            try:
-                table = pq.read_table(part, columns=_COLUMNS)
-            except OSError:
-                continue  # still being written: next time
-            self._read.add(part)
-            outcome = table.column("outcome").to_pylist()
-            starts = table.column("start").to_pylist()
-            scheduled = table.column("scheduled").to_pylist()
-            self._requests += len(outcome)
-            self._errors += sum(1 for o in outcome if o in ERRORS)
-            firsts: dict[float, float] = {}
-            for due, start in zip(scheduled, starts, strict=True):
-                if due not in self._visits:
-                    firsts[due] = min(start, firsts.get(due, start))
-            self._visits.update(firsts)
-            self._late += sum(1 for due, start in firsts.items() if start - due > LATE_AFTER_S)
+        table = self._tail.take()
+        outcome = table.column("outcome").to_pylist()
+        starts = table.column("start").to_pylist()
+        scheduled = table.column("scheduled").to_pylist()
+        self._requests += len(outcome)
+        self._errors += sum(1 for o in outcome if o in ERRORS)
+        firsts: dict[float, float] = {}
+        for due, start in zip(scheduled, starts, strict=True):
+            if due not in self._visits:
+                firsts[due] = min(start, firsts.get(due, start))
+        self._visits.update(firsts)
+        self._late += sum(1 for due, start in firsts.items() if start - due > LATE_AFTER_S)
 
     def _line(self, elapsed: float) -> str:
         profile = self._profile

@@ -2,12 +2,12 @@
 
 At a crash fault's `at` (in the day `run.json` says has started) the core is killed with SIGKILL
 in the middle of the surge; `duration` later it is started again on the same ledger, port and
-admin token (`surge.embedded.restart`). The port stays this process's all along (it holds the
-listening socket, `surge.embedded`): no other process can take it and receive the journeys'
+admin token (`surge.run.embedded.restart`). The port stays this process's all along (it holds the
+listening socket, `surge.run.embedded`): no other process can take it and receive the journeys'
 requests, with their PINs, passwords and tokens, while the core is down. Meanwhile the requests
-in flight at the kill are reset and retried with the same idempotency keys (`surge.retry`), and
+in flight at the kill are reset and retried with the same idempotency keys (`surge.visit.wire`), and
 new connections wait in the socket's queue, so the journeys carry on once the core answers, and
-the books are proven at the end (`surge.durability`). A core that does not come back has its
+the books are proven at the end (`surge.judge.durability`). A core that does not come back has its
 port held still, every connection reset at once. Each crash is recorded in incidents.json
 (`runfolder.add_crash`: when the core was killed, started again, answered); a core that did not
 come back is also a reason the run is not evidence. Against any other target (`--host`) the
@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from surge import embedded, runfolder
-from surge.profile import CRASH, Fault, Profile
+from surge import runfolder
+from surge.day.profile import CRASH, Fault, Profile
+from surge.run import embedded
 from surge.runfolder import Crash
 
 
@@ -86,7 +87,7 @@ class CrashDrill:
 
     def close(self) -> None:
         """The run ended: a crash still down is recorded so (the core's ending is a reason the
-        run is not evidence, `surge.rehearse.run`)."""
+        run is not evidence, `surge.run.rehearse.run`)."""
         if self._down is None:
             return
         n, _, killed_at = self._down

@@ -13,7 +13,7 @@ Workers never share a disk with the master, so everything travels as plain (msgp
   queued, mean visit time), and the worker's samples of its host since the last batch
   (`surge.harness.host`), which the master writes into `generator.csv` with its own.
 - master → workers, `surge_level` in a capacity search's run: the day's profile with its next
-  level (or its end) and the run time it applies from, a second or more ahead (`surge.levels`).
+  level (or its end) and the run time it applies from, a second or more ahead (`surge.day.levels`).
 - master → workers, `surge_finish` when the master's test stops (headless runs end with Locust's
   `quit`, which never tells workers to stop first); each worker stops scheduling, lets its running
   visits end (at most `FINISH_WAIT_S`) and answers with a last batch marked final.
@@ -44,12 +44,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from surge.arrivals import Lateness
-from surge.binding import DEFAULT as DEFAULT_BINDING
-from surge.customers import Customer
-from surge.dispatch import PRIOR_VISIT_S, Dispatcher, users_needed
-from surge.profile import CHANNELS, Profile
+from surge.bindings.loader import DEFAULT as DEFAULT_BINDING
+from surge.day.arrivals import Lateness
+from surge.day.profile import CHANNELS, Profile
+from surge.harness.dispatch import PRIOR_VISIT_S, Dispatcher, users_needed
 from surge.runfolder import GeneratorSample
+from surge.visit.values import Customer
 
 PLAN, BATCH, FINISH, LEVEL = "surge_plan", "surge_batch", "surge_finish", "surge_level"
 BATCH_S = 2.0
@@ -170,8 +170,8 @@ class Records(Protocol):
 class Fleet:
     """The master's side: the workers' batches merged, and the figures the shape sizes users by.
 
-    A `surge.dispatch.Progress`, as a process's `Dispatcher` is, so one shape serves local and
-    distributed runs.
+    A `surge.harness.dispatch.Progress`, as a process's `Dispatcher` is, so one shape serves
+    local and distributed runs.
     """
 
     profile: Profile

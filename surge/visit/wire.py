@@ -21,14 +21,18 @@ import itertools
 import os
 import random
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal, NamedTuple, Protocol
 
 import orjson
+
+from surge.visit.values import PoolError
 
 Outcome = Literal["ok", "refused", "retried", "failed"]
 """ok: 2xx; refused: a business refusal the customer meets (insufficient funds, sold out, slot
@@ -148,7 +152,7 @@ class RetryPolicy:
     reconnect_s: float = 10.0
     """A step whose attempts find no system answering (a transport error) is retried beyond
     `max_retries` while its attempts and waits so far, and the next wait, stay within this: a
-    mock core killed and started again is listening within a few seconds (`surge.crash`)."""
+    mock core killed and started again is listening within a few seconds (`surge.run.crash`)."""
     reconnect_delay: float = 1.0
     """…and no wait after a transport error is longer, so the step is back within a second of
     the system listening again."""
@@ -350,3 +354,142 @@ def _title(response: Response) -> str:
 _TITLE_MAX = 80
 _CODE = re.compile(r"[A-Za-z][A-Za-z_.-]{0,63}")
 """An error code as APIs name them: a word, with no digits that could be an account's."""
+
+
+@dataclass(slots=True)
+class Wire:
+    """One visit's send-retry-record path: every request of its steps goes through `send`."""
+
+    sender: Sender
+    failed_step: str | None = None
+    """The step that failed after its retries, which left the visit unfinished."""
+
+    def send(
+        self,
+        step: str,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        headers: dict[str, str],
+        json: Any = None,
+        refusals: tuple[int, ...] = (),
+        keyed: bool = True,
+    ) -> Reply:
+        """`Sender.send`: `name` is the route template the record groups by; `refusals` the
+        statuses that are business answers of the step; `keyed`: see `Sender.send`."""
+        reply = self.sender.send(
+            step,
+            method,
+            path,
+            name=name,
+            headers=headers,
+            json=json,
+            refusals=refusals,
+            keyed=keyed,
+        )
+        if reply.outcome == "failed":
+            self.failed_step = step
+        return reply
+
+
+class OnboardingResponse(Protocol):
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+class OnboardingClient(Protocol):
+    """What onboarding needs of an HTTP client: httpx.Client and Locust's sessions fit."""
+
+    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> OnboardingResponse: ...
+
+    def get(self, url: str, *, headers: Mapping[str, str]) -> OnboardingResponse: ...
+
+
+PUSH_BACK_TRIES = 4
+"""Sends of one onboarding request the target may refuse with 503/504 before onboarding fails."""
+PUSH_BACK_WAIT_S = 10.0
+"""The longest wait before sending a refused request again, whatever `Retry-After` says."""
+
+
+class OnboardingGate:
+    """Onboarding's requests in flight: up to a limit, one at a time once the target pushes back.
+
+    A target whose lane for these routes is smaller than `ONBOARDING_CONCURRENCY` (a test system,
+    a lane shrunk to rehearse saturation) answers the excess 503 or 504 before doing anything, and
+    is then onboarded one request after another, as it always could be.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = threading.Condition()
+        self._limit = limit
+        self._busy = 0
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._free:
+            self._free.wait_for(lambda: self._busy < self._limit)
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._free:
+                self._busy -= 1
+                self._free.notify_all()
+
+    def push_back(self) -> None:
+        with self._free:
+            self._limit = 1
+
+
+class OnboardingWire:
+    """One person's onboarding requests, each sent again (same key) while the target lacks the
+    capacity (503, 504), and one at a time from then on; a transport error is a `PoolError`."""
+
+    def __init__(self, client: OnboardingClient, gate: OnboardingGate, where: str) -> None:
+        self._client = client
+        self._gate = gate
+        self.where = where
+        """Whom the requests onboard, for the one line of a `PoolError`."""
+
+    def post(self, url: str, body: Any, headers: Mapping[str, str]) -> OnboardingResponse:
+        return self._send(f"POST {url}", self._client.post, url, body, headers)
+
+    def get(self, url: str, headers: Mapping[str, str]) -> OnboardingResponse:
+        return self._send(f"GET {url}", self._client.get, url, None, headers)
+
+    def _send(
+        self,
+        what: str,
+        method: Callable[..., OnboardingResponse],
+        url: str,
+        body: Any,
+        headers: Mapping[str, str],
+    ) -> OnboardingResponse:
+        for sent in range(1, PUSH_BACK_TRIES + 1):
+            with self._gate.slot():
+                try:
+                    if body is None:
+                        response: OnboardingResponse = method(url, headers=headers)
+                    else:
+                        response = method(url, json=body, headers=headers)
+                except Exception as error:  # the client's own transport errors, whichever client
+                    raise PoolError(
+                        f"{self.where}: {what} failed: {type(error).__name__}: {error}"
+                    ) from error
+            if response.status_code not in (503, 504) or sent == PUSH_BACK_TRIES:
+                break
+            self._gate.push_back()
+            time.sleep(_retry_after(response))
+        return response
+
+
+def _retry_after(response: OnboardingResponse) -> float:
+    """`Retry-After` in seconds (capped), or one second when it is missing or a date."""
+    seconds = _seconds(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else min(seconds, PUSH_BACK_WAIT_S)

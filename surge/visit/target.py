@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from surge.credentials import Credentials
 from surge.exits import BadInput
+from surge.visit.credentials import Credentials
 
 MOCK_CORE_TITLE = "branch-surge mock core"
 """`info.title` of the mock core's `/openapi.json` (mock_core/app.py)."""

@@ -25,7 +25,7 @@ def _answers(refusals: tuple[int, ...]) -> frozenset[int]:
 
 
 class Session:
-    """One Locust user's HTTP session, as `surge.retry.Client`."""
+    """One Locust user's HTTP session, as `surge.visit.wire.Client`."""
 
     def __init__(self, session: FastHttpSession) -> None:
         self._request = session.request

@@ -6,8 +6,8 @@ the profile: its branches, the counters each opens (`[staffing]`), its opening h
 span, for appointment slots) and the seed. Its lanes keep their defaults (docs/capacity.md), the
 rehearsal measuring what those carry, unless `--core-config` gives a settings file in the core's
 own format (a team's mock sized like its own systems). It seeds no customers, since the harness
-onboards its own. The crash drill (`surge.crash`) kills it and starts it again on the same ledger,
-port and token (`kill`, `restart`).
+onboards its own. The crash drill (`surge.run.crash`) kills it and starts it again on the same
+ledger, port and token (`kill`, `restart`).
 
 This process binds the core's listening socket and hands it to each core process it starts
 (`mock-core --fd`), keeping it open itself until `stop`. So no other process can take the port
@@ -37,8 +37,8 @@ import httpx
 import tomli_w
 
 from surge import children
+from surge.day.profile import Profile
 from surge.exits import BadInput
-from surge.profile import Profile
 
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0

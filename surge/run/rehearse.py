@@ -1,14 +1,14 @@
 """`surge rehearse`: the main job, a whole surge rehearsal in one command.
 
 Everything given is checked before anything starts (bad input: one line, exit 2). Without
-`--host`, an embedded mock core set up like the profile's branches is started (`surge.embedded`)
+`--host`, an embedded mock core set up like the profile's branches is started (`surge.run.embedded`)
 and its admin token handed to Locust, so the profile's faults are posted and the ledger is
 reconciled at the end. Locust runs headless as a child process (what it says for people is
 shown as it comes, all of it kept); the wait is bounded. The rehearsal names the run folder
 (`--run-folder`), so it knows where the run went. Then the core is stopped, the run folder gets
 Locust's log and statistics, the core's settings and whatever happened outside the harness's
 sight (an interruption, the core ending: `runfolder.add_incident`), and the verdict is read
-from the folder with the one rule (`surge.verdict`). Ctrl-C (or SIGTERM) stops Locust
+from the folder with the one rule (`surge.judge.verdict`). Ctrl-C (or SIGTERM) stops Locust
 gracefully, then the core.
 
 This process never imports Locust (which patches the standard library with gevent on import):
@@ -39,25 +39,18 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from surge import (
-    binding,
-    children,
-    credentials,
-    durability,
-    embedded,
-    exits,
-    runfolder,
-    saturation,
-    shipped,
-    verdict,
-)
-from surge.crash import CrashDrill
+from surge import children, exits, runfolder, shipped
+from surge.bindings import loader
+from surge.day.profile import CHANNELS, Profile, format_duration, resolve
 from surge.exits import BadInput
-from surge.profile import CHANNELS, Profile, format_duration, resolve
-from surge.progress import Progress
+from surge.judge import durability, saturation, verdict
+from surge.judge.verdict import Verdict
+from surge.run import embedded
+from surge.run.crash import CrashDrill
+from surge.run.progress import Progress
 from surge.runfolder import RunFolder
-from surge.target import check_reachable
-from surge.verdict import Verdict
+from surge.visit import credentials
+from surge.visit.target import check_reachable
 
 DEFAULT_TIME_SCALE = 480.0
 """An eight-hour day in 60 s: with start-up (onboarding) and the end, a little over a minute."""
@@ -78,7 +71,7 @@ REPORT = "Report: "
 RUN_FOLDER = "Run folder: "
 """How the rehearsal, and the harness in Locust's output, name the run folder."""
 VERDICT = "The run is "
-"""How the harness's verdict line starts (`surge.verdict.Verdict.sentence`)."""
+"""How the harness's verdict line starts (`surge.judge.verdict.Verdict.sentence`)."""
 SHOWN = re.compile(
     r"^(warning|error): "  # the harness's own warnings and refusals
     r"|^\w+: error: "  # Locust's refusal of an option given after `--`
@@ -136,7 +129,7 @@ class Rehearsal:
     """…as read."""
     command: str = "rehearse"
     """The `surge` command running it, which its messages name."""
-    binding: str = binding.DEFAULT
+    binding: str = loader.DEFAULT
     """`--binding`: the journeys' binding to the target's API, passed to Locust."""
     allow_hosts: tuple[str, ...] = ()
     """`--allow-host`: the hosts besides the mock core the journeys may write to."""
@@ -159,7 +152,7 @@ def rehearsal(
     admin_token: str | None,
     locust_args: list[str],
     core_config: Path | None = None,
-    binding_spec: str = binding.DEFAULT,
+    binding_spec: str = loader.DEFAULT,
     allow_hosts: Sequence[str] = (),
 ) -> Rehearsal:
     """Check the arguments; raises `BadInput` (one line)."""
@@ -207,8 +200,8 @@ def rehearsal(
 def _check_binding(spec: str, profile: Profile, *, onboarding: bool) -> None:
     """Before any process starts: the binding loads and does every operation the day needs."""
     try:
-        lacking = binding.missing(binding.load(spec), profile, onboarding=onboarding)
-    except binding.BindingError as error:
+        lacking = loader.missing(loader.load(spec), profile, onboarding=onboarding)
+    except loader.BindingError as error:
         raise BadInput(str(error)) from None
     if lacking:
         raise BadInput(lacking)
@@ -245,7 +238,7 @@ def locust_command(
         command += ["--seed", str(chosen.seed)]
     if chosen.max_users is not None:
         command += ["--max-users", str(chosen.max_users)]
-    if chosen.binding != binding.DEFAULT:
+    if chosen.binding != loader.DEFAULT:
         command += ["--binding", chosen.binding]
     if chosen.workers > 1:
         port = str(children.free_port())
@@ -268,7 +261,7 @@ def describe(profile: Profile) -> str:
 
 class Watch(Protocol):
     """What follows a run while Locust runs it, from its folder: the rehearsal's progress line
-    (`surge.progress.Progress`), or a capacity search deciding its levels."""
+    (`surge.run.progress.Progress`), or a capacity search deciding its levels."""
 
     def update(self) -> None:
         """Called every `POLL_S`; looks at the folder no more often than it needs."""
@@ -578,7 +571,7 @@ def outcome(run: RunFolder, judged: Verdict, target: str) -> str:
 
 
 def _proven(run: RunFolder) -> list[str]:
-    """A line per check of the run's writes against the ledger (`surge.durability`)."""
+    """A line per check of the run's writes against the ledger (`surge.judge.durability`)."""
     checks = durability.checks(run)
     if checks is None:
         return [_unchecked(run, "/admin/ledger/keys")]

@@ -1,11 +1,11 @@
 """The seam between the journeys and a system's API: a `Binding` does each business step.
 
-The journeys (`surge.journeys`) decide what a visit does and in what order; a binding says how
+The journeys (`surge.visit.journeys`) decide what a visit does and in what order; a binding says how
 each step is asked of one system: its paths, bodies, tokens and statuses. The mock core's binding
 (`surge.bindings.mock_core:MockCore`) is the default and the reference; `--binding
 package.module:Name` names another (`load`). Every request still goes through the visit's one
-send-retry-record path (`Wire`, over `surge.retry.Sender`), so keys, retries, records, the report
-and the gate work the same whatever the binding. docs/architecture.md draws the boundary.
+send-retry-record path (`Wire`, over `surge.visit.wire.Sender`), so keys, retries, records, the
+report and the gate work the same whatever the binding. docs/architecture.md draws the boundary.
 
 A step method takes the visit's `Wire`, then the `Actor` it acts as where it acts for someone,
 then business arguments (amounts in integer minor units: the binding formats them for its API),
@@ -15,22 +15,15 @@ step gave up after its retries), with the value the next step needs.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from surge.retry import Reply, Sender
-
-if TYPE_CHECKING:
-    from surge.credentials import Credentials
-    from surge.customers import Customer, OnboardingWire, Person
-    from surge.durability import Check
-    from surge.profile import Profile
+from surge.visit.credentials import Credentials
+from surge.visit.values import DONE, FAILED, REFUSED, Actor, Check, Customer, Person, Result, Tokens
+from surge.visit.wire import OnboardingWire, Reply, Wire
 
 T = TypeVar("T")
-
-Outcome = Literal["done", "refused", "failed"]
 
 OPERATIONS: frozenset[str] = frozenset(
     {
@@ -90,48 +83,11 @@ STEPS: dict[str, str] = {
 gate group by it, so a binding records its requests under these whatever its API calls them."""
 
 
-class Result(NamedTuple, Generic[T]):
-    """A business step's outcome and what the next step needs of it (None unless done)."""
-
-    outcome: Outcome
-    value: T | None = None
-
-
-DONE: Result[Any] = Result("done")
-REFUSED: Result[Any] = Result("refused")
-FAILED: Result[Any] = Result("failed")
-"""Shared results of steps that give the next step nothing: made once, not per step."""
-
-
 def result(reply: Reply, value: T | None = None) -> Result[T]:
     """A settled request's `Result`, with `value` when it was done."""
     if reply.outcome == "ok":
         return DONE if value is None else Result("done", value)
     return REFUSED if reply.outcome == "refused" else FAILED
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who a step acts as: the staff (a teller, for any customer) or a customer's session (their
-    own accounts only). `headers` are what the binding sends for them; the journeys never read
-    them."""
-
-    who: str
-    """"staff", or the channel of a customer's session ("kiosk", "online")."""
-    headers: dict[str, str]
-    """Shared by every request sent as this actor: copy it to add headers."""
-    customer_id: str = ""
-    """The session's customer ("" for the staff)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Tokens:
-    """Bearer tokens of the channels the mock core knows: the teller's acts for any customer, the
-    kiosk's and online's only open a customer's session (and read what is public)."""
-
-    teller: str
-    kiosk: str
-    online: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,44 +99,7 @@ class BindingOptions:
     tokens: Tokens
     """The channel tokens (the mock core's own by default, docs/mock-core.md)."""
     credentials: Credentials | None = None
-    """How the target authenticates the harness (`surge.credentials`); None: the tokens."""
-
-
-@dataclass(slots=True)
-class Wire:
-    """One visit's send-retry-record path: every request of its steps goes through `send`."""
-
-    sender: Sender
-    failed_step: str | None = None
-    """The step that failed after its retries, which left the visit unfinished."""
-
-    def send(
-        self,
-        step: str,
-        method: str,
-        path: str,
-        *,
-        name: str,
-        headers: dict[str, str],
-        json: Any = None,
-        refusals: tuple[int, ...] = (),
-        keyed: bool = True,
-    ) -> Reply:
-        """`Sender.send`: `name` is the route template the record groups by; `refusals` the
-        statuses that are business answers of the step; `keyed`: see `Sender.send`."""
-        reply = self.sender.send(
-            step,
-            method,
-            path,
-            name=name,
-            headers=headers,
-            json=json,
-            refusals=refusals,
-            keyed=keyed,
-        )
-        if reply.outcome == "failed":
-            self.failed_step = step
-        return reply
+    """How the target authenticates the harness (`surge.visit.credentials`); None: the tokens."""
 
 
 class Binding(Protocol):
@@ -338,65 +257,3 @@ class Binding(Protocol):
     def reconcile(self, client: Any) -> list[Check] | None:
         """The binding's own check of the target's ledger, or None: it has none."""
         ...
-
-
-DEFAULT = "surge.bindings.mock_core:MockCore"
-
-
-class BindingError(Exception):
-    """A `--binding` that cannot be used, in one line."""
-
-
-def load(spec: str) -> type[Binding]:
-    """The binding class `package.module:Name` names; raises `BindingError` (one line)."""
-    module_name, colon, name = spec.partition(":")
-    if not colon or not module_name or not name:
-        raise BindingError(f"--binding: {spec!r} is not package.module:Name")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name and module_name.startswith(error.name):
-            raise BindingError(f"--binding: no module {module_name!r}") from None
-        raise BindingError(f"--binding: module {module_name!r} failed to import: {error}") from None
-    except Exception as error:  # the module's own code failed: say so, not where
-        raise BindingError(
-            f"--binding: module {module_name!r} failed to import: {type(error).__name__}: {error}"
-        ) from None
-    found = getattr(module, name, None)
-    if found is None:
-        raise BindingError(f"--binding: module {module_name!r} has no {name!r}")
-    operations = getattr(found, "operations", None)
-    if not isinstance(found, type) or not isinstance(operations, frozenset):
-        raise BindingError(
-            f"--binding: {spec} is not a binding (a class with an `operations` frozenset)"
-        )
-    unknown = sorted(operations - OPERATIONS)
-    if unknown:
-        raise BindingError(f"--binding: {spec} names unknown operations {', '.join(unknown)}")
-    return found
-
-
-def spec_of(binding: type[Binding]) -> str:
-    """The `package.module:Name` that names `binding`."""
-    return f"{binding.__module__}:{binding.__qualname__}"
-
-
-def needed(profile: Profile, *, onboarding: bool = False) -> frozenset[str]:
-    """The operations the profile's day calls (and `onboard` when the customers are onboarded
-    rather than read from a data pool)."""
-    # Imported here: the journeys import this module, and the table is theirs.
-    from surge.journeys import USES, journeys_of
-
-    used = {"branches", *(("onboard",) if onboarding else ())}
-    for channel, journey in journeys_of(profile):
-        used |= USES[channel][journey]
-    return frozenset(used)
-
-
-def missing(binding: type[Binding], profile: Profile, *, onboarding: bool = False) -> str | None:
-    """One line naming the operations the day needs and `binding` lacks, or None."""
-    lacking = sorted(needed(profile, onboarding=onboarding) - binding.operations)
-    if not lacking:
-        return None
-    lacks = ", ".join(lacking)
-    return f"--binding: {spec_of(binding)} does not support {lacks}, which this run needs"

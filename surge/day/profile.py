@@ -287,7 +287,7 @@ FaultKind = Literal[
 _LANE_KINDS = ("lane_down", "brownout")
 CRASH: FaultKind = "crash"
 """Not a fault of the mock core's admin API: `surge rehearse` kills its embedded core (SIGKILL)
-at `at` and starts it again on the same ledger and port `duration` later (`surge.crash`)."""
+at `at` and starts it again on the same ledger and port `duration` later (`surge.run.crash`)."""
 
 
 class Fault(_Section):

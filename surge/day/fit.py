@@ -48,8 +48,7 @@ import pandas as pd
 import tomli_w
 from scipy.stats import binomtest
 
-from surge.exits import BadInput
-from surge.profile import (
+from surge.day.profile import (
     CHANNELS,
     DEFAULT_PROFILE,
     OPERATIONS,
@@ -57,6 +56,7 @@ from surge.profile import (
     format_duration,
     load_profile,
 )
+from surge.exits import BadInput
 
 COLUMNS = ("timestamp", "branch", "channel", "operation")
 BIN_SECONDS = 15 * 60

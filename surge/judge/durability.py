@@ -25,21 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from surge.runfolder import RunFolder
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One check of the books, with the figures it rests on."""
-
-    name: str
-    description: str
-    ok: bool
-    figures: dict[str, Any]
-
-    def line(self) -> str:
-        """The check in one line, as the verdict and the gate word it."""
-        figures = ", ".join(f"{value} {name}" for name, value in self.figures.items())
-        return f"{self.description}: {'ok' if self.ok else 'FAILED'} ({figures})"
+from surge.visit.values import Check
 
 
 @dataclass(slots=True)

@@ -27,9 +27,10 @@ from typing import Protocol
 import gevent
 from gevent.queue import Empty, Queue
 
-from surge import arrivals, journeys
-from surge.customers import Pool
-from surge.profile import CHANNELS, DIVERSION, Profile
+from surge.day import arrivals
+from surge.day.profile import CHANNELS, DIVERSION, Profile
+from surge.visit import journeys
+from surge.visit.customers import Pool
 
 WAKE_S = 0.001
 """The scheduler sleeps at least this long, then releases every visit due by then at once: at
@@ -90,7 +91,7 @@ class Dispatcher:
             self._patterns[channel] = [p for p, on in journeys.PATTERNS.items() if on == channel]
 
     def schedule(self) -> arrivals.Schedule:
-        return schedule(self.profile, self.seed, worker=self.worker, workers=self.workers)
+        return arrivals.schedule(self.profile, self.seed, worker=self.worker, workers=self.workers)
 
     def start(self, t0: float | None = None) -> None:
         """Start the day at `t0` (epoch seconds; now by default): workers share the master's."""
@@ -100,7 +101,7 @@ class Dispatcher:
 
     def retarget(self, profile: Profile, at: float, drop: bool = False) -> None:
         """Follow `profile` from run time `at` on: the same day before `at`, other rates after it
-        (a capacity search's next level, `surge.levels`). The scheduler sleeps until its next
+        (a capacity search's next level, `surge.day.levels`). The scheduler sleeps until its next
         visit is due, so it is stopped and started again on the new rates; raises ValueError
         when a visit due at or after `at` was already put on a queue. With `drop`, the visits
         waiting on the queues (all due before `at`: the levels before) are dropped: a level
@@ -243,17 +244,9 @@ class Dispatcher:
         )
 
 
-def schedule(
-    profile: Profile, seed: int, *, worker: int = 0, workers: int = 1
-) -> arrivals.Schedule:
-    """The profile's day as the open model replays it: worker `worker`'s share of `workers`."""
-    channels = {channel: profile.segments(channel) for channel in CHANNELS}
-    return arrivals.Schedule(channels, seed, worker=worker, workers=workers)
-
-
 class Progress(Protocol):
     """What the shape reads of the day in progress: this process's `Dispatcher`, or a master's
-    merge of its workers' shares (`surge.distributed.Fleet`), so one shape serves both."""
+    merge of its workers' shares (`surge.harness.distributed.Fleet`), so one shape serves both."""
 
     @property
     def profile(self) -> Profile: ...

@@ -8,7 +8,7 @@ embedded core ending, an interruption: `runfolder.add_incident`). `judge` says s
 reason as a sentence; the harness, `surge rehearse` and the gate all call it, and nothing else
 decides. What the systems answered (errors, SLOs, the ledger) is the gate's to judge, not this:
 a run whose requests all failed is valid evidence that the systems failed. The figures name
-those too: every check of the run's writes against the ledger (`surge.durability`) is a line
+those too: every check of the run's writes against the ledger (`surge.judge.durability`) is a line
 of the verdict `surge rehearse` prints and of summary.json, and the gate fails on any.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from surge import durability
-from surge.retry import ERRORS
+from surge.judge import durability
 from surge.runfolder import RunFolder
+from surge.visit.wire import ERRORS
 
 LAG_PERCENTILES = (50, 95, 99)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from surge.profile import CHANNELS, Profile, format_duration
+from surge.day.profile import CHANNELS, Profile, format_duration
 
 TIME_SCALE = 60.0
 BOUND_S = 1200.0
@@ -105,7 +105,7 @@ def day(phase: Profile, levels: Sequence[tuple[float, float]], end_s: float) -> 
         )
     data["phases"] = phases
     # The file's rates are what the phase wrote: a level's are raised by its multiple, which the
-    # cap on arrivals a file may write allows for (`surge.profile.MAX_PER_HOUR`).
+    # cap on arrivals a file may write allows for (`surge.day.profile.MAX_PER_HOUR`).
     data["rate_scale"] = max(multiple for multiple, _ in levels)
     return Profile.from_dict(data, source="the capacity search's levels")
 

@@ -5,11 +5,11 @@ capacity search").
 The search runs one phase of the profile (its channel and business mix, its objectives; no
 faults: the search measures the steady system) as one Locust run against one target (an
 embedded mock core unless `--host`), its customers onboarded once. The run's arrival rate moves
-between levels, each a multiple of the phase's rate (`surge.levels`: the search writes its plan,
+between levels, each a multiple of the phase's rate (`surge.day.levels`: the search writes its plan,
 the harness's shape follows it); while the run goes, the search reads what lands in the run
 folder, judges the level running on its own records (`Judge`, composed in by the command line:
 the harness never imports the reports) until it is decided or reaches its longest, and asks for
-the next level (`surge.search`). `capacity.json` is rewritten after every level, and the run
+the next level (`surge.run.search`). `capacity.json` is rewritten after every level, and the run
 folder's `levels.json` says where each level ran and settled, so an interrupted search keeps
 what it measured.
 """
@@ -30,20 +30,25 @@ from typing import Any, Protocol
 import pyarrow as pa
 import tomli_w
 
-from surge import binding, exits, levels, rehearse, runfolder, search
+from surge import exits, runfolder
+from surge.bindings import loader
+from surge.day import levels
+from surge.day.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.exits import BadInput
-from surge.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
-from surge.runfolder import LevelSpan, RunFolder, RunFolderError
-from surge.search import Done, Next, Range, Status
+from surge.run import rehearse, search
+from surge.run.search import Done, Next, Range
+from surge.runfolder import (
+    CAPACITY,
+    LEVEL_PROFILE,
+    SEARCH_FORMAT_VERSION,
+    SEARCH_PLAN,
+    SEARCH_RUN,
+    LevelSpan,
+    RunFolder,
+    RunFolderError,
+    Status,
+)
 
-CAPACITY = "capacity.json"
-LEVEL_PROFILE = "level-profile.toml"
-"""The phase the levels multiply, as a profile file: the run is its day of levels."""
-PLAN = "plan.json"
-RUN = "run"
-"""The one run folder, inside the search's folder."""
-FORMAT_VERSION = 2
-"""2: one run of levels (`levels`, `answer`), where 1 had a run per step (`steps`)."""
 MIN_LEVEL_S = 10.0
 """A level needs its settling floor and a few blocks (`reports.levels`) to be decided at all."""
 DEFAULT_LEVEL_S = 45.0
@@ -162,7 +167,7 @@ def search_of(
     seed: int | None,
     max_users: int | None,
     locust_args: list[str],
-    binding_spec: str = binding.DEFAULT,
+    binding_spec: str = loader.DEFAULT,
     allow_hosts: Sequence[str] = (),
 ) -> Search:
     """Check the arguments; raises `BadInput` (one line)."""
@@ -213,7 +218,7 @@ def _phase(profile: Profile, name: str | None) -> Phase:
 
 def level_profile(chosen: Search) -> str:
     """The profile file the run replays: the chosen phase alone from midnight, lasting the run's
-    bound, no faults (`surge.levels`: the harness makes its day of levels from it)."""
+    bound, no faults (`surge.day.levels`: the harness makes its day of levels from it)."""
     data = _plain(chosen.profile.to_dict())
     data.pop("time_scale", None)
     data.pop("rate_scale", None)
@@ -286,7 +291,7 @@ class _Record:
         return [level.judged for level in self.levels if level.judged and level.judged.decided]
 
     def searched(self) -> list[search.Level]:
-        """The decided levels as `surge.search` reads them."""
+        """The decided levels as `surge.run.search` reads them."""
         return [
             search.Level(
                 multiple=judged.multiple,
@@ -303,7 +308,7 @@ class _Record:
     def write(self) -> None:
         chosen = self.chosen
         data = {
-            "format_version": FORMAT_VERSION,
+            "format_version": SEARCH_FORMAT_VERSION,
             "profile": chosen.profile.name,
             "phase": chosen.phase.name,
             "phase_per_hour": chosen.phase.arrivals_per_hour.model_dump(),
@@ -312,7 +317,7 @@ class _Record:
             "range": [chosen.low, chosen.high],
             "precision": chosen.precision,
             "level_s": chosen.level_s,
-            "run": RUN,
+            "run": SEARCH_RUN,
             "started": self.started,
             "load_s": self.load_s,
             "levels": [
@@ -535,14 +540,14 @@ def capacity(chosen: Search, judges: Judges, conclude: rehearse.Conclude | None 
 
 
 def _search(chosen: Search, record: _Record, phase_file: Path) -> None:
-    run_folder = record.folder / RUN
+    run_folder = record.folder / SEARCH_RUN
     run_folder.mkdir()
     with (
         tempfile.TemporaryDirectory(prefix="surge-capacity-") as work,
         rehearse.stop_requests() as stop,
     ):
         scratch = Path(work)
-        plan = scratch / PLAN
+        plan = scratch / SEARCH_PLAN
         run = run_rehearsal(chosen, phase_file, plan)
         with rehearse.systems(run, scratch) as core:
             if stop.reason is not None:

@@ -1,13 +1,13 @@
 """What a customer does in one visit: at a counter, at a kiosk, or online. No Locust here.
 
 A visit is one customer doing one piece of business (`Visit.operation`) through one channel. Each
-step is asked of the binding (`surge.binding`: the system's API is its business, none of it is
+step is asked of the binding (`surge.visit.binding`: the system's API is its business, none of it is
 here). At the counter a teller serves them (the binding's staff actor). At a kiosk and online the
 visit starts by opening the customer's session (step `login`: the kiosk's card number and PIN,
 the online customer number and password) and does the rest as that session, which reaches that
 customer's own accounts, tickets, appointments and quotes only; a kiosk that opens an account
 still calls a teller (`_Trip.open_account`). Every request goes through the visit's `Wire`
-(`surge.retry`: keys, retries, one record per request); `run_visit` returns what happened. The
+(`surge.visit.wire`: keys, retries, one record per request); `run_visit` returns what happened. The
 caller (a Locust user, a test) supplies the client, the binding, the customer, a `random.Random`
 seeded for this visit (so a run replays: amounts, products, counters and slots all come from it)
 and the visit's scheduled start.
@@ -39,10 +39,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from surge.binding import STEPS, Actor, Binding, Result, Wire
-from surge.customers import Customer
-from surge.profile import CHANNELS, DIVERSION, OPERATIONS, Channel, Profile
-from surge.retry import Client, Recorder, RetryPolicy, Sender
+from surge.day.profile import CHANNELS, DIVERSION, OPERATIONS, Channel, Profile
+from surge.visit.binding import STEPS, Binding
+from surge.visit.values import Actor, Customer, Result
+from surge.visit.wire import Client, Recorder, RetryPolicy, Sender, Wire
 
 T = TypeVar("T")
 
@@ -438,7 +438,7 @@ USES: dict[Channel, dict[str, frozenset[str]]] = {
         "fan_in": _LOGGED_IN | {"transfer"},
     },
 }
-"""The binding operations (`surge.binding.OPERATIONS`) each journey may call."""
+"""The binding operations (`surge.visit.binding.OPERATIONS`) each journey may call."""
 
 
 def journeys_of(profile: Profile) -> set[tuple[Channel, str]]:

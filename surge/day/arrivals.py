@@ -3,7 +3,7 @@
 Customers arrive whether or not the system kept up with the ones before them, so each channel's
 visits are a Poisson process whose rate follows the profile (piecewise constant), drawn from a seed
 so a run can be replayed. A visit is due at its scheduled time; `Lateness` counts the visits that
-started late or not at all, which the verdict (`surge.verdict`) weighs. Nothing here
+started late or not at all, which the verdict (`surge.judge.verdict`) weighs. Nothing here
 knows Locust or the profile file: rates come in as segments, times are seconds from the run's start.
 """
 
@@ -17,10 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
+from surge.day.profile import CHANNELS, Profile
+
 
 class RateSegment(Protocol):
     """Visits arrive at `per_second` on average from `start_s` (inclusive) to `end_s` (not):
-    what the profile model gives per channel (`surge.profile.Segment`)."""
+    what the profile model gives per channel (`surge.day.profile.Segment`)."""
 
     @property
     def start_s(self) -> float: ...
@@ -470,3 +472,9 @@ class Lateness:
         }
         lateness._lags = {int(key): int(n) for key, n in data["lags_us"]}
         return lateness
+
+
+def schedule(profile: Profile, seed: int, *, worker: int = 0, workers: int = 1) -> Schedule:
+    """The profile's day as the open model replays it: worker `worker`'s share of `workers`."""
+    channels = {channel: profile.segments(channel) for channel in CHANNELS}
+    return Schedule(channels, seed, worker=worker, workers=workers)

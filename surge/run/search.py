@@ -29,16 +29,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-Status = Literal["pass", "fail", "behind", "unclear", "invalid"]
-"""A level's verdict: its objectives held and it carried the load offered; one broke; the
-generator could not offer the load; the evidence does not decide yet; or its run is not
-evidence of the target at all (it could not reach it, say)."""
-Ending = Literal["bracketed", "above_range", "below_range", "generator_limit", "not_valid"]
-"""Why a search ended: it closed in on the answer; every level passed up to `--to`; the first
-level (`--from`) already failed; the generator fell behind first, or was saturated when a level
-failed; the run was not evidence."""
+from surge.runfolder import Ending, Status
+
 GROWTH = 4.0
 """The climb's factor from a light level with few requests in flight (`FEW_IN_FLIGHT`)."""
 FEW_IN_FLIGHT = 1.0
@@ -81,7 +74,7 @@ class Level:
     light: bool = False
     """Explored, not decided: no queueing showed."""
     saturated: bool = False
-    """The generator was saturated while it was judged (`surge.saturation`)."""
+    """The generator was saturated while it was judged (`surge.judge.saturation`)."""
     in_flight: float = 0.0
     """Requests in flight on average (Little's law: their rate times their mean time)."""
 

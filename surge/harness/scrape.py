@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import gevent
 import httpx
 
-from surge.credentials import NONE, Credentials
+from surge.visit.credentials import NONE, Credentials
 
 INTERVAL_S = 2.0
 MAX_SCRAPES = 1800

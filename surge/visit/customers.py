@@ -20,26 +20,21 @@ import hashlib
 import random
 import re
 import secrets
-import threading
-import time
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, get_args
+from typing import TypeVar
 
 from faker import Faker
 from faker.providers.ssn.zh_CN import Provider as _ChineseSsn
 
-if TYPE_CHECKING:
-    from surge.binding import Binding
+from surge.visit.binding import Binding
+from surge.visit.values import SEGMENTS, Customer, CustomerSegment, Person, PoolError
+from surge.visit.wire import OnboardingClient, OnboardingGate, OnboardingWire
 
-CustomerSegment = Literal["mass", "affluent", "private"]
-SEGMENTS: tuple[CustomerSegment, ...] = get_args(CustomerSegment)
-HIGH_VALUE: frozenset[str] = frozenset({"affluent", "private"})
 POOL_COLUMNS = ("customer_id", "account_id", "currency", "segment", "home_branch")
 CREDENTIAL_COLUMNS = ("card_number", "pin", "password")
 """A data pool's optional columns: what a kiosk visit (card number, PIN) and an online visit
@@ -65,10 +60,6 @@ _PHONE_TRIES = 100
 T = TypeVar("T")
 
 
-class PoolError(Exception):
-    """A customer-data problem, worded as one line (for a CSV: `file: line N: column: reason`)."""
-
-
 def resident_id_check_digit(first17: str) -> str:
     """The 18th character of a PRC resident ID number (GB 11643-1999, ISO 7064 MOD 11-2)."""
     return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
@@ -81,67 +72,6 @@ def luhn_check_digit(payload: str) -> str:
         d = int(ch) * (2 if i % 2 == 0 else 1)
         total += d - 9 if d > 9 else d
     return str((10 - total % 10) % 10)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """Someone to onboard. Personal data stays in the harness; the API answers it masked."""
-
-    name: str
-    id_number: str
-    phone: str
-    card_number: str = field(repr=False)
-    segment: CustomerSegment
-    home_branch: str
-    pin: str = field(default="", repr=False)
-    password: str = field(default="", repr=False)
-
-    @property
-    def high_value(self) -> bool:
-        return self.segment in HIGH_VALUE
-
-    def customer(
-        self,
-        customer_id: str,
-        accounts: dict[str, tuple[str, ...]],
-        segment: str | None = None,
-        home_branch: str | None = None,
-    ) -> Customer:
-        """This person as the customer the system knows, with the credentials they were
-        onboarded with (the person's segment and home branch unless the system says others)."""
-        return Customer(
-            customer_id,
-            segment or self.segment,
-            home_branch or self.home_branch,
-            accounts,
-            self.card_number,
-            self.pin,
-            self.password,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Customer:
-    """A customer the system knows, with its account ids by currency (each tuple non-empty).
-
-    The first CNY account is the one a journey uses by default, and every customer has one. A
-    journey that opens an account adds it to `accounts` in place, so the customer's next visit
-    finds it instead of opening another.
-    """
-
-    customer_id: str
-    segment: str
-    home_branch: str
-    accounts: dict[str, tuple[str, ...]] = field(hash=False)
-    card_number: str = field(default="", repr=False)
-    """The kiosk's login with `pin` ("" when the customer has no card the harness knows)."""
-    pin: str = field(default="", repr=False)
-    password: str = field(default="", repr=False)
-    """The online login with `customer_id` ("" when unknown)."""
-
-    @property
-    def high_value(self) -> bool:
-        return self.segment in HIGH_VALUE
 
 
 CUSTOMER_SECRET_ENV = "SURGE_CUSTOMER_SECRET"
@@ -257,24 +187,6 @@ def worker_share(items: Sequence[T], worker: int, workers: int) -> list[T]:
     return list(items[worker::workers])
 
 
-class OnboardingResponse(Protocol):
-    @property
-    def status_code(self) -> int: ...
-
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-
-    def json(self) -> Any: ...
-
-
-class OnboardingClient(Protocol):
-    """What onboarding needs of an HTTP client: httpx.Client and Locust's sessions fit."""
-
-    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> OnboardingResponse: ...
-
-    def get(self, url: str, *, headers: Mapping[str, str]) -> OnboardingResponse: ...
-
-
 ONBOARDING_CONCURRENCY = 16
 """Onboarding requests in flight at once.
 
@@ -285,40 +197,6 @@ httpx's 20 kept-alive connections. Measured against the mock core's default lane
 take about 26 s one at a time, 1.7 s at 16 and 0.9 s at all 48 slots: the last second is not
 worth taking a whole teller front end of a real system.
 """
-PUSH_BACK_TRIES = 4
-"""Sends of one onboarding request the target may refuse with 503/504 before onboarding fails."""
-PUSH_BACK_WAIT_S = 10.0
-"""The longest wait before sending a refused request again, whatever `Retry-After` says."""
-
-
-class _Gate:
-    """Onboarding's requests in flight: up to a limit, one at a time once the target pushes back.
-
-    A target whose lane for these routes is smaller than `ONBOARDING_CONCURRENCY` (a test system,
-    a lane shrunk to rehearse saturation) answers the excess 503 or 504 before doing anything, and
-    is then onboarded one request after another, as it always could be.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._free = threading.Condition()
-        self._limit = limit
-        self._busy = 0
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        with self._free:
-            self._free.wait_for(lambda: self._busy < self._limit)
-            self._busy += 1
-        try:
-            yield
-        finally:
-            with self._free:
-                self._busy -= 1
-                self._free.notify_all()
-
-    def push_back(self) -> None:
-        with self._free:
-            self._limit = 1
 
 
 def onboard(
@@ -344,7 +222,7 @@ def onboard(
     logins); a customer the system already knew keeps the person's, which are the system's when
     the same seed onboarded them.
     """
-    gate = _Gate(ONBOARDING_CONCURRENCY)
+    gate = OnboardingGate(ONBOARDING_CONCURRENCY)
     first_seen: dict[Person, int] = {}
     for n, person in enumerate(people, 1):
         first_seen.setdefault(person, n)
@@ -376,56 +254,6 @@ def opening_cash(person: Person, digest: str) -> dict[str, int]:
     if not person.high_value:
         return {"CNY": 500_000 + round(1_000_000 * spread)}
     return {"CNY": 2_000_000 + round(1_000_000 * spread), "USD": 150_000 + round(100_000 * spread)}
-
-
-class OnboardingWire:
-    """One person's onboarding requests, each sent again (same key) while the target lacks the
-    capacity (503, 504), and one at a time from then on; a transport error is a `PoolError`."""
-
-    def __init__(self, client: OnboardingClient, gate: _Gate, where: str) -> None:
-        self._client = client
-        self._gate = gate
-        self.where = where
-        """Whom the requests onboard, for the one line of a `PoolError`."""
-
-    def post(self, url: str, body: Any, headers: Mapping[str, str]) -> OnboardingResponse:
-        return self._send(f"POST {url}", self._client.post, url, body, headers)
-
-    def get(self, url: str, headers: Mapping[str, str]) -> OnboardingResponse:
-        return self._send(f"GET {url}", self._client.get, url, None, headers)
-
-    def _send(
-        self,
-        what: str,
-        method: Callable[..., OnboardingResponse],
-        url: str,
-        body: Any,
-        headers: Mapping[str, str],
-    ) -> OnboardingResponse:
-        for sent in range(1, PUSH_BACK_TRIES + 1):
-            with self._gate.slot():
-                try:
-                    if body is None:
-                        response: OnboardingResponse = method(url, headers=headers)
-                    else:
-                        response = method(url, json=body, headers=headers)
-                except Exception as error:  # the client's own transport errors, whichever client
-                    raise PoolError(
-                        f"{self.where}: {what} failed: {type(error).__name__}: {error}"
-                    ) from error
-            if response.status_code not in (503, 504) or sent == PUSH_BACK_TRIES:
-                break
-            self._gate.push_back()
-            time.sleep(_retry_after(response))
-        return response
-
-
-def _retry_after(response: OnboardingResponse) -> float:
-    """`Retry-After` in seconds (capped), or one second when it is missing or a date."""
-    try:
-        return min(float(response.headers.get("Retry-After", "")), PUSH_BACK_WAIT_S)
-    except ValueError:
-        return 1.0
 
 
 def load_pool(path: Path | str, logins: Collection[str] = ()) -> list[Customer]:
