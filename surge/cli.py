@@ -150,12 +150,16 @@ def _profiles_fit(args: argparse.Namespace) -> int:
     return exits.OK
 
 
-def _rehearse(args: argparse.Namespace) -> int:
-    chosen = rehearse.rehearsal(
+def _rehearsal_options(
+    args: argparse.Namespace, *, time_scale: float = 1.0, rate_scale: float | None = 1.0
+) -> rehearse.RehearsalOptions:
+    """The rehearsal `surge rehearse` or `surge capacity` asks for, from the options they share
+    (a capacity search runs its levels at time scale 1, rate scale 1 as multiples of them)."""
+    return rehearse.RehearsalOptions(
         profile=args.profile,
         host=args.host,
-        time_scale=args.time_scale,
-        rate_scale=args.rate_scale,
+        time_scale=time_scale,
+        rate_scale=rate_scale,
         workers=args.workers,
         out=args.out,
         seed=args.seed,
@@ -163,8 +167,14 @@ def _rehearse(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         locust_args=args.locust_args,
         core_config=args.core_config,
-        binding_spec=args.binding,
+        binding=args.binding,
         allow_hosts=args.allow_host,
+    )
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    chosen = rehearse.rehearsal(
+        _rehearsal_options(args, time_scale=args.time_scale, rate_scale=args.rate_scale)
     )
     _check_history(args, args.out)
     from reports import report
@@ -299,22 +309,12 @@ def _record(args: argparse.Namespace, folder: Path, beside: Path, code: int) -> 
 
 def _capacity(args: argparse.Namespace) -> int:
     chosen = capacity.search_of(
-        profile=args.profile,
+        _rehearsal_options(args),
         phase=args.phase,
         low=args.low,
         high=args.high,
         precision=args.precision,
         level_s=args.level_duration,
-        host=args.host,
-        admin_token=args.admin_token,
-        core_config=args.core_config,
-        out=args.out,
-        workers=args.workers,
-        seed=args.seed,
-        max_users=args.max_users,
-        locust_args=args.locust_args,
-        binding_spec=args.binding,
-        allow_hosts=args.allow_host,
     )
     _check_history(args, args.out)
     from reports import capacity_search, levels

@@ -22,7 +22,7 @@ from surge.day import levels
 from surge.day.arrivals import schedule
 from surge.day.profile import Profile, resolve
 from surge.judge.saturation import MAX_LOOP_LAG_MS
-from surge.run import capacity
+from surge.run import capacity, rehearse
 from surge.runfolder import LevelSpan, RequestTail, RunFolder, load
 from surge.visit.wire import RequestRecord
 from tests.load import KIOSK_LANE
@@ -36,20 +36,12 @@ Response = Callable[[float, np.random.Generator], float]
 def phase(tmp_path_factory: pytest.TempPathFactory) -> Profile:
     folder = tmp_path_factory.mktemp("phase")
     chosen = capacity.search_of(
-        profile=str(KIOSK_LANE),
+        rehearse.RehearsalOptions(str(KIOSK_LANE), out=folder),
         phase=None,
         low=1,
         high=256,
         precision=0.05,
         level_s=30,
-        host=None,
-        admin_token=None,
-        core_config=None,
-        out=folder,
-        workers=1,
-        seed=None,
-        max_users=None,
-        locust_args=[],
     )
     path = folder / runfolder.LEVEL_PROFILE
     path.write_text(capacity.level_profile(chosen), encoding="utf-8")

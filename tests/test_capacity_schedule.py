@@ -16,7 +16,7 @@ from surge.day import levels
 from surge.day.arrivals import Lateness, Schedule
 from surge.day.profile import CHANNELS, Profile, Segment, resolve
 from surge.harness.dispatch import Dispatcher
-from surge.run import capacity
+from surge.run import capacity, rehearse
 from surge.visit.customers import Pool
 from surge.visit.values import Customer
 from tests.load import KIOSK_LANE
@@ -29,20 +29,12 @@ def phase(tmp_path_factory: pytest.TempPathFactory) -> Profile:
     """The kiosk lane as a search's run replays it: its one phase at rate scale 1."""
     folder = tmp_path_factory.mktemp("phase")
     chosen = capacity.search_of(
-        profile=str(KIOSK_LANE),
+        rehearse.RehearsalOptions(str(KIOSK_LANE), out=folder),
         phase=None,
         low=1,
         high=64,
         precision=0.05,
         level_s=30,
-        host=None,
-        admin_token=None,
-        core_config=None,
-        out=folder,
-        workers=1,
-        seed=None,
-        max_users=None,
-        locust_args=[],
     )
     path = folder / runfolder.LEVEL_PROFILE
     path.write_text(capacity.level_profile(chosen), encoding="utf-8")

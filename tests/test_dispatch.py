@@ -88,8 +88,8 @@ def test_a_journey_is_drawn_only_from_its_arrival_so_any_user_may_run_it(
 ) -> None:
     arrival = Arrival(12.5, "counter", 41)
     first, again = dispatcher.journey(arrival), dispatcher.journey(arrival)
-    assert (first.operation, first.customer, first.scheduled_at) == (
-        again.operation,
+    assert (first.journey, first.customer, first.scheduled_at) == (
+        again.journey,
         again.customer,
         again.scheduled_at,
     )

@@ -59,17 +59,7 @@ def test_allow_host_names_a_host_by_its_name_or_name_and_port() -> None:
 def test_allow_host_needs_a_host_to_allow() -> None:
     with pytest.raises(BadInput, match="--allow-host: only with --host"):
         rehearse.rehearsal(
-            profile="payday",
-            host=None,
-            time_scale=480,
-            rate_scale=None,
-            workers=1,
-            out=Path("results"),
-            seed=None,
-            max_users=None,
-            admin_token=None,
-            locust_args=[],
-            allow_hosts=["127.0.0.1"],
+            rehearse.RehearsalOptions("payday", time_scale=480, allow_hosts=["127.0.0.1"])
         )
 
 

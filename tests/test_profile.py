@@ -12,7 +12,7 @@ from mock_core.faults import FaultIn
 from surge.day.profile import (
     CHANNELS,
     MAX_PER_HOUR,
-    OPERATIONS,
+    MIX_JOURNEYS,
     Profile,
     ProfileError,
     list_profiles,
@@ -410,7 +410,7 @@ def test_segments_cover_the_day_contiguously(name: str, scale: float) -> None:
 def test_every_mix_names_exactly_its_channels_operations() -> None:
     mix = load_profile("weekday").mix
     for channel in CHANNELS:
-        assert tuple(getattr(mix, channel).shares()) == OPERATIONS[channel]
+        assert tuple(getattr(mix, channel).shares()) == MIX_JOURNEYS[channel]
 
 
 def test_the_launch_profile_sends_most_wealth_orders_to_the_launch_product() -> None:
@@ -425,9 +425,9 @@ def test_the_launch_profile_sends_most_wealth_orders_to_the_launch_product() -> 
     customers = [Customer(f"C{n:08d}", "mass", "B001", {"CNY": (f"A{n}",)}) for n in range(4)]
     dispatcher = Dispatcher(profile, 7, Pool(customers), Lateness())
     visits = [dispatcher.journey(arrival) for arrival in dispatcher.schedule()]
-    wealth = [v for v in visits if v.operation == "wealth_order"]
+    wealth = [v for v in visits if v.journey == "wealth_order"]
     assert len(wealth) > 20
-    assert all(not v.launch for v in visits if v.operation != "wealth_order")
+    assert all(not v.launch for v in visits if v.journey != "wealth_order")
     assert 0.7 < sum(v.launch for v in wealth) / len(wealth) < 0.97
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from reports.timeline import phases
 from surge.run import progress
-from surge.run.progress import Progress
+from surge.run.progress import ProgressLine
 from tests.runs import DAY, make, record
 
 
@@ -23,12 +23,12 @@ def test_progress_waits_for_the_day_then_names_phase_visits_errors_and_late_visi
     late[11] = late[9] - 2.0  # due two seconds before it started
     folder = make(tmp_path / "run", records=[*rows, tuple(late)], ended=False, day_start=None)
     out = io.StringIO()
-    shown = Progress(DAY, folder, out)
+    shown = ProgressLine(DAY, folder, out)
     shown.update()
     assert out.getvalue() == ""  # the day has not started: nothing to say
     make(tmp_path / "run2", records=[*rows, tuple(late)], ended=False)
     monkeypatch.setattr(progress.time, "time", lambda: 1_001.0 + DAY.duration_s / 2)
-    shown = Progress(DAY, tmp_path / "run2", out)
+    shown = ProgressLine(DAY, tmp_path / "run2", out)
     shown.update()
     shown.close()
     [line] = out.getvalue().splitlines()

@@ -21,18 +21,7 @@ def test_every_shipped_profile_is_rehearsed_at_a_high_time_scale(name: str) -> N
     """The rate scale follows the time scale: at 960 payday's kiosk lunch peak is 134,400
     arrivals an hour per branch, above what a profile file may write, and still a rehearsal
     (what the generator keeps up with is the verdict's to judge)."""
-    chosen = rehearse.rehearsal(
-        profile=name,
-        host=None,
-        time_scale=960,
-        rate_scale=None,
-        workers=1,
-        out=Path("results"),
-        seed=None,
-        max_users=None,
-        admin_token=None,
-        locust_args=[],
-    )
+    chosen = rehearse.rehearsal(rehearse.RehearsalOptions(name, time_scale=960))
     assert chosen.profile.rate_scale == chosen.profile.time_scale == 960
 
 
@@ -125,16 +114,7 @@ def test_a_results_folder_that_cannot_be_written_is_one_line_and_exit_2(args: li
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="--workers is at most the cores")
 def test_two_workers_are_locust_processes_on_one_free_loopback_port(tmp_path: Path) -> None:
     chosen = rehearse.rehearsal(
-        profile="weekday",
-        host=None,
-        time_scale=60,
-        rate_scale=None,
-        workers=2,
-        out=tmp_path,
-        seed=None,
-        max_users=None,
-        admin_token=None,
-        locust_args=[],
+        rehearse.RehearsalOptions("weekday", time_scale=60, workers=2, out=tmp_path)
     )
     command = rehearse.locust_command(chosen, "http://127.0.0.1:9", tmp_path, tmp_path / "x")
 
@@ -203,18 +183,7 @@ def test_an_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_tokens_exported_for_other_systems_do_not_reach_the_embedded_core() -> None:
     """A shell that exported LOCUST_TELLER_TOKEN for staging once made every onboarding call
     to the embedded core a 401 (exit 3); the core's own tokens, and its config's, are sent."""
-    chosen = rehearse.rehearsal(
-        profile="payday",
-        host=None,
-        time_scale=480,
-        rate_scale=None,
-        workers=1,
-        out=Path("results"),
-        seed=None,
-        max_users=None,
-        admin_token=None,
-        locust_args=[],
-    )
+    chosen = rehearse.rehearsal(rehearse.RehearsalOptions("payday", time_scale=480))
     core = embedded.Core(None, "http://127.0.0.1:1", "a", Path("x"), [], {})  # type: ignore[arg-type]
     exported = {"LOCUST_TELLER_TOKEN": "staging", "LOCUST_KIOSK_TOKEN": "staging", "PATH": "/bin"}
     env = rehearse.locust_environment(chosen, core, exported)

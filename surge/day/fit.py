@@ -51,7 +51,7 @@ from scipy.stats import binomtest
 from surge.day.profile import (
     CHANNELS,
     DEFAULT_PROFILE,
-    OPERATIONS,
+    MIX_JOURNEYS,
     Profile,
     format_duration,
     load_profile,
@@ -158,10 +158,10 @@ def _checked_row(values: dict[str, str], line: str) -> tuple[date, float, str, s
             f"{line}: column 'channel': {channel!r} is not a channel ({', '.join(CHANNELS)})"
         )
     operation = values["operation"].lower()
-    if operation not in OPERATIONS[channel]:
+    if operation not in MIX_JOURNEYS[channel]:
         raise BadInput(
             f"{line}: column 'operation': {operation!r} is not a {channel} operation "
-            f"({', '.join(OPERATIONS[channel])})"
+            f"({', '.join(MIX_JOURNEYS[channel])})"
         )
     second = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
     return moment.date(), second, values["branch"], channel, operation
@@ -300,7 +300,7 @@ def _mix(history: History, default: dict[str, dict[str, float]]) -> dict[str, di
             continue
         total = seen.sum()
         # Every operation is written, 0 for one never seen: the file says what the history lacks.
-        shares = {op: round(seen.get(op, 0) / total, _SHARE_DIGITS) for op in OPERATIONS[channel]}
+        shares = {op: round(seen.get(op, 0) / total, _SHARE_DIGITS) for op in MIX_JOURNEYS[channel]}
         # Rounding leaves the sum a few ten-thousandths off 1; the largest share absorbs it.
         largest = max(shares, key=shares.__getitem__)
         shares[largest] = round(shares[largest] + 1 - sum(shares.values()), _SHARE_DIGITS)

@@ -38,7 +38,7 @@ from surge.exits import BadInput
 
 Channel = Literal["counter", "kiosk", "online"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
-CounterOperation = Literal[
+CounterJourney = Literal[
     "cash_deposit",
     "cash_withdrawal",
     "transfer",
@@ -48,16 +48,19 @@ CounterOperation = Literal[
     "enquiry",
     "complaint",
 ]
-KioskOperation = Literal[
+KioskJourney = Literal[
     "balance", "statement", "cash_deposit", "cash_withdrawal", "own_transfer", "fx_quote", "ticket"
 ]
-OnlineOperation = Literal["browse_slots", "book", "cancel", "check_in"]
-OPERATIONS: dict[Channel, tuple[str, ...]] = {
-    "counter": get_args(CounterOperation),
-    "kiosk": get_args(KioskOperation),
-    "online": get_args(OnlineOperation),
+OnlineJourney = Literal["browse_slots", "book", "cancel", "check_in"]
+MIX_JOURNEYS: dict[Channel, tuple[str, ...]] = {
+    "counter": get_args(CounterJourney),
+    "kiosk": get_args(KioskJourney),
+    "online": get_args(OnlineJourney),
 }
-Operation = Literal[CounterOperation, KioskOperation, OnlineOperation]
+"""The journeys each channel's mix shares out. A profile file calls them operations where it
+sets their objectives (`[slo.operations.<journey>]`): the file's word, kept for the files
+written with it; in the code an operation is a binding's (`surge.visit.binding.OPERATIONS`)."""
+Journey = Literal[CounterJourney, KioskJourney, OnlineJourney]
 
 # Lobby diversion (`customers.diversion`): where simple counter business is done instead. Cash and
 # balance-type enquiries go to a kiosk; a transfer to someone else cannot (kiosks move money between
@@ -224,19 +227,19 @@ class Customers(_Section):
     )
 
 
-class OperationSlo(_Section):
+class JourneySlo(_Section):
     p95_ms: float | None = Field(None, gt=0)
     p99_ms: float | None = Field(None, gt=0)
     error_rate: Share | None = None
 
     @model_validator(mode="after")
-    def _p99_not_below_p95(self) -> OperationSlo:
+    def _p99_not_below_p95(self) -> JourneySlo:
         if self.p95_ms is not None and self.p99_ms is not None and self.p99_ms < self.p95_ms:
             raise ValueError(f"p99_ms {self.p99_ms:g} is below p95_ms {self.p95_ms:g}")
         return self
 
 
-class ChannelSlo(OperationSlo):
+class ChannelSlo(JourneySlo):
     customer_wait_p95_s: float | None = Field(
         None, gt=0, description="p95 of request end minus the visit's scheduled start"
     )
@@ -246,7 +249,7 @@ class Slo(_Section):
     counter: ChannelSlo | None = None
     kiosk: ChannelSlo | None = None
     online: ChannelSlo | None = None
-    operations: dict[Operation, OperationSlo] = Field(default_factory=dict)
+    operations: dict[Journey, JourneySlo] = Field(default_factory=dict)
     recovery_s: Duration | None = Field(
         None, description="longest time after a fault ends until every objective holds again"
     )
@@ -342,7 +345,7 @@ class Fault(_Section):
 
 class Staffing(_Section):
     counters: int = Field(ge=1, le=100, description="counters open per branch")
-    handling_minutes: dict[CounterOperation, Annotated[float, Field(gt=0, le=480)]]
+    handling_minutes: dict[CounterJourney, Annotated[float, Field(gt=0, le=480)]]
     target_wait_minutes: float = Field(gt=0, le=480)
     target_service_level: float = Field(gt=0, le=1)
 

@@ -244,7 +244,7 @@ class Dispatcher:
         )
 
 
-class Progress(Protocol):
+class DayProgress(Protocol):
     """What the shape reads of the day in progress: this process's `Dispatcher`, or a master's
     merge of its workers' shares (`surge.harness.distributed.Fleet`), so one shape serves both."""
 

@@ -170,7 +170,7 @@ class Records(Protocol):
 class Fleet:
     """The master's side: the workers' batches merged, and the figures the shape sizes users by.
 
-    A `surge.harness.dispatch.Progress`, as a process's `Dispatcher` is, so one shape serves
+    A `surge.harness.dispatch.DayProgress`, as a process's `Dispatcher` is, so one shape serves
     local and distributed runs.
     """
 

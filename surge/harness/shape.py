@@ -2,7 +2,7 @@
 
 `loadtests/surge_shape.py` holds the `LoadTestShape` itself (Locust picks the first shape class
 it finds, so there is exactly one) and asks `tick` here. The shape runs on the master, or on
-the local runner: it reads the day through `surge.harness.dispatch.Progress`, the local
+the local runner: it reads the day through `surge.harness.dispatch.DayProgress`, the local
 `Dispatcher` or the master's `Fleet`.
 """
 
@@ -15,7 +15,7 @@ from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 
 from surge.day.profile import CHANNELS
 from surge.harness import levels, lifecycle
-from surge.harness.dispatch import pool_size
+from surge.harness.dispatch import DayProgress, pool_size
 from surge.harness.state import RunState, current
 from surge.judge.saturation import MAX_CPU
 
@@ -43,7 +43,7 @@ def tick(shape: LoadTestShape) -> Answer | None:
     least = len(CHANNELS) * (runner.worker_count if isinstance(runner, MasterRunner) else 1)
     if run is None or (run.dispatcher is None and run.fleet is None and run.error is None):
         return least, SPAWN_RATE  # the same answer until ready: Locust restarts on change
-    day = run.fleet or run.dispatcher
+    day: DayProgress | None = run.fleet or run.dispatcher
     if day is None:
         return None  # the run could not start
     if day.finished_day() or day.elapsed() > day.profile.duration_s + DRAIN_S:

@@ -31,7 +31,6 @@ import pyarrow as pa
 import tomli_w
 
 from surge import exits, runfolder
-from surge.bindings import loader
 from surge.day import levels
 from surge.day.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.exits import BadInput
@@ -152,25 +151,15 @@ class Search:
 
 
 def search_of(
+    options: rehearse.RehearsalOptions,
     *,
-    profile: str,
     phase: str | None,
     low: float,
     high: float,
     precision: float,
     level_s: float,
-    host: str | None,
-    admin_token: str | None,
-    core_config: Path | None,
-    out: Path,
-    workers: int,
-    seed: int | None,
-    max_users: int | None,
-    locust_args: list[str],
-    binding_spec: str = loader.DEFAULT,
-    allow_hosts: Sequence[str] = (),
 ) -> Search:
-    """Check the arguments; raises `BadInput` (one line)."""
+    """The search asked for, checked with its rehearsal; raises `BadInput` (one line)."""
     if not 0 < low <= high:
         raise BadInput(f"--from, --to: need 0 < from <= to, not {low:g} and {high:g}")
     if not 0 < precision < 1:
@@ -178,25 +167,12 @@ def search_of(
     longest = levels.BOUND_S / 4
     if not (math.isfinite(level_s) and MIN_LEVEL_S <= level_s <= longest):
         raise BadInput(f"--level-duration: from {MIN_LEVEL_S:g} to {longest:g} s, not {level_s:g}")
+    profile = options.profile
     loaded = load_profile(profile)
     chosen = _phase(loaded, phase)
     if not sum(getattr(chosen.arrivals_per_hour, c) for c in CHANNELS) > 0:
         raise BadInput(f"--phase: {chosen.name} of {loaded.name} has no arrivals to multiply")
-    base = rehearse.rehearsal(
-        profile=profile,
-        host=host,
-        time_scale=1.0,
-        rate_scale=1.0,
-        workers=workers,
-        out=out,
-        seed=seed,
-        max_users=max_users,
-        admin_token=admin_token,
-        locust_args=locust_args,
-        core_config=core_config,
-        binding_spec=binding_spec,
-        allow_hosts=allow_hosts,
-    )
+    base = rehearse.rehearsal(replace(options, time_scale=1.0, rate_scale=1.0))
     try:  # a --to beyond what one run may schedule is refused now, not at its level
         resolve(profile, 1.0, high)
     except BadInput as error:

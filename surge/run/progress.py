@@ -31,7 +31,7 @@ default `--late-after`; the verdict counts lateness exactly at the end)."""
 _COLUMNS = ["outcome", "start", "scheduled"]
 
 
-class Progress:
+class ProgressLine:
     """Call `update` every so often while the run goes, `close` once it ended."""
 
     def __init__(self, profile: Profile, folder: Path, out: IO[str] | None = None) -> None:

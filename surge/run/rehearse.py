@@ -47,7 +47,7 @@ from surge.judge import durability, saturation, verdict
 from surge.judge.verdict import Verdict
 from surge.run import embedded
 from surge.run.crash import CrashDrill
-from surge.run.progress import Progress
+from surge.run.progress import ProgressLine
 from surge.runfolder import RunFolder
 from surge.visit import credentials
 from surge.visit.target import check_reachable
@@ -139,61 +139,73 @@ class Rehearsal:
         return self.profile.duration_s + START_AND_END_S
 
 
-def rehearsal(
-    *,
-    profile: str,
-    host: str | None,
-    time_scale: float,
-    rate_scale: float | None,
-    workers: int,
-    out: Path,
-    seed: int | None,
-    max_users: int | None,
-    admin_token: str | None,
-    locust_args: list[str],
-    core_config: Path | None = None,
-    binding_spec: str = loader.DEFAULT,
-    allow_hosts: Sequence[str] = (),
-) -> Rehearsal:
-    """Check the arguments; raises `BadInput` (one line)."""
-    if core_config is not None and host is not None:
+@dataclass(frozen=True)
+class RehearsalOptions:
+    """What a command asks of a rehearsal, as given: built once from `surge rehearse`'s or
+    `surge capacity`'s arguments and passed down, checked by `rehearsal`."""
+
+    profile: str
+    """A shipped profile's name or a profile file's path."""
+    host: str | None = None
+    """The systems' URL; None: an embedded mock core."""
+    time_scale: float = 1.0
+    rate_scale: float | None = None
+    """None: the time scale."""
+    workers: int = 1
+    out: Path = Path("results")
+    seed: int | None = None
+    max_users: int | None = None
+    admin_token: str | None = None
+    locust_args: Sequence[str] = ()
+    """Locust's own options, given after `--`."""
+    core_config: Path | None = None
+    binding: str = loader.DEFAULT
+    allow_hosts: Sequence[str] = ()
+
+
+def rehearsal(options: RehearsalOptions) -> Rehearsal:
+    """`options` checked; raises `BadInput` (one line)."""
+    host = options.host
+    if options.core_config is not None and host is not None:
         raise BadInput("--core-config: only for the embedded core (without --host)")
-    core_settings = embedded.read_config(core_config) if core_config is not None else {}
+    core_settings = embedded.read_config(options.core_config) if options.core_config else {}
     cores = os.cpu_count() or 1
-    if not 1 <= workers <= cores:
-        raise BadInput(f"--workers: {workers} is not from 1 to {cores} (this machine's cores)")
-    if max_users is not None and max_users < len(CHANNELS):
+    if not 1 <= options.workers <= cores:
+        raise BadInput(
+            f"--workers: {options.workers} is not from 1 to {cores} (this machine's cores)"
+        )
+    if options.max_users is not None and options.max_users < len(CHANNELS):
         raise BadInput(f"--max-users: at least {len(CHANNELS)} (one user per channel)")
-    if seed is not None and seed < 0:
-        raise BadInput(f"--seed: {seed} is below 0")
+    if options.seed is not None and options.seed < 0:
+        raise BadInput(f"--seed: {options.seed} is below 0")
     if host is not None:
         parts = urlsplit(host)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadInput(f"--host: {host!r} is not an http:// or https:// URL")
         check_reachable(host, credentials.from_environment())
-    elif admin_token is not None or allow_hosts:
-        flag = "--admin-token" if admin_token is not None else "--allow-host"
+    elif options.admin_token is not None or options.allow_hosts:
+        flag = "--admin-token" if options.admin_token is not None else "--allow-host"
         raise BadInput(f"{flag}: only with --host (the embedded core is the mock core)")
-    if locust_args and not locust_args[0].startswith("-"):
-        raise BadInput(f"{locust_args[0]!r}: Locust's own options go after `--`")
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out: {out} is not a folder")
-    scaled = resolve(profile, time_scale, rate_scale or time_scale)
-    _check_binding(binding_spec, scaled, onboarding="--data-pool" not in locust_args)
+    if options.locust_args and not options.locust_args[0].startswith("-"):
+        raise BadInput(f"{options.locust_args[0]!r}: Locust's own options go after `--`")
+    if options.out.exists() and not options.out.is_dir():
+        raise BadInput(f"--out: {options.out} is not a folder")
+    scaled = resolve(options.profile, options.time_scale, options.rate_scale or options.time_scale)
+    _check_binding(options.binding, scaled, onboarding="--data-pool" not in options.locust_args)
     return Rehearsal(
-        profile_arg=profile,
+        profile_arg=options.profile,
         profile=scaled,
         host=host,
-        admin_token=admin_token,
-        workers=workers,
-        out=out,
-        seed=seed,
-        max_users=max_users,
-        locust_args=tuple(locust_args),
-        core_config=core_config,
+        admin_token=options.admin_token,
+        workers=options.workers,
+        out=options.out,
+        seed=options.seed,
+        max_users=options.max_users,
+        locust_args=tuple(options.locust_args),
+        core_config=options.core_config,
         core_settings=core_settings,
-        binding=binding_spec,
-        allow_hosts=tuple(allow_hosts),
+        binding=options.binding,
+        allow_hosts=tuple(options.allow_hosts),
     )
 
 
@@ -261,7 +273,7 @@ def describe(profile: Profile) -> str:
 
 class Watch(Protocol):
     """What follows a run while Locust runs it, from its folder: the rehearsal's progress line
-    (`surge.run.progress.Progress`), or a capacity search deciding its levels."""
+    (`surge.run.progress.ProgressLine`), or a capacity search deciding its levels."""
 
     def update(self) -> None:
         """Called every `POLL_S`; looks at the folder no more often than it needs."""
@@ -445,7 +457,7 @@ def _run_locust(
         pump = threading.Thread(target=_pump, args=(process.stdout, kept, seen), daemon=True)
         pump.start()
         deadline = time.monotonic() + chosen.bound_s
-        shown = watch or Progress(chosen.profile, folder)
+        shown = watch or ProgressLine(chosen.profile, folder)
         try:
             while (code := process.poll()) is None:
                 shown.update()

@@ -1,6 +1,6 @@
 """What a customer does in one visit: at a counter, at a kiosk, or online. No Locust here.
 
-A visit is one customer doing one piece of business (`Visit.operation`) through one channel. Each
+A visit is one customer doing one piece of business (`Visit.journey`) through one channel. Each
 step is asked of the binding (`surge.visit.binding`: the system's API is its business, none of it is
 here). At the counter a teller serves them (the binding's staff actor). At a kiosk and online the
 visit starts by opening the customer's session (step `login`: the kiosk's card number and PIN,
@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from surge.day.profile import CHANNELS, DIVERSION, OPERATIONS, Channel, Profile
+from surge.day.profile import CHANNELS, DIVERSION, MIX_JOURNEYS, Channel, Profile
 from surge.visit.binding import STEPS, Binding
 from surge.visit.values import Actor, Customer, Result
 from surge.visit.wire import Client, Recorder, RetryPolicy, Sender, Wire
@@ -55,10 +55,10 @@ PATTERNS: dict[Pattern, Channel] = {
 """Each suspicious pattern and the channel it is done through; the pattern is its AML rule name."""
 
 JOURNEYS: dict[Channel, tuple[str, ...]] = {
-    "counter": (*OPERATIONS["counter"], "structuring", "large_cash"),
-    "kiosk": OPERATIONS["kiosk"],
+    "counter": (*MIX_JOURNEYS["counter"], "structuring", "large_cash"),
+    "kiosk": MIX_JOURNEYS["kiosk"],
     # "transfer": where lobby diversion sends a counter transfer to someone else.
-    "online": (*OPERATIONS["online"], "transfer", "fan_in"),
+    "online": (*MIX_JOURNEYS["online"], "transfer", "fan_in"),
 }
 
 PREMIUM_SEGMENTS = ("affluent", "private")
@@ -114,7 +114,7 @@ class Context:
 @dataclass(slots=True)
 class Visit:
     channel: Channel
-    operation: str
+    journey: str
     """One of `JOURNEYS[channel]`."""
     customer: Customer
     rng: random.Random
@@ -157,26 +157,24 @@ class _GaveUp(Exception):
 
 def run_visit(visit: Visit, ctx: Context) -> VisitResult:
     """Perform one visit; raises ValueError only for a visit the journeys cannot do."""
-    if visit.operation not in JOURNEYS.get(visit.channel, ()):
-        raise ValueError(f"no {visit.operation!r} journey on the {visit.channel} channel")
+    if visit.journey not in JOURNEYS.get(visit.channel, ()):
+        raise ValueError(f"no {visit.journey!r} journey on the {visit.channel} channel")
     if not visit.customer.accounts.get("CNY"):
         raise ValueError(f"customer {visit.customer.customer_id} has no CNY account")
-    needed = _COUNTERPARTIES.get(visit.operation, 0)
+    needed = _COUNTERPARTIES.get(visit.journey, 0)
     if needed and len(_others(visit)) < needed:
-        raise ValueError(
-            f"a {visit.operation} visit needs {needed} counterparties with CNY accounts"
-        )
+        raise ValueError(f"a {visit.journey} visit needs {needed} counterparties with CNY accounts")
     trip = _Trip(visit, ctx)
     try:
         if visit.channel == "counter":
-            expected = _at_counter(trip, _COUNTER[visit.operation])
+            expected = _at_counter(trip, _COUNTER[visit.journey])
         else:
-            if visit.operation not in _PAYERS_LOG_IN:
+            if visit.journey not in _PAYERS_LOG_IN:
                 trip.actor = trip.login(visit.customer)
-            expected = (_KIOSK if visit.channel == "kiosk" else _ONLINE)[visit.operation](trip)
+            expected = (_KIOSK if visit.channel == "kiosk" else _ONLINE)[visit.journey](trip)
     except _GaveUp as gave_up:
-        return VisitResult(visit.channel, visit.operation, False, trip.refused, gave_up.step)
-    return VisitResult(visit.channel, visit.operation, True, trip.refused, None, expected)
+        return VisitResult(visit.channel, visit.journey, False, trip.refused, gave_up.step)
+    return VisitResult(visit.channel, visit.journey, True, trip.refused, None, expected)
 
 
 class _Trip:
@@ -198,7 +196,7 @@ class _Trip:
                 ctx.sleep,
                 ctx.policy,
                 visit.channel,
-                visit.operation,
+                visit.journey,
                 visit.scheduled_at,
                 visit.customer.customer_id,
                 visit.rng.getrandbits(32),
@@ -284,7 +282,7 @@ def _at_counter(trip: _Trip, business: CounterBusiness) -> ExpectedAlert | None:
         trip.wire,
         trip.actor,
     )
-    service, customer = SERVICE[visit.operation], trip.customer.customer_id
+    service, customer = SERVICE[visit.journey], trip.customer.customer_id
     trip.settle(binding.take_ticket(wire, teller, branch, service, customer, visit.high_value))
     counter = f"C{trip.rng.randint(1, trip.ctx.branches.get(branch, 1)):02d}"
     called = trip.settle(binding.call_next(wire, teller, branch, counter)).value
