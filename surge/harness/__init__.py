@@ -1,5 +1,9 @@
 """Locust's side of the harness, one module per job (docs/architecture.md):
 
+- `dispatch`: the open model inside one Locust process, visits put on queues when due;
+- `distributed`: a distributed run's shares, batches and merge (`Fleet`);
+- `session`: Locust's HTTP session as the journeys' client;
+- `scrape`: the target's `/metrics`, scraped into the run folder;
 - `options`: the harness's options on Locust's command line and web UI, and their checks;
 - `state`: one run's state in this process (`RunState`, `current`);
 - `lifecycle`: the run's start (its folder, the target prepared), end (the folder written and
