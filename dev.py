@@ -6,7 +6,8 @@ needs from `pyproject.toml` when that file changed since the last install, then 
     python3 dev.py rehearse [ARGS…]    the main job: `surge rehearse`, a surge profile replayed
                                        against an embedded mock core (about 90 s by default)
     python3 dev.py mock-core [ARGS…]   the mock core-banking service with seeded customers
-    python3 dev.py test [PYTEST ARGS…] ruff, then the whole test suite, in parallel
+    python3 dev.py test [PYTEST ARGS…] ruff, then the whole test suite in parallel, type-checked
+                                       by mypy beside it
 """
 
 from __future__ import annotations
@@ -73,7 +74,15 @@ def main(argv: list[str]) -> int:
     if command == "test":
         _ensure_env("test")
         lint = _run(BIN / "ruff", "check", ".")
-        return _run(BIN / "python", "-m", "pytest", *PARALLEL, *rest) or lint
+        # The type check runs beside the tests, which spend much of their time waiting on
+        # time-scaled days; its findings are printed after them, not among them.
+        with subprocess.Popen(
+            [BIN / "mypy"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as types:
+            tests = _run(BIN / "python", "-m", "pytest", *PARALLEL, *rest)
+            found, _ = types.communicate()
+        print(found, end="", flush=True)
+        return tests or lint or types.returncode
     print(__doc__.strip(), file=sys.stderr)
     return 2
 
