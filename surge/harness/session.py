@@ -12,8 +12,11 @@ serves many customers' visits in turn, not one customer's:
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
-from locust.contrib.fasthttp import FastHttpSession, FastResponse, LocustUserAgent
+from locust.contrib.fasthttp import FastHttpSession, LocustUserAgent
+
+from surge.visit.wire import Response
 
 _ANSWERS: frozenset[int] = LocustUserAgent.valid_response_codes
 """The statuses Locust's client accepts as answers (2xx and redirects)."""
@@ -41,13 +44,24 @@ class Session:
         headers: dict[str, str] | None = None,
         name: str | None = None,
         refusals: tuple[int, ...] = (),
-    ) -> FastResponse:
+    ) -> Response:
+        # Locust types `data` as text or a dict, but sends bytes as they are (its docstring says
+        # so). Its FastResponse is typed looser than `Response`: `headers` and `text` are None
+        # only on its ErrorResponse, status 0, a transport error, whose headers the wire never
+        # reads; a header's value is a list only for a header sent twice.
         if not refusals:
-            return self._request(method, path, name=name, data=data, headers=headers)
+            return cast(
+                Response,
+                self._request(method, path, name=name, data=data, headers=headers),  # type: ignore[arg-type]
+            )
         # Locust's client raises (and Locust counts a failure) for a status outside this set;
         # the user runs one request at a time, so setting it for this request is safe.
-        self._agent.valid_response_codes = _answers(refusals)
+        # geventhttpclient declares the set a ClassVar, but reads it through the instance.
+        self._agent.valid_response_codes = _answers(refusals)  # type: ignore[misc]
         try:
-            return self._request(method, path, name=name, data=data, headers=headers)
+            return cast(
+                Response,
+                self._request(method, path, name=name, data=data, headers=headers),  # type: ignore[arg-type]
+            )
         finally:
-            self._agent.valid_response_codes = _ANSWERS
+            self._agent.valid_response_codes = _ANSWERS  # type: ignore[misc]
