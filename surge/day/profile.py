@@ -532,7 +532,9 @@ class Profile(_Section):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "profile") -> Profile:
+    def from_dict(cls, data: object, source: str = "profile") -> Profile:
+        """`data` (as `to_dict` writes it, read from anywhere) validated: anything that is not a
+        profile is a `ProfileError` naming `source`."""
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
