@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from surge.day.profile import CHANNELS, Profile
+from surge.day.profile import CHANNELS, Profile, Segment
 
 
 class RateSegment(Protocol):
@@ -342,7 +342,7 @@ def _lag_key(lag_s: float) -> int:
     us = max(0, round(lag_s * 1_000_000))
     if us < _EXACT_BELOW_US:  # nearly every lag: no rounding to work out
         return us
-    step = 10 ** (len(str(us)) - _DIGITS)
+    step: int = 10 ** (len(str(us)) - _DIGITS)  # a whole power: `us` has more than _DIGITS digits
     return us - us % step
 
 
@@ -476,5 +476,5 @@ class Lateness:
 
 def schedule(profile: Profile, seed: int, *, worker: int = 0, workers: int = 1) -> Schedule:
     """The profile's day as the open model replays it: worker `worker`'s share of `workers`."""
-    channels = {channel: profile.segments(channel) for channel in CHANNELS}
+    channels: dict[str, list[Segment]] = {c: profile.segments(c) for c in CHANNELS}
     return Schedule(channels, seed, worker=worker, workers=workers)

@@ -292,7 +292,7 @@ def _mix(history: History, default: dict[str, dict[str, float]]) -> dict[str, di
     """Each channel's shares of business; a channel the history never saw keeps the default's
     (its rates are 0, but a mix must still sum to 1)."""
     counts = history.arrivals.groupby(["channel", "operation"]).size()
-    mix = {}
+    mix: dict[str, dict[str, float]] = {}
     for channel in CHANNELS:
         seen = counts.get(channel)
         if seen is None:

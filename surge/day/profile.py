@@ -155,9 +155,9 @@ class _Section(BaseModel):
 class Arrivals(_Section):
     """Visits arriving per hour *per branch*, by channel."""
 
-    counter: float = Field(0, ge=0, allow_inf_nan=False)
-    kiosk: float = Field(0, ge=0, allow_inf_nan=False)
-    online: float = Field(0, ge=0, allow_inf_nan=False)
+    counter: float = Field(default=0, ge=0, allow_inf_nan=False)
+    kiosk: float = Field(default=0, ge=0, allow_inf_nan=False)
+    online: float = Field(default=0, ge=0, allow_inf_nan=False)
 
 
 class Phase(_Section):
@@ -218,18 +218,23 @@ class Mix(_Section):
 class Customers(_Section):
     high_value_share: Share = 0
     suspicious_share: Share = 0
-    diversion: Share = Field(0, description="share of simple counter business sent elsewhere")
+    diversion: Share = Field(
+        default=0, description="share of simple counter business sent elsewhere"
+    )
     launch_share: Share = Field(
-        0, description="share of wealth orders placed on the new-launch product (it sells out)"
+        default=0,
+        description="share of wealth orders placed on the new-launch product (it sells out)",
     )
     locale: str = Field(
-        "zh_CN", pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$", description="a Faker locale such as zh_CN"
+        default="zh_CN",
+        pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$",
+        description="a Faker locale such as zh_CN",
     )
 
 
 class JourneySlo(_Section):
-    p95_ms: float | None = Field(None, gt=0)
-    p99_ms: float | None = Field(None, gt=0)
+    p95_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)
     error_rate: Share | None = None
 
     @model_validator(mode="after")
@@ -241,7 +246,7 @@ class JourneySlo(_Section):
 
 class ChannelSlo(JourneySlo):
     customer_wait_p95_s: float | None = Field(
-        None, gt=0, description="p95 of request end minus the visit's scheduled start"
+        default=None, gt=0, description="p95 of request end minus the visit's scheduled start"
     )
 
 
@@ -251,7 +256,8 @@ class Slo(_Section):
     online: ChannelSlo | None = None
     operations: dict[Journey, JourneySlo] = Field(default_factory=dict)
     recovery_s: Duration | None = Field(
-        None, description="longest time after a fault ends until every objective holds again"
+        default=None,
+        description="longest time after a fault ends until every objective holds again",
     )
 
 
@@ -259,9 +265,9 @@ class Latency(_Section):
     """A service-time distribution in seconds, as the mock core's faults take it."""
 
     distribution: Literal["constant", "exponential", "lognormal"] = "lognormal"
-    mean: float | None = Field(None, gt=0, le=600)
-    median: float | None = Field(None, gt=0, le=600)
-    p95: float | None = Field(None, gt=0, le=600)
+    mean: float | None = Field(default=None, gt=0, le=600)
+    median: float | None = Field(default=None, gt=0, le=600)
+    p95: float | None = Field(default=None, gt=0, le=600)
 
     @model_validator(mode="after")
     def _parameters_fit_distribution(self) -> Latency:
@@ -304,15 +310,15 @@ class Fault(_Section):
     duration: Duration
     kind: FaultKind
     target: str = Field(
-        "*",
+        default="*",
         pattern=r"^(\*|lane:[A-Za-z0-9_-]+|path:/\S*)$",
         description="*, lane:NAME or path:GLOB",
     )
     probability: Share = 1.0
     latency: Latency | None = None
-    status: int = Field(500, ge=400, le=599)
-    seconds: float = Field(30, gt=0, le=600)
-    share: float = Field(0.25, gt=0, lt=1)
+    status: int = Field(default=500, ge=400, le=599)
+    seconds: float = Field(default=30, gt=0, le=600)
+    share: float = Field(default=0.25, gt=0, lt=1)
 
     @field_validator("at", mode="before")
     @classmethod
@@ -368,8 +374,8 @@ class Profile(_Section):
     seed: int = Field(ge=0)
     branches: int = Field(ge=1, le=500)
     day_start: Clock
-    time_scale: float = Field(1.0, gt=0, description="set by scaled(); leave out of files")
-    rate_scale: float = Field(1.0, gt=0, description="set by scaled(); leave out of files")
+    time_scale: float = Field(default=1.0, gt=0, description="set by scaled(); leave out of files")
+    rate_scale: float = Field(default=1.0, gt=0, description="set by scaled(); leave out of files")
     phases: list[Phase] = Field(min_length=1)
     mix: Mix
     customers: Customers = Customers()
@@ -400,7 +406,7 @@ class Profile(_Section):
 
     @model_validator(mode="after")
     def _day_is_consistent(self) -> Profile:
-        expected = clock_seconds(self.day_start)
+        expected: float = clock_seconds(self.day_start)
         previous = None
         for i, phase in enumerate(self.phases):
             start = clock_seconds(phase.start)
@@ -526,7 +532,9 @@ class Profile(_Section):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "profile") -> Profile:
+    def from_dict(cls, data: object, source: str = "profile") -> Profile:
+        """`data` (as `to_dict` writes it, read from anywhere) validated: anything that is not a
+        profile is a `ProfileError` naming `source`."""
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -28,7 +28,7 @@ import gevent
 from gevent.queue import Empty, Queue
 
 from surge.day import arrivals
-from surge.day.profile import CHANNELS, DIVERSION, Profile
+from surge.day.profile import CHANNELS, DIVERSION, Channel, Profile
 from surge.visit import journeys
 from surge.visit.customers import Pool
 
@@ -48,6 +48,20 @@ BURSTS = 3.0
 flight on average, the number in flight varies by about sqrt(a) (square-root staffing)."""
 _MEAN_WEIGHT = 0.05
 """Weight of each finished visit in the running mean of visit duration (about the last 20)."""
+
+
+class ArrivalQueue(Protocol):
+    """gevent's `Queue`, which ships no types, as the dispatcher fills it: with arrivals only."""
+
+    def put(self, item: arrivals.Arrival) -> None: ...
+
+    def get(self, block: bool = True, timeout: float | None = None) -> arrivals.Arrival: ...
+
+    def get_nowait(self) -> arrivals.Arrival: ...
+
+    def empty(self) -> bool: ...
+
+    def qsize(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -71,7 +85,7 @@ class Dispatcher:
     in_flight: dict[str, int] = field(default_factory=dict)
     """Visits being run."""
     mean_visit_s: dict[str, float] = field(default_factory=dict)
-    queues: dict[str, Queue] = field(default_factory=dict)
+    queues: dict[str, ArrivalQueue] = field(default_factory=dict)
     idle: dict[str, int] = field(default_factory=dict)
     """Users of each channel waiting on its queue for a visit."""
     _greenlet: gevent.Greenlet | None = None
@@ -127,7 +141,7 @@ class Dispatcher:
         now = self.elapsed()
         for queue in self.queues.values():
             while not queue.empty():
-                arrival: arrivals.Arrival = queue.get_nowait()
+                arrival = queue.get_nowait()
                 never = max(now, arrival.t + self.lateness.drop_after_s + 1e-3)
                 self.lateness.record(arrival.channel, arrival.t, never)
 
@@ -231,7 +245,7 @@ class Dispatcher:
         return sum(self.in_flight.values())
 
     def users_needed(self) -> dict[str, int]:
-        present = {c: self.in_flight[c] + self.backlog(c) for c in CHANNELS}
+        present: dict[str, int] = {c: self.in_flight[c] + self.backlog(c) for c in CHANNELS}
         return users_needed(self.profile, self.elapsed(), self.mean_visit_s, present)
 
     def finished_day(self) -> bool:
@@ -270,7 +284,7 @@ def users_needed(
     """Users each channel needs at run time `t`: Little's law (the rate `expected_rate` is ready
     for × the mean visit time) with `HEADROOM`, or the visits `present` (running and waiting),
     whichever is more; at least one."""
-    need = {}
+    need: dict[str, int] = {}
     for channel in CHANNELS:
         carried = expected_rate(profile, channel, t) * mean_visit_s[channel] * HEADROOM
         need[channel] = max(1, math.ceil(carried), present[channel])
@@ -284,7 +298,7 @@ def pool_size(needs: Mapping[str, int]) -> int:
     return total + math.ceil(BURSTS * math.sqrt(total))
 
 
-def expected_rate(profile: Profile, channel: str, t: float) -> float:
+def expected_rate(profile: Profile, channel: Channel, t: float) -> float:
     """Arrivals per second the pool must be ready for at run time `t` (before the day: its
     start): the higher of now's rate and `LOOKAHEAD_S` later's."""
     t = max(t, 0.0)

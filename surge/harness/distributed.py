@@ -180,7 +180,7 @@ class Fleet:
     clients: dict[str, int] = field(default_factory=dict)
     """Share by Locust client id, as planned."""
     clock: Callable[[], float] = time.time
-    records: Records = field(default_factory=list)
+    records: Records = field(default_factory=list[Sequence[Any]])
     """Every record received, whichever share and batch brought it."""
     alerts: list[dict[str, str]] = field(default_factory=list)
     latest: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -266,7 +266,8 @@ class Fleet:
         """As `Dispatcher.users_needed`, over the shares still running: their visit times
         averaged, their visits running and waiting added up."""
         running = self._running()
-        mean, present = {}, {}
+        mean: dict[str, float] = {}
+        present: dict[str, int] = {}
         for channel in CHANNELS:
             means = [b["mean_visit_s"][channel] for b in running]
             mean[channel] = sum(means) / len(means) if means else PRIOR_VISIT_S

@@ -120,7 +120,7 @@ _flushers: dict[int, _Flusher] = {}
 """By `id` of the run's log, for as long as the run goes."""
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def start_run(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
@@ -256,7 +256,7 @@ def _post_faults(run: RunState, client: httpx.Client, day_start: float) -> None:
             warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
 
 
-@events.test_stopping.add_listener
+@events.test_stopping.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def stop_watching(environment: Environment, **_: Any) -> None:
     """The day's load ends where Locust starts stopping its users: their stopping is not
     sampled (`host.HostWatch`)."""
@@ -265,7 +265,7 @@ def stop_watching(environment: Environment, **_: Any) -> None:
         run.watch.stop()
 
 
-@events.test_stop.add_listener
+@events.test_stop.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
     if run is None or run.closing is not None:
@@ -414,7 +414,10 @@ def _fetch_admin(run: RunState, folder: Path) -> None:
             alerts: list[Any] = []
             cursor: str | None = None
             while True:
-                params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+                params: dict[str, int | str] = {
+                    "limit": 200,
+                    **({"cursor": cursor} if cursor else {}),
+                }
                 page = client.get("/admin/alerts", headers=headers, params=params).json()
                 alerts.extend(page["items"])
                 cursor = page.get("next_cursor")
@@ -451,7 +454,10 @@ def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
     try:
         with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
             while True:
-                params = {"limit": LEDGER_PAGE, **({"cursor": cursor} if cursor else {})}
+                params: dict[str, int | str] = {
+                    "limit": LEDGER_PAGE,
+                    **({"cursor": cursor} if cursor else {}),
+                }
                 answer = client.get("/admin/ledger/keys", headers=headers, params=params)
                 if answer.status_code == 404 and not keys:
                     warn(f"{run.host} has no GET /admin/ledger/keys: the writes are not checked")
@@ -470,7 +476,7 @@ def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
     runfolder.write_answer(folder, runfolder.LEDGER, {"keys": keys})
 
 
-@events.quitting.add_listener
+@events.quitting.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def announce(environment: Environment, **_: Any) -> None:
     """The verdict in one line, the folder's path, and the exit code that says it."""
     run = current(environment)

@@ -43,7 +43,7 @@ _plans: weakref.WeakKeyDictionary[Environment, SharePlan] = weakref.WeakKeyDicti
 """A worker's plan from the master, until its test starts."""
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def register_messages(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
     if isinstance(runner, MasterRunner):
         runner.register_message(distributed.BATCH, _receive_batch, concurrent=True)
@@ -56,7 +56,11 @@ def register_messages(environment: Environment, runner: Runner | None = None, **
 def send_plans(run: RunState, runner: MasterRunner, pool: Pool, day_start: float) -> None:
     """Number the connected workers and send each its share of the day starting at
     `day_start` (epoch seconds)."""
-    clients = {client.id: runner.get_worker_index(client.id) for client in runner.clients.all}
+    clients: dict[str, int] = {
+        # Locust leaves get_worker_index unannotated; the index it keeps is an int.
+        client.id: runner.get_worker_index(client.id)  # type: ignore[no-untyped-call]
+        for client in runner.clients.all
+    }
     numbered = distributed.shares(clients)
     if not numbered:
         raise RuntimeError("no workers are connected")
@@ -201,7 +205,7 @@ def note_present(fleet: Fleet, runner: MasterRunner) -> None:
         )
 
 
-@events.worker_report.add_listener
+@events.worker_report.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def note_report(client_id: str, data: Any, **_: Any) -> None:
     for run in runs():
         if run.fleet is not None:

@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +55,7 @@ class Field:
     keeps what was posted, and a blank field means the default."""
 
     flag: str
-    kind: Callable[[str], Any]
-    """int, float or str."""
+    kind: type[int] | type[float] | type[str]
     default: int | float | str | None
     metavar: str
     help: str
@@ -121,7 +119,7 @@ _FIELDS = {field.dest: field for field in FIELDS}
 _KINDS = {int: "a whole number", float: "a number"}
 
 
-@events.init_command_line_parser.add_listener
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def add_arguments(parser: Any) -> None:
     """The harness's options, on Locust's own parser (argument groups do not reach the web UI).
 
@@ -365,7 +363,7 @@ def target(environment: Environment, chosen: Settings) -> Target:
     return found
 
 
-@events.init.add_listener
+@events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def check_arguments(environment: Environment, **_: Any) -> None:
     """Refuse bad input before any load, and before any write: one line, exit code 2."""
     options = environment.parsed_options

@@ -82,7 +82,7 @@ def steady(runner: Runner | None, answer: Answer) -> Answer:
         return answer
     ramping_down = runner.user_count > last[0]  # users stopped for it are still running
     if ramping_down and answer[0] <= runner.user_count:
-        return last
+        return last[:2]  # Locust's type allows user classes too, which `tick` never names
     return answer
 
 

@@ -138,7 +138,9 @@ class Store:
             label = entry.label or (before.label if before is not None else None) or label
             values = _row(entry) | {"label": label, "recorded": recorded}
             if before is None:
-                number = connection.execute(runs.insert().values(**values)).inserted_primary_key[0]
+                key = connection.execute(runs.insert().values(**values)).inserted_primary_key
+                assert key is not None  # one row inserted into a table with a primary key
+                number = key[0]
             else:
                 number = before.id
                 connection.execute(runs.update().where(runs.c.id == number).values(**values))
@@ -232,7 +234,9 @@ class Store:
             tuple(_finding(f) for f in said.get(row.id, [])),
         )
 
-    def tables(self, profile: str | None = None) -> tuple[list[Any], list[Any]]:
+    def tables(
+        self, profile: str | None = None
+    ) -> tuple[Sequence[sa.Row[Any]], Sequence[sa.Row[Any]]]:
         """Every run (oldest first) and every objective row of them, as plain rows: what the
         trend report reads, in two queries whatever the history's size."""
         query = sa.select(runs).order_by(runs.c.started, runs.c.id)

@@ -34,7 +34,7 @@ from surge import exits, runfolder
 from surge.day import levels
 from surge.day.profile import CHANNELS, Phase, Profile, format_duration, load_profile, resolve
 from surge.exits import BadInput
-from surge.run import rehearse, search
+from surge.run import embedded, rehearse, search
 from surge.run.search import Done, Next, Range
 from surge.runfolder import (
     CAPACITY,
@@ -498,7 +498,7 @@ def capacity(chosen: Search, judges: Judges, conclude: rehearse.Conclude | None 
     print(f"surge capacity: {describe(chosen)}", flush=True)
     try:
         _search(chosen, record, phase_file)
-    except rehearse.embedded.CoreError as error:
+    except embedded.CoreError as error:
         print(f"surge: {error}")
         shutil.rmtree(folder, ignore_errors=True)
         return exits.BAD_INPUT

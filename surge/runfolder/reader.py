@@ -275,7 +275,10 @@ def read_json(path: Path) -> Any:
         raise RunFolderError(f"{path}: not JSON: {error}") from None
 
 
-def _optional(path: Path, kind: type) -> Any:
+_Json = TypeVar("_Json", list[Any], dict[str, Any])
+
+
+def _optional(path: Path, kind: type[_Json]) -> _Json | None:
     if not path.exists():
         return None
     data = read_json(path)

@@ -295,7 +295,7 @@ class Visits(Model):
         reached, except in the shares `lost` maps to the visits due before the run ended
         (their worker went missing): what those recorded nothing of is lost with it."""
         lost = lost or {}
-        channels = dict.fromkeys(CHANNELS, ChannelVisits())
+        channels: dict[str, ChannelVisits] = dict.fromkeys(CHANNELS, ChannelVisits())
         for share, by_channel in planned.items():
             for channel, planned_n in by_channel.items():
                 seen = recorded[share].counts(channel) if share in recorded else Counts()

@@ -169,7 +169,7 @@ class RetryPolicy:
         """Seconds to wait before retry number `attempt + 1` after an attempt of `status`."""
         if retry_after is not None:
             return min(retry_after, self.max_delay)
-        backoff = self.base_delay * 2**attempt * (0.5 + jitter.random())
+        backoff = self.base_delay * 2.0**attempt * (0.5 + jitter.random())
         longest = self.reconnect_delay if status == TRANSPORT_ERROR else self.max_delay
         return min(backoff, longest)
 
