@@ -38,7 +38,7 @@ class LoanIn(RequestBody):
 
 class DecisionIn(RequestBody):
     decision: Literal["approve", "reject"]
-    reason: Line = Field("", max_length=280)
+    reason: Line = Field(default="", max_length=280)
 
 
 class DisbursementIn(RequestBody):

@@ -44,10 +44,10 @@ Password = Annotated[Line, StringConstraints(min_length=8, max_length=64)]
 
 
 class SessionIn(RequestBody):
-    card_number: CardNumber | None = Field(None, description="kiosk: the inserted card")
-    pin: Pin | None = Field(None, description="kiosk: the card's 6-digit PIN")
-    customer_id: CustomerRef | None = Field(None, description="online: the customer number")
-    password: Password | None = Field(None, description="online: the customer's password")
+    card_number: CardNumber | None = Field(default=None, description="kiosk: the inserted card")
+    pin: Pin | None = Field(default=None, description="kiosk: the card's 6-digit PIN")
+    customer_id: CustomerRef | None = Field(default=None, description="online: the customer number")
+    password: Password | None = Field(default=None, description="online: the customer's password")
 
 
 class SessionOut(BaseModel):
