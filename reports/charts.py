@@ -19,12 +19,12 @@ from plotly.subplots import make_subplots
 
 from reports import labels, slo
 from reports.analysis import Analysis
-from reports.frames import ERRORS
 from reports.i18n import N_, Words
 from reports.labels import GLOSSES
 from reports.page import CHART_TEMPLATE, FONTS
 from reports.timeline import Span
 from surge.day.profile import CHANNELS, Profile, clock_seconds
+from surge.visit.wire import ERRORS
 
 _DAY = dt.datetime(2000, 1, 1)
 LABELS = {

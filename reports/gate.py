@@ -36,10 +36,10 @@ import pandas as pd
 
 from reports.analysis import Analysis
 from reports.correctness import Correctness
-from reports.frames import ERRORS
 from reports.slo import Judgement, Objective, Recovery
 from surge import exits
 from surge.day.profile import Profile, format_duration
+from surge.visit.wire import ERRORS
 
 BOOTSTRAP = 400
 """Resamples for a percentile ratio's interval."""

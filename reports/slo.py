@@ -39,10 +39,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports.frames import ERRORS, Frames, rank
+from reports.frames import Frames, rank
 from reports.i18n import N_
 from reports.timeline import Span, faults
 from surge.day.profile import CHANNELS, Profile
+from surge.visit.wire import ERRORS
 
 BIN_DAY_S = 75.0
 """Windows end every this much of the rehearsed day, and every window is a whole number of
