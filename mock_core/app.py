@@ -122,7 +122,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         for context in iter_route_contexts(app.routes):
             route = context.original_route
             if isinstance(route, APIRoute) and route.include_in_schema:
-                for method in route.methods:
+                # Starlette's Route may have none (any method); an APIRoute always has its set.
+                for method in route.methods or ():
                     _document_route(route, doc["paths"][context.path_format][method.lower()])
         app.openapi_schema = doc
     return app.openapi_schema

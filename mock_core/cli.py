@@ -20,7 +20,7 @@ from mock_core.settings import SettingsError, Tokens, load_settings
 EXIT_BAD_INPUT = 2
 """The harness's code for bad input (`surge.exits.BAD_INPUT`), kept here as a copy: the mock core
 stands for the bank's systems and imports nothing of the harness (docs/architecture.md)."""
-SHUTDOWN_GRACE = 3.0
+SHUTDOWN_GRACE = 3
 """Seconds SIGTERM waits for requests in flight before cancelling them. Without a limit uvicorn
 waits for every one, and a request held by a lane's service time or a hang fault (up to
 `settings.DRAW_MAX` and 600 s) would keep a stopped service alive. Cancelling is safe: a write's
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=False,
         http=HeadLimitedProtocol.configured(settings.limits),
+        # uvicorn declares an int but only hands it to loop.call_later, which takes a float.
         timeout_keep_alive=settings.limits.idle_timeout_s,  # type: ignore[arg-type]
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )

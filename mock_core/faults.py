@@ -46,21 +46,21 @@ class FaultIn(BaseModel):
 
     kind: FaultKind
     target: str = Field(
-        "*",
+        default="*",
         pattern=r"^(\*|lane:[A-Za-z0-9_-]+|path:/\S*)$",
         description="*, lane:NAME or path:GLOB",
     )
-    probability: float = Field(1.0, ge=0, le=1)
-    start_in: float = Field(0, ge=0, le=86_400, description="seconds from now")
+    probability: float = Field(default=1.0, ge=0, le=1)
+    start_in: float = Field(default=0, ge=0, le=86_400, description="seconds from now")
     duration: float | None = Field(
-        None, gt=0, le=86_400, description="seconds; none: until removed"
+        default=None, gt=0, le=86_400, description="seconds; none: until removed"
     )
-    latency: ServiceTime | None = Field(None, description="for kind latency")
-    status: int = Field(500, ge=400, le=599, description="for kind error")
+    latency: ServiceTime | None = Field(default=None, description="for kind latency")
+    status: int = Field(default=500, ge=400, le=599, description="for kind error")
     seconds: float = Field(
-        30, gt=0, le=600, description="hang length, or how long a slow body takes"
+        default=30, gt=0, le=600, description="hang length, or how long a slow body takes"
     )
-    share: float = Field(0.25, gt=0, lt=1, description="for kind brownout: the slots kept")
+    share: float = Field(default=0.25, gt=0, lt=1, description="for kind brownout: the slots kept")
 
     @model_validator(mode="after")
     def _fits_kind(self) -> FaultIn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -160,7 +160,8 @@ _KEY_MAX = 255
 
 
 def _key(scope: Scope) -> str:
-    for name, value in scope["headers"]:
+    headers: Iterable[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
         if name == _KEY_NAME:
             key = value.decode("latin-1").strip()
             if 0 < len(key) <= _KEY_MAX:

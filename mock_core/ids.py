@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, params
 from pydantic import Field
 
 WIDTH = 8
@@ -25,18 +25,21 @@ def row_of(value: str) -> int:
     return int(value.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
-def _path_id(prefix: str, what: str) -> type[str]:
-    return Annotated[  # type: ignore[return-value]
-        str,
-        Path(pattern=id_pattern(prefix), description=f"{what} id, e.g. {prefix}00000001"),
-    ]
+def _path_id(prefix: str, what: str) -> params.Path:
+    """The checks and the documentation of a path parameter holding the id of a `what`."""
+    # fastapi.Path is declared to return Any so that it can stand as a parameter's default value;
+    # what it builds is a params.Path.
+    checks: params.Path = Path(
+        pattern=id_pattern(prefix), description=f"{what} id, e.g. {prefix}00000001"
+    )
+    return checks
 
 
-CustomerId = _path_id("C", "customer")
-LoanId = _path_id("L", "loan")
-TicketId = _path_id("T", "ticket")
-AppointmentId = _path_id("AP", "appointment")
-EnquiryId = _path_id("E", "enquiry")
+CustomerId = Annotated[str, _path_id("C", "customer")]
+LoanId = Annotated[str, _path_id("L", "loan")]
+TicketId = Annotated[str, _path_id("T", "ticket")]
+AppointmentId = Annotated[str, _path_id("AP", "appointment")]
+EnquiryId = Annotated[str, _path_id("E", "enquiry")]
 ACCOUNT_PATTERN = r"^[0-9A-Z_-]{4,40}$"
 BRANCH_PATTERN = id_pattern("B", 3)
 AccountNumber = Annotated[str, Path(pattern=ACCOUNT_PATTERN, description="account number")]

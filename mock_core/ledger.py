@@ -79,7 +79,7 @@ def open_customer_account(
 
 def customer_account(conn: sqlite3.Connection, account_id: str, field: str) -> sqlite3.Row:
     """The customer account `account_id`, or a 404 naming `field`."""
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT id, customer_n, kind, currency, branch_id, balance FROM accounts"
         " WHERE id = ? AND customer_n IS NOT NULL",
         (account_id,),

@@ -34,39 +34,43 @@ class Tokens(_Section):
     admin one is the same everywhere, so a served core never takes it: with none set, `mock-core`
     makes one at start (`mock_core.cli`); only a core built in process (tests) keeps it."""
 
-    teller: str = Field("teller-local-token", min_length=8)
-    kiosk: str = Field("kiosk-local-token", min_length=8)
-    online: str = Field("online-local-token", min_length=8)
-    admin: str = Field("admin-local-token", min_length=8)
+    teller: str = Field(default="teller-local-token", min_length=8)
+    kiosk: str = Field(default="kiosk-local-token", min_length=8)
+    online: str = Field(default="online-local-token", min_length=8)
+    admin: str = Field(default="admin-local-token", min_length=8)
 
 
 class SessionSettings(_Section):
     """Customer sessions of the kiosk and online channels; see docs/mock-core.md."""
 
-    kiosk_ttl_s: float = Field(300, gt=0, le=86_400, description="a kiosk session's lifetime")
-    online_ttl_s: float = Field(1800, gt=0, le=86_400, description="an online session's lifetime")
+    kiosk_ttl_s: float = Field(
+        default=300, gt=0, le=86_400, description="a kiosk session's lifetime"
+    )
+    online_ttl_s: float = Field(
+        default=1800, gt=0, le=86_400, description="an online session's lifetime"
+    )
     max_failures: int = Field(
-        3, ge=1, le=100, description="consecutive wrong PINs or passwords before a lock"
+        default=3, ge=1, le=100, description="consecutive wrong PINs or passwords before a lock"
     )
     lock_s: float = Field(
-        900,
+        default=900,
         gt=0,
         le=86_400,
         description="how long a lock lasts; a count of failures not added to for as long is"
         " forgotten",
     )
     source_max_failures: int = Field(
-        10,
+        default=10,
         ge=1,
         le=100_000,
         description="failed logins one source (client address) may make in source_window_s;"
         " past them its logins are refused (429) before any card or login is tried",
     )
     source_window_s: float = Field(
-        60, gt=0, le=86_400, description="the window source_max_failures is counted over"
+        default=60, gt=0, le=86_400, description="the window source_max_failures is counted over"
     )
     max_failure_rows: int = Field(
-        100_000,
+        default=100_000,
         ge=100,
         le=10_000_000,
         description="failure counts of cards and logins kept at most; past it the oldest"
@@ -77,54 +81,62 @@ class SessionSettings(_Section):
 class AmlRules(_Section):
     """Screening thresholds. Amounts are CNY; foreign currency is converted at the mid rate."""
 
-    large_cash_threshold: Decimal = Field(Decimal(50_000), gt=0)
+    large_cash_threshold: Decimal = Field(default=Decimal(50_000), gt=0)
     structuring_band: Decimal = Field(
-        Decimal("0.8"), gt=0, lt=1, description="a deposit at or above this share of the threshold"
+        default=Decimal("0.8"),
+        gt=0,
+        lt=1,
+        description="a deposit at or above this share of the threshold",
     )
-    structuring_count: int = Field(3, ge=2)
-    structuring_window_hours: float = Field(24, gt=0)
-    fan_in_sources: int = Field(5, ge=2)
-    fan_in_window_minutes: float = Field(60, gt=0)
-    rapid_window_minutes: float = Field(60, gt=0)
-    rapid_min_amount: Decimal = Field(Decimal(10_000), gt=0)
-    rapid_out_share: Decimal = Field(Decimal("0.9"), gt=0, le=1)
+    structuring_count: int = Field(default=3, ge=2)
+    structuring_window_hours: float = Field(default=24, gt=0)
+    fan_in_sources: int = Field(default=5, ge=2)
+    fan_in_window_minutes: float = Field(default=60, gt=0)
+    rapid_window_minutes: float = Field(default=60, gt=0)
+    rapid_min_amount: Decimal = Field(default=Decimal(10_000), gt=0)
+    rapid_out_share: Decimal = Field(default=Decimal("0.9"), gt=0, le=1)
 
 
 class Limits(_Section):
-    kiosk_cash_max: Decimal = Field(Decimal(5_000), gt=0, description="largest kiosk cash movement")
+    kiosk_cash_max: Decimal = Field(
+        default=Decimal(5_000), gt=0, description="largest kiosk cash movement"
+    )
     max_amount: Decimal = Field(
-        Decimal(100_000_000), gt=0, description="larger is refused as absurd"
+        default=Decimal(100_000_000), gt=0, description="larger is refused as absurd"
     )
     max_body_bytes: int = Field(
-        64 * 1024, ge=1024, le=64 * 1024 * 1024, description="a longer request body is a 413"
+        default=64 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="a longer request body is a 413",
     )
     max_header_bytes: int = Field(
-        16 * 1024,
+        default=16 * 1024,
         ge=1024,
         le=1024 * 1024,
         description="a longer request head (request line and headers) is a 431",
     )
     transfer_fee: Decimal = Field(
-        Decimal(2), ge=0, description="counter transfer to another customer"
+        default=Decimal(2), ge=0, description="counter transfer to another customer"
     )
-    fx_spread: Decimal = Field(Decimal("0.005"), ge=0, lt=Decimal("0.2"))
-    fx_quote_seconds: float = Field(30, gt=0)
-    statement_page_max: int = Field(200, ge=1)
+    fx_spread: Decimal = Field(default=Decimal("0.005"), ge=0, lt=Decimal("0.2"))
+    fx_quote_seconds: float = Field(default=30, gt=0)
+    statement_page_max: int = Field(default=200, ge=1)
     idle_timeout_s: float = Field(
-        5,
+        default=5,
         gt=0,
         le=3600,
         description="a connection silent this long, before its first request or between"
         " requests, is closed",
     )
     head_timeout_s: float = Field(
-        10,
+        default=10,
         gt=0,
         le=3600,
         description="a request head not complete this long after its first byte is a 408",
     )
     max_connections: int = Field(
-        2048,
+        default=2048,
         ge=16,
         le=1_000_000,
         description="connections open at once; one more is closed as soon as it is accepted",
@@ -132,28 +144,28 @@ class Limits(_Section):
 
 
 class Branching(_Section):
-    branches: int = Field(4, ge=1, le=500)
-    counters: int = Field(6, ge=1, le=100, description="counters per branch")
-    slot_minutes: int = Field(30, ge=5, le=240)
-    slot_capacity: int = Field(4, ge=1, le=1000)
-    opening: str = Field("09:00", pattern=r"^\d\d:\d\d$")
-    closing: str = Field("17:00", pattern=r"^\d\d:\d\d$")
-    booking_days: int = Field(30, ge=1, le=365)
+    branches: int = Field(default=4, ge=1, le=500)
+    counters: int = Field(default=6, ge=1, le=100, description="counters per branch")
+    slot_minutes: int = Field(default=30, ge=5, le=240)
+    slot_capacity: int = Field(default=4, ge=1, le=1000)
+    opening: str = Field(default="09:00", pattern=r"^\d\d:\d\d$")
+    closing: str = Field(default="17:00", pattern=r"^\d\d:\d\d$")
+    booking_days: int = Field(default=30, ge=1, le=365)
     tickets_per_customer: int = Field(
-        5,
+        default=5,
         ge=1,
         le=1000,
         description="queue tickets a customer may hold waiting at once, taken in their own"
         " session (a teller may issue more)",
     )
     appointments_per_customer: int = Field(
-        16,
+        default=16,
         ge=1,
         le=1000,
         description="booked appointments (today or later) a customer may hold at once: a"
         " working day's half-hour windows",
     )
-    default_service_minutes: float = Field(8, gt=0)
+    default_service_minutes: float = Field(default=8, gt=0)
 
 
 class ServiceTime(_Section):
@@ -164,9 +176,9 @@ class ServiceTime(_Section):
     """
 
     distribution: Literal["constant", "exponential", "lognormal"] = "lognormal"
-    mean: float | None = Field(None, ge=SERVICE_MIN, le=SERVICE_MAX)
-    median: float | None = Field(None, ge=SERVICE_MIN, le=SERVICE_MAX)
-    p95: float | None = Field(None, ge=SERVICE_MIN, le=SERVICE_MAX)
+    mean: float | None = Field(default=None, ge=SERVICE_MIN, le=SERVICE_MAX)
+    median: float | None = Field(default=None, ge=SERVICE_MIN, le=SERVICE_MAX)
+    p95: float | None = Field(default=None, ge=SERVICE_MIN, le=SERVICE_MAX)
 
     @model_validator(mode="after")
     def _parameters_fit_distribution(self) -> ServiceTime:
@@ -242,8 +254,8 @@ class Server(_Section):
 
 
 class Settings(_Section):
-    seed: int = Field(42, ge=0, le=SEED_MAX)
-    customers: int = Field(200, ge=0, le=1_000_000)
+    seed: int = Field(default=42, ge=0, le=SEED_MAX)
+    customers: int = Field(default=200, ge=0, le=1_000_000)
     locale: str = "zh_CN"
     tokens: Tokens = Tokens()
     sessions: SessionSettings = SessionSettings()
@@ -251,7 +263,9 @@ class Settings(_Section):
     limits: Limits = Limits()
     server: Server = Server()
     branch: Branching = Branching()
-    unlimited: bool = Field(False, description="no service time, no slot limits (benchmarks)")
+    unlimited: bool = Field(
+        default=False, description="no service time, no slot limits (benchmarks)"
+    )
     lanes: dict[str, LaneSettings] = Field(default_factory=_default_lanes)
     lane_routing: LaneRouting = LaneRouting()
     fx_rates: dict[str, Decimal] = Field(

@@ -124,7 +124,7 @@ def _judgement(judgement: slo.Judgement) -> dict[str, Any]:
     """An objective's judgement with its counts, the first breach and the fastest hour (every
     breach is in the report's chart, not here: a long incident has hundreds)."""
     objective = judgement.objective
-    return _clean(
+    judged: dict[str, Any] = _clean(
         {
             "name": objective.name,
             **asdict(objective),
@@ -144,6 +144,7 @@ def _judgement(judgement: slo.Judgement) -> dict[str, Any]:
             "worst": _window(judgement.worst),
         }
     )
+    return judged
 
 
 def _counts(counts: slo.Counts) -> dict[str, Any]:

@@ -19,15 +19,15 @@ from plotly.subplots import make_subplots
 
 from reports import labels, slo
 from reports.analysis import Analysis
-from reports.frames import ERRORS
 from reports.i18n import N_, Words
 from reports.labels import GLOSSES
 from reports.page import CHART_TEMPLATE, FONTS
 from reports.timeline import Span
 from surge.day.profile import CHANNELS, Profile, clock_seconds
+from surge.visit.wire import ERRORS
 
 _DAY = dt.datetime(2000, 1, 1)
-LABELS = {
+LABELS: dict[str, str] = {
     **{channel: GLOSSES[channel] for channel in CHANNELS},
     "5xx": N_("5xx"),
     "timeout": N_("timeout"),
@@ -90,11 +90,14 @@ TICK_STANDOFF = 6
 the y axes' lowest labels."""
 
 
-def _day_marks(analysis: Analysis, words: Words, axis: str = "") -> tuple[list, list]:
+def _day_marks(
+    analysis: Analysis, words: Words, axis: str = ""
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """The phases' and faults' bands (and their names, on the first axis only) for the plot on
     x axis `axis` ("", "2", …)."""
     profile = analysis.run.profile
-    shapes, notes = [], []
+    shapes: list[dict[str, object]] = []
+    notes: list[dict[str, object]] = []
     for n, phase in enumerate(analysis.timeline.phases):
         shapes.append(_band(profile, phase, _PHASES[n % 2], axis))
         if not axis:  # every other name a line higher: a short phase's may be wider than it

@@ -36,10 +36,10 @@ import pandas as pd
 
 from reports.analysis import Analysis
 from reports.correctness import Correctness
-from reports.frames import ERRORS
 from reports.slo import Judgement, Objective, Recovery
 from surge import exits
 from surge.day.profile import Profile, format_duration
+from surge.visit.wire import ERRORS
 
 BOOTSTRAP = 400
 """Resamples for a percentile ratio's interval."""
@@ -355,7 +355,8 @@ def _sample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _quantiles(values: np.ndarray, percent: float, rng: np.random.Generator) -> np.ndarray:
     draws = rng.choice(values, (BOOTSTRAP, len(values)), replace=True)
-    return np.quantile(draws, percent / 100, axis=1, method="inverted_cdf")
+    quantiles: np.ndarray = np.quantile(draws, percent / 100, axis=1, method="inverted_cdf")
+    return quantiles
 
 
 def _errors(key: str, now: pd.DataFrame, before: pd.DataFrame, max_regression: float) -> Case:

@@ -358,7 +358,7 @@ class _Objectives:
         """The objective rows of `runs`, by run."""
         found: dict[int, list[Any]] = {}
         for at in np.flatnonzero(np.isin(self.run_id, list(runs))):
-            found.setdefault(int(self.run_id[at]), []).append(judged[at])
+            found.setdefault(int(self.run_id[at]), []).append(judged[int(at)])
         return found
 
 
@@ -492,7 +492,8 @@ def _chart(group: Group, series: Series, words: Words) -> dict[str, Any]:
 @cache
 def _template() -> dict[str, Any]:
     """The reports' chart template, as plotly.js reads it."""
-    return pio.templates[page.CHART_TEMPLATE].to_plotly_json()
+    template: dict[str, Any] = pio.templates[page.CHART_TEMPLATE].to_plotly_json()
+    return template
 
 
 def _changed(

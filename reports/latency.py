@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from reports.frames import ERROR_KINDS, ERRORS, PERCENTILES, Frames, label, percentiles
+from reports.frames import ERROR_KINDS, PERCENTILES, Frames, label, percentiles
 from surge.day.profile import CHANNELS
+from surge.visit.wire import ERRORS
 
 OUTCOMES = ("ok", "refused", "retried", "failed")
 

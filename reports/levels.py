@@ -464,13 +464,17 @@ class Judge:
         times, channels = self._schedule(run, end)
         due = (times >= start) & (times < end)
         span = end - start
-        offered = {c: float(((channels == c) & due).sum()) / span for c in CHANNELS}
+        offered: dict[str, float] = {
+            c: float(((channels == c) & due).sum()) / span for c in CHANNELS
+        }
         visits = judged[(judged["scheduled_t"] >= start) & (judged["scheduled_t"] < end)]
         first = visits.groupby("scheduled_t", observed=True).agg(
             t=("t", "min"), channel=("channel", "first")
         )
         on_time = first[first["t"] - first.index.to_numpy() <= late_after]
-        started = {c: float((first["channel"] == c).sum()) / span for c in CHANNELS}
+        started: dict[str, float] = {
+            c: float((first["channel"] == c).sum()) / span for c in CHANNELS
+        }
         total = float(due.sum())
         late = 1 - len(on_time) / total if total else None
         return late, offered, started
@@ -730,7 +734,8 @@ def _stuck(
 
 def _ends(records: pd.DataFrame) -> np.ndarray:
     """Each request's end, on the run's clock."""
-    return records["t"].to_numpy() + records["response_ms"].to_numpy() / 1000.0
+    ends: np.ndarray = records["t"].to_numpy() + records["response_ms"].to_numpy() / 1000.0
+    return ends
 
 
 def _in_flight(starts: np.ndarray, ends: np.ndarray, low: float, high: float) -> float:

@@ -134,7 +134,7 @@ def _least_squares(
     free = np.array([not pinned[0], not pinned[1], True])
     # Residuals in units of the largest throughput, so the tolerances mean the same whether a
     # system does 2 or 20,000 requests a second.
-    scale = x.max()
+    scale = float(x.max())
 
     def full(free_params: NDArray[np.float64]) -> NDArray[np.float64]:
         params = np.zeros(3)

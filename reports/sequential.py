@@ -112,7 +112,8 @@ def dispersion(requests: np.ndarray, bad: np.ndarray) -> float:
         slope, level = np.polyfit(at, b / n, 1, w=np.sqrt(n))
         expected = n * np.clip(level + slope * at, 0.0, 1.0)
         pearson = max(pearson, float(((b - expected) ** 2 / (n * p * (1 - p))).sum()))
-    return pearson / stats.chi2.ppf(1 - DISPERSION_CONFIDENCE, freedom)
+    bound: float = stats.chi2.ppf(1 - DISPERSION_CONFIDENCE, freedom)
+    return pearson / bound
 
 
 def interval(n: float, b: float, alpha: float) -> tuple[float, float]:

@@ -39,10 +39,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reports.frames import ERRORS, Frames, rank
+from reports.frames import Frames, rank
 from reports.i18n import N_
 from reports.timeline import Span, faults
 from surge.day.profile import CHANNELS, Profile
+from surge.visit.wire import ERRORS
 
 BIN_DAY_S = 75.0
 """Windows end every this much of the rehearsed day, and every window is a whole number of
@@ -447,7 +448,8 @@ def _windows(binned: _Binned, span_day_s: float) -> _Sums:
 def _trailing(running: np.ndarray, width: int) -> np.ndarray:
     """Sums of the windows of `width` bins ending at each bin (shorter near the day's start)."""
     ends = np.arange(1, len(running))
-    return running[ends] - running[np.maximum(ends - width, 0)]
+    sums: np.ndarray = running[ends] - running[np.maximum(ends - width, 0)]
+    return sums
 
 
 def _whole(binned: _Binned, rule: Rule) -> np.ndarray:
@@ -564,7 +566,8 @@ def _dispersion(binned: _Binned) -> float:
         return 1.0
     expected = requests[used] * share
     pearson = float((((bad[used] - expected) ** 2) / (expected * (1 - share))).sum())
-    return max(1.0, pearson / (used.sum() - 1))
+    dispersion: float = pearson / (used.sum() - 1)
+    return max(1.0, dispersion)
 
 
 def _value(columns: dict[str, np.ndarray], mine: np.ndarray, objective: Objective) -> float | None:
@@ -612,4 +615,5 @@ def _recovery(
 def _leading(running: np.ndarray, width: int) -> np.ndarray:
     """Sums of the windows of `width` bins starting at each bin (shorter near the day's end)."""
     starts = np.arange(len(running) - 1)
-    return running[np.minimum(starts + width, len(running) - 1)] - running[starts]
+    sums: np.ndarray = running[np.minimum(starts + width, len(running) - 1)] - running[starts]
+    return sums

@@ -71,7 +71,8 @@ class Staffing:
 def _counter(profile: Profile, per_hour: float, diversion: float) -> tuple[float, float]:
     """(arrivals per hour after diversion, mean handling minutes of what stays at the counter)."""
     shares = profile.mix.counter.shares()
-    handling = profile.staffing.handling_minutes
+    # The same operation names, keyed as the plain strings shares() gives.
+    handling: dict[str, float] = dict(profile.staffing.handling_minutes.items())
     stay = {op: share * (1 - diversion if op in DIVERSION else 1) for op, share in shares.items()}
     kept = sum(stay.values())
     if kept <= 0:

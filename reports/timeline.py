@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from reports import histogram
-from reports.frames import ERROR_KINDS, ERRORS, Frames, percentiles, window_s
-from surge.day.profile import CHANNELS, CRASH, Profile
+from reports.frames import ERROR_KINDS, Frames, percentiles, window_s
+from surge.day.profile import CHANNELS, CRASH, Channel, Profile
 from surge.runfolder import Crash, RunFolder
+from surge.visit.wire import ERRORS
 
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 LATENCY_METRIC = "mock_core_api_request_seconds"
@@ -93,11 +94,11 @@ def faults(profile: Profile, crashes: Sequence[Crash] = (), day_start: float = 0
     return spans
 
 
-def planned(profile: Profile, channel: str, start: float, end: float) -> float:
+def planned(profile: Profile, channel: Channel, start: float, end: float) -> float:
     """Visits the profile expects on `channel` from run time `start` to `end`."""
     return sum(
         segment.per_second * max(0.0, min(end, segment.end_s) - max(start, segment.start_s))
-        for segment in profile.segments(channel)  # type: ignore[arg-type]
+        for segment in profile.segments(channel)
     )
 
 

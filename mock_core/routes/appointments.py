@@ -99,7 +99,7 @@ def slot_id(branch_id: str, day: dt.date, start: str) -> str:
 
 
 def _appointment_row(conn: sqlite3.Connection, appointment_id: str) -> sqlite3.Row:
-    row = conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT a.*, s.branch_id, s.day, s.start FROM appointments a"
         " JOIN slots s ON s.id = a.slot_id WHERE a.n = ?",
         (row_of(appointment_id),),

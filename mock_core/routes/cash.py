@@ -31,7 +31,7 @@ class CashOut(RequestBody):
 
 class CashIn(CashOut):
     depositor_id: CustomerRef | None = Field(
-        None, description="who brought the cash, when not the account holder"
+        default=None, description="who brought the cash, when not the account holder"
     )
 
 

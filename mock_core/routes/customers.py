@@ -74,7 +74,9 @@ def customer_out(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def customer_row(conn: sqlite3.Connection, customer_id: str, field: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM customers WHERE n = ?", (row_of(customer_id),)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM customers WHERE n = ?", (row_of(customer_id),)
+    ).fetchone()
     if row is None:
         raise not_found("customer", customer_id, field)
     return row

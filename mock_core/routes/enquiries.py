@@ -55,7 +55,9 @@ class EnquiryOut(BaseModel):
 
 
 def _enquiry_row(conn: sqlite3.Connection, enquiry_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM enquiries WHERE n = ?", (row_of(enquiry_id),)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM enquiries WHERE n = ?", (row_of(enquiry_id),)
+    ).fetchone()
     if row is None:
         raise not_found("enquiry", enquiry_id, "enquiry_id")
     return row

@@ -38,7 +38,7 @@ class LoanIn(RequestBody):
 
 class DecisionIn(RequestBody):
     decision: Literal["approve", "reject"]
-    reason: Line = Field("", max_length=280)
+    reason: Line = Field(default="", max_length=280)
 
 
 class DisbursementIn(RequestBody):
@@ -82,7 +82,9 @@ def _loan_out(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _loan_row(conn: sqlite3.Connection, loan_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM loans WHERE n = ?", (row_of(loan_id),)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM loans WHERE n = ?", (row_of(loan_id),)
+    ).fetchone()
     if row is None:
         raise not_found("loan", loan_id, "loan_id")
     return row

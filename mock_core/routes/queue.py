@@ -97,7 +97,9 @@ def day_start(at: float) -> float:
 
 
 def branch_row(conn: sqlite3.Connection, branch_id: str, field: str = "branch_id") -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM branches WHERE id = ?", (branch_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM branches WHERE id = ?", (branch_id,)
+    ).fetchone()
     if row is None:
         raise not_found("branch", branch_id, field)
     return row
@@ -191,7 +193,9 @@ def issue_ticket(
 
 
 def _ticket_row(conn: sqlite3.Connection, ticket_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM tickets WHERE n = ?", (row_of(ticket_id),)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM tickets WHERE n = ?", (row_of(ticket_id),)
+    ).fetchone()
     if row is None:
         raise not_found("ticket", ticket_id, "ticket_id")
     return row

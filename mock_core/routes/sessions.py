@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from starlette.responses import Response
 
 from mock_core import sessions
-from mock_core.channels import KIOSK, ONLINE, Caller, allow
+from mock_core.channels import KIOSK, ONLINE, Caller, Channel, allow
 from mock_core.fields import Line, RequestBody
 from mock_core.identity import luhn_valid
 from mock_core.ids import CustomerRef, public_id, row_of
@@ -44,10 +44,10 @@ Password = Annotated[Line, StringConstraints(min_length=8, max_length=64)]
 
 
 class SessionIn(RequestBody):
-    card_number: CardNumber | None = Field(None, description="kiosk: the inserted card")
-    pin: Pin | None = Field(None, description="kiosk: the card's 6-digit PIN")
-    customer_id: CustomerRef | None = Field(None, description="online: the customer number")
-    password: Password | None = Field(None, description="online: the customer's password")
+    card_number: CardNumber | None = Field(default=None, description="kiosk: the inserted card")
+    pin: Pin | None = Field(default=None, description="kiosk: the card's 6-digit PIN")
+    customer_id: CustomerRef | None = Field(default=None, description="online: the customer number")
+    password: Password | None = Field(default=None, description="online: the customer's password")
 
 
 class SessionOut(BaseModel):
@@ -57,13 +57,13 @@ class SessionOut(BaseModel):
     expires_at: float
 
 
-_REFUSED = {
+_REFUSED: dict[int | str, dict[str, Any]] = {
     423: {"model": ProblemDocument, "description": "locked after repeated failures"},
     429: {"model": ProblemDocument, "description": "too many failed logins from this source"},
 }
 
 
-def _credentials(channel: str, body: SessionIn) -> tuple[str, str]:
+def _credentials(channel: Channel, body: SessionIn) -> tuple[str, str]:
     """The channel's own two fields (who, and the secret), and none of the other channel's."""
     given = body.model_dump(exclude_none=True)
     own = _FIELDS[channel]

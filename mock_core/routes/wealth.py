@@ -82,7 +82,9 @@ def _product_out(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _product_row(conn: sqlite3.Connection, product_id: str, field: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM wealth_products WHERE id = ?", (product_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM wealth_products WHERE id = ?", (product_id,)
+    ).fetchone()
     if row is None:
         raise not_found("wealth product", product_id, field)
     return row
