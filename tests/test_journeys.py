@@ -9,11 +9,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from faker import Faker
+from geventhttpclient.header import Headers
 from orjson import loads
 
 from mock_core.identity import luhn_check_digit
@@ -585,7 +587,8 @@ def test_a_visit_the_journeys_cannot_do_is_a_value_error(target) -> None:
 
 
 class Scripted:
-    """Answers each request with the next scripted reply: (status, headers, body) or an exception."""
+    """Answers each request with the next scripted reply: (status, headers, body), a response
+    object as it is, or an exception."""
 
     def __init__(self, *replies: Any) -> None:
         self.replies = list(replies)
@@ -598,6 +601,8 @@ class Scripted:
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
+        if not isinstance(reply, tuple):
+            return reply
         status, headers, body = reply
         return httpx.Response(status, headers=headers, content=body)
 
@@ -651,6 +656,20 @@ def test_retry_after_is_honoured_up_to_the_cap() -> None:
     assert reply.outcome == "ok"
     assert reply.body == {"ok": True}
     assert delays == [2.0, 5.0]
+
+
+def test_a_retry_after_sent_twice_waits_its_first_value() -> None:
+    """Locust's FastHttpSession (geventhttpclient) gives a header sent twice as a list, httpx as
+    one comma-joined string; either way the step waits the first value and is sent again. The
+    list once raised a TypeError out of the step."""
+    twice = Headers()
+    twice.add("Retry-After", "2")
+    twice.add("Retry-After", "3")
+    fast = SimpleNamespace(status_code=503, headers=twice, content=b"", text="")
+    client = Scripted(fast, (503, [("Retry-After", "2"), ("Retry-After", "3")], b""), OK)
+    reply, _, delays = send(client)
+    assert reply.outcome == "ok"
+    assert delays == [2.0, 2.0]
 
 
 def test_without_retry_after_the_backoff_doubles_with_jitter() -> None:

@@ -24,7 +24,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -316,12 +316,16 @@ def _retryable(status: int, body: Any, retry_after: float | None) -> bool:
     return status == 409 and retry_after is not None
 
 
-def _seconds(value: str | None) -> float | None:
-    """Retry-After as seconds; the HTTP-date form is not used by the systems under test."""
+def _seconds(value: str | Sequence[str] | None) -> float | None:
+    """Retry-After as seconds; the HTTP-date form is not used by the systems under test. A
+    header sent twice counts by its first value: geventhttpclient (Locust's FastHttpSession)
+    gives it as a list, httpx as one string joined by commas."""
+    if value is not None and not isinstance(value, str):
+        value = value[0] if value else None
     if value is None:
         return None
     try:
-        seconds = float(value)
+        seconds = float(value.split(",", 1)[0])
     except ValueError:
         return None
     return max(seconds, 0.0)
