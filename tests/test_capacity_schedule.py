@@ -124,7 +124,11 @@ def test_a_dispatcher_moved_to_another_rate_schedules_the_new_days_visits(phase:
 def test_a_level_below_the_one_before_starts_without_its_waiting_visits(phase: Profile) -> None:
     """In real time, a second and a half: nobody takes the visits of a level of 20 a second, so
     they wait; moving down drops them (counted as dropped, never started), where moving up kept
-    them: an overloaded level's backlog would otherwise hold the next level's queue up."""
+    them: an overloaded level's backlog would otherwise hold the next level's queue up.
+
+    The drop is counted against every kiosk visit scheduled, not the backlog read just before:
+    on a busy host the scheduler, already due, may queue one more visit before the retarget
+    stops it, and that one is dropped too."""
     lateness = Lateness()
     busy = levels.day(phase, [(40.0, 0.0)], 10.0)
     dispatcher = Dispatcher(busy, 3, Pool(CUSTOMERS), lateness)
@@ -139,7 +143,9 @@ def test_a_level_below_the_one_before_starts_without_its_waiting_visits(phase: P
     down = levels.day(phase, [(40.0, 0.0), (80.0, 1.0), (1e-6, 2.0)], 10.0)
     dispatcher.retarget(down, 2.0, drop=True)
     assert dispatcher.backlog("kiosk") == 0
-    assert lateness.counts("kiosk").dropped == waiting
+    counts = lateness.counts("kiosk")
+    assert counts.dropped == dispatcher.scheduled["kiosk"] >= waiting
+    assert counts.on_time == counts.late == 0
     dispatcher.stop()
 
 

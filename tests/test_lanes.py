@@ -67,11 +67,13 @@ def test_overload_throughput_with_lognormal_service_is_within_3_percent() -> Non
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("slots", "utilisation"), [(1, 0.5), (4, 0.8), (16, 0.9)])
+@pytest.mark.parametrize(("slots", "utilisation"), [(1, 0.5), (16, 0.9)])
 def test_mean_queueing_delay_matches_erlang_c_within_5_percent(
     slots: int, utilisation: float
 ) -> None:
-    """Poisson arrivals, exponential service: M/M/c, whose mean wait Erlang C predicts."""
+    """Poisson arrivals, exponential service: M/M/c, whose mean wait Erlang C predicts. The two
+    ends of what the lanes run: one slot at half load, many slots near saturation (each case is
+    5 s of CPU: 60,000 arrivals, since 20,000 leave the mean within 6% only)."""
     service = 0.02
     rate = utilisation * slots / service
     target = lane(slots, ServiceTime(distribution="exponential", mean=service))
