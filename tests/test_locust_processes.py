@@ -8,6 +8,7 @@ import pytest
 
 from tests.load import (
     RUN_TIMEOUT_S,
+    SHARED_CORES_LATE_AFTER,
     TIME_SCALE,
     busy_weekday,
     locust_count,
@@ -31,6 +32,7 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
             *("--master-bind-port", port, "--master-port", port, "--customers", "20"),
             *("--time-scale", str(2 * TIME_SCALE), "--results", str(tmp_path / "results")),
             *("--csv", str(tmp_path / "locust")),
+            *SHARED_CORES_LATE_AFTER,
         ]
         with process(args, tmp_path / "locust.log") as forked:
             returncode = forked.wait(timeout=RUN_TIMEOUT_S)
