@@ -21,12 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PARALLEL = ("-n", "4", "--dist", "loadscope", "--no-loadscope-reorder")
-"""pytest-xdist: four workers on two cores, since much of the suite's time is real runs waiting
-on a time-scaled day, not computing; a module's tests stay on one worker, so a module-scoped
-fixture (one real run, shared) is made once, and runs several modules read are made once for
-all workers (tests/shared.py). Modules go out in collection order, which tests/conftest.py sets
-longest first. `python3 dev.py test -n 0` runs the suite serially, `-m "not slow"` the fast tier."""
+PARALLEL = ("-n", "3", "--dist", "loadscope", "--no-loadscope-reorder")
+"""pytest-xdist: three workers on two cores, since much of the suite's time is real runs waiting
+on a time-scaled day, not computing (four made the real runs that start together too late for
+their own verdicts: one of them failed in each of five fresh clones' suites); a module's tests
+stay on one worker, so a module-scoped fixture (one real run, shared) is made once, and runs
+several modules read are made once for all workers (tests/shared.py). Modules go out in
+collection order, which tests/conftest.py sets longest first. `python3 dev.py test -n 0` runs
+the suite serially, `-m "not slow"` the fast tier."""
 
 
 def _ensure_env(extras: str) -> None:
