@@ -137,6 +137,15 @@ def process(
             child.wait(timeout=10)
 
 
+def verdict_of(log: str) -> str:
+    """What a Locust run's log says of its verdict (from "The run is" to its run folder), and
+    its last lines: a failed assertion shows why the run was not valid evidence."""
+    lines = log.splitlines()
+    said = [i for i, line in enumerate(lines) if line.startswith("The run is")]
+    verdict = lines[said[-1] : said[-1] + 12] if said else ["(no verdict in the log)"]
+    return "\n".join([*verdict, "…", *lines[-25:]])
+
+
 def locust_count(csv_prefix: Path) -> int:
     """Locust's own count of requests, from the master's `--csv` statistics."""
     with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(encoding="utf-8") as rows:

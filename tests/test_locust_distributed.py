@@ -35,6 +35,7 @@ from tests.load import (
     master_and_workers,
     records,
     run_folder,
+    verdict_of,
     watched_the_whole_day,
 )
 from tests.runs import sample
@@ -215,7 +216,7 @@ def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
 
 @pytest.mark.slow
 def test_the_master_writes_one_run_folder_for_three_workers(spread: Distributed) -> None:
-    assert spread.returncode == 0, spread.log[-3000:]
+    assert spread.returncode == 0, verdict_of(spread.log)
     assert spread.worker_returncodes == [0] * WORKERS  # a worker's share is no verdict of its own
     assert [p.name for p in spread.results.iterdir()] == [spread.folder.name]
     assert spread.read.info.workers == WORKERS

@@ -15,6 +15,7 @@ from tests.load import (
     process,
     records,
     run_folder,
+    verdict_of,
 )
 from tests.support import free_port, serve
 
@@ -37,7 +38,7 @@ def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) 
         with process(args, tmp_path / "locust.log") as forked:
             returncode = forked.wait(timeout=RUN_TIMEOUT_S)
     log = (tmp_path / "locust.log").read_text(encoding="utf-8", errors="replace")
-    assert returncode == 0, log[-3000:]
+    assert returncode == 0, verdict_of(log)
     folder = run_folder(tmp_path / "results")
     assert folder.info.workers == 2
     assert folder.visits is not None

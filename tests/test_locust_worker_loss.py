@@ -18,7 +18,14 @@ import pytest
 from surge.day.arrivals import schedule
 from surge.judge import verdict
 from surge.runfolder import RunFolder
-from tests.load import TIME_SCALE, WORKERS, busy_weekday, master_and_workers, run_folder
+from tests.load import (
+    TIME_SCALE,
+    WORKERS,
+    busy_weekday,
+    master_and_workers,
+    run_folder,
+    verdict_of,
+)
 from tests.support import serve
 
 pytestmark = pytest.mark.slow
@@ -72,7 +79,7 @@ def one_lost(tmp_path_factory: pytest.TempPathFactory) -> Lost:
 
 
 def test_a_worker_killed_mid_run_makes_the_run_not_valid_evidence(one_lost: Lost) -> None:
-    assert one_lost.returncode == 3, one_lost.log[-3000:]
+    assert one_lost.returncode == 3, verdict_of(one_lost.log)
     [line] = verdicts(one_lost.log)
     assert re.match(
         rf"The run is not valid evidence: 1 of {WORKERS} workers went missing \(\d+ of \d+ "
@@ -117,7 +124,7 @@ def test_the_master_still_writes_the_folder_with_the_surviving_workers_rows(
 
 def test_a_master_whose_workers_all_died_ends_and_says_so(tmp_path: Path) -> None:
     lost = Lost(tmp_path, killed=WORKERS)
-    assert lost.returncode == 3, lost.log[-3000:]
+    assert lost.returncode == 3, verdict_of(lost.log)
     [line] = verdicts(lost.log)
     assert line.startswith(
         f"The run is not valid evidence: {WORKERS} of {WORKERS} workers went missing"

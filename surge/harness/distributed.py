@@ -54,8 +54,12 @@ from surge.visit.values import Customer
 PLAN, BATCH, FINISH, LEVEL = "surge_plan", "surge_batch", "surge_finish", "surge_level"
 BATCH_S = 2.0
 """How often a worker ships its records: the master's view (and the shape) lags by about this."""
-LEAD_S = 1.0
-"""The day starts this long after the master's plan, so workers start it on time, together."""
+LEAD_S = 3.0
+"""The day starts this long after the master's plan, so workers start it on time, together. A
+worker starts its share at its first spawn message, which the master's shape sends once the
+master's own start is done (the profile's faults posted to the core, its metrics scraped once,
+`surge.harness.lifecycle`); on two cores busy with other runs that took over a second, and a
+1 s lead had workers begin their shares late, their first visits late with them."""
 FINISH_WAIT_S = 5.0
 """How long a worker's last batch waits for its running visits, whose requests belong in the run
 (the master waits longer for the last batches, `surge.harness.messages.FINAL_WAIT_S`)."""
