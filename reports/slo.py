@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from reports.frames import Frames, rank
 from reports.i18n import N_
@@ -480,7 +480,9 @@ def lower_bound(
     true share is below it with probability at most 1 - `confidence`, whatever it is."""
     bad, requests = np.asarray(bad, dtype=float), np.asarray(requests, dtype=float)
     with np.errstate(invalid="ignore"):
-        bound = stats.beta.ppf(1 - confidence, bad, requests - bad + 1)
+        # The beta distribution's quantile, as `scipy.stats.beta.ppf` computes it: importing
+        # scipy.stats costs every report and gate process about half a second more.
+        bound = special.betaincinv(bad, requests - bad + 1, 1 - confidence)
     return np.where(bad > 0, np.nan_to_num(bound), 0.0)
 
 
