@@ -68,6 +68,13 @@ def language_for(profile: Profile) -> str:
 
 
 @cache
+def _locale(language: str) -> Locale:
+    """Parsed once a language: `Locale.parse` looks for its data files on every call, about
+    half a second of a report's thousands of numbers."""
+    return Locale.parse(language)
+
+
+@cache
 def translations(language: str) -> NullTranslations:
     if language not in LANGUAGES:
         raise ValueError(f"{language!r} is not one of {', '.join(LANGUAGES)}")
@@ -90,7 +97,7 @@ class Words:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse(self.language)
+        return _locale(self.language)
 
     def __call__(self, message: str, **values: object) -> str:
         """`message` translated, with `{name}` placeholders filled from `values`."""
