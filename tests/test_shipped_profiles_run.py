@@ -6,9 +6,9 @@ be under one visit per channel, and `--rate-scale` raises every rate by one fact
 profile's quietest channel expects `QUIETEST_VISITS` visits. Everything else (the curve's shape,
 mixes, customers, faults, SLOs) is the shipped file's.
 
-The five runs go two at a time (two cores), each against its own mock core: `--unlimited`, except
-for `emergency_drill`, whose lane faults act only on real lanes. Every run has the admin token, so
-scheduled faults are posted and reconcile and alerts are fetched.
+The five runs go three at a time (each mostly waits on its day), each against its own mock
+core: `--unlimited`, except for `emergency_drill`, whose lane faults act only on real lanes. Every
+run has the admin token, so scheduled faults are posted and reconcile and alerts are fetched.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     # The folders are made here: `mktemp` from the pool's threads raced to make the worker's
     # base folder when this was the worker's first module (FileExistsError).
     folders = {name: tmp_path_factory.mktemp(name) for name in list_profiles()}
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         done = pool.map(lambda name: run_profile(name, folders[name]), folders)
         return {run.name: run for run in done}
 
