@@ -45,12 +45,8 @@ def _ensure_env(extras: str) -> None:
         return
     target = f".[{extras}]" if extras else "."
     print(f"dev.py: installing branch-surge{target[1:]} into {VENV}", flush=True)
-    # --no-compile: pip byte-compiles every module it installs, one at a time (plotly alone
-    # has thousands); Python compiles the few each command imports on first use instead, and
-    # a fresh environment is ready about 15 s sooner.
-    pip = ("-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-compile")
     subprocess.run(
-        [BIN / "python", *pip, "-e", target],
+        [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target],
         cwd=ROOT,
         check=True,
     )
