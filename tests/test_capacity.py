@@ -44,13 +44,13 @@ class Searched:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
-    """From about three quarters of the limit (one level fewer than from half of it), levels of
-    at most 10 s, until the levels either side of the answer are within 25% of each other."""
+    """From under half the limit, levels of at most 10 s, until the levels either side of the
+    answer are within 25% of each other."""
     tmp = tmp_path_factory.mktemp("search")
     done = surge(
         "capacity",
         *lane(tmp, p95_ms=P95_S * 1000, slots=SLOTS, mean_s=MEAN_S),
-        *("--from", "100", "--to", "480", "--precision", "0.25", "--level-duration", "10"),
+        *("--from", "60", "--to", "480", "--precision", "0.25", "--level-duration", "10"),
         *("--out", str(tmp / "out")),
         *FEW_CUSTOMERS,
         timeout=360,
@@ -71,7 +71,7 @@ def test_the_search_runs_its_levels_in_one_run_each_a_span_of_its_folder(
     run = runfolder.load(searched.folder / found["run"])
     assert run.ended
     # The run's day is its levels: a phase each, starting where the search asked for them.
-    assert next(p.name for p in run.profile.phases) == "01-x100"
+    assert next(p.name for p in run.profile.phases) == "01-x60"
     assert len(run.profile.phases) == len(found["levels"])
     spans = run.levels
     assert [s.number for s in spans] == [level["number"] for level in found["levels"]]
