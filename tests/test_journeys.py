@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -762,6 +762,34 @@ def test_a_status_0_response_is_a_transport_error() -> None:
     assert reply.outcome == "failed"
     assert reply.status == 0
     assert [(r.status, r.error) for r in records] == [(0, "ConnectionRefusedError(111)")] * 2
+
+
+def test_a_401_is_sent_once_more_with_the_renewed_token_and_the_same_key() -> None:
+    """A token can expire on its way (in a queue longer than the refresh lead): the credentials
+    renew it and the request goes again at once, with its idempotency key; a second 401 stands."""
+    renewals: list[dict[str, str]] = []
+
+    def renew(sent: Mapping[str, str]) -> dict[str, str]:
+        renewals.append(dict(sent))
+        return {**sent, "Authorization": f"Bearer t{len(renewals) + 1}"}
+
+    expired = (401, {}, b'{"title": "token_expired"}')
+    for replies, outcomes in (
+        ((expired, OK), ["retried", "ok"]),
+        ((expired, expired), ["retried", "failed"]),
+    ):
+        client, records, delays = Scripted(*replies), [], []
+        one = sender(client, delays, records)
+        one.renew = renew
+        reply = one.send("step", "POST", "/x", name="/x", headers={"Authorization": "Bearer t"})
+        assert [r.outcome for r in records] == outcomes
+        assert reply.outcome == outcomes[-1]
+        assert [h["Authorization"] for h in client.sent] == ["Bearer t", "Bearer t2"]
+        assert client.sent[0]["Idempotency-Key"] == client.sent[1]["Idempotency-Key"]
+        assert delays == [0.0]
+        renewals.clear()
+    _, records, _ = send(Scripted(expired))  # no credentials to renew: the 401 stands
+    assert [r.outcome for r in records] == ["failed"]
 
 
 def test_a_forked_process_makes_idempotency_keys_unlike_its_parents() -> None:

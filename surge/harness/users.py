@@ -82,7 +82,12 @@ class SurgeUser(FastHttpUser):
         if self._context is None or self._context[0] is not run:
             assert run.binding is not None  # made before the dispatcher that hands out visits
             context = journeys.Context(
-                Session(self.client), run.binding, run.keep, run.branches, gevent.sleep
+                Session(self.client),
+                run.binding,
+                run.keep,
+                run.branches,
+                gevent.sleep,
+                renew=run.settings.credentials.renewed,
             )
             self._context = (run, context)
         return self._context[1]

@@ -124,6 +124,8 @@ class OAuth2:
         self._clock = clock
         self._lock = threading.Lock()  # gevent's under Locust's monkey-patching
         self._token: Token | None = None
+        self._replaced: str | None = None
+        """The token the held one replaced: a request may still be carrying it."""
         self.fetches = 0
         """Tokens fetched so far (each refresh is one)."""
 
@@ -143,10 +145,29 @@ class OAuth2:
         try:
             held = self._token
             if held is None or self._clock() >= held.refresh_at:
-                self._token = held = self._fetch()
+                held = self._replace(held)
             return held.value
         finally:
             self._lock.release()
+
+    def renew(self, refused: str) -> str | None:
+        """A token to send again in place of `refused`, which the target answered 401: a new
+        one when `refused` is the one held (it expired on its way, in a queue longer than the
+        refresh lead), the one held when another caller already replaced it; None when
+        `refused` is no token of this client's."""
+        with self._lock:
+            held = self._token
+            if held is not None and refused == held.value:
+                held = self._replace(held)
+            elif held is None or refused != self._replaced:
+                return None
+            return held.value
+
+    def _replace(self, held: Token | None) -> Token:
+        """Fetch a token in place of `held` (the lock held)."""
+        self._token = self._fetch()
+        self._replaced = held.value if held is not None else None
+        return self._token
 
     def _fetch(self) -> Token:
         form = {"grant_type": "client_credentials", **({"scope": self.scope} if self.scope else {})}
@@ -205,6 +226,16 @@ class Credentials:
         if self.oauth2 is not None:
             return {"Authorization": f"Bearer {self.oauth2.token()}"}
         return {}
+
+    def renewed(self, sent: Mapping[str, str]) -> dict[str, str] | None:
+        """`sent` again with a new OAuth2 token, when the target answered 401 to the token it
+        carried (`OAuth2.renew`); None when there is nothing to renew (a fixed bearer token, or
+        an `Authorization` that is not this credential's), and the 401 stands."""
+        carried = sent.get("Authorization", "")
+        if self.oauth2 is None or not carried.startswith("Bearer "):
+            return None
+        fresh = self.oauth2.renew(carried.removeprefix("Bearer "))
+        return None if fresh is None else {**sent, "Authorization": f"Bearer {fresh}"}
 
     def check(self) -> None:
         """Fetch the first OAuth2 token now, so that a refusing endpoint is bad input at start

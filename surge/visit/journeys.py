@@ -42,7 +42,7 @@ from typing import Literal, TypeVar
 from surge.day.profile import CHANNELS, DIVERSION, MIX_JOURNEYS, Channel, Profile
 from surge.visit.binding import STEPS, Binding
 from surge.visit.values import Actor, Customer, Result
-from surge.visit.wire import Client, Recorder, RetryPolicy, Sender, Wire
+from surge.visit.wire import Client, Recorder, Renewal, RetryPolicy, Sender, Wire
 
 T = TypeVar("T")
 
@@ -108,6 +108,8 @@ class Context:
     """Locust passes gevent.sleep; tests a fake that notes the delays."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Callable[[], float] = time.time
+    renew: Renewal | None = None
+    """The run's credentials' `renewed` (`Sender.renew`)."""
 
 
 # Not frozen: made once per visit, and a frozen dataclass is several times slower to make.
@@ -201,6 +203,7 @@ class _Trip:
                 visit.customer.customer_id,
                 visit.rng.getrandbits(32),
                 ctx.clock,
+                ctx.renew,
             )
         )
 

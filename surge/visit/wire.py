@@ -142,6 +142,11 @@ class Recorder(Protocol):
     def __call__(self, record: RequestRecord, /) -> None: ...
 
 
+Renewal = Callable[[Mapping[str, str]], dict[str, str] | None]
+"""Headers to send again after a 401, with the credential renewed; None: the 401 stands."""
+UNAUTHORIZED = HTTPStatus.UNAUTHORIZED.value
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_retries: int = 3
@@ -198,6 +203,9 @@ class Sender:
     """Drawn once from the visit's rng, so how often a step is retried never shifts the visit's
     own choices (amounts, products, slots)."""
     clock: Callable[[], float] = time.time
+    renew: Renewal | None = None
+    """The run's credentials' `renewed`: a 401 to a token that expired on its way is sent once
+    more with a new one (docs/credentials.md)."""
     _jitter: random.Random | None = None
 
     def send(
@@ -226,7 +234,7 @@ class Sender:
                     headers = {**headers, "Idempotency-Key": key, "Content-Type": _JSON}
             elif data is not None:
                 headers = {**headers, "Content-Type": _JSON}
-        attempt, spent = 0, 0.0
+        attempt, spent, renewed = 0, 0.0, False
         while True:
             start = self.clock()
             status, body, error, retry_after = self._attempt(
@@ -241,6 +249,8 @@ class Sender:
                 outcome: Outcome = "ok"
             elif status in refusals and retry_after is None:
                 outcome = "refused"
+            elif status == UNAUTHORIZED and not renewed and (fresh := self._renewed(headers)):
+                headers, renewed, outcome = fresh, True, "retried"
             elif _retryable(status, body, retry_after):
                 delay = self.policy.delay(attempt, retry_after, self._jitter_rng(), status)
                 again = self.policy.again(attempt, status, spent, delay)
@@ -270,6 +280,9 @@ class Sender:
             self.sleep(delay)
             spent += delay
             attempt += 1
+
+    def _renewed(self, sent: dict[str, str]) -> dict[str, str] | None:
+        return None if self.renew is None else self.renew(sent)
 
     def _jitter_rng(self) -> random.Random:
         if self._jitter is None:
