@@ -114,6 +114,14 @@ def watched_the_whole_day(read: RunFolder, process: int) -> None:
 RUN_TIMEOUT_S = 60
 """A distributed run's bound: a 20 s day, its workers' start and its end."""
 WORKERS = 3
+WORKER_EXIT_S = 40
+"""A worker's bound to exit once its master has: the stop timeout the harness gives Locust
+(30 s, `surge.harness.options.STOP_TIMEOUT_S`: a user ends its visit before it stops) and its
+quit. On two loaded cores a worker took more than 15 s."""
+DISTRIBUTED = "distributed-locust-run"
+"""The lock (`tests.shared.exclusive`) a distributed run holds: two of them side by side, ten
+processes on two cores with the suite's other runs, stalled their workers' loops near a second
+and lost the workers' last batches (a suite on a fresh clone)."""
 
 
 @contextmanager

@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,17 @@ def shared(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], N
             build(folder)
             (folder / BUILT).touch()
     return folder
+
+
+@contextmanager
+def exclusive(factory: pytest.TempPathFactory, name: str) -> Iterator[None]:
+    """Alone among the session's holders of the lock `name`, on every worker: for runs that
+    must not overlap, such as two distributed Locust runs (five processes each) on two cores."""
+    root = session_folder(factory) / "shared"
+    root.mkdir(exist_ok=True)
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def keep(done: subprocess.CompletedProcess[str], folder: Path) -> None:

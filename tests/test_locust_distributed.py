@@ -27,8 +27,10 @@ from surge.visit.customers import Pool
 from surge.visit.values import Customer
 from surge.visit.wire import RequestRecord
 from tests.load import (
+    DISTRIBUTED,
     RUN_TIMEOUT_S,
     TIME_SCALE,
+    WORKER_EXIT_S,
     WORKERS,
     busy_weekday,
     locust_count,
@@ -39,6 +41,7 @@ from tests.load import (
     watched_the_whole_day,
 )
 from tests.runs import sample
+from tests.shared import exclusive
 from tests.support import serve
 
 DAY = load_profile("weekday").scaled(1440)
@@ -200,7 +203,7 @@ class Distributed:
             master_and_workers(tmp, host, options) as (master, workers),
         ):
             self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
-            self.worker_returncodes = [worker.wait(timeout=15) for worker in workers]
+            self.worker_returncodes = [worker.wait(timeout=WORKER_EXIT_S) for worker in workers]
         self.log = (tmp / "master.log").read_text(encoding="utf-8", errors="replace")
         self.read = run_folder(self.results)
         self.folder = self.read.path
@@ -211,7 +214,8 @@ class Distributed:
 
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
-    return Distributed(tmp_path_factory.mktemp("distributed"))
+    with exclusive(tmp_path_factory, DISTRIBUTED):
+        return Distributed(tmp_path_factory.mktemp("distributed"))
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.load import (
+    DISTRIBUTED,
     RUN_TIMEOUT_S,
     SHARED_CORES_LATE_AFTER,
     TIME_SCALE,
@@ -17,16 +18,22 @@ from tests.load import (
     run_folder,
     verdict_of,
 )
+from tests.shared import exclusive
 from tests.support import free_port, serve
 
 pytestmark = pytest.mark.slow
 
 
-def test_locusts_processes_option_runs_the_same_distributed_day(tmp_path: Path) -> None:
+def test_locusts_processes_option_runs_the_same_distributed_day(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """`--processes 2` forks two workers (each with users of every channel); they connect to
     `--master-port`, so both are given."""
     profile, port = busy_weekday(tmp_path, "forked"), str(free_port())
-    with serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _):
+    with (
+        exclusive(tmp_path_factory, DISTRIBUTED),
+        serve(tmp_path / "core.db", "--unlimited", "--customers", "20") as (host, _),
+    ):
         args = [
             *("--processes", "2", "--headless", "--no-report", "--host", host),
             *("--profile", str(profile)),

@@ -19,13 +19,16 @@ from surge.day.arrivals import schedule
 from surge.judge import verdict
 from surge.runfolder import RunFolder
 from tests.load import (
+    DISTRIBUTED,
     TIME_SCALE,
+    WORKER_EXIT_S,
     WORKERS,
     busy_weekday,
     master_and_workers,
     run_folder,
     verdict_of,
 )
+from tests.shared import exclusive
 from tests.support import serve
 
 pytestmark = pytest.mark.slow
@@ -55,7 +58,7 @@ class Lost:
             for worker in workers[:killed]:
                 os.killpg(worker.pid, signal.SIGKILL)
             self.returncode = master.wait(timeout=RUN_TIMEOUT_S)
-            self.survivors = [worker.wait(timeout=15) for worker in workers[killed:]]
+            self.survivors = [worker.wait(timeout=WORKER_EXIT_S) for worker in workers[killed:]]
         self.log = (tmp / "master.log").read_text(encoding="utf-8", errors="replace")
 
     @staticmethod
@@ -75,7 +78,8 @@ def verdicts(log: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def one_lost(tmp_path_factory: pytest.TempPathFactory) -> Lost:
-    return Lost(tmp_path_factory.mktemp("one-lost"), killed=1)
+    with exclusive(tmp_path_factory, DISTRIBUTED):
+        return Lost(tmp_path_factory.mktemp("one-lost"), killed=1)
 
 
 def test_a_worker_killed_mid_run_makes_the_run_not_valid_evidence(one_lost: Lost) -> None:
@@ -122,8 +126,11 @@ def test_the_master_still_writes_the_folder_with_the_surviving_workers_rows(
     assert f"Run folder: {folder.path}" in one_lost.log
 
 
-def test_a_master_whose_workers_all_died_ends_and_says_so(tmp_path: Path) -> None:
-    lost = Lost(tmp_path, killed=WORKERS)
+def test_a_master_whose_workers_all_died_ends_and_says_so(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with exclusive(tmp_path_factory, DISTRIBUTED):
+        lost = Lost(tmp_path, killed=WORKERS)
     assert lost.returncode == 3, verdict_of(lost.log)
     [line] = verdicts(lost.log)
     assert line.startswith(
