@@ -218,14 +218,18 @@ def test_concurrent_callers_share_one_fetch_and_refresh_before_expiry() -> None:
 
 
 def test_a_token_the_target_refused_is_renewed_once_for_every_request_that_carried_it() -> None:
-    """A 401 to the token held fetches a new one; a 401 to the token it replaced (a request
-    that set out before the renewal) gets the new one without another fetch; a header that
-    carried no token of this client's has nothing to renew."""
+    """A 401 to the token held, past half its life, fetches a new one; a 401 to the token it
+    replaced (a request that set out before the renewal) gets the new one without another
+    fetch; a 401 early in a token's life, or to a header that carried no token of this
+    client's, has nothing to renew."""
     clock = Clock()
     with token_endpoint(expires_in=10) as endpoint:
         given = Credentials(oauth2=OAuth2(endpoint.url, "surge", SECRET, clock=clock))
         sent = {**given.headers(), "Idempotency-Key": "k1"}
         assert sent["Authorization"] == "Bearer token-1"
+        clock.now += 4.9  # refused for some other reason than its age: no new token
+        assert given.renewed(sent) is None
+        clock.now += 0.2
         again = given.renewed(sent)
         assert again == {"Authorization": "Bearer token-2", "Idempotency-Key": "k1"}
         assert given.renewed(sent) == again  # another request that carried token-1

@@ -96,6 +96,12 @@ class Token:
     value: str = field(repr=False)
     refresh_at: float
     expires_at: float
+    asked_at: float
+    """When it was asked for: its life runs from here to `expires_at`."""
+
+    def late_in_life(self, now: float) -> bool:
+        """Past half its life: a 401 to it may be its expiry on the way (`OAuth2.renew`)."""
+        return now - self.asked_at >= (self.expires_at - self.asked_at) / 2
 
 
 class OAuth2:
@@ -152,12 +158,16 @@ class OAuth2:
 
     def renew(self, refused: str) -> str | None:
         """A token to send again in place of `refused`, which the target answered 401: a new
-        one when `refused` is the one held (it expired on its way, in a queue longer than the
-        refresh lead), the one held when another caller already replaced it; None when
-        `refused` is no token of this client's."""
+        one when `refused` is the one held and past half its life (it expired on its way, in a
+        queue longer than the refresh lead), the one held when another caller already replaced
+        it; None when `refused` is no token of this client's, or one refused early in its life
+        for another reason, which a new token would not mend: a target refusing every request
+        makes at most two fetches a token's life, not one a request."""
         with self._lock:
             held = self._token
             if held is not None and refused == held.value:
+                if not held.late_in_life(self._clock()):
+                    return None
                 held = self._replace(held)
             elif held is None or refused != self._replaced:
                 return None
@@ -199,7 +209,7 @@ class OAuth2:
             lifetime = DEFAULT_LIFETIME_S
         lead = min(REFRESH_LEAD_S, REFRESH_SHARE * lifetime)
         self.fetches += 1
-        return Token(token, refresh_at=asked + lifetime - lead, expires_at=asked + lifetime)
+        return Token(token, asked + lifetime - lead, asked + lifetime, asked)
 
 
 @dataclass(frozen=True, slots=True)
