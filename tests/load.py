@@ -232,11 +232,14 @@ def processes_naming(text: str) -> list[str]:
 
 
 def refused(url: str) -> bool:
-    """Nothing listens at `url` any more."""
+    """Nothing listens at `url` any more. A connection accepted and then reset is a server
+    on its way down, not gone yet: ask again."""
     try:
         httpx.get(f"{url}/healthz", timeout=2)
     except httpx.ConnectError:
         return True
+    except httpx.TransportError:
+        return False
     return False
 
 
