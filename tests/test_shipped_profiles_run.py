@@ -145,29 +145,36 @@ def test_every_channel_the_profile_uses_makes_requests(runs: dict[str, Run], nam
     assert {r["channel"] for r in records} == used
 
 
+POST_ANSWERED_S = 1.0
+"""A bound on how long the core takes to take in a fault's `POST /admin/faults` on the suite's two
+busy cores (one took 115 ms in CI): the harness says when the fault begins relative to when it
+sends the post, and the core counts from when it reads it."""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list_profiles())
 def test_the_profile_s_faults_begin_at_their_time_of_the_scaled_day_and_are_over_by_the_end(
     runs: dict[str, Run], name: str
 ) -> None:
-    """Each fault begins on the core `at` after the day's start (to within a few ms of posting):
-    posted while customers were still being prepared, they began that much early, about 10
-    minutes of a day compressed 480 times."""
+    """Each fault begins on the core `at` after the day's start, never before it and late only by
+    its post's way to the core: posted while customers were still being prepared, a fault
+    counted from the day's start rather than from its post would begin about 10 minutes of a day
+    compressed 480 times early."""
     run = runs[name]
     info = read(run).info
     assert info.day_start is not None
     scheduled = [
-        (
-            f.kind,
-            f.target,
-            pytest.approx(info.day_start + f.at / info.time_scale, abs=0.05),
-            pytest.approx(f.duration / info.time_scale),
-        )
+        (f.kind, f.target, info.day_start + f.at / info.time_scale, f.duration / info.time_scale)
         for f in load_profile(name).faults
         if f.kind != "crash"  # surge rehearse's to do to its own core: skipped against this one
     ]
     posted = [(f["kind"], f["target"], f["start_at"], f["duration"]) for f in run.faults]
-    assert posted == scheduled
+    assert [(kind, target) for kind, target, *_ in posted] == [
+        (kind, target) for kind, target, *_ in scheduled
+    ]
+    for (*_, began, lasted), (*_, due, duration) in zip(posted, scheduled, strict=True):
+        assert due - 1e-3 <= began <= due + POST_ANSWERED_S
+        assert lasted == pytest.approx(duration)
     assert {f["state"] for f in run.faults} <= {"expired"}
 
 
