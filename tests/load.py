@@ -17,11 +17,12 @@ import signal
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -29,6 +30,7 @@ import tomli_w
 
 from surge import runfolder
 from surge.day.profile import profiles_dir
+from surge.exits import NOT_VALID
 from surge.runfolder import RunFolder
 from tests.shared import keep, kept, shared
 from tests.support import TOKENS, free_port, surge
@@ -146,12 +148,14 @@ def process(
 
 
 def verdict_of(log: str) -> str:
-    """What a Locust run's log says of its verdict (from "The run is" to its run folder), and
-    its last lines: a failed assertion shows why the run was not valid evidence."""
+    """What a Locust run's log says of its verdict (from "The run is" to its run folder), the
+    harness's warnings and Locust's word on its workers' heartbeats, and its last lines: a failed
+    assertion shows why the run was not valid evidence and what happened on the way."""
     lines = log.splitlines()
     said = [i for i, line in enumerate(lines) if line.startswith("The run is")]
     verdict = lines[said[-1] : said[-1] + 12] if said else ["(no verdict in the log)"]
-    return "\n".join([*verdict, "…", *lines[-25:]])
+    on_the_way = [line for line in lines if line.startswith("warning:") or "heartbeat" in line]
+    return "\n".join([*verdict, "…", *on_the_way[:20], "…", *lines[-15:]])
 
 
 def locust_count(csv_prefix: Path) -> int:
@@ -159,6 +163,30 @@ def locust_count(csv_prefix: Path) -> int:
     with csv_prefix.with_name(f"{csv_prefix.name}_stats.csv").open(encoding="utf-8") as rows:
         total = next(r for r in csv.DictReader(rows) if r["Name"] == "Aggregated")
     return int(total["Request Count"])
+
+
+T = TypeVar("T")
+
+
+def starved(returncode: int, said: str) -> bool:
+    """The run was not valid evidence (exit 3) and said its generator was saturated: on the
+    suite's two cores, shared with other modules' real runs, a busy stretch can starve a run's
+    processes past Locust's heartbeat (a worker silent for 4 s is missing) or a level's budget."""
+    return returncode == NOT_VALID and "generator was saturated" in said
+
+
+def unstarved(attempt: Callable[[int], T], outcome: Callable[[T], tuple[int, str]]) -> T:
+    """`attempt(1)`, or `attempt(2)` when the first was `starved`, with a warning in the suite's
+    summary. A run's machinery failing fails both tries; only the host's crowding, which the run
+    itself named, is given another."""
+    first = attempt(1)
+    returncode, said = outcome(first)
+    if not starved(returncode, said):
+        return first
+    warnings.warn(
+        f"a run starved by the suite's other runs, tried again:\n{verdict_of(said)}", stacklevel=2
+    )
+    return attempt(2)
 
 
 SHARED_CORES_LATE_AFTER = ["--late-after", "2"]

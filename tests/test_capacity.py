@@ -27,7 +27,7 @@ from playwright.sync_api import Browser
 from reports.queueing import max_arrival_rate
 from surge import runfolder
 from tests.browser import ARTEFACTS, open_report
-from tests.load import FEW_CUSTOMERS, lane
+from tests.load import FEW_CUSTOMERS, lane, unstarved
 from tests.support import surge, surge_in_process
 
 pytestmark = pytest.mark.slow  # capacity searches: real runs
@@ -46,15 +46,20 @@ class Searched:
 def searched(tmp_path_factory: pytest.TempPathFactory) -> Searched:
     """From under half the limit, levels of at most 10 s, until the levels either side of the
     answer are within 25% of each other."""
-    tmp = tmp_path_factory.mktemp("search")
-    done = surge(
-        "capacity",
-        *lane(tmp, p95_ms=P95_S * 1000, slots=SLOTS, mean_s=MEAN_S),
-        *("--from", "60", "--to", "480", "--precision", "0.25", "--level-duration", "10"),
-        *("--out", str(tmp / "out")),
-        *FEW_CUSTOMERS,
-        timeout=360,
-    )
+
+    def attempt(_: int) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        tmp = tmp_path_factory.mktemp("search")
+        done = surge(
+            "capacity",
+            *lane(tmp, p95_ms=P95_S * 1000, slots=SLOTS, mean_s=MEAN_S),
+            *("--from", "60", "--to", "480", "--precision", "0.25", "--level-duration", "10"),
+            *("--out", str(tmp / "out")),
+            *FEW_CUSTOMERS,
+            timeout=360,
+        )
+        return tmp, done
+
+    tmp, done = unstarved(attempt, lambda run: (run[1].returncode, run[1].stdout + run[1].stderr))
     [folder] = (tmp / "out").iterdir()
     found = json.loads((folder / "capacity.json").read_text(encoding="utf-8"))
     return Searched(done, folder, found)

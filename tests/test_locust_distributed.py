@@ -37,6 +37,7 @@ from tests.load import (
     master_and_workers,
     records,
     run_folder,
+    unstarved,
     verdict_of,
     watched_the_whole_day,
 )
@@ -214,8 +215,11 @@ class Distributed:
 
 @pytest.fixture(scope="module")
 def spread(tmp_path_factory: pytest.TempPathFactory) -> Distributed:
-    with exclusive(tmp_path_factory, DISTRIBUTED):
-        return Distributed(tmp_path_factory.mktemp("distributed"))
+    def attempt(_: int) -> Distributed:
+        with exclusive(tmp_path_factory, DISTRIBUTED):
+            return Distributed(tmp_path_factory.mktemp("distributed"))
+
+    return unstarved(attempt, lambda run: (run.returncode, run.log))
 
 
 @pytest.mark.slow
