@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PACKAGES = ("surge", "reports", "mock_core", "loadtests", "tests")
+UV = "uv==0.13.10"
+"""The installer, itself installed by the venv's pip: the pinned packages from PyPI, compiled to
+bytecode on both cores, in 20 s on a fresh machine where pip took 51 s (pip compiles one file at
+a time; skipping the compiling leaves every one of the suite's processes compiling its imports
+again where PYTHONDONTWRITEBYTECODE is set)."""
 PARALLEL = ("-n", "4", "--dist", "loadscope", "--no-loadscope-reorder")
 """pytest-xdist: four workers on two cores, since much of the suite's time is real runs waiting
 on a time-scaled day, not computing; a module's tests stay on one worker, so a module-scoped
@@ -46,11 +51,14 @@ def _ensure_env(extras: str) -> None:
         return
     target = f".[{extras}]" if extras else "."
     print(f"dev.py: installing branch-surge{target[1:]} into {VENV}", flush=True)
+    pip = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, UV], cwd=ROOT, check=True)
     subprocess.run(
-        [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target],
+        [BIN / "uv", "pip", "install", "-q", "--python", BIN / "python", "--compile-bytecode",
+         "-e", target],
         cwd=ROOT,
         check=True,
-    )
+    )  # fmt: skip
     stamp.write_text(digest)
 
 
