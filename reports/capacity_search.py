@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from reports.capacity import UPTURN_FACTOR
 from reports.frames import frames
 from reports.gate import Case, Gate, Gated
 from reports.i18n import LANGUAGES, Words, language_for
-from reports.report import STEP_SUMMARY, Further
+from reports.outputs import Reporter
+from reports.report import Further
 from reports.scalability import UslFit, fit_usl
 from surge import runfolder
 from surge.day.profile import load_profile
@@ -117,17 +117,19 @@ def conclude(
         judged = Gate(judged.cases + cases)
     words = Words(language)
     written = outputs.Outputs(folder)
-    written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
-    markdown = _markdown(search, words, judged) + section
-    written.write(runfolder.SUMMARY_MD, markdown)
-    if os.environ.get(STEP_SUMMARY):
-        with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:
-            out.write(markdown + "\n")
-    path = None
+    reporters = [
+        Reporter(runfolder.JUNIT, judged.junit, junit, "--junit"),
+        Reporter(runfolder.SUMMARY_MD, lambda: _markdown(search, words, judged) + section),
+    ]
     if html:
-        page = _html(search, words, language, judged)
-        path = written.write(runfolder.REPORT, page, output, "-o", required=True)
-    return Concluded(gate=judged, report=path, search=search, kept=tuple(written.kept))
+        page = Reporter(
+            runfolder.REPORT, lambda: _html(search, words, language, judged), output, "-o", True
+        )
+        reporters.append(page)
+    paths = written.publish(reporters)
+    return Concluded(
+        gate=judged, report=paths.get(runfolder.REPORT), search=search, kept=tuple(written.kept)
+    )
 
 
 def _answer_cases(search: Search) -> list[Case]:

@@ -7,12 +7,17 @@ checked before the analysis rather than after seconds of it. A read-only folder 
 elsewhere, which is what `surge report` is for) keeps the files it has, and `Outputs.kept`
 names them; only the one file a command is for (the report of `surge report`) must be written,
 so without `-o` a read-only folder is bad input.
+
+What a conclusion writes besides summary.json are `Reporter`s of its one analysis: summary.md,
+junit.xml and report.html, each rendered only when `Outputs.publish` writes it, and summary.md
+appended to GitHub Actions' step summary (`STEP_SUMMARY`) when that is set.
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,21 @@ from surge.exits import BadInput
 
 READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 """The refusals that mean a folder cannot be written (its mode, a read-only mount)."""
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
+"""GitHub Actions' step summary file: summary.md is appended to it when it is set."""
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """One file of a conclusion: the folder's `name`, or `instead` (asked for with `flag`),
+    rendered by `render` when it is written. A `required` one is the file the command is for:
+    a folder that keeps its own instead is bad input."""
+
+    name: str
+    render: Callable[[], str]
+    instead: Path | None = None
+    flag: str = ""
+    required: bool = False
 
 
 def check(path: Path | None, flag: str) -> None:
@@ -61,6 +81,20 @@ class Outputs:
             runfolder.write_output(target, text)
             return target
         return None
+
+    def publish(self, reporters: Iterable[Reporter]) -> dict[str, Path | None]:
+        """Write each reporter's file (`write`), and append summary.md's text to the step
+        summary when it is set; the path each was written to, by name."""
+        written: dict[str, Path | None] = {}
+        for reporter in reporters:
+            text = reporter.render()
+            written[reporter.name] = self.write(
+                reporter.name, text, reporter.instead, reporter.flag, reporter.required
+            )
+            if reporter.name == runfolder.SUMMARY_MD and os.environ.get(STEP_SUMMARY):
+                with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:
+                    out.write(text + "\n")
+        return written
 
     def summary(self, figures: Mapping[str, Any]) -> None:
         """The folder's summary.json."""

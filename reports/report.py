@@ -9,7 +9,6 @@ copied to another machine is reported and gated the same.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,10 @@ from reports import outputs, render
 from reports.analysis import Analysis, analyse, summary
 from reports.gate import Case, Gate, Gated, gate
 from reports.i18n import LANGUAGES, language_for
+from reports.outputs import Reporter
 from surge import runfolder
 from surge.exits import BadInput
 
-STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
-"""GitHub Actions' step summary file: the gate appends summary.md to it when it is set."""
 Further = Callable[[Path, Mapping[str, Any] | None, str], tuple[list[Case], str]]
 """More of the gate, judged from the folder and its figures (a run's summary.json as it is about
 to be written; None for a capacity search) in summary.md's language: its cases, and a section
@@ -79,20 +77,26 @@ def conclude(
         judged = Gate(judged.cases + cases)
     written = outputs.Outputs(run.path)
     written.summary(figures | {"gate": _cases(judged)})
-    markdown = render.markdown(
-        analysis, chosen, judged, None if baseline is None else baseline.name
-    )
-    markdown += section
-    written.write(runfolder.SUMMARY_MD, markdown)
-    written.write(runfolder.JUNIT, judged.junit(), junit, "--junit")
-    if os.environ.get(STEP_SUMMARY):
-        with open(os.environ[STEP_SUMMARY], "a", encoding="utf-8") as out:
-            out.write(markdown + "\n")
-    path = None
+    compared = None if baseline is None else baseline.name
+    reporters = [
+        Reporter(
+            runfolder.SUMMARY_MD,
+            lambda: render.markdown(analysis, chosen, judged, compared) + section,
+        ),
+        Reporter(runfolder.JUNIT, judged.junit, junit, "--junit"),
+    ]
     if html:
-        page = render.html(analysis, chosen, judged)
-        path = written.write(runfolder.REPORT, page, output, "-o", required=True)
-    return Conclusion(gate=judged, report=path, analysis=analysis, kept=tuple(written.kept))
+        page = Reporter(
+            runfolder.REPORT, lambda: render.html(analysis, chosen, judged), output, "-o", True
+        )
+        reporters.append(page)
+    paths = written.publish(reporters)
+    return Conclusion(
+        gate=judged,
+        report=paths.get(runfolder.REPORT),
+        analysis=analysis,
+        kept=tuple(written.kept),
+    )
 
 
 def _cases(judged: Gate) -> dict[str, object]:

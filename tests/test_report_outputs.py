@@ -10,11 +10,13 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from reports.outputs import STEP_SUMMARY, Outputs, Reporter
+from surge import runfolder
 from tests.runs import make
 from tests.support import assert_one_line_refusal, surge_in_process
 
@@ -112,3 +114,40 @@ def test_a_read_only_run_folder_without_o_is_one_line_and_exit_2(
         f"surge: {copied}: cannot write report.html there (Permission denied): -o FILE writes "
         "it elsewhere",
     )
+
+
+def test_each_reporter_is_rendered_once_where_asked_and_only_summary_md_reaches_the_step_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step = tmp_path / "step.md"
+    step.write_text("earlier step\n", encoding="utf-8")
+    monkeypatch.setenv(STEP_SUMMARY, str(step))
+    rendered: list[str] = []
+
+    def render(text: str) -> Callable[[], str]:
+        def rendering() -> str:
+            rendered.append(text)
+            return text
+
+        return rendering
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    elsewhere = tmp_path / "ci" / "junit.xml"
+    elsewhere.parent.mkdir()
+    paths = Outputs(folder).publish(
+        [
+            Reporter(runfolder.SUMMARY_MD, render("# summary")),
+            Reporter(runfolder.JUNIT, render("<testsuites/>"), elsewhere, "--junit"),
+            Reporter(runfolder.REPORT, render("<html/>"), required=True),
+        ]
+    )
+    assert rendered == ["# summary", "<testsuites/>", "<html/>"]
+    assert paths == {
+        runfolder.SUMMARY_MD: folder / runfolder.SUMMARY_MD,
+        runfolder.JUNIT: elsewhere,
+        runfolder.REPORT: folder / runfolder.REPORT,
+    }
+    assert elsewhere.read_text(encoding="utf-8") == "<testsuites/>"
+    assert not (folder / runfolder.JUNIT).exists()
+    assert step.read_text(encoding="utf-8") == "earlier step\n# summary\n"
