@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from surge import exits, runfolder
@@ -31,6 +32,25 @@ def test_what_a_run_writes_reads_back_typed(tmp_path: Path) -> None:
     assert folder.visits is not None
     assert folder.visits.total.planned == 25
     assert (folder.reconcile, folder.alerts, folder.metrics()) == (None, None, None)
+
+
+def test_a_part_of_an_older_schema_reads_with_its_missing_column_empty_beside_todays(
+    tmp_path: Path,
+) -> None:
+    """Today's parts are read file by file; a part without a column added since is fitted to
+    the schema, the column null, in the order written."""
+    rows = [record(n) for n in range(6)]
+    path = make(tmp_path / "run", records=rows, parts=2)
+    first = path / runfolder.REQUESTS / "part-000000.parquet"
+    older = pq.read_table(first)
+    dropped = "scheduled"  # as a folder from before a column was added lacks it
+    pq.write_table(older.drop_columns([dropped]), first)
+    table = runfolder.read_requests(path / runfolder.REQUESTS)
+    assert table.schema == runfolder.REQUEST_SCHEMA
+    assert table.column(dropped).null_count == older.num_rows
+    assert table.column("key").to_pylist() == [
+        r[runfolder.REQUEST_SCHEMA.names.index("key")] for r in rows
+    ]
 
 
 def test_each_flush_is_one_whole_part_and_the_log_keeps_only_what_is_not_written(

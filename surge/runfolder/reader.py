@@ -7,15 +7,17 @@ import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pa_dataset
 
 from surge.day.arrivals import Lateness
 from surge.day.profile import Profile, ProfileError
@@ -73,9 +75,6 @@ _DICTIONARY_SCHEMA = pa.schema(
         for f in REQUEST_SCHEMA
     ]
 )
-_DICTIONARY_FORMAT = pa_dataset.ParquetFileFormat(
-    read_options=pa_dataset.ParquetReadOptions(dictionary_columns=_TEXT)
-)
 
 
 def read_requests(
@@ -83,14 +82,36 @@ def read_requests(
 ) -> pa.Table:
     """The records of `requests.parquet/` (every part, in the order written); with
     `dictionary`, the text columns dictionary-encoded as the parts store them (pandas reads
-    them as categoricals), not a string per row."""
+    them as categoricals), not a string per row.
+
+    Parts of today's schema are read file by file. Others (a folder of an older format) and the
+    dictionary-encoded read go through `pyarrow.dataset`, which fits each part to the schema
+    but imports pandas with it: half a CPU-second that every Locust process, which reads its
+    records at the end for the verdict, would pay at its start."""
     schema = _DICTIONARY_SCHEMA if dictionary else REQUEST_SCHEMA
+    names = list(columns) if columns else schema.names
     parts = sorted(path.glob("part-*.parquet"))
     if not parts:
-        return schema.empty_table().select(list(columns or schema.names))
-    form = _DICTIONARY_FORMAT if dictionary else "parquet"
+        return schema.empty_table().select(names)
+    if not dictionary:
+        files = [pq.ParquetFile(part) for part in parts]
+        if all(file.schema_arrow.equals(REQUEST_SCHEMA) for file in files):
+            return pa.concat_tables([file.read(columns=names) for file in files])
+    import pyarrow.dataset as pa_dataset  # here, not above: it brings pandas
+
+    form = _dictionary_format() if dictionary else "parquet"
     dataset = pa_dataset.dataset([str(p) for p in parts], schema=schema, format=form)
     return dataset.to_table(columns=list(columns) if columns else None)
+
+
+@cache
+def _dictionary_format() -> pa_dataset.ParquetFileFormat:
+    """Parquet read with the text columns as the parts store them (dictionary-encoded)."""
+    import pyarrow.dataset as pa_dataset  # here, not above: it brings pandas
+
+    return pa_dataset.ParquetFileFormat(
+        read_options=pa_dataset.ParquetReadOptions(dictionary_columns=_TEXT)
+    )
 
 
 @dataclass(frozen=True)
