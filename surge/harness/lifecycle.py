@@ -1,5 +1,7 @@
-"""A run's life in a local runner or a master: open the folder, prepare, run, close, judge.
+"""A run's life in a local runner or a master: check, open the folder, prepare, run, close, judge.
 
+- `init`: the options and the target are checked before any load (`check_arguments`): bad input
+  is one line and exit code 2.
 - `test_start`: the run folder is opened (`run.json` first) and the request records start
   streaming into it (`_Flusher`); the target is prepared over plain HTTP before any load (its
   branches, the customers onboarded or read from a data pool, the profile's faults posted with
@@ -45,9 +47,9 @@ from surge.exits import BadInput
 from surge.harness import distributed, memory, messages
 from surge.harness.dispatch import Dispatcher
 from surge.harness.host import HostWatch
-from surge.harness.options import Settings, bind, pool_customers, settings, target
+from surge.harness.options import STOP_TIMEOUT_S, Settings, bind, pool_customers, settings
 from surge.harness.scrape import Scraper
-from surge.harness.state import Follower, RunState, begin, current, warn
+from surge.harness.state import Follower, RunState, begin, current, target, warn
 from surge.judge import saturation, verdict
 from surge.runfolder import GeneratorSample, RequestLog, RunInfo, Stopped, Visits
 from surge.visit.customers import Pool, customer_secret, generate, onboard
@@ -116,8 +118,24 @@ class _Flusher:
         self._write()
 
 
-_flushers: dict[int, _Flusher] = {}
-"""By `id` of the run's log, for as long as the run goes."""
+@events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
+def check_arguments(environment: Environment, **_: Any) -> None:
+    """Refuse bad input before any load, and before any write: one line, exit code 2."""
+    options = environment.parsed_options
+    if options is None or options.worker:
+        return
+    try:
+        chosen = settings(options, environment.profile)
+        if chosen.data_pool is not None:
+            pool_customers(chosen)
+        chosen.credentials.check()
+        if environment.host:
+            target(environment, chosen)
+    except (BadInput, PoolError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(exits.BAD_INPUT)
+    if not environment.stop_timeout:
+        environment.stop_timeout = STOP_TIMEOUT_S
 
 
 @events.test_start.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
@@ -142,7 +160,7 @@ def start_run(environment: Environment, **_: Any) -> None:
     run.folder, run.log, run.target = folder, log, found
     begin(environment, run)
     write_run(run, environment)
-    _flushers[id(log)] = _Flusher(log, run)
+    run.flusher = _Flusher(log, run)
     try:
         pool = _prepare(run)
         if isinstance(environment.runner, MasterRunner):
@@ -291,8 +309,8 @@ def _close(run: RunState, environment: Environment) -> None:
         run.dispatcher.stop()
     run.ended = time.time()
     assert run.folder is not None
-    assert run.log is not None
-    _flushers.pop(id(run.log)).stop()
+    assert run.flusher is not None
+    run.flusher.stop()
     folder = run.folder
     runfolder.write_lateness(folder, _lateness(run))
     runfolder.write_visits(folder, _account(run))

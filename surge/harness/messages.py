@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from dataclasses import replace
 from typing import Any
 
@@ -33,14 +32,12 @@ from surge.harness.dispatch import Dispatcher
 from surge.harness.distributed import Fleet, Outbox, SharePlan
 from surge.harness.host import HostWatch
 from surge.harness.options import bind, settings
-from surge.harness.state import RunState, begin, current, runs, warn
+from surge.harness.state import RunState, attached, begin, current, runs, warn
 from surge.visit.customers import Pool
 from surge.visit.values import PoolError
 
 FINAL_WAIT_S = 15.0
 """How long the master waits at the end for the workers' last batches and Locust stats reports."""
-_plans: weakref.WeakKeyDictionary[Environment, SharePlan] = weakref.WeakKeyDictionary()
-"""A worker's plan from the master, until its test starts."""
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
@@ -100,12 +97,13 @@ def _receive_level(environment: Environment, msg: Message, **_: Any) -> None:
 
 
 def _receive_plan(environment: Environment, msg: Message, **_: Any) -> None:
-    _plans[environment] = SharePlan.from_data(msg.data)
+    attached(environment).plan = SharePlan.from_data(msg.data)
 
 
 def start_share(environment: Environment) -> None:
     """A worker's test start: run the share the master's plan gave it, on the master's clock."""
-    plan = _plans.pop(environment, None)
+    kept = attached(environment)
+    plan, kept.plan = kept.plan, None
     options = environment.parsed_options
     if plan is None or options is None:
         warn("this worker has no plan from the master (it joined after the start): it stays idle")

@@ -1,28 +1,25 @@
-"""The harness's options on Locust's command line (and in its web UI), and their checks.
+"""The harness's options on Locust's command line (and in its web UI), and what they mean.
 
 `--profile` is Locust's own option, reused: it already exists and the web UI has a field for
 it (Locust keeps it in `environment.profile`). The others are added here, as text that the
 harness reads (`Field`, `value`): that is what Locust's web UI form posts, every field of it,
 a blank one meaning the default. Bad values end the process at `init` with one line and exit
-code 2, before any load (a `--data-pool` file is read then, and a customer without the logins
-the day's channels need is bad input); a worker gets its options from the master when the test
-starts, and is not checked at its own init.
+code 2, before any load (`lifecycle.check_arguments`; a `--data-pool` file is read then, and a
+customer without the logins the day's channels need is bad input); a worker gets its options
+from the master when the test starts, and is not checked at its own init.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from locust import events
-from locust.env import Environment
 
-from surge import exits, runfolder
+from surge import runfolder
 from surge.bindings import loader
 from surge.bindings.loader import BindingError
 from surge.day import levels
@@ -33,8 +30,7 @@ from surge.visit import credentials
 from surge.visit.binding import Binding, BindingOptions
 from surge.visit.credentials import Credentials
 from surge.visit.customers import LOGIN, load_pool
-from surge.visit.target import Target, check_writes, recognise
-from surge.visit.values import Customer, PoolError, Tokens
+from surge.visit.values import Customer, Tokens
 
 STOP_TIMEOUT_S = 30.0
 """Locust's --stop-timeout when none is given: users stop after their visit, never inside it."""
@@ -344,40 +340,3 @@ def pool_customers(chosen: Settings) -> list[Customer]:
 
 def _empty_folder(path: Path) -> bool:
     return path.is_dir() and not any(path.iterdir())
-
-
-_targets: weakref.WeakKeyDictionary[Environment, Target] = weakref.WeakKeyDictionary()
-"""The decision made at start about each environment's target (`target`)."""
-
-
-def target(environment: Environment, chosen: Settings) -> Target:
-    """Is the target the mock core, and may the journeys write to it? Decided once, at init
-    where the host is known then; a `BadInput` (one line) when the writes may not go there."""
-    host = environment.host or ""
-    known = _targets.get(environment)
-    if known is not None and known.host == host and known.answered:
-        return known
-    found = recognise(host, chosen.credentials)
-    check_writes(found, chosen.allow_hosts)
-    _targets[environment] = found
-    return found
-
-
-@events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
-def check_arguments(environment: Environment, **_: Any) -> None:
-    """Refuse bad input before any load, and before any write: one line, exit code 2."""
-    options = environment.parsed_options
-    if options is None or options.worker:
-        return
-    try:
-        chosen = settings(options, environment.profile)
-        if chosen.data_pool is not None:
-            pool_customers(chosen)
-        chosen.credentials.check()
-        if environment.host:
-            target(environment, chosen)
-    except (BadInput, PoolError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(exits.BAD_INPUT)
-    if not environment.stop_timeout:
-        environment.stop_timeout = STOP_TIMEOUT_S

@@ -1,7 +1,9 @@
-"""One test run's state in this Locust process, from its start to its run folder.
+"""What the harness keeps of each Locust environment in this process, and one test run's state
+from its start to its run folder.
 
-Locust passes one `Environment` around; the run that environment is running is kept here
-(`current`), beside it rather than on it, so nothing of Locust's is patched.
+Locust passes one `Environment` around; the harness keeps one `Attached` beside each (the
+target decided for it, a worker's plan, the run it is running), rather than on it, so nothing
+of Locust's is patched.
 """
 
 from __future__ import annotations
@@ -13,21 +15,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import gevent
 from locust.env import Environment
 
 from surge.day.profile import Profile
 from surge.harness.dispatch import Dispatcher
-from surge.harness.distributed import Fleet, Outbox
+from surge.harness.distributed import Fleet, Outbox, SharePlan
 from surge.harness.host import HostWatch
 from surge.harness.options import Settings
 from surge.harness.scrape import Scraper
 from surge.judge.verdict import Verdict
 from surge.runfolder import GeneratorSample, RequestLog, Stopped
 from surge.visit.binding import Binding
-from surge.visit.target import Target
+from surge.visit.target import Target, check_writes, recognise
 from surge.visit.wire import RequestRecord
 
 SHRINK_TICKS = 5
@@ -44,6 +46,10 @@ class Follower:
     started: list[tuple[float, float]]
     ended: bool = False
     """The day was ended as the plan asked."""
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -74,7 +80,7 @@ class RunState:
     error: str | None = None
     """Why the run could not start (the target unreachable, onboarding refused)."""
     target: Target | None = None
-    """What the target is (the mock core or not), decided at start (`options.target`)."""
+    """What the target is (the mock core or not), decided at start (`target`)."""
     skipped: list[str] = field(default_factory=list)
     """The mock core's parts skipped against another target, a line each (`Target.skipped`)."""
     admin: bool = False
@@ -89,7 +95,10 @@ class RunState:
     reports: dict[str, float] = field(default_factory=dict)
     """The master: when each worker last sent Locust's own stats."""
     greenlets: list[gevent.Greenlet] = field(default_factory=list)
-    """The run's own loops (flushing records, shipping batches), killed when it closes."""
+    """The run's own loops (shipping batches), killed when it closes."""
+    flusher: Stoppable | None = None
+    """Writes the log's records as the run goes, and the last of them when stopped
+    (`lifecycle`): a local run's or a master's."""
     closing: gevent.Greenlet | None = None
     """Ends the run and writes the folder (`lifecycle.finish_run`)."""
     verdict: Verdict | None = None
@@ -110,20 +119,50 @@ class RunState:
         self.sink(tuple(record))
 
 
-_runs: weakref.WeakKeyDictionary[Environment, RunState] = weakref.WeakKeyDictionary()
+@dataclass(slots=True)
+class Attached:
+    """What the harness keeps of one Locust environment."""
+
+    target: Target | None = None
+    """The decision made about its target (`target`)."""
+    plan: SharePlan | None = None
+    """A worker's plan from the master, until its test starts."""
+    run: RunState | None = None
+    """The run it is running; a new swarm from the web UI replaces the last."""
+
+
+_attached: weakref.WeakKeyDictionary[Environment, Attached] = weakref.WeakKeyDictionary()
+
+
+def attached(environment: Environment) -> Attached:
+    return _attached.setdefault(environment, Attached())
 
 
 def current(environment: Environment) -> RunState | None:
-    return _runs.get(environment)
+    return attached(environment).run
 
 
 def begin(environment: Environment, run: RunState) -> None:
     """`run` is now the environment's run (a new swarm from the web UI replaces the last)."""
-    _runs[environment] = run
+    attached(environment).run = run
 
 
 def runs() -> list[RunState]:
-    return list(_runs.values())
+    return [kept.run for kept in _attached.values() if kept.run is not None]
+
+
+def target(environment: Environment, chosen: Settings) -> Target:
+    """Is the target the mock core, and may the journeys write to it? Decided once, at init
+    where the host is known then; a `BadInput` (one line) when the writes may not go there."""
+    host = environment.host or ""
+    kept = attached(environment)
+    known = kept.target
+    if known is not None and known.host == host and known.answered:
+        return known
+    found = recognise(host, chosen.credentials)
+    check_writes(found, chosen.allow_hosts)
+    kept.target = found
+    return found
 
 
 def warn(message: str) -> None:
