@@ -34,8 +34,9 @@ PARALLEL = ("-n", "4", "--dist", "loadscope", "--no-loadscope-reorder")
 on a time-scaled day, not computing; a module's tests stay on one worker, so a module-scoped
 fixture (one real run, shared) is made once, and runs several modules read are made once for
 all workers (tests/shared.py). Modules go out in collection order, which tests/conftest.py sets
-longest first. `python3 dev.py test -n 0` runs the suite serially, `-m "not slow"` the fast
-tier."""
+longest first. `python3 dev.py test -n 0` runs the suite serially; `-m "not slow" -n 2` the
+fast tier, which computes rather than waits: on two workers it took 49 s, on four 60 s (each
+worker collects the whole suite, 9 CPU-s)."""
 
 
 def _ensure_env(extras: str) -> None:
