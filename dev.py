@@ -25,8 +25,9 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PACKAGES = ("surge", "reports", "mock_core", "loadtests", "tests")
 UV = "uv==0.13.10"
-"""The installer, itself installed by the venv's pip: the pinned packages from PyPI, compiled to
-bytecode on both cores, in 20 s on a fresh machine where pip took 51 s (pip compiles one file at
+"""The installer, itself installed by the venv's pip: the pinned packages from PyPI (trusting
+the system's certificates, as pip does: a bank's proxy signs with its own), compiled to bytecode
+on both cores, in 20 s on a fresh machine where pip took 51 s (pip compiles one file at
 a time; skipping the compiling leaves every one of the suite's processes compiling its imports
 again where PYTHONDONTWRITEBYTECODE is set)."""
 PARALLEL = ("-n", "4", "--dist", "loadscope", "--no-loadscope-reorder")
@@ -56,7 +57,7 @@ def _ensure_env(extras: str) -> None:
     subprocess.run([*pip, UV], cwd=ROOT, check=True)
     subprocess.run(
         [BIN / "uv", "pip", "install", "-q", "--python", BIN / "python", "--compile-bytecode",
-         "-e", target],
+         "--native-tls", "-e", target],
         cwd=ROOT,
         check=True,
     )  # fmt: skip
