@@ -169,10 +169,11 @@ T = TypeVar("T")
 
 
 def starved(returncode: int, said: str) -> bool:
-    """The run was not valid evidence (exit 3) and said its generator was saturated: on the
+    """The run was not valid evidence (exit 3) and said its generator was saturated (Locust's
+    closing lines, a capacity search's ending, `surge rehearse`'s "generator" line): on the
     suite's two cores, shared with other modules' real runs, a busy stretch can starve a run's
     processes past Locust's heartbeat (a worker silent for 4 s is missing) or a level's budget."""
-    return returncode == NOT_VALID and "generator was saturated" in said
+    return returncode == NOT_VALID and re.search(r"generator (was )?saturated", said) is not None
 
 
 def unstarved(attempt: Callable[[int], T], outcome: Callable[[T], tuple[int, str]]) -> T:
@@ -295,7 +296,12 @@ def rehearsed(
     """`surge rehearse ARGS --out …`, made once per session for every module that asks."""
 
     def build(folder: Path) -> None:
-        keep(surge("rehearse", "--out", str(folder / "results"), *args, timeout=timeout), folder)
+        def attempt(n: int) -> subprocess.CompletedProcess[str]:
+            out = folder / ("results" if n == 1 else f"results-{n}")
+            return surge("rehearse", "--out", str(out), *args, timeout=timeout)
+
+        done = unstarved(attempt, lambda run: (run.returncode, run.stdout + run.stderr))
+        keep(done, folder)
 
     done = kept(shared(factory, name, build))
     return Rehearsed(done, folder_of(done.stdout))

@@ -27,6 +27,7 @@ from surge import runfolder
 from surge.day.profile import CHANNELS, list_profiles, load_profile
 from surge.judge import verdict
 from surge.runfolder import RunFolder
+from tests.load import unstarved
 from tests.support import TOKENS, serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,27 +64,35 @@ class Run:
 
 
 def run_profile(name: str, tmp: Path) -> Run:
+    """The profile's short run, tried once more if its own verdict says it was starved
+    (`tests.load.unstarved`): three run at a time beside the suite's other modules."""
     time_scale, rate_scale = scales(name)
     lanes = () if name in REAL_LANES else ("--unlimited",)
-    with serve(tmp / "core.db", *lanes, "--customers", CUSTOMERS) as (host, _):
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "locust", "-f", "loadtests", "--headless", "--no-report"),
-                *("--host", host, "--profile", name, "--customers", CUSTOMERS),
-                *("--time-scale", f"{time_scale:g}", "--rate-scale", f"{rate_scale:g}"),
-                *("--results", str(tmp / "results"), "--admin-token", TOKENS["admin"]),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=80,
-            check=False,
-        )
-        admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
-        faults = httpx.get(f"{host}/admin/faults", headers=admin, timeout=10).json()
-    results = tmp / "results"
-    folders = list(results.iterdir()) if results.exists() else []
-    return Run(name, done, folders, faults)
+
+    def attempt(n: int) -> Run:
+        here = tmp / f"try{n}"
+        here.mkdir()
+        with serve(here / "core.db", *lanes, "--customers", CUSTOMERS) as (host, _):
+            done = subprocess.run(
+                [
+                    *(sys.executable, "-m", "locust", "-f", "loadtests", "--headless"),
+                    *("--no-report", "--host", host, "--profile", name, "--customers", CUSTOMERS),
+                    *("--time-scale", f"{time_scale:g}", "--rate-scale", f"{rate_scale:g}"),
+                    *("--results", str(here / "results"), "--admin-token", TOKENS["admin"]),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=80,
+                check=False,
+            )
+            admin = {"Authorization": f"Bearer {TOKENS['admin']}"}
+            faults = httpx.get(f"{host}/admin/faults", headers=admin, timeout=10).json()
+        results = here / "results"
+        folders = list(results.iterdir()) if results.exists() else []
+        return Run(name, done, folders, faults)
+
+    return unstarved(attempt, lambda run: (run.done.returncode, run.done.stdout + run.done.stderr))
 
 
 @pytest.fixture(scope="module")
