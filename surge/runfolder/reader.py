@@ -7,17 +7,14 @@ import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
-
-if TYPE_CHECKING:
-    import pyarrow.dataset as pa_dataset
 
 from surge.day.arrivals import Lateness
 from surge.day.profile import Profile, ProfileError
@@ -99,19 +96,10 @@ def read_requests(
             return pa.concat_tables([file.read(columns=names) for file in files])
     import pyarrow.dataset as pa_dataset  # here, not above: it brings pandas
 
-    form = _dictionary_format() if dictionary else "parquet"
+    options = pa_dataset.ParquetReadOptions(dictionary_columns=_TEXT if dictionary else ())
+    form = pa_dataset.ParquetFileFormat(read_options=options)
     dataset = pa_dataset.dataset([str(p) for p in parts], schema=schema, format=form)
-    return dataset.to_table(columns=list(columns) if columns else None)
-
-
-@cache
-def _dictionary_format() -> pa_dataset.ParquetFileFormat:
-    """Parquet read with the text columns as the parts store them (dictionary-encoded)."""
-    import pyarrow.dataset as pa_dataset  # here, not above: it brings pandas
-
-    return pa_dataset.ParquetFileFormat(
-        read_options=pa_dataset.ParquetReadOptions(dictionary_columns=_TEXT)
-    )
+    return dataset.to_table(columns=names)
 
 
 @dataclass(frozen=True)
