@@ -10,6 +10,8 @@ channels' visits of its share (`Dispatcher.take`).
 
 from __future__ import annotations
 
+import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from hypothesis import strategies as st
 from surge.day.arrivals import Lateness, Schedule
 from surge.day.profile import CHANNELS, load_profile
 from surge.harness import distributed
-from surge.harness.dispatch import Dispatcher
+from surge.harness.dispatch import SHRINK_TO, Dispatcher
 from surge.harness.distributed import Fleet, Outbox, SharePlan
 from surge.judge import saturation, verdict
 from surge.visit.customers import Pool
@@ -305,3 +307,14 @@ def test_a_workers_stalled_event_loop_is_seen_and_the_generator_said_saturated(
     line = saturation.line(spread.read)
     assert line is not None
     assert f"The generator was {line}" in spread.log
+
+
+@pytest.mark.slow
+def test_the_master_sheds_users_only_a_quarter_or_more_at_a_time(spread: Distributed) -> None:
+    """Each new count is a spawn message that holds every worker's loop for half a CPU-second
+    (`surge.harness.dispatch.next_pool`): the falling need at the day's end came as one a second,
+    and on a busy host workers went missing."""
+    counts = [int(n) for n in re.findall(r"Shape test updating to (\d+) users", spread.log)]
+    assert len(counts) >= 2, spread.log[-3000:]
+    shrinks = [(a, b) for a, b in pairwise(counts) if b < a]
+    assert all(b <= SHRINK_TO * a for a, b in shrinks), counts

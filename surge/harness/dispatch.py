@@ -46,6 +46,8 @@ HEADROOM = 1.5
 BURSTS = 3.0
 """And this many times the square root of the whole need, for Poisson bursts: with `a` visits in
 flight on average, the number in flight varies by about sqrt(a) (square-root staffing)."""
+SHRINK_TO = 0.75
+"""The pool shrinks only once it can shed a quarter of its users or more (`next_pool`)."""
 _MEAN_WEIGHT = 0.05
 """Weight of each finished visit in the running mean of visit duration (about the last 20)."""
 
@@ -296,6 +298,24 @@ def pool_size(needs: Mapping[str, int]) -> int:
     (`Dispatcher.take`), so the needs add up, plus `BURSTS` × their square root."""
     total = sum(needs.values())
     return total + math.ceil(BURSTS * math.sqrt(total))
+
+
+def next_pool(need: int, last: int | None, most: int) -> int:
+    """The pool to ask Locust for: `need` rounded up to four steps a doubling (… 7, 8, 10, 12,
+    14, 16, 20, 24, 28, 32, 40 …) but not past `most`, or the `last` pool while the step below it
+    would shed less than a quarter of its users (`SHRINK_TO`).
+
+    Every change of the pool is a spawn message to every worker, and Locust 2.47's worker handles
+    one with its event loop held for half a CPU-second (docs/report.md, "The generator's host").
+    A need wandering by a user or two sent one a second, and on a busy host a few in a row held
+    workers past the master's heartbeat patience: it gave them up, and the run was not valid
+    evidence. A user more than needed costs a wait on its channel's queue.
+    """
+    unit = 1 << max(0, need.bit_length() - 3)
+    step = max(need, min(most, -(-need // unit) * unit))
+    if last is not None and SHRINK_TO * last < step < last:
+        return last
+    return step
 
 
 def expected_rate(profile: Profile, channel: Channel, t: float) -> float:

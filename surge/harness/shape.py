@@ -15,7 +15,7 @@ from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 
 from surge.day.profile import CHANNELS
 from surge.harness import levels, lifecycle
-from surge.harness.dispatch import DayProgress, pool_size
+from surge.harness.dispatch import DayProgress, next_pool, pool_size
 from surge.harness.state import RunState, current
 from surge.judge.saturation import MAX_CPU
 
@@ -52,14 +52,15 @@ def tick(shape: LoadTestShape) -> Answer | None:
         return None
     if levels.follow(run, runner) and runner is not None:  # a capacity search's next level
         lifecycle.write_run(run, runner.environment)
-    need = pool_size(day.users_needed())
+    need, most = pool_size(day.users_needed()), run.settings.max_users
     # Past `MAX_CPU` of a core the generator itself is the bottleneck: more users would only
     # slow every visit and ask for more users.
     if runner is not None and _generator_busy(run, runner) >= MAX_CPU:
         run.needs.clear()  # hold the pool: neither grow it nor go back to an earlier larger need
-        need = min(need, runner.user_count)
-    run.needs.append(max(least, min(run.settings.max_users, need)))
-    return steady(runner, (max(run.needs), SPAWN_RATE))
+        most = min(most, runner.user_count)
+    run.needs.append(max(least, min(most, need)))
+    last = None if runner is None or runner.shape_last_tick is None else runner.shape_last_tick[0]
+    return steady(runner, (next_pool(max(run.needs), last, most), SPAWN_RATE))
 
 
 def steady(runner: Runner | None, answer: Answer) -> Answer:
