@@ -6,9 +6,9 @@ that cannot be written never changes a run's verdict."""
 from __future__ import annotations
 
 import json
+import multiprocessing
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -245,23 +245,24 @@ def test_a_run_refuses_a_history_that_cannot_be_used_before_it_starts(
         assert not out.exists() or not any(out.iterdir())  # no run folder: nothing started
 
 
-OPEN = "import sys; from surge.history.store import Store; Store.open(sys.argv[1]).close()"
+def _open(where: str) -> None:
+    Store.open(where).close()
 
 
-@pytest.mark.slow  # a dozen Python processes
+@pytest.mark.slow  # a dozen processes
 def test_runs_that_open_a_new_history_at_once_all_use_it(tmp_path: Path) -> None:
     """Rehearsals run side by side (tests/test_gate_baseline.py does) each create the history
     they will record in: all find it empty, all create its tables, and the losers must use the
-    winner's rather than refuse it."""
+    winner's rather than refuse it. The processes are forked from this one, which has imported
+    the store already: each opens the history at once, not after a second of imports."""
+    forked = multiprocessing.get_context("fork")
     for attempt in range(2):
         where = tmp_path / f"h{attempt}.sqlite"
-        opening = [
-            subprocess.Popen([sys.executable, "-c", OPEN, str(where)], stderr=subprocess.PIPE,
-                             text=True)
-            for _ in range(6)
-        ]  # fmt: skip
+        opening = [forked.Process(target=_open, args=(str(where),)) for _ in range(6)]
         for process in opening:
-            _, said = process.communicate(timeout=60)
-            assert process.returncode == 0, said
+            process.start()
+        for process in opening:
+            process.join(timeout=60)
+            assert process.exitcode == 0, "an opener failed: its traceback is in the output"
         with Store.open(str(where), create=False) as history:
             assert history.entries() == []
