@@ -44,3 +44,9 @@ def test_a_pool_sheds_a_quarter_or_more_or_nothing() -> None:
 def test_the_cap_holds_a_pool_below_its_step() -> None:
     assert next_pool(27, None, 25) == 27  # more than the cap only when the need is (the floor)
     assert next_pool(22, None, 23) == 23
+
+
+def test_a_held_pool_is_not_past_the_cap_either() -> None:
+    """A generator past its CPU caps the pool at the users running (`surge.harness.shape.tick`):
+    holding the last, larger answer would grow the pool it means to hold."""
+    assert next_pool(22, 28, 25) == 25  # not 28

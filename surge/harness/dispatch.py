@@ -302,8 +302,8 @@ def pool_size(needs: Mapping[str, int]) -> int:
 
 def next_pool(need: int, last: int | None, most: int) -> int:
     """The pool to ask Locust for: `need` rounded up to four steps a doubling (… 7, 8, 10, 12,
-    14, 16, 20, 24, 28, 32, 40 …) but not past `most`, or the `last` pool while the step below it
-    would shed less than a quarter of its users (`SHRINK_TO`).
+    14, 16, 20, 24, 28, 32, 40 …), or the `last` pool while the step below it would shed less
+    than a quarter of its users (`SHRINK_TO`); either no larger than `most` unless `need` is.
 
     Every change of the pool is a spawn message to every worker, and Locust 2.47's worker handles
     one with its event loop held for half a CPU-second (docs/report.md, "The generator's host").
@@ -313,8 +313,9 @@ def next_pool(need: int, last: int | None, most: int) -> int:
     """
     unit = 1 << max(0, need.bit_length() - 3)
     step = max(need, min(most, -(-need // unit) * unit))
-    if last is not None and SHRINK_TO * last < step < last:
-        return last
+    held = None if last is None else min(last, most)
+    if held is not None and SHRINK_TO * held < step < held:
+        return held
     return step
 
 
