@@ -361,9 +361,7 @@ def _html(search: Search, words: Words, language: str, judged: Gate) -> str:
     figures = {"curve": _curve(search, words), "carried": _throughput(search, words)}
     if fit is not None:
         figures["usl-curve"] = _usl_curve(search, fit, words)
-    for figure in figures.values():
-        figure.update_layout(template=page.CHART_TEMPLATE, font={"family": page.FONTS})
-    specs = [{"id": key, "figure": json.loads(f.to_json())} for key, f in figures.items()]
+    specs = [{"id": key, "figure": json.loads(page.figure_json(f))} for key, f in figures.items()]
     template = page.ENVIRONMENT.get_template("capacity.html")
     return template.render(
         words=words,

@@ -21,7 +21,7 @@ from reports import labels, slo
 from reports.analysis import Analysis
 from reports.i18n import N_, Words
 from reports.labels import GLOSSES
-from reports.page import CHART_TEMPLATE, FONTS
+from reports.page import figure_json
 from reports.timeline import Span
 from surge.day.profile import CHANNELS, Profile, clock_seconds
 from surge.visit.wire import ERRORS
@@ -183,10 +183,8 @@ def _chart(chart_id: str, title: str, figure: go.Figure) -> Chart:
             "pad": {"t": 8, "l": 8},
             "font": {"size": 15},
         },
-        font={"family": FONTS},
-        template=CHART_TEMPLATE,
     )
-    return Chart(chart_id, title, figure.to_json())
+    return Chart(chart_id, title, figure_json(figure))
 
 
 def _arrivals(analysis: Analysis, words: Words) -> Chart:

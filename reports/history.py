@@ -18,12 +18,10 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from scipy.special import ndtr
 
@@ -473,7 +471,7 @@ def _chart(group: Group, series: Series, words: Words) -> dict[str, Any]:
              "font": {"color": CHANGED}}
         )  # fmt: skip
     layout = {
-        "template": _template(),
+        "template": page.chart_template(),
         "height": 260,
         "margin": {"t": 24, "l": 60, "r": 20, "b": 40},
         "showlegend": False,
@@ -487,13 +485,6 @@ def _chart(group: Group, series: Series, words: Words) -> dict[str, Any]:
         "annotations": notes,
     }  # fmt: skip
     return {"data": data, "layout": layout}
-
-
-@cache
-def _template() -> dict[str, Any]:
-    """The reports' chart template, as plotly.js reads it."""
-    template: dict[str, Any] = pio.templates[page.CHART_TEMPLATE].to_plotly_json()
-    return template
 
 
 def _changed(
