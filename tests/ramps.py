@@ -4,8 +4,8 @@ spend 2.2 s on each visit as the harness's users do waiting for a visit or runni
 scripted shape whose answers go through the harness's `shape.steady`: six users, then two (a
 ramp-down that waits for their visits to end), then five before that ramp-down is done. It
 prints how many users Locust had at the shape's last tick. `--unsteady` gives Locust the
-answers as they come. The environment has events of its own: the harness's listeners, which
-importing `surge.harness` registers on Locust's global events, stay out of it."""
+answers as they come. The environment has events of its own, whose init never fires: the
+harness's listeners, which its init puts on an environment's events, stay out of it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """A run's life in a local runner or a master: check, open the folder, prepare, run, close, judge.
 
-- `init`: the options and the target are checked before any load (`check_arguments`): bad input
-  is one line and exit code 2.
+- `init` (`attach`): the options and the target are checked before any load (`check_arguments`):
+  bad input is one line and exit code 2; the listeners of the stages below go on the
+  environment's own events.
 - `test_start`: the run folder is opened (`run.json` first) and the request records start
   streaming into it (`_Flusher`); the target is prepared over plain HTTP before any load (its
   branches, the customers onboarded or read from a data pool, the profile's faults posted with
@@ -27,8 +28,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,8 @@ import httpx
 from gevent.event import Event
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.event import EventHook
+from locust.runners import MasterRunner, Runner
 
 from surge import children, exits, runfolder
 from surge.bindings.loader import spec_of
@@ -128,7 +131,29 @@ def freeze_imports(**_: Any) -> None:
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
-def check_arguments(environment: Environment, **_: Any) -> None:
+def attach(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
+    """The harness's entry: at Locust's init, once the runner is made, the arguments are
+    checked and the run's listeners put on this environment's own events (messages,
+    `messages.register`), not on Locust's global ones at import. Registered after the runner's,
+    `announce` runs before the runner's own `quitting` listener (Locust fires that event last
+    listener first), and so before a master's `quit` tells its workers to go; the workers'
+    last batches are in by then, gathered when the test stopped (`finish_run`)."""
+    check_arguments(environment)
+    hooks = environment.events
+    _listen(hooks.test_start, start_run)
+    _listen(hooks.test_stopping, stop_watching)
+    _listen(hooks.test_stop, finish_run)
+    _listen(hooks.quitting, announce)
+    messages.register(runner)
+    if isinstance(runner, MasterRunner):
+        _listen(hooks.worker_report, partial(messages.note_report, environment))
+
+
+def _listen(hook: EventHook, listener: Callable[..., None]) -> None:
+    hook.add_listener(listener)  # type: ignore[no-untyped-call]  # Locust leaves it unannotated
+
+
+def check_arguments(environment: Environment) -> None:
     """Refuse bad input before any load, and before any write: one line, exit code 2."""
     options = environment.parsed_options
     if options is None or options.worker:
@@ -147,7 +172,6 @@ def check_arguments(environment: Environment, **_: Any) -> None:
         environment.stop_timeout = STOP_TIMEOUT_S
 
 
-@events.test_start.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def start_run(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     if options is None:
@@ -283,7 +307,6 @@ def _post_faults(run: RunState, client: httpx.Client, day_start: float) -> None:
             warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
 
 
-@events.test_stopping.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def stop_watching(environment: Environment, **_: Any) -> None:
     """The day's load ends where Locust starts stopping its users: their stopping is not
     sampled (`host.HostWatch`)."""
@@ -292,7 +315,6 @@ def stop_watching(environment: Environment, **_: Any) -> None:
         run.watch.stop()
 
 
-@events.test_stop.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def finish_run(environment: Environment, **_: Any) -> None:
     run = current(environment)
     if run is None or run.closing is not None:
@@ -503,7 +525,6 @@ def _fetch_ledger(run: RunState, folder: Path, headers: dict[str, str]) -> None:
     runfolder.write_answer(folder, runfolder.LEDGER, {"keys": keys})
 
 
-@events.quitting.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
 def announce(environment: Environment, **_: Any) -> None:
     """The verdict in one line, the folder's path, and the exit code that says it."""
     run = current(environment)

@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import Any
 
 import gevent
-from locust import events
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_MISSING, MasterRunner, Runner, WorkerRunner
@@ -32,7 +31,7 @@ from surge.harness.dispatch import Dispatcher
 from surge.harness.distributed import Fleet, Outbox, SharePlan
 from surge.harness.host import HostWatch
 from surge.harness.options import bind, settings
-from surge.harness.state import RunState, attached, begin, current, runs, warn
+from surge.harness.state import RunState, attached, begin, current, warn
 from surge.visit.customers import Pool
 from surge.visit.values import PoolError
 
@@ -40,8 +39,8 @@ FINAL_WAIT_S = 15.0
 """How long the master waits at the end for the workers' last batches and Locust stats reports."""
 
 
-@events.init.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
-def register_messages(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
+def register(runner: Runner | None) -> None:
+    """The harness's messages on `runner` (`lifecycle.attach`)."""
     if isinstance(runner, MasterRunner):
         runner.register_message(distributed.BATCH, _receive_batch, concurrent=True)
     elif isinstance(runner, WorkerRunner):
@@ -203,11 +202,11 @@ def note_present(fleet: Fleet, runner: MasterRunner) -> None:
         )
 
 
-@events.worker_report.add_listener  # type: ignore[untyped-decorator]  # Locust leaves it unannotated
-def note_report(client_id: str, data: Any, **_: Any) -> None:
-    for run in runs():
-        if run.fleet is not None:
-            run.reports[client_id] = time.time()
+def note_report(environment: Environment, client_id: str, **_: Any) -> None:
+    """A master's worker sent Locust's stats (`collect` waits for one after the last batch)."""
+    run = current(environment)
+    if run is not None and run.fleet is not None:
+        run.reports[client_id] = time.time()
 
 
 def collect(run: RunState, fleet: Fleet, runner: MasterRunner) -> None:

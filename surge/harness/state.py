@@ -147,10 +147,6 @@ def begin(environment: Environment, run: RunState) -> None:
     attached(environment).run = run
 
 
-def runs() -> list[RunState]:
-    return [kept.run for kept in _attached.values() if kept.run is not None]
-
-
 def target(environment: Environment, chosen: Settings) -> Target:
     """Is the target the mock core, and may the journeys write to it? Decided once, at init
     where the host is known then; a `BadInput` (one line) when the writes may not go there."""
