@@ -8,21 +8,26 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from surge import visit
 from surge.bindings import loader
 from surge.bindings.loader import BindingError, load, missing, needed
 from surge.bindings.mock_core import MockCore
 from surge.day.profile import Profile, load_profile, resolve
+from surge.visit import BindingOptions, PlainWire, Tokens
 from surge.visit.binding import OPERATIONS, STEPS
 from surge.visit.customers import CUSTOMER_SECRET_ENV, generate
+from surge.visit.wire import PushBack
 from tests.load import busy_weekday, locust, records, run_folder
 from tests.small_bindings import CALLS_FILE, NoLoans, NoOnboarding
-from tests.support import auth, serve, surge_in_process
+from tests.support import TOKENS, Api, auth, serve, surge_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,6 +125,37 @@ def test_surge_refuses_an_unknown_binding_before_it_starts_anything(
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["surge: --binding: no module 'nowhere'"]
     assert not any(tmp_path.iterdir())
+
+
+class _WrittenForTheClient(MockCore):
+    """A bank's binding written when `branches` was given the target's httpx client."""
+
+    def branches(self, client: Any) -> dict[str, int]:  # type: ignore[override]
+        response = client.request("GET", "/v1/branches", headers=auth("kiosk"))
+        return {branch["id"]: branch["counters"] for branch in response.json()}
+
+
+def test_a_binding_written_before_the_plain_wire_still_runs_and_is_told_what_changed(
+    api: Api,
+) -> None:
+    """Its old names still import and its old client call still answers, each with a warning
+    that names the new one (docs/bindings.md, "Upgrading")."""
+    with pytest.warns(FutureWarning, match="surge.visit.OnboardingWire is PlainWire now"):
+        from surge.visit import OnboardingWire
+    assert OnboardingWire is PlainWire
+    with pytest.warns(FutureWarning, match="OnboardingResponse is PlainResponse now"):
+        assert visit.OnboardingResponse is visit.PlainResponse
+    with pytest.raises(AttributeError):
+        visit.NoSuchName  # noqa: B018 - only the renamed names are answered
+    wire = PlainWire(api.client, PushBack(1), "reading the branches")
+    options = BindingOptions(
+        "http://127.0.0.1", Tokens(TOKENS["teller"], TOKENS["kiosk"], TOKENS["online"])
+    )
+    with pytest.warns(FutureWarning, match=r"call wire\.get\(url, headers\)"):
+        old = _WrittenForTheClient(options).branches(wire)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert old == MockCore(options).branches(wire) != {}
 
 
 @pytest.mark.slow

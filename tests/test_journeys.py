@@ -31,7 +31,14 @@ from surge.visit.journeys import (
     run_visit,
 )
 from surge.visit.values import Customer, Tokens
-from surge.visit.wire import RequestRecord, RetryPolicy, Sender, idempotency_key
+from surge.visit.wire import (
+    PlainWire,
+    PushBack,
+    RequestRecord,
+    RetryPolicy,
+    Sender,
+    idempotency_key,
+)
 from tests.support import TOKENS, Api, auth, serve
 
 SCHEDULED = 1_700_000_000.0
@@ -91,7 +98,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                     login.password,
                 )
             )
-        branches = mock_core().branches(client)
+        branches = mock_core().branches(PlainWire(client, PushBack(1), "reading the branches"))
         yield Target(api, client, branches, people, balances)
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import orjson
-
 from surge.visit import (
     DONE,
     OPERATIONS,
@@ -26,9 +24,9 @@ from surge.visit import (
     BindingOptions,
     Check,
     Customer,
-    OnboardingResponse,
-    OnboardingWire,
     Person,
+    PlainResponse,
+    PlainWire,
     PoolError,
     Result,
     Wire,
@@ -327,14 +325,14 @@ class BranchApi:
         reply = self._send(wire, "cancel", "DELETE", _BOOKING, actor, bookingRef=appointment_id)
         return result(reply)
 
-    def branches(self, client: Any) -> dict[str, int]:
-        response = client.request("GET", _SITES, headers=self._headers(self._staff))
+    def branches(self, wire: PlainWire) -> dict[str, int]:
+        response = wire.get(_SITES, self._headers(self._staff))
         if response.status_code != 200:
-            raise RuntimeError(f"GET {_SITES} answered {response.status_code}")
-        return {site["siteCode"]: site["desks"] for site in orjson.loads(response.content or b"")}
+            raise RuntimeError(f"GET {_SITES} {_failure(response)}")
+        return {site["siteCode"]: site["desks"] for site in response.json()}
 
     def onboard(
-        self, wire: OnboardingWire, person: Person, key: str, opening: Mapping[str, int]
+        self, wire: PlainWire, person: Person, key: str, opening: Mapping[str, int]
     ) -> Customer:
         """A customer with an account per currency of `opening`, paid in at the home site;
         someone the bank already knows (409 `customer_exists`) is looked up instead."""
@@ -378,10 +376,10 @@ class BranchApi:
             raise PoolError(f"{wire.where}: GET {path} {_failure(found)}")
         return person.customer(known, _by_currency(found.json()))
 
-    def reconcile(self, client: Any) -> list[Check] | None:
+    def reconcile(self, wire: PlainWire) -> list[Check] | None:
         """The bank's own ledger checks (`GET /api/v2/ledger/integrity`, scope `ledger`); None
         when the client may not read them or the gateway offers none."""
-        response = client.request("GET", _INTEGRITY, headers=self._credentials.headers())
+        response = wire.get(_INTEGRITY, self._credentials.headers())
         if response.status_code != 200:
             return None
         return [
@@ -391,7 +389,7 @@ class BranchApi:
                 check.pop("passed"),
                 check,
             )
-            for check in orjson.loads(response.content or b"")["checks"]
+            for check in response.json()["checks"]
         ]
 
 
@@ -402,7 +400,7 @@ def _by_currency(accounts: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, 
     return {currency: tuple(ids) for currency, ids in grouped.items()}
 
 
-def _error(response: OnboardingResponse) -> dict[str, Any]:
+def _error(response: PlainResponse) -> dict[str, Any]:
     """This API's error object (`{"error": {...}}`), or {} when the answer is not one."""
     try:
         body = response.json()
@@ -412,7 +410,7 @@ def _error(response: OnboardingResponse) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def _failure(response: OnboardingResponse) -> str:
+def _failure(response: PlainResponse) -> str:
     error = _error(response)
     reason = ": ".join(str(error[k]) for k in ("code", "message") if error.get(k))
     return f"answered {response.status_code}" + (f": {reason}" if reason else "")

@@ -12,8 +12,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import orjson
-
 from surge.visit import (
     DONE,
     OPERATIONS,
@@ -21,9 +19,9 @@ from surge.visit import (
     BindingOptions,
     Check,
     Customer,
-    OnboardingResponse,
-    OnboardingWire,
     Person,
+    PlainResponse,
+    PlainWire,
     PoolError,
     Result,
     Wire,
@@ -350,16 +348,15 @@ class MockCore:
         path = f"/v1/appointments/{appointment_id}/cancel"
         return result(wire.send("cancel", "POST", path, name=_CANCEL, headers=actor.headers))
 
-    def branches(self, client: Any) -> dict[str, int]:
-        response = client.request("GET", "/v1/branches", headers=self._channels["kiosk"])
-        if response.status_code != 200:
-            raise RuntimeError(f"GET /v1/branches answered {response.status_code}")
-        return {
-            branch["id"]: branch["counters"] for branch in orjson.loads(response.content or b"")
-        }
+    def branches(self, wire: PlainWire) -> dict[str, int]:
+        response = wire.get("/v1/branches", self._channels["kiosk"])
+        found = _json(response)
+        if response.status_code != 200 or not isinstance(found, list):
+            raise RuntimeError(f"GET /v1/branches {_failure(response)}")
+        return {branch["id"]: branch["counters"] for branch in found}
 
     def onboard(
-        self, wire: OnboardingWire, person: Person, key: str, opening: Mapping[str, int]
+        self, wire: PlainWire, person: Person, key: str, opening: Mapping[str, int]
     ) -> Customer:
         """`POST /v1/customers` with an account per currency of `opening`, then the opening
         cash paid in at the home branch; someone the core already knows under another key
@@ -405,20 +402,20 @@ class MockCore:
             raise PoolError(f"{wire.where}: GET {path} {_failure(found)}")
         return person.customer(existing, _by_currency(_json(found)))
 
-    def reconcile(self, client: Any) -> list[Check] | None:
+    def reconcile(self, wire: PlainWire) -> list[Check] | None:
         """None: the mock core's ledger is checked through its own /admin routes
         (`surge.harness.lifecycle`), not by the binding."""
         return None
 
 
-def _json(response: OnboardingResponse) -> Any:
+def _json(response: PlainResponse) -> Any:
     try:
         return response.json()
     except ValueError:
         return None
 
 
-def _existing_customer(response: OnboardingResponse) -> str | None:
+def _existing_customer(response: PlainResponse) -> str | None:
     """The customer id in a 409 "Customer exists" problem, or None for any other answer."""
     problem = _json(response)
     if response.status_code != 409 or not isinstance(problem, dict):
@@ -429,7 +426,7 @@ def _existing_customer(response: OnboardingResponse) -> str | None:
     return match[1] if match else None
 
 
-def _failure(response: OnboardingResponse) -> str:
+def _failure(response: PlainResponse) -> str:
     problem = _json(response)
     if isinstance(problem, dict) and ("title" in problem or "detail" in problem):
         reason = ": ".join(str(problem[k]) for k in ("title", "detail") if problem.get(k))

@@ -58,7 +58,7 @@ from surge.judge import saturation, verdict
 from surge.runfolder import GeneratorSample, RequestLog, RunInfo, Stopped, Visits
 from surge.visit.customers import Pool, customer_secret, generate, onboard
 from surge.visit.values import PoolError
-from surge.visit.wire import ERRORS, RequestRecord
+from surge.visit.wire import ERRORS, PlainWire, PushBack, RequestRecord
 
 START_LEAD_S = 1.0
 """The day starts this long after the run is ready: the shape's next tick (Locust ticks every
@@ -241,7 +241,7 @@ def _prepare(run: RunState) -> Pool:
     chosen = run.settings
     run.binding = binding = bind(chosen, run.host)
     with chosen.credentials.http_client(run.host, timeout=10) as client:
-        run.branches = binding.branches(client)
+        run.branches = binding.branches(PlainWire(client, PushBack(1), "reading the branches"))
         if chosen.data_pool is not None:
             customers = pool_customers(chosen)
         else:
@@ -486,8 +486,8 @@ def _binding_reconcile(run: RunState, folder: Path) -> None:
         return
     try:
         with run.settings.credentials.http_client(run.host, ADMIN_TIMEOUT_S) as client:
-            checks = run.binding.reconcile(client)
-    except (httpx.HTTPError, ValueError, KeyError) as error:
+            checks = run.binding.reconcile(PlainWire(client, PushBack(1), "the ledger check"))
+    except (httpx.HTTPError, PoolError, ValueError, KeyError) as error:
         warn(f"the binding's ledger check could not run: {error}")
         return
     if checks is not None:

@@ -1,5 +1,6 @@
-"""One visit of one customer, without Locust: the values it passes (`values`), its one
-send-retry-record transport (`wire`), the binding protocol a system's API is spoken through
+"""One visit of one customer, without Locust: the values it passes (`values`), its transport
+(`wire`: the day's `Wire`, which records every request, and the `PlainWire` for the binding's
+requests outside the day), the binding protocol a system's API is spoken through
 (`binding`), what each channel's customer does (`journeys`), the customers themselves
 (`customers`), and how the target is reached and authenticated (`credentials`, `target`).
 
@@ -23,7 +24,8 @@ from surge.visit.values import (
     StepOutcome,
     Tokens,
 )
-from surge.visit.wire import OnboardingResponse, OnboardingWire, Reply, Wire
+from surge.visit.wire import PlainResponse, PlainWire, Reply, Wire
+from surge.visit.wire import renamed as _renamed
 
 __all__ = [
     "DONE",
@@ -37,9 +39,9 @@ __all__ = [
     "BindingOptions",
     "Check",
     "Customer",
-    "OnboardingResponse",
-    "OnboardingWire",
     "Person",
+    "PlainResponse",
+    "PlainWire",
     "PoolError",
     "Reply",
     "Result",
@@ -49,3 +51,8 @@ __all__ = [
     "credentials",
     "result",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The names a binding imported before they were renamed (`surge.visit.wire.RENAMED`)."""
+    return _renamed(name, __name__)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from surge.visit.credentials import Credentials
 from surge.visit.values import DONE, FAILED, REFUSED, Actor, Check, Customer, Person, Result, Tokens
-from surge.visit.wire import OnboardingWire, Reply, Wire
+from surge.visit.wire import PlainWire, Reply, Wire
 
 T = TypeVar("T")
 
@@ -241,19 +241,19 @@ class Binding(Protocol):
 
     def cancel(self, wire: Wire, actor: Actor, appointment_id: str) -> Result[None]: ...
 
-    def branches(self, client: Any) -> dict[str, int]:
-        """Counters per branch, read once before the load over `client` (an httpx.Client on the
-        target); raises RuntimeError (one line) when the target does not answer them."""
+    def branches(self, wire: PlainWire) -> dict[str, int]:
+        """Counters per branch, read once before the load; raises RuntimeError or `PoolError`
+        (one line) when the target does not answer them."""
         ...
 
     def onboard(
-        self, wire: OnboardingWire, person: Person, key: str, opening: Mapping[str, int]
+        self, wire: PlainWire, person: Person, key: str, opening: Mapping[str, int]
     ) -> Customer:
         """`person` as a customer of the system with an account per currency of `opening`,
         paid in (minor units); `key` is the person's own, the same in every run of a seed, so
         a repeat finds the customer instead of making another. Raises `PoolError`."""
         ...
 
-    def reconcile(self, client: Any) -> list[Check] | None:
+    def reconcile(self, wire: PlainWire) -> list[Check] | None:
         """The binding's own check of the target's ledger, or None: it has none."""
         ...

@@ -33,7 +33,7 @@ from faker.providers.ssn.zh_CN import Provider as _ChineseSsn
 
 from surge.visit.binding import Binding
 from surge.visit.values import SEGMENTS, Customer, CustomerSegment, Person, PoolError
-from surge.visit.wire import OnboardingClient, OnboardingGate, OnboardingWire
+from surge.visit.wire import PlainClient, PlainWire, PushBack
 
 POOL_COLUMNS = ("customer_id", "account_id", "currency", "segment", "home_branch")
 CREDENTIAL_COLUMNS = ("card_number", "pin", "password")
@@ -200,7 +200,7 @@ worth taking a whole teller front end of a real system.
 
 
 def onboard(
-    client: OnboardingClient, people: Sequence[Person], *, binding: Binding, key_prefix: str
+    client: PlainClient, people: Sequence[Person], *, binding: Binding, key_prefix: str
 ) -> list[Customer]:
     """Onboard `people` through the binding (`Binding.onboard`), in order of `people`.
 
@@ -208,7 +208,7 @@ def onboard(
     under Locust's gevent), one request after another; the client must be safe to share across
     threads (httpx.Client is). A request the target refuses for want of capacity (503, 504) is
     sent again with its own key after its `Retry-After`, up to `PUSH_BACK_TRIES` sends, and from
-    then on onboarding sends one request at a time (`OnboardingWire`). Each distinct person is
+    then on onboarding sends one request at a time (`PlainWire`). Each distinct person is
     onboarded once, so a person listed twice gets the same customer without two requests racing
     on one key. The first refusal in the order of `people` is raised; people not started by then
     are not onboarded.
@@ -222,14 +222,14 @@ def onboard(
     logins); a customer the system already knew keeps the person's, which are the system's when
     the same seed onboarded them.
     """
-    gate = OnboardingGate(ONBOARDING_CONCURRENCY)
+    gate = PushBack(ONBOARDING_CONCURRENCY)
     first_seen: dict[Person, int] = {}
     for n, person in enumerate(people, 1):
         first_seen.setdefault(person, n)
 
     def one(person: Person, n: int) -> Customer:
         digest = hashlib.sha256(f"{key_prefix}\0{person.id_number}".encode()).hexdigest()
-        wire = OnboardingWire(client, gate, f"onboarding person {n} of {len(people)}")
+        wire = PlainWire(client, gate, f"onboarding person {n} of {len(people)}")
         key = f"{key_prefix}-{digest[:32]}"
         return binding.onboard(wire, person, key, opening_cash(person, digest))
 

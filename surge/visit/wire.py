@@ -13,6 +13,10 @@ Recording is per attempt: every HTTP request sent is one `RequestRecord`, as Loc
 `retries` = the attempts of the same step before it and `outcome` saying whether the step was
 settled by this attempt ("ok", "refused", "failed") or tried again ("retried"). A step's customer
 time is the `end` of its settled attempt minus the visit's `scheduled` start.
+
+Outside the measured day (the branches read before it, onboarding, a binding's own ledger check
+after it), a binding's requests go through the `PlainWire`: the same wait on `Retry-After`, not
+recorded, one at a time once the target pushes back.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -410,7 +415,9 @@ class Wire:
         return reply
 
 
-class OnboardingResponse(Protocol):
+class PlainResponse(Protocol):
+    """What a binding reads of an answer on the `PlainWire` (httpx's responses have it)."""
+
     @property
     def status_code(self) -> int: ...
 
@@ -420,26 +427,28 @@ class OnboardingResponse(Protocol):
     def json(self) -> Any: ...
 
 
-class OnboardingClient(Protocol):
-    """What onboarding needs of an HTTP client: httpx.Client and Locust's sessions fit."""
+class PlainClient(Protocol):
+    """What the `PlainWire` needs of an HTTP client on the target: httpx.Client fits."""
 
-    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> OnboardingResponse: ...
+    def post(self, url: str, *, json: Any, headers: Mapping[str, str]) -> PlainResponse: ...
 
-    def get(self, url: str, *, headers: Mapping[str, str]) -> OnboardingResponse: ...
+    def get(self, url: str, *, headers: Mapping[str, str]) -> PlainResponse: ...
 
 
 PUSH_BACK_TRIES = 4
-"""Sends of one onboarding request the target may refuse with 503/504 before onboarding fails."""
+"""Sends of one request the target may refuse with 503/504 before the `PlainWire` gives up."""
 PUSH_BACK_WAIT_S = 10.0
 """The longest wait before sending a refused request again, whatever `Retry-After` says."""
 
 
-class OnboardingGate:
-    """Onboarding's requests in flight: up to a limit, one at a time once the target pushes back.
+class PushBack:
+    """The `PlainWire`'s requests in flight: up to a limit, one at a time once the target pushes
+    back.
 
-    A target whose lane for these routes is smaller than `ONBOARDING_CONCURRENCY` (a test system,
-    a lane shrunk to rehearse saturation) answers the excess 503 or 504 before doing anything, and
-    is then onboarded one request after another, as it always could be.
+    A target whose lane for these routes is smaller than the limit (a test system, a lane shrunk
+    to rehearse saturation; onboarding's is `surge.visit.customers.ONBOARDING_CONCURRENCY`)
+    answers the excess 503 or 504 before doing anything, and is then sent one request after
+    another, as it always could be.
     """
 
     def __init__(self, limit: int) -> None:
@@ -464,35 +473,56 @@ class OnboardingGate:
             self._limit = 1
 
 
-class OnboardingWire:
-    """One person's onboarding requests, each sent again (same key) while the target lacks the
-    capacity (503, 504), and one at a time from then on; a transport error is a `PoolError`."""
+class PlainWire:
+    """Every request a binding sends outside the measured day: the branches read before it, each
+    person's onboarding, its own ledger check after it (`Binding.branches`, `onboard`,
+    `reconcile`). Plain HTTP, not recorded as the day's requests; each is sent again (same key)
+    while the target lacks the capacity (503, 504), and one at a time from then on; a transport
+    error is a `PoolError` that says `where`."""
 
-    def __init__(self, client: OnboardingClient, gate: OnboardingGate, where: str) -> None:
+    def __init__(self, client: PlainClient, gate: PushBack, where: str) -> None:
         self._client = client
         self._gate = gate
         self.where = where
-        """Whom the requests onboard, for the one line of a `PoolError`."""
+        """What the requests are for, for the one line of a `PoolError`."""
 
-    def post(self, url: str, body: Any, headers: Mapping[str, str]) -> OnboardingResponse:
+    def post(self, url: str, body: Any, headers: Mapping[str, str]) -> PlainResponse:
         return self._send(f"POST {url}", self._client.post, url, body, headers)
 
-    def get(self, url: str, headers: Mapping[str, str]) -> OnboardingResponse:
+    def get(self, url: str, headers: Mapping[str, str]) -> PlainResponse:
         return self._send(f"GET {url}", self._client.get, url, None, headers)
+
+    def request(
+        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, json: Any = None
+    ) -> PlainResponse:
+        """What `branches` and `reconcile` called on the httpx client they were given before
+        they were given this wire (docs/bindings.md, "Upgrading"), with a warning."""
+        warnings.warn(
+            f"{self.where}: the binding called wire.request({method!r}, …), the httpx client's "
+            "call that branches() and reconcile() were given until they got a PlainWire: "
+            "call wire.get(url, headers) or wire.post(url, body, headers) (docs/bindings.md)",
+            FutureWarning,
+            stacklevel=2,
+        )
+        if method.upper() == "GET":
+            return self.get(url, headers or {})
+        if method.upper() == "POST":
+            return self.post(url, json, headers or {})
+        raise PoolError(f"{self.where}: {method} {url} is not sent outside the day (GET or POST)")
 
     def _send(
         self,
         what: str,
-        method: Callable[..., OnboardingResponse],
+        method: Callable[..., PlainResponse],
         url: str,
         body: Any,
         headers: Mapping[str, str],
-    ) -> OnboardingResponse:
+    ) -> PlainResponse:
         for sent in range(1, PUSH_BACK_TRIES + 1):
             with self._gate.slot():
                 try:
                     if body is None:
-                        response: OnboardingResponse = method(url, headers=headers)
+                        response: PlainResponse = method(url, headers=headers)
                     else:
                         response = method(url, json=body, headers=headers)
                 except Exception as error:  # the client's own transport errors, whichever client
@@ -506,7 +536,29 @@ class OnboardingWire:
         return response
 
 
-def _retry_after(response: OnboardingResponse) -> float:
+def _retry_after(response: PlainResponse) -> float:
     """`Retry-After` in seconds (capped), or one second when it is missing or a date."""
     seconds = _seconds(response.headers.get("Retry-After"))
     return 1.0 if seconds is None else min(seconds, PUSH_BACK_WAIT_S)
+
+
+RENAMED = {"OnboardingWire": "PlainWire", "OnboardingResponse": "PlainResponse"}
+"""Names a binding imported before every request outside the day went through one wire."""
+
+
+def renamed(old: str, module: str) -> Any:
+    """`old`'s new name's value, with a warning naming both; AttributeError for any other name
+    (a module's `__getattr__`, here and in `surge.visit`)."""
+    new = RENAMED.get(old)
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {old!r}")
+    warnings.warn(
+        f"{module}.{old} is {new} now; the old name goes in a later release (docs/bindings.md)",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return globals()[new]
+
+
+def __getattr__(name: str) -> Any:
+    return renamed(name, __name__)
