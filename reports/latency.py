@@ -33,20 +33,31 @@ def table(frames: Frames, keys: Sequence[str]) -> pd.DataFrame:
     else:
         outcomes = requests["outcome"].value_counts().to_frame().T.reset_index(drop=True)
         kinds = requests["kind"].value_counts().to_frame().T.reset_index(drop=True)
-    out = pd.DataFrame(index=outcomes.index)
-    for name in OUTCOMES:
-        out[name] = outcomes.get(name, 0)
-    for name in ERROR_KINDS:
-        out[name] = kinds.get(name, 0)
-    out["requests"] = out[list(OUTCOMES)].sum(axis=1)
-    out["per_s"] = out["requests"] / frames.duration_s if frames.duration_s else 0.0
-    out["error_rate"] = out[list(ERRORS)].sum(axis=1) / out["requests"].where(out["requests"] > 0)
+    # Aligned on the groups once, then made into one frame: assigned column by column, each of
+    # the thirty columns had pandas compare the groups' index again.
+    index = outcomes.index
+    counts = pd.DataFrame(
+        {
+            **{name: _aligned(outcomes.get(name), index) for name in OUTCOMES},
+            **{name: _aligned(kinds.get(name), index) for name in ERROR_KINDS},
+        },
+        index=index,
+    )
+    total = counts[list(OUTCOMES)].sum(axis=1)
+    rates = pd.DataFrame(
+        {
+            "requests": total,
+            "per_s": total / frames.duration_s if frames.duration_s else 0.0,
+            "error_rate": counts[list(ERRORS)].sum(axis=1) / total.where(total > 0),
+        },
+        index=index,
+    )
+    spreads = []
     for column, prefix in (("response_ms", "response"), ("wait_s", "wait")):
-        spread = percentiles(requests[column], groups)
-        spread.index = out.index if not keys else spread.index
-        for p in (*PERCENTILES, "max"):
-            name = label(p) if isinstance(p, float) else p
-            out[f"{prefix}_{name}"] = spread[name]
+        spread = percentiles(requests[column], groups)[list(_NAMES)]
+        spread = spread.set_axis(index) if not keys else spread.reindex(index)
+        spreads.append(spread.add_prefix(f"{prefix}_"))
+    out = pd.concat([counts, rates, *spreads], axis=1)
     if not keys:
         return out
     out = out.reset_index()
@@ -54,6 +65,13 @@ def table(frames: Frames, keys: Sequence[str]) -> pd.DataFrame:
         order = {channel: n for n, channel in enumerate(CHANNELS)}
         out = out.sort_values([*keys], key=lambda c: c.map(order) if c.name == "channel" else c)
     return out.reset_index(drop=True)
+
+
+def _aligned(counted: pd.Series | None, index: pd.Index) -> pd.Series | int:
+    """A count by group on `index`, or 0 when nothing was counted."""
+    if counted is None:
+        return 0
+    return counted if counted.index is index else counted.reindex(index)
 
 
 def columns() -> list[str]:
