@@ -16,7 +16,9 @@ HIGH_VALUE: frozenset[str] = frozenset({"affluent", "private"})
 
 
 class PoolError(Exception):
-    """A customer-data problem, worded as one line (for a CSV: `file: line N: column: reason`)."""
+    """A problem with the run's customers, worded as one line: their data (for a CSV: `file:
+    line N: column: reason`), or a request of the binding's outside the day that could not reach
+    the target (`wire.PlainWire`: reading the branches, onboarding, the ledger check)."""
 
 
 @dataclass(frozen=True, slots=True)
