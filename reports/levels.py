@@ -17,7 +17,10 @@ judged on the requests that started in it:
   budget, decided by the confidence sequence of `reports.sequential` at `CONFIDENCE` shared
   among the objectives (each at (1 - CONFIDENCE) / their number). The level fails as soon as one
   objective surely breaks, and passes once every objective surely holds, the generator having
-  kept its schedule (late and unstarted visits within the run's limits). A level that shows no
+  kept its schedule (late and unstarted visits within the run's limits). The generator fell
+  behind only when its share of late and unstarted visits is surely beyond the limit, decided
+  the same way on the blocks' visits: a host busy for a second makes a block of late visits,
+  which early in a level is a share past the limit but no evidence. A level that shows no
   queueing yet (its mean response time within `LIGHT_SHARE` of the lighter levels', beyond
   noise) is light: the search steps past it without deciding it (a light level passes its
   budget almost surely but needs thousands of requests to show it). A level that reaches the
@@ -297,11 +300,11 @@ class Judge:
         checks = self._checks(counted, start, cutoff)
         failing = self._checks(counted, start, landed) if settled or rising or stuck else []
         judged = mine[(mine["t"] >= start) & (mine["t"] < cutoff)]
-        late, offered, started = self._offered(run, start, cutoff, judged)
+        lateness, offered, started = self._offered(run, start, cutoff, judged)
         saturated_s = generator.overlap(saturated, start, cutoff)
         judged_s = max(0.0, cutoff - start)
         status, sure, light, why = self._verdict(
-            checks, failing, before, judged, settled, late, run, judged_s, landed - start, now
+            checks, failing, before, judged, settled, lateness, run, judged_s, landed - start, now
         )
         if status == "fail" and sure and failing:
             checks = failing  # the evidence it failed on
@@ -329,7 +332,7 @@ class Judge:
             mean_ms=float(responses.mean()) if len(responses) else None,
             checks=checks,
             broke=_broke(checks),
-            late_share=late,
+            late_share=lateness.share if lateness else None,
             generator_saturated=saturated_s > 0,
             saturated_s=saturated_s,
         )
@@ -377,7 +380,7 @@ class Judge:
         before: Sequence[Judged],
         judged: pd.DataFrame,
         settled: bool,
-        late: float | None,
+        lateness: sequential.Share | None,
         run: RunFolder,
         judged_s: float,
         landed_s: float,
@@ -394,13 +397,16 @@ class Judge:
         if not settled or now is None:
             return "unclear", False, False, "not settled" if not settled else "not decided"
         blocks = judged_s / sequential.BLOCK_S
-        limit = run.info.limits.max_late_share
+        late = lateness.share if lateness else None
         if late is None or judged_s < LIGHT_MIN_S:
             return "unclear", False, False, "not decided yet"
-        if late > limit:
+        if late > run.info.limits.max_late_share:
+            sure = lateness is not None and lateness.decision == "fail"
+            if not sure and judged_s < self.level_max_s:
+                return "unclear", False, False, f"not decided yet: {late:.0%} of its visits late"
             return (
                 "behind",
-                False,
+                sure,
                 False,
                 (
                     f"{late:.0%} of its visits started late or not at all: the generator fell "
@@ -454,9 +460,10 @@ class Judge:
 
     def _offered(
         self, run: RunFolder, start: float, cutoff: float, judged: pd.DataFrame
-    ) -> tuple[float | None, dict[str, float], dict[str, float]]:
+    ) -> tuple[sequential.Share | None, dict[str, float], dict[str, float]]:
         """The share of the visits due in [start, cutoff - late-after) that started late or not
-        at all, and the visits a second offered and started per channel there."""
+        at all, decided against the run's limit on the share (`sequential.share`, by blocks of
+        their due times), and the visits a second offered and started per channel there."""
         late_after = float(run.info.options.get("late_after") or 0.5)
         end = cutoff - late_after
         if end <= start:
@@ -475,9 +482,13 @@ class Judge:
         started: dict[str, float] = {
             c: float((first["channel"] == c).sum()) / span for c in CHANNELS
         }
-        total = float(due.sum())
-        late = 1 - len(on_time) / total if total else None
-        return late, offered, started
+        if not due.any():
+            return None, offered, started
+        edges = np.arange(start, end + sequential.BLOCK_S, sequential.BLOCK_S)
+        visits_due = np.histogram(times[due], edges)[0]
+        late = visits_due - np.histogram(on_time.index.to_numpy(), edges)[0]
+        limit = run.info.limits.max_late_share
+        return sequential.share(visits_due, late, limit, self.alpha), offered, started
 
     def _schedule(self, run: RunFolder, until: float) -> tuple[np.ndarray, np.ndarray]:
         """Every visit of the run's schedule due before `until`: times and channels (the
