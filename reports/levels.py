@@ -486,7 +486,9 @@ class Judge:
             return None, offered, started
         edges = np.arange(start, end + sequential.BLOCK_S, sequential.BLOCK_S)
         visits_due = np.histogram(times[due], edges)[0]
-        late = visits_due - np.histogram(on_time.index.to_numpy(), edges)[0]
+        # Never below none: a visit due within a float's rounding of an edge (its record's time
+        # less the day's start) may fall in the next block there and in this one here.
+        late = np.maximum(visits_due - np.histogram(on_time.index.to_numpy(), edges)[0], 0)
         limit = run.info.limits.max_late_share
         return sequential.share(visits_due, late, limit, self.alpha), offered, started
 
