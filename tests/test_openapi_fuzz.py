@@ -129,3 +129,11 @@ def test_every_invalid_request_is_a_documented_refusal_never_a_5xx(
     case: schemathesis.Case,
 ) -> None:
     _call(case)
+
+
+def test_each_operation_is_a_test_xdist_can_send_by_its_id(request: pytest.FixtureRequest) -> None:
+    """pytest-xdist sends a worker its tests by their ids, and of items sharing an id it runs the
+    first only: each operation's item must carry its operation in its id, as in its name."""
+    fuzzed = [i for i in request.session.items if i.path == request.path and i is not request.node]
+    assert [i.nodeid for i in fuzzed] == [f"{i.parent.nodeid}::{i.name}" for i in fuzzed]
+    assert len({i.nodeid for i in fuzzed}) == len(fuzzed)
