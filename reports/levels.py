@@ -397,11 +397,11 @@ class Judge:
         if not settled or now is None:
             return "unclear", False, False, "not settled" if not settled else "not decided"
         blocks = judged_s / sequential.BLOCK_S
-        late = lateness.share if lateness else None
-        if late is None or judged_s < LIGHT_MIN_S:
+        if lateness is None or lateness.share is None or judged_s < LIGHT_MIN_S:
             return "unclear", False, False, "not decided yet"
+        late = lateness.share
         if late > run.info.limits.max_late_share:
-            sure = lateness is not None and lateness.decision == "fail"
+            sure = lateness.decision == "fail"
             if not sure and judged_s < self.level_max_s:
                 return "unclear", False, False, f"not decided yet: {late:.0%} of its visits late"
             return (
