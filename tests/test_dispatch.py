@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from itertools import pairwise
 
 import gevent
@@ -9,7 +10,7 @@ import pytest
 
 from surge.day.arrivals import Arrival, Lateness
 from surge.day.profile import load_profile
-from surge.harness.dispatch import LOOKAHEAD_S, Dispatcher, expected_rate
+from surge.harness.dispatch import LOOKAHEAD_S, Dispatcher, expected_rate, finishes_within
 from surge.visit.customers import Pool
 from surge.visit.values import Customer
 
@@ -116,3 +117,42 @@ def test_taking_with_no_timeout_answers_at_once_own_channel_first(
     dispatcher.queues["online"].put(mine)
     assert dispatcher.take("online", timeout=0) == mine
     assert dispatcher.take("online", timeout=0) == other
+
+
+def test_closing_lets_every_waiting_user_go_at_once_and_hands_out_nothing_more(
+    dispatcher: Dispatcher,
+) -> None:
+    """Locust stops a user only once its task returns: a user left waiting out its timeout
+    would hold the run's end up by that much."""
+    waiting = [gevent.spawn(dispatcher.take, channel, 30.0) for channel in ("counter", "kiosk")]
+    gevent.sleep(0)
+    dispatcher.close()
+    assert [user.get(timeout=5.0) for user in waiting] == [None, None]
+    dispatcher.queues["online"].put(Arrival(0.0, "online", 0))
+    assert dispatcher.take("online", timeout=30.0) is None
+    assert dispatcher.take("counter", timeout=30.0) is None
+    dispatcher.stop()  # the visit left on its queue counts as dropped; no wake-up is left over
+    assert dispatcher.backlog() == 0
+
+
+class LastSecond:
+    """A day (`DayProgress`'s face) whose end is `left_s` away and whose last visit ends then."""
+
+    def __init__(self, left_s: float) -> None:
+        self.profile = load_profile("weekday").scaled(1440)
+        self.end = time.monotonic() + left_s
+
+    def elapsed(self) -> float:
+        return self.profile.duration_s - (self.end - time.monotonic())
+
+    def users_needed(self) -> dict[str, int]:
+        return {}
+
+    def finished_day(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+def test_the_days_last_tick_ends_it_when_its_last_visit_does_not_a_tick_later() -> None:
+    """Locust asks the shape once a second (`surge.harness.shape.TICK_S`)."""
+    assert finishes_within(LastSecond(0.3), 1.0)
+    assert not finishes_within(LastSecond(5.0), 1.0)  # the next tick comes first

@@ -50,7 +50,7 @@ def test_init_puts_the_runs_listeners_on_its_environments_own_events_and_none_gl
     assert seen["attached"] == {
         "init": seen["global"]["init"],
         "test_start": ["start_run"],
-        "test_stopping": ["stop_watching"],
+        "test_stopping": ["end_day"],
         "test_stop": ["finish_run"],
         "quitting": ["announce"],
         "worker_report": ["note_report"],

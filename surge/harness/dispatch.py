@@ -53,11 +53,12 @@ _MEAN_WEIGHT = 0.05
 
 
 class ArrivalQueue(Protocol):
-    """gevent's `Queue`, which ships no types, as the dispatcher fills it: with arrivals only."""
+    """gevent's `Queue`, which ships no types, as the dispatcher fills it: with arrivals, and
+    None once the dispatcher is closed (`Dispatcher.close`), one for each user it wakes."""
 
-    def put(self, item: arrivals.Arrival) -> None: ...
+    def put(self, item: arrivals.Arrival | None) -> None: ...
 
-    def get(self, block: bool = True, timeout: float | None = None) -> arrivals.Arrival: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> arrivals.Arrival | None: ...
 
     def get_nowait(self) -> arrivals.Arrival: ...
 
@@ -90,6 +91,8 @@ class Dispatcher:
     queues: dict[str, ArrivalQueue] = field(default_factory=dict)
     idle: dict[str, int] = field(default_factory=dict)
     """Users of each channel waiting on its queue for a visit."""
+    closed: bool = False
+    """No visit is handed out any more (`close`)."""
     _greenlet: gevent.Greenlet | None = None
     _live: arrivals.Live | None = None
     _mix: dict[str, _Weighted] = field(default_factory=dict)
@@ -139,11 +142,25 @@ class Dispatcher:
             self._greenlet.kill(block=True)
         self._drop_waiting()
 
+    def close(self) -> None:
+        """Hand out no more visits, and wake every user waiting for one with none.
+
+        Locust stops a user only once its task returns, and an idle user's task waits here for
+        up to `surge.harness.users.IDLE_WAIT_S`: woken, the users stop as soon as the visits in
+        flight end, not up to that long after. Called as Locust starts stopping the users.
+        """
+        self.closed = True
+        for channel, queue in self.queues.items():
+            for _ in range(self.idle[channel]):
+                queue.put(None)
+
     def _drop_waiting(self) -> None:
         now = self.elapsed()
         for queue in self.queues.values():
             while not queue.empty():
                 arrival = queue.get_nowait()
+                if arrival is None:  # a wake-up no user was left waiting for (`close`)
+                    continue
                 never = max(now, arrival.t + self.lateness.drop_after_s + 1e-3)
                 self.lateness.record(arrival.channel, arrival.t, never)
 
@@ -209,13 +226,15 @@ class Dispatcher:
 
     def take(self, channel: str, timeout: float) -> arrivals.Arrival | None:
         """The next visit due for a user of `channel`, or None when none came within `timeout`
-        (none is waiting, with a timeout of 0).
+        (none is waiting, with a timeout of 0) or the dispatcher is closed (`close`).
 
         A user serves the other channels' waiting visits when its own queue is empty, before
         and after waiting: users are one budget (`--max-users`) whatever the channels' shares,
         and a worker of a distributed run may have no user of some channel at all (Locust deals
         user classes to workers in turn: with three workers, one class each).
         """
+        if self.closed:
+            return None
         own = self.queues[channel]
         if not own.empty():
             return own.get_nowait()
@@ -223,13 +242,15 @@ class Dispatcher:
             return arrival
         self.idle[channel] += 1
         try:
-            return own.get(timeout=timeout)
+            return own.get(timeout=timeout)  # None: woken by `close`
         except Empty:
             return self._waiting_elsewhere(channel)
         finally:
             self.idle[channel] -= 1
 
     def _waiting_elsewhere(self, channel: str) -> arrivals.Arrival | None:
+        if self.closed:
+            return None
         for other in CHANNELS:
             if other != channel and not self.queues[other].empty():
                 return self.queues[other].get_nowait()
@@ -278,6 +299,23 @@ class DayProgress(Protocol):
     def finished_day(self) -> bool:
         """The day is over and every visit due has been taken and run."""
         ...
+
+
+LAST_LOOK_S = 0.05
+"""How often `finishes_within` looks whether the day is done."""
+
+
+def finishes_within(day: DayProgress, seconds: float) -> bool:
+    """The day is done now, or once its scheduled end is nearer than `seconds`, within them:
+    this waits for it, looking every `LAST_LOOK_S`. A capacity search's end is that near only
+    once it is final (`surge.harness.levels.follow` starts a level `surge.day.levels.LEAD_S`
+    ahead, within the day's bound)."""
+    deadline = time.monotonic() + seconds - LAST_LOOK_S
+    while not day.finished_day():
+        if day.profile.duration_s - day.elapsed() > seconds or time.monotonic() >= deadline:
+            return False
+        gevent.sleep(LAST_LOOK_S)
+    return True
 
 
 def users_needed(

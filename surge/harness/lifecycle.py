@@ -9,7 +9,7 @@
   an admin token, but its crash faults, which only `surge rehearse` does to its embedded core);
   then this process's `Dispatcher` starts the day, or the master sends its workers their shares
   (`messages.send_plans`), and the generator's host is watched from the day's start
-  (`host.HostWatch`) until `test_stopping`.
+  (`host.HostWatch`) until `test_stopping`, where the day ends (`end_day`).
 - `test_stop`: the day is stopped (the master gathers its workers' last batches), the last
   records and the host's samples (every process's) are written, then every planned visit is
   accounted for, the target's admin answers (reconcile, alerts, the ledger's keys) are
@@ -141,7 +141,7 @@ def attach(environment: Environment, runner: Runner | None = None, **_: Any) -> 
     check_arguments(environment)
     hooks = environment.events
     _listen(hooks.test_start, start_run)
-    _listen(hooks.test_stopping, stop_watching)
+    _listen(hooks.test_stopping, end_day)
     _listen(hooks.test_stop, finish_run)
     _listen(hooks.quitting, announce)
     messages.register(runner)
@@ -307,11 +307,16 @@ def _post_faults(run: RunState, client: httpx.Client, day_start: float) -> None:
             warn(f"fault {n} ({fault.kind}) refused: {answer.status_code} {answer.text[:80]}")
 
 
-def stop_watching(environment: Environment, **_: Any) -> None:
-    """The day's load ends where Locust starts stopping its users: their stopping is not
-    sampled (`host.HostWatch`)."""
+def end_day(environment: Environment, **_: Any) -> None:
+    """The day's load ends where Locust starts stopping its users: no visit is handed out any
+    more, the users waiting for one are let go at once (`Dispatcher.close`), and their stopping
+    is not sampled (`host.HostWatch`)."""
     run = current(environment)
-    if run is not None and run.watch is not None:
+    if run is None:
+        return
+    if run.dispatcher is not None:
+        run.dispatcher.close()
+    if run.watch is not None:
         run.watch.stop()
 
 

@@ -15,7 +15,7 @@ from locust.runners import STATE_SPAWNING, MasterRunner, Runner
 
 from surge.day.profile import CHANNELS
 from surge.harness import levels, lifecycle
-from surge.harness.dispatch import DayProgress, next_pool, pool_size
+from surge.harness.dispatch import DayProgress, finishes_within, next_pool, pool_size
 from surge.harness.state import RunState, current
 from surge.judge.saturation import MAX_CPU
 
@@ -23,6 +23,11 @@ SPAWN_RATE = 100.0
 """Users started per second: Locust warns above 100; a surge needs users within a second."""
 DRAIN_S = 30.0
 """After the day's end, how long queued and running visits may take before the run stops."""
+
+TICK_S = 1.0
+"""How often Locust asks the shape (`Runner.shape_worker`): the day's last tick waits for its
+end (`surge.harness.dispatch.finishes_within`), so that the run ends then, not up to a tick
+later: a second of every run, and of the target left idle."""
 
 Answer = tuple[int, float]
 """Users and the rate to start or stop them at: what a shape's tick gives Locust."""
@@ -46,7 +51,7 @@ def tick(shape: LoadTestShape) -> Answer | None:
     day: DayProgress | None = run.fleet or run.dispatcher
     if day is None:
         return None  # the run could not start
-    if day.finished_day() or day.elapsed() > day.profile.duration_s + DRAIN_S:
+    if finishes_within(day, TICK_S) or day.elapsed() > day.profile.duration_s + DRAIN_S:
         return None
     if run.stopped is not None:  # its error budget is spent
         return None
