@@ -30,14 +30,14 @@ the system's certificates, as pip does: a bank's proxy signs with its own), comp
 on both cores, in 20 s on a fresh machine where pip took 51 s (pip compiles one file at
 a time; skipping the compiling leaves every one of the suite's processes compiling its imports
 again where PYTHONDONTWRITEBYTECODE is set)."""
-PARALLEL = ("-n", "5", "--dist", "loadscope", "--no-loadscope-reorder")
-"""pytest-xdist: five workers on two cores, since much of the suite's time is real runs waiting
-on a time-scaled day, not computing (the whole suite took 274 s on four, 259 s on five); a
-module's tests stay on one worker, so a module-scoped fixture (one real run, shared) is made
-once, and runs several modules read are made once for all workers (tests/shared.py). Modules go
-out in collection order, which tests/conftest.py sets longest first. `python3 dev.py test -n 0`
-runs the suite serially; `-m "not slow" -n 2` the fast tier, which computes rather than waits:
-on two workers it took 49 s, on four 60 s (each worker collects the whole suite, 9 CPU-s)."""
+PARALLEL = ("-n", "4", "--dist", "loadscope", "--no-loadscope-reorder")
+"""pytest-xdist: four workers on two cores, since much of the suite's time is real runs waiting
+on a time-scaled day, not computing; a module's tests stay on one worker, so a module-scoped
+fixture (one real run, shared) is made once, and runs several modules read are made once for
+all workers (tests/shared.py). Modules go out in collection order, which tests/conftest.py sets
+longest first. `python3 dev.py test -n 0` runs the suite serially; `-m "not slow" -n 2` the
+fast tier, which computes rather than waits: on two workers it took 49 s, on four 60 s (each
+worker collects the whole suite, 9 CPU-s)."""
 
 
 def _ensure_env(extras: str) -> None:

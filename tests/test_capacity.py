@@ -6,7 +6,7 @@ rule each level is decided by is `tests/test_capacity_sequential.py`'s, the next
 `tests/test_search.py`'s, a level's judgement `tests/test_capacity_levels.py`'s.
 
 The shared search's lane: 8 slots of exponential 50 ms under a p95 of 200 ms, 136.8 requests a
-second by Erlang C (`reports.queueing`). Why this lane: the suite runs five workers on two
+second by Erlang C (`reports.queueing`). Why this lane: the suite runs four workers on two
 cores, and a CPU's queue adds tens of milliseconds to a response; against a 200 ms objective
 that leaves a margin a 100 ms one would not. A queue of 50 ms services near this limit forgets
 its start within a second or two, well inside a level's settling."""
