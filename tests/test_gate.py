@@ -3,6 +3,7 @@ JUnit test case per check and the documented exit codes."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,32 @@ def test_a_run_twice_as_slow_as_its_baseline_regresses_and_a_like_one_does_not(
         line.startswith("surge gate: counter p95: 2.00 times") for line in done.stdout.splitlines()
     )
     assert cases(slow / runfolder.JUNIT)["counter p95"] == "failure"
+
+
+def varied(seed: int, slow_from_s: float = 0.0, slow_for_s: float = 0.0) -> list[tuple]:
+    """`steady`'s 20 s of requests with a lognormal spread about 50 ms, four times slower for
+    `slow_for_s` from `slow_from_s`: a host busy elsewhere for that long."""
+    draw = random.Random(seed)
+    times = [k / 50 for k in range(1000)]
+    slow = [slow_from_s <= t < slow_from_s + slow_for_s for t in times]
+    return [
+        request(t, draw.lognormvariate(-3, 0.3) * (4 if s else 1))
+        for t, s in zip(times, slow, strict=True)
+    ]
+
+
+def test_a_stretch_of_slow_seconds_in_a_run_of_the_same_code_is_not_a_regression(
+    tmp_path: Path,
+) -> None:
+    """The bootstrap draws blocks of seconds: drawn by request, the two slow seconds read as
+    independent luck, and the p95 as surely 2.5 times the baseline's (interval 2.1-2.7)."""
+    base = make(tmp_path / "base", records=varied(1), profile=day(800))
+    stalled = make(tmp_path / "stalled", records=varied(2, 10.0, 2.0), profile=day(800))
+    slower = make(tmp_path / "slower", records=varied(3, 0.0, 20.0), profile=day(800))
+    assert surge("gate", str(stalled), "--baseline", str(base)).returncode == 0
+    assert cases(stalled / runfolder.JUNIT)["counter p95"] == "passed"
+    assert surge("gate", str(slower), "--baseline", str(base)).returncode == 1
+    assert cases(slower / runfolder.JUNIT)["counter p95"] == "failure"
 
 
 def embedded_core_run(folder: Path, response_s: float, cpu_wait: float) -> Path:
